@@ -1,0 +1,4 @@
+"""keras_seq: pluggable Keras 3 layers for sequence and vision-transformer models."""
+
+from keras_seq import layers
+from keras_seq.version import __version__

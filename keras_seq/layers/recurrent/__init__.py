@@ -1,0 +1,5 @@
+"""Recurrent cells and the utilities around them."""
+
+from keras_seq.layers.recurrent.elman_cell import ElmanCell
+from keras_seq.layers.recurrent.gru_cell import GRUCell
+from keras_seq.layers.recurrent.lstm_cell import LSTMCell

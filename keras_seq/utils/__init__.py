@@ -1,0 +1,1 @@
+"""Small shared helpers: argument validation and resolution of pluggable parts."""

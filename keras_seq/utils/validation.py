@@ -1,0 +1,61 @@
+"""Argument validation shared by every keras_seq constructor.
+
+Each helper raises a `ValueError` or `TypeError` whose message names the argument, what was
+expected and the value received; none of them clamps or coerces.
+"""
+
+
+def validate_positive_int(name, value):
+    """Check that `value` is an int >= 1 (bools rejected) and return it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return value
+
+
+def validate_rate(name, value):
+    """Check that `value` is a number in [0, 1) and return it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return value
+
+
+def validate_positive_float(name, value):
+    """Check that `value` is a finite number > 0 and return it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"`{name}` must be a positive float. Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if not 0.0 < value < float("inf"):
+        raise ValueError(
+            f"`{name}` must be a positive, finite float. Received: {name}={value!r}"
+        )
+    return value
+
+
+def validate_bool(name, value):
+    """Check that `value` is a bool and return it."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"`{name}` must be a bool. Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    return value
+
+
+def validate_choice(name, value, choices):
+    """Check that `value` is one of `choices` and return it."""
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {sorted(choices)}. Received: {name}={value!r}"
+        )
+    return value

@@ -1,0 +1,51 @@
+"""Packaging for keras-seq (import name `keras_seq`)."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+version = {}
+exec((HERE / "keras_seq" / "version.py").read_text(), version)
+
+setup(
+    name="keras-seq",
+    version=version["__version__"],
+    description=(
+        "Pluggable Keras 3 layers for sequence and vision-transformer models: "
+        "recurrent cells, attention, transformers, decoding."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_seq", "keras_seq.*"]),
+    install_requires=[
+        "tensorflow>=2.21",
+        "keras>=3.15",
+        "keras-hub>=0.32",
+        "tensorflow-datasets>=4.9",
+        "tensorboard>=2.21",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "tests": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "scipy>=1.11",
+        ],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "scipy>=1.11",
+            "ruff>=0.6",
+            "tox>=4",
+        ],
+    },
+    entry_points={"console_scripts": ["keras-seq=keras_seq.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Keras",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
