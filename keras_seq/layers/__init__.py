@@ -1,5 +1,6 @@
 """Public layers of keras_seq."""
 
 from keras_seq.layers.recurrent.elman_cell import ElmanCell
+from keras_seq.layers.recurrent.get_cell import get_cell
 from keras_seq.layers.recurrent.gru_cell import GRUCell
 from keras_seq.layers.recurrent.lstm_cell import LSTMCell

@@ -1,0 +1,573 @@
+"""The eight checks of the keras_seq layer contract (STYLE.md section 8).
+
+Each check is a plain function that raises `AssertionError` with a message saying what broke
+and how to fix it, so it works under pytest, unittest or a script. Checks other than
+`check_config` take `make_layer`, a callable returning a fresh, unbuilt layer; it accepts an
+optional `dtype` keyword (a dtype policy name) for the mixed-precision check. `input_data` is
+the first positional call argument (an array or a nested structure of arrays) and
+`call_kwargs` the other call arguments; arrays inside `call_kwargs` become model inputs.
+"""
+
+import inspect
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+from keras import ops
+from keras import tree
+
+# --------------------------------------------------------------------------------------------
+# Helpers shared by the checks.
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray) or (
+        hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, keras.KerasTensor)
+    )
+
+
+def _to_numpy(structure):
+    return tree.map_structure(
+        lambda x: None if x is None else np.asarray(ops.convert_to_numpy(x)), structure
+    )
+
+
+def _describe(layer):
+    return f"{type(layer).__name__} (name={layer.name!r})"
+
+
+def _float_leaves(structure):
+    return [
+        x
+        for x in tree.flatten(structure)
+        if x is not None and "float" in keras.backend.standardize_dtype(x.dtype)
+    ]
+
+
+def _flatten_shapes(shapes):
+    """Flatten a shape or a nested structure of shapes into a list of tuples."""
+    if isinstance(shapes, (tuple, list)) and all(
+        d is None or isinstance(d, int) for d in shapes
+    ):
+        return [tuple(shapes)]
+    if isinstance(shapes, dict):
+        shapes = [shapes[key] for key in sorted(shapes)]
+    return [shape for item in shapes for shape in _flatten_shapes(item)]
+
+
+def _assert_allclose(actual, expected, atol, rtol, what):
+    actual, expected = _to_numpy(actual), _to_numpy(expected)
+    try:
+        tree.assert_same_structure(actual, expected)
+    except (ValueError, TypeError) as error:
+        raise AssertionError(f"{what}: output structures differ: {error}") from None
+    for index, (a, e) in enumerate(zip(tree.flatten(actual), tree.flatten(expected))):
+        if a.shape != e.shape:
+            raise AssertionError(
+                f"{what}: output {index} has shape {a.shape}, expected {e.shape}."
+            )
+        if not np.allclose(a, e, atol=atol, rtol=rtol, equal_nan=False):
+            diff = np.max(np.abs(a.astype("float64") - e.astype("float64")))
+            raise AssertionError(
+                f"{what}: output {index} differs by up to {diff:.3g} "
+                f"(atol={atol}, rtol={rtol})."
+            )
+
+
+def functional_model(layer, input_data, call_kwargs=None, wrap_inputs=None):
+    """Build a functional model calling `layer` on inputs shaped like the given data.
+
+    Every array leaf of `input_data` and of `call_kwargs` becomes a `keras.Input` with a fixed
+    batch size; other `call_kwargs` values are passed through. `wrap_inputs(symbolic_inputs,
+    symbolic_kwargs)` may rewrite the symbolic first argument before the call (the mask check
+    uses it to attach a Keras mask). Returns `(model, flat_numpy_inputs)`.
+    """
+    call_kwargs = call_kwargs or {}
+    flat_inputs, flat_values = [], []
+
+    def to_input(x):
+        if not _is_array(x):
+            return x
+        x = np.asarray(ops.convert_to_numpy(x))
+        symbolic = keras.Input(
+            shape=x.shape[1:], batch_size=x.shape[0], dtype=keras.backend.standardize_dtype(
+                x.dtype
+            )
+        )
+        flat_inputs.append(symbolic)
+        flat_values.append(x)
+        return symbolic
+
+    symbolic_data = tree.map_structure(to_input, input_data)
+    symbolic_kwargs = {
+        key: tree.map_structure(to_input, value) if value is not None else None
+        for key, value in call_kwargs.items()
+    }
+    if wrap_inputs is not None:
+        symbolic_data = wrap_inputs(symbolic_data, flat_inputs, flat_values)
+    outputs = layer(symbolic_data, **symbolic_kwargs)
+    model = keras.Model(flat_inputs, outputs)
+    return model, flat_values
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Config.
+
+
+def check_config(layer):
+    """Config is JSON-serializable, complete, registered and round-trips unchanged.
+
+    Every parameter of `type(layer).__init__` (other than `*args` / `**kwargs`) must appear in
+    `get_config()`; `from_config(get_config()).get_config()` must equal the original; the class
+    must be registered so `keras.saving.deserialize_keras_object` finds it by name.
+    """
+    cls = type(layer)
+    config = layer.get_config()
+    try:
+        encoded = json.dumps(config, sort_keys=True)
+    except TypeError as error:
+        raise AssertionError(
+            f"{cls.__name__}.get_config() is not JSON-serializable ({error}). Serialize nested "
+            "objects with keras.saving.serialize_keras_object; never put classes, callables "
+            "or tensors in a config."
+        ) from None
+    parameters = [
+        name
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    missing = [name for name in parameters if name not in config]
+    if missing:
+        raise AssertionError(
+            f"{cls.__name__}.get_config() is missing constructor arguments {missing}. "
+            "Return super().get_config() plus every constructor argument."
+        )
+    revived = cls.from_config(json.loads(encoded))
+    revived_encoded = json.dumps(revived.get_config(), sort_keys=True)
+    if revived_encoded != encoded:
+        raise AssertionError(
+            f"{cls.__name__}: from_config(get_config()).get_config() differs from the "
+            f"original.\n  original: {encoded}\n  revived:  {revived_encoded}"
+        )
+    registered_name = keras.saving.get_registered_name(cls)
+    if keras.saving.get_registered_object(registered_name) is not cls:
+        raise AssertionError(
+            f"{cls.__name__} is not registered for serialization, so a .keras file holding it "
+            "cannot be reloaded. Decorate it with "
+            "@keras.saving.register_keras_serializable(package=...)."
+        )
+    serialized = keras.saving.serialize_keras_object(layer)
+    clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
+    if type(clone) is not cls:
+        raise AssertionError(
+            f"deserialize_keras_object gave {type(clone).__name__}, expected {cls.__name__}."
+        )
+    return config
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Build from shape.
+
+
+def _weight_counts(layer):
+    return len(layer.trainable_weights), len(layer.non_trainable_weights)
+
+
+def check_build(
+    make_layer,
+    input_data,
+    call_kwargs=None,
+    expected_num_trainable_weights=None,
+    expected_num_non_trainable_weights=None,
+):
+    """Building from shapes alone creates every weight, with the expected counts.
+
+    A layer called once records its build config; a fresh layer given only that config via
+    `build_from_config` (what `.keras` loading does) must be built with exactly the same
+    weights, and calling it afterwards must create none.
+    """
+    call_kwargs = call_kwargs or {}
+    called = make_layer()
+    called(input_data, **call_kwargs)
+    counts = _weight_counts(called)
+    build_config = called.get_build_config()
+    if build_config is None:
+        raise AssertionError(
+            f"{_describe(called)} records no build config after a call; rely on Keras' "
+            "default get_build_config() and implement build(input_shape)."
+        )
+    fresh = make_layer()
+    fresh.build_from_config(build_config)
+    if not fresh.built:
+        raise AssertionError(f"{_describe(fresh)} is not built after build_from_config().")
+    fresh_counts = _weight_counts(fresh)
+    if fresh_counts != counts:
+        raise AssertionError(
+            f"{_describe(fresh)} built from shapes has (trainable, non-trainable) weights "
+            f"{fresh_counts}, but {counts} after a call: build() must create every weight "
+            "(and build every sublayer), never call()."
+        )
+    fresh(input_data, **call_kwargs)
+    if _weight_counts(fresh) != fresh_counts:
+        raise AssertionError(
+            f"{_describe(fresh)} created weights in call() after being built: "
+            f"{fresh_counts} -> {_weight_counts(fresh)}."
+        )
+    for expected, actual, kind in (
+        (expected_num_trainable_weights, counts[0], "trainable"),
+        (expected_num_non_trainable_weights, counts[1], "non-trainable"),
+    ):
+        if expected is not None and expected != actual:
+            raise AssertionError(
+                f"{_describe(called)} has {actual} {kind} weights; expected {expected}."
+            )
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Symbolic call == eager call.
+
+
+def check_symbolic_call(make_layer, input_data, call_kwargs=None, expected_output_shape=None):
+    """A symbolic call gives the same structure, shapes and dtypes as the eager call."""
+    call_kwargs = call_kwargs or {}
+
+    def symbolic(x):
+        if not _is_array(x):
+            return x
+        return keras.KerasTensor(tuple(x.shape), dtype=keras.backend.standardize_dtype(x.dtype))
+
+    layer = make_layer()
+    symbolic_outputs = layer(
+        tree.map_structure(symbolic, input_data),
+        **{k: tree.map_structure(symbolic, v) if v is not None else None
+           for k, v in call_kwargs.items()},
+    )
+    eager_outputs = layer(input_data, **call_kwargs)
+    try:
+        tree.assert_same_structure(symbolic_outputs, eager_outputs)
+    except (ValueError, TypeError) as error:
+        raise AssertionError(
+            f"{_describe(layer)}: symbolic and eager outputs differ in structure: {error}"
+        ) from None
+    for index, (s, e) in enumerate(zip(tree.flatten(symbolic_outputs), tree.flatten(eager_outputs))):
+        if tuple(s.shape) != tuple(e.shape):
+            raise AssertionError(
+                f"{_describe(layer)}: output {index} has symbolic shape {tuple(s.shape)} but "
+                f"eager shape {tuple(e.shape)}; fix compute_output_shape/compute_output_spec."
+            )
+        s_dtype = keras.backend.standardize_dtype(s.dtype)
+        e_dtype = keras.backend.standardize_dtype(e.dtype)
+        if s_dtype != e_dtype:
+            raise AssertionError(
+                f"{_describe(layer)}: output {index} has symbolic dtype {s_dtype} but eager "
+                f"dtype {e_dtype}."
+            )
+    if expected_output_shape is not None:
+        actual = [tuple(x.shape) for x in tree.flatten(eager_outputs)]
+        expected = _flatten_shapes(expected_output_shape)
+        if actual != expected:
+            raise AssertionError(
+                f"{_describe(layer)}: output shapes {actual}, expected {expected}."
+            )
+    return eager_outputs
+
+
+# --------------------------------------------------------------------------------------------
+# 4. .keras round trip.
+
+
+def check_saving(make_layer, input_data, call_kwargs=None, atol=1e-6):
+    """Inside a functional model, a `.keras` save and reload keeps the class and outputs."""
+    layer = make_layer()
+    model, values = functional_model(layer, input_data, call_kwargs)
+    expected = model(values)
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "model.keras")
+        model.save(path)
+        reloaded = keras.saving.load_model(path)
+    revived_layer = reloaded.get_layer(layer.name)
+    if type(revived_layer) is not type(layer):
+        raise AssertionError(
+            f"After reload, layer {layer.name!r} is a {type(revived_layer).__name__}, "
+            f"expected {type(layer).__name__}."
+        )
+    _assert_allclose(reloaded(values), expected, atol, 0.0, f".keras round trip of {_describe(layer)}")
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Masks.
+
+
+class _AttachMask(keras.layers.Layer):
+    """Identity on `inputs[0]` whose output carries `inputs[1]` as its Keras mask."""
+
+    def call(self, inputs):
+        return inputs[0]
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.cast(inputs[1], "bool")
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(inputs[0].shape, dtype=inputs[0].dtype)
+
+
+def _attach_masks(padding_mask):
+    """`wrap_inputs` hook of `functional_model` attaching `padding_mask` as Keras masks."""
+
+    def wrap(symbolic_data, flat_inputs, flat_values):
+        masks = padding_mask if isinstance(symbolic_data, (list, tuple)) else [padding_mask]
+        data = list(symbolic_data) if isinstance(symbolic_data, (list, tuple)) else [symbolic_data]
+        wrapped = []
+        for x, mask in zip(data, masks):
+            if mask is None:
+                wrapped.append(x)
+                continue
+            mask = np.asarray(mask, dtype="bool")
+            mask_input = keras.Input(shape=mask.shape[1:], batch_size=mask.shape[0], dtype="bool")
+            flat_inputs.append(mask_input)
+            flat_values.append(mask)
+            wrapped.append(_AttachMask()([x, mask_input]))
+        return type(symbolic_data)(wrapped) if isinstance(symbolic_data, (list, tuple)) else wrapped[0]
+
+    return wrap
+
+
+def _perturb_padded(input_data, padding_mask, rng):
+    """Replace the padded positions of every masked input with large random values."""
+    data = input_data if isinstance(input_data, (list, tuple)) else [input_data]
+    masks = padding_mask if isinstance(input_data, (list, tuple)) else [padding_mask]
+    perturbed = []
+    for x, mask in zip(data, masks):
+        x = np.array(ops.convert_to_numpy(x))
+        if mask is not None:
+            mask = np.asarray(mask, dtype="bool")
+            padded = ~mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
+            noise = (rng.standard_normal(x.shape) * 10.0).astype(x.dtype)
+            x = np.where(padded, noise, x)
+        perturbed.append(x)
+    return type(input_data)(perturbed) if isinstance(input_data, (list, tuple)) else perturbed[0]
+
+
+def _accepts_argument(layer, name):
+    parameters = inspect.signature(layer.call).parameters
+    return name in parameters or any(
+        p.kind == p.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def _time_mask(padding_mask):
+    masks = padding_mask if isinstance(padding_mask, (list, tuple)) else [padding_mask]
+    return np.asarray(next(m for m in masks if m is not None), dtype="bool")
+
+
+def check_masking(
+    make_layer,
+    input_data,
+    padding_mask,
+    call_kwargs=None,
+    mask_argument="mask",
+    expected_output_mask="same",
+    atol=1e-6,
+):
+    """Keras mask == explicit mask; padded positions don't leak; the output mask is right.
+
+    `padding_mask` is a bool array `(batch_size, sequence_length)` (`True` = real token),
+    or, for a list of inputs, a list with one mask or `None` per input; it must hide at least
+    one position. The explicit path passes it as `mask_argument`; the implicit path attaches
+    it as a Keras mask upstream in a functional model. Outputs whose leading axes match the
+    mask are compared at unmasked positions when padded inputs are perturbed; other outputs
+    (final states, pooled vectors) are compared whole. `expected_output_mask`: `"same"` (every
+    non-`None` mask returned by `compute_mask` equals the input mask, and there is one),
+    `None` (no output mask), or an explicit structure of arrays / `None`.
+    """
+    call_kwargs = dict(call_kwargs or {})
+    time_mask = _time_mask(padding_mask)
+    if time_mask.all():
+        raise ValueError(
+            "`padding_mask` must hide at least one position, otherwise the mask check proves "
+            f"nothing. Received a mask of shape {time_mask.shape} that is all True."
+        )
+    layer = make_layer()
+    implicit_model, implicit_values = functional_model(
+        layer, input_data, call_kwargs, wrap_inputs=_attach_masks(padding_mask)
+    )
+    implicit = implicit_model(implicit_values)
+    if _accepts_argument(layer, mask_argument):
+        # Layers whose call() has no mask argument only receive masks implicitly.
+        explicit_kwargs = dict(call_kwargs)
+        explicit_kwargs[mask_argument] = padding_mask
+        explicit_model, explicit_values = functional_model(layer, input_data, explicit_kwargs)
+        explicit = explicit_model(explicit_values)
+        _assert_allclose(
+            implicit, explicit, atol, 0.0, f"{_describe(layer)}: Keras-mask path vs explicit mask"
+        )
+
+    # Model inputs are the data leaves, then the kwargs leaves, then the attached masks.
+    perturbed_data = _perturb_padded(input_data, padding_mask, np.random.default_rng(0))
+    num_data = len(tree.flatten(input_data))
+    perturbed = implicit_model(tree.flatten(perturbed_data) + implicit_values[num_data:])
+    for index, (a, b) in enumerate(zip(tree.flatten(_to_numpy(implicit)), tree.flatten(_to_numpy(perturbed)))):
+        if a.shape[: time_mask.ndim] == time_mask.shape:
+            a, b = a[time_mask], b[time_mask]
+        if not np.allclose(a, b, atol=atol, rtol=0.0):
+            raise AssertionError(
+                f"{_describe(layer)}: output {index} changes at unmasked positions when "
+                f"padded inputs change (max difference {np.max(np.abs(a - b)):.3g}): padded "
+                "positions leak into real ones."
+            )
+
+    output_mask = layer.compute_mask(input_data, padding_mask)
+    leaves = [m for m in tree.flatten(output_mask) if m is not None] if output_mask is not None else []
+    if expected_output_mask == "same":
+        if not leaves:
+            raise AssertionError(
+                f"{_describe(layer)}.compute_mask returned no mask; expected the input mask to "
+                "propagate (pass expected_output_mask=None if the layer consumes it)."
+            )
+        for leaf in leaves:
+            if not np.array_equal(np.asarray(ops.convert_to_numpy(leaf)), time_mask):
+                raise AssertionError(
+                    f"{_describe(layer)}.compute_mask returned a mask that differs from the "
+                    "input mask."
+                )
+    elif expected_output_mask is None:
+        if leaves:
+            raise AssertionError(
+                f"{_describe(layer)}.compute_mask returned a mask; expected none."
+            )
+    else:
+        expected = tree.map_structure(lambda m: None if m is None else np.asarray(m, bool),
+                                      expected_output_mask)
+        actual = tree.map_structure(
+            lambda m: None if m is None else np.asarray(ops.convert_to_numpy(m)), output_mask
+        )
+        if tree.flatten(tree.map_structure(lambda m: None if m is None else m.tolist(), actual)) != \
+                tree.flatten(tree.map_structure(lambda m: None if m is None else m.tolist(), expected)):
+            raise AssertionError(
+                f"{_describe(layer)}.compute_mask returned {actual}, expected {expected}."
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# 6. One fit step with finite gradients.
+
+
+class _ScalarPerExample(keras.layers.Layer):
+    """Reduce every float output to one scalar per example: sum of mean squares and means."""
+
+    def call(self, outputs):
+        total = None
+        for x in _float_leaves(outputs):
+            x = ops.cast(x, "float32")
+            axes = list(range(1, len(x.shape)))
+            term = ops.mean(ops.square(x) + x, axis=axes) if axes else ops.square(x) + x
+            total = term if total is None else total + term
+        return ops.expand_dims(total, -1)
+
+    def compute_output_spec(self, outputs):
+        batch = tree.flatten(outputs)[0].shape[0]
+        return keras.KerasTensor((batch, 1), dtype="float32")
+
+
+def check_training(make_layer, input_data, call_kwargs=None):
+    """One `fit` step runs with a finite loss; every trainable weight gets a finite gradient."""
+    if keras.backend.backend() != "tensorflow":
+        raise NotImplementedError(
+            "check_training computes gradients with tf.GradientTape and needs the "
+            f"TensorFlow backend. Received backend: {keras.backend.backend()!r}"
+        )
+    import tensorflow as tf
+
+    layer = make_layer()
+    model, values = functional_model(layer, input_data, call_kwargs)
+    reduced = keras.Model(model.inputs, _ScalarPerExample()(model.outputs))
+    with tf.GradientTape() as tape:
+        loss = ops.mean(reduced(values, training=True))
+    weights = layer.trainable_weights
+    if not weights:
+        raise AssertionError(f"{_describe(layer)} has no trainable weights to train.")
+    gradients = tape.gradient(loss, weights)
+    missing = [w.path for w, g in zip(weights, gradients) if g is None]
+    if missing:
+        raise AssertionError(
+            f"{_describe(layer)}: no gradient reaches trainable weights {missing}; every "
+            "trainable weight must take part in the output."
+        )
+    non_finite = [
+        w.path for w, g in zip(weights, gradients) if not np.all(np.isfinite(ops.convert_to_numpy(g)))
+    ]
+    if non_finite:
+        raise AssertionError(f"{_describe(layer)}: non-finite gradients for {non_finite}.")
+    reduced.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    batch_size = values[0].shape[0]
+    history = reduced.fit(
+        values, np.zeros((batch_size, 1), "float32"), batch_size=batch_size, epochs=1, verbose=0
+    )
+    if not np.isfinite(history.history["loss"][-1]):
+        raise AssertionError(f"{_describe(layer)}: fit() gave a non-finite loss.")
+
+
+# --------------------------------------------------------------------------------------------
+# 7. XLA.
+
+
+def check_jit_compile(make_layer, input_data, call_kwargs=None, atol=1e-5, rtol=1e-5):
+    """`jit_compile=True` prediction equals the eager call, and XLA really stays on."""
+    layer = make_layer()
+    model, values = functional_model(layer, input_data, call_kwargs)
+    expected = model(values, training=False)
+    model.compile(jit_compile=True)
+    if model.jit_compile is not True:
+        raise AssertionError(
+            f"Keras turned jit_compile off for a model holding {_describe(layer)} "
+            "(a layer sets supports_jit=False): it would not compile with XLA."
+        )
+    try:
+        actual = model.predict(values, batch_size=values[0].shape[0], verbose=0)
+    except Exception as error:  # XLA raises backend-specific error types.
+        raise AssertionError(
+            f"{_describe(layer)} does not compile with XLA: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
+    _assert_allclose(actual, expected, atol, rtol, f"jit_compile=True vs eager for {_describe(layer)}")
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Mixed precision.
+
+
+def check_mixed_precision(
+    make_layer, input_data, call_kwargs=None, policies=("mixed_float16", "mixed_bfloat16")
+):
+    """Under each mixed policy: outputs in the compute dtype, weights float32, no NaN."""
+    for policy_name in policies:
+        policy = keras.DTypePolicy(policy_name)
+        layer = make_layer(dtype=policy_name)
+        outputs = layer(input_data, **(call_kwargs or {}))
+        for index, x in enumerate(_float_leaves(outputs)):
+            dtype = keras.backend.standardize_dtype(x.dtype)
+            if dtype != policy.compute_dtype:
+                raise AssertionError(
+                    f"{_describe(layer)} under {policy_name}: output {index} is {dtype}, "
+                    f"expected the compute dtype {policy.compute_dtype}."
+                )
+            values = np.asarray(ops.convert_to_numpy(ops.cast(x, "float32")))
+            if not np.all(np.isfinite(values)):
+                raise AssertionError(
+                    f"{_describe(layer)} under {policy_name}: output {index} has NaN or inf."
+                )
+        wrong = [
+            f"{w.path} ({keras.backend.standardize_dtype(w.dtype)})"
+            for w in layer.weights
+            if "float" in keras.backend.standardize_dtype(w.dtype)
+            and keras.backend.standardize_dtype(w.dtype) != policy.variable_dtype
+        ]
+        if wrong:
+            raise AssertionError(
+                f"{_describe(layer)} under {policy_name}: weights must be "
+                f"{policy.variable_dtype}; received {wrong}."
+            )
