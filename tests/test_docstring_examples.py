@@ -1,0 +1,41 @@
+"""The ```python examples in public docstrings run."""
+
+import inspect
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import keras_seq
+
+EXAMPLE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def public_objects():
+    modules = [keras_seq.layers, keras_seq.testing] + [
+        getattr(keras_seq, name) for name in ("callbacks", "data", "models") if hasattr(keras_seq, name)
+    ]
+    seen = {}
+    for module in modules:
+        for name, obj in vars(module).items():
+            if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj)):
+                if (obj.__module__ or "").startswith("keras_seq"):
+                    seen[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return seen
+
+
+EXAMPLES = [
+    (f"{name}[{index}]", inspect.cleandoc(code))
+    for name, obj in sorted(public_objects().items())
+    for index, code in enumerate(EXAMPLE.findall(inspect.getdoc(obj) or ""))
+]
+
+
+def test_examples_were_found():
+    assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("name,code", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_docstring_example_runs(name, code):
+    exec(compile(code, name, "exec"), {"np": np, "keras": keras, "keras_seq": keras_seq})
