@@ -14,7 +14,9 @@ EXAMPLE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 def public_objects():
     modules = [keras_seq.layers, keras_seq.testing] + [
-        getattr(keras_seq, name) for name in ("callbacks", "data", "models") if hasattr(keras_seq, name)
+        getattr(keras_seq, name)
+        for name in ("callbacks", "data", "models")
+        if hasattr(keras_seq, name)
     ]
     seen = {}
     for module in modules:

@@ -19,7 +19,8 @@ def exported_classes():
             obj
             for module in modules
             for name, obj in vars(module).items()
-            if inspect.isclass(obj) and not name.startswith("_")
+            if inspect.isclass(obj)
+            and not name.startswith("_")
             and issubclass(obj, (keras.layers.Layer, keras.callbacks.Callback))
         },
         key=lambda cls: cls.__name__,

@@ -48,9 +48,7 @@ def _float_leaves(structure):
 
 def _flatten_shapes(shapes):
     """Flatten a shape or a nested structure of shapes into a list of tuples."""
-    if isinstance(shapes, (tuple, list)) and all(
-        d is None or isinstance(d, int) for d in shapes
-    ):
+    if isinstance(shapes, (tuple, list)) and all(d is None or isinstance(d, int) for d in shapes):
         return [tuple(shapes)]
     if isinstance(shapes, dict):
         shapes = [shapes[key] for key in sorted(shapes)]
@@ -70,14 +68,11 @@ def _assert_allclose(actual, expected, atol, rtol, what, same_structure=True):
         )
     for index, (a, e) in enumerate(zip(tree.flatten(actual), tree.flatten(expected))):
         if a.shape != e.shape:
-            raise AssertionError(
-                f"{what}: output {index} has shape {a.shape}, expected {e.shape}."
-            )
+            raise AssertionError(f"{what}: output {index} has shape {a.shape}, expected {e.shape}.")
         if not np.allclose(a, e, atol=atol, rtol=rtol, equal_nan=False):
             diff = np.max(np.abs(a.astype("float64") - e.astype("float64")))
             raise AssertionError(
-                f"{what}: output {index} differs by up to {diff:.3g} "
-                f"(atol={atol}, rtol={rtol})."
+                f"{what}: output {index} differs by up to {diff:.3g} (atol={atol}, rtol={rtol})."
             )
 
 
@@ -97,9 +92,7 @@ def functional_model(layer, input_data, call_kwargs=None, wrap_inputs=None):
             return x
         x = np.asarray(ops.convert_to_numpy(x))
         symbolic = keras.Input(
-            shape=x.shape[1:], batch_size=x.shape[0], dtype=keras.backend.standardize_dtype(
-                x.dtype
-            )
+            shape=x.shape[1:], batch_size=x.shape[0], dtype=keras.backend.standardize_dtype(x.dtype)
         )
         flat_inputs.append(symbolic)
         flat_values.append(x)
@@ -248,8 +241,10 @@ def check_symbolic_call(make_layer, input_data, call_kwargs=None, expected_outpu
     layer = make_layer()
     symbolic_outputs = layer(
         tree.map_structure(symbolic, input_data),
-        **{k: tree.map_structure(symbolic, v) if v is not None else None
-           for k, v in call_kwargs.items()},
+        **{
+            k: tree.map_structure(symbolic, v) if v is not None else None
+            for k, v in call_kwargs.items()
+        },
     )
     eager_outputs = layer(input_data, **call_kwargs)
     try:
@@ -258,7 +253,9 @@ def check_symbolic_call(make_layer, input_data, call_kwargs=None, expected_outpu
         raise AssertionError(
             f"{_describe(layer)}: symbolic and eager outputs differ in structure: {error}"
         ) from None
-    for index, (s, e) in enumerate(zip(tree.flatten(symbolic_outputs), tree.flatten(eager_outputs))):
+    for index, (s, e) in enumerate(
+        zip(tree.flatten(symbolic_outputs), tree.flatten(eager_outputs))
+    ):
         if tuple(s.shape) != tuple(e.shape):
             raise AssertionError(
                 f"{_describe(layer)}: output {index} has symbolic shape {tuple(s.shape)} but "
@@ -303,7 +300,11 @@ def check_saving(make_layer, input_data, call_kwargs=None, atol=1e-6):
     # A reloaded functional model returns lists where the original returned tuples: that is
     # Keras' functional serialization, not the layer, so outputs are compared leaf by leaf.
     _assert_allclose(
-        reloaded(values), expected, atol, 0.0, f".keras round trip of {_describe(layer)}",
+        reloaded(values),
+        expected,
+        atol,
+        0.0,
+        f".keras round trip of {_describe(layer)}",
         same_structure=False,
     )
 
@@ -341,7 +342,9 @@ def _attach_masks(padding_mask):
             flat_inputs.append(mask_input)
             flat_values.append(mask)
             wrapped.append(_AttachMask()([x, mask_input]))
-        return type(symbolic_data)(wrapped) if isinstance(symbolic_data, (list, tuple)) else wrapped[0]
+        return (
+            type(symbolic_data)(wrapped) if isinstance(symbolic_data, (list, tuple)) else wrapped[0]
+        )
 
     return wrap
 
@@ -364,9 +367,7 @@ def _perturb_padded(input_data, padding_mask, rng):
 
 def _accepts_argument(layer, name):
     parameters = inspect.signature(layer.call).parameters
-    return name in parameters or any(
-        p.kind == p.VAR_KEYWORD for p in parameters.values()
-    )
+    return name in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
 def _time_mask(padding_mask):
@@ -420,7 +421,9 @@ def check_masking(
     perturbed_data = _perturb_padded(input_data, padding_mask, np.random.default_rng(0))
     num_data = len(tree.flatten(input_data))
     perturbed = implicit_model(tree.flatten(perturbed_data) + implicit_values[num_data:])
-    for index, (a, b) in enumerate(zip(tree.flatten(_to_numpy(implicit)), tree.flatten(_to_numpy(perturbed)))):
+    for index, (a, b) in enumerate(
+        zip(tree.flatten(_to_numpy(implicit)), tree.flatten(_to_numpy(perturbed)))
+    ):
         if a.shape[: time_mask.ndim] == time_mask.shape:
             a, b = a[time_mask], b[time_mask]
         if not np.allclose(a, b, atol=atol, rtol=0.0):
@@ -431,7 +434,9 @@ def check_masking(
             )
 
     output_mask = layer.compute_mask(input_data, padding_mask)
-    leaves = [m for m in tree.flatten(output_mask) if m is not None] if output_mask is not None else []
+    leaves = (
+        [m for m in tree.flatten(output_mask) if m is not None] if output_mask is not None else []
+    )
     if expected_output_mask == "same":
         if not leaves:
             raise AssertionError(
@@ -446,17 +451,19 @@ def check_masking(
                 )
     elif expected_output_mask is None:
         if leaves:
-            raise AssertionError(
-                f"{_describe(layer)}.compute_mask returned a mask; expected none."
-            )
+            raise AssertionError(f"{_describe(layer)}.compute_mask returned a mask; expected none.")
     else:
-        expected = tree.map_structure(lambda m: None if m is None else np.asarray(m, bool),
-                                      expected_output_mask)
+        expected = tree.map_structure(
+            lambda m: None if m is None else np.asarray(m, bool), expected_output_mask
+        )
         actual = tree.map_structure(
             lambda m: None if m is None else np.asarray(ops.convert_to_numpy(m)), output_mask
         )
-        if tree.flatten(tree.map_structure(lambda m: None if m is None else m.tolist(), actual)) != \
-                tree.flatten(tree.map_structure(lambda m: None if m is None else m.tolist(), expected)):
+        if tree.flatten(
+            tree.map_structure(lambda m: None if m is None else m.tolist(), actual)
+        ) != tree.flatten(
+            tree.map_structure(lambda m: None if m is None else m.tolist(), expected)
+        ):
             raise AssertionError(
                 f"{_describe(layer)}.compute_mask returned {actual}, expected {expected}."
             )
@@ -508,7 +515,9 @@ def check_training(make_layer, input_data, call_kwargs=None):
             "trainable weight must take part in the output."
         )
     non_finite = [
-        w.path for w, g in zip(weights, gradients) if not np.all(np.isfinite(ops.convert_to_numpy(g)))
+        w.path
+        for w, g in zip(weights, gradients)
+        if not np.all(np.isfinite(ops.convert_to_numpy(g)))
     ]
     if non_finite:
         raise AssertionError(f"{_describe(layer)}: non-finite gradients for {non_finite}.")
@@ -543,7 +552,9 @@ def check_jit_compile(make_layer, input_data, call_kwargs=None, atol=1e-5, rtol=
             f"{_describe(layer)} does not compile with XLA: {type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}"
         ) from error
-    _assert_allclose(actual, expected, atol, rtol, f"jit_compile=True vs eager for {_describe(layer)}")
+    _assert_allclose(
+        actual, expected, atol, rtol, f"jit_compile=True vs eager for {_describe(layer)}"
+    )
 
 
 # --------------------------------------------------------------------------------------------

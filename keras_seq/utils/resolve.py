@@ -26,7 +26,7 @@ def resolve(identifier, argument, aliases, accepts, description, **kwargs):
         if cls is None:
             raise ValueError(
                 f"Unknown `{argument}`: {identifier!r}. Expected one of {sorted(aliases)}, the "
-                "registered name of a class (\"package>ClassName\", see "
+                'registered name of a class ("package>ClassName", see '
                 "keras.saving.register_keras_serializable), a config dict or an instance."
             )
         obj = cls(**kwargs)

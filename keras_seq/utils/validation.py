@@ -8,9 +8,7 @@ expected and the value received; none of them clamps or coerces.
 def validate_positive_int(name, value):
     """Check that `value` is an int >= 1 (bools rejected) and return it."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return value
 
 
@@ -22,9 +20,7 @@ def validate_rate(name, value):
             f"of type {type(value).__name__}"
         )
     if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
     return value
 
 
@@ -36,9 +32,7 @@ def validate_positive_float(name, value):
             f"of type {type(value).__name__}"
         )
     if not 0.0 < value < float("inf"):
-        raise ValueError(
-            f"`{name}` must be a positive, finite float. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be a positive, finite float. Received: {name}={value!r}")
     return value
 
 
@@ -46,8 +40,7 @@ def validate_bool(name, value):
     """Check that `value` is a bool and return it."""
     if not isinstance(value, bool):
         raise TypeError(
-            f"`{name}` must be a bool. Received: {name}={value!r} "
-            f"of type {type(value).__name__}"
+            f"`{name}` must be a bool. Received: {name}={value!r} of type {type(value).__name__}"
         )
     return value
 
@@ -55,7 +48,5 @@ def validate_bool(name, value):
 def validate_choice(name, value, choices):
     """Check that `value` is one of `choices` and return it."""
     if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {sorted(choices)}. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be one of {sorted(choices)}. Received: {name}={value!r}")
     return value

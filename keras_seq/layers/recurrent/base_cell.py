@@ -141,9 +141,7 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         return inputs, h_tm1
 
     def get_initial_state(self, batch_size=None):
-        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [
-            self.state_size
-        ]
+        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
 
     def get_config(self):
@@ -153,24 +151,14 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
                 "units": self.units,
                 "activation": keras.activations.serialize(self._activation),
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self._kernel_initializer
-                ),
-                "recurrent_initializer": keras.initializers.serialize(
-                    self._recurrent_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self._kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(self._recurrent_initializer),
                 "bias_initializer": keras.initializers.serialize(self._bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self._kernel_regularizer
-                ),
-                "recurrent_regularizer": keras.regularizers.serialize(
-                    self._recurrent_regularizer
-                ),
+                "kernel_regularizer": keras.regularizers.serialize(self._kernel_regularizer),
+                "recurrent_regularizer": keras.regularizers.serialize(self._recurrent_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self._bias_regularizer),
                 "kernel_constraint": keras.constraints.serialize(self._kernel_constraint),
-                "recurrent_constraint": keras.constraints.serialize(
-                    self._recurrent_constraint
-                ),
+                "recurrent_constraint": keras.constraints.serialize(self._recurrent_constraint),
                 "bias_constraint": keras.constraints.serialize(self._bias_constraint),
                 "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout,

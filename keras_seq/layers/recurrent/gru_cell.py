@@ -114,26 +114,32 @@ class GRUCell(RecurrentCell):
         return (3 * self.units,)
 
     def call(self, inputs, states, training=False):
+        # ops.split, not column slices: slicing adds a StridedSlice (and its gradient) per
+        # gate, which made training measurably slower than Keras' GRU (benchmarks/).
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
         inputs, h_dropped = self._apply_dropout(inputs, h_tm1, training)
-        units = self.units
         x = ops.matmul(inputs, self.kernel)  # (B, 3U)
         if self.reset_after:
             inner = ops.matmul(h_dropped, self.recurrent_kernel)  # (B, 3U)
             if self.bias is not None:
-                x = ops.add(x, self.bias[0])
-                inner = ops.add(inner, self.bias[1])
+                input_bias, recurrent_bias = ops.unstack(self.bias, 2, axis=0)
+                x = ops.add(x, input_bias)
+                inner = ops.add(inner, recurrent_bias)
+            x_z, x_r, x_h = ops.split(x, 3, axis=-1)  # 3 x (B, U)
+            inner_z, inner_r, inner_h = ops.split(inner, 3, axis=-1)
+            z = self._recurrent_activation(x_z + inner_z)
+            r = self._recurrent_activation(x_r + inner_r)
+            recurrent_h = r * inner_h
         else:
             if self.bias is not None:
                 x = ops.add(x, self.bias)
-            inner = ops.matmul(h_dropped, self.recurrent_kernel[:, : 2 * units])  # (B, 2U)
-        z = self._recurrent_activation(x[:, :units] + inner[:, :units])
-        r = self._recurrent_activation(x[:, units : 2 * units] + inner[:, units : 2 * units])
-        if self.reset_after:
-            recurrent_h = r * inner[:, 2 * units :]
-        else:
-            recurrent_h = ops.matmul(r * h_dropped, self.recurrent_kernel[:, 2 * units :])
-        candidate = self._activation(x[:, 2 * units :] + recurrent_h)
+            x_z, x_r, x_h = ops.split(x, 3, axis=-1)  # 3 x (B, U)
+            kernel_zr, kernel_h = ops.split(self.recurrent_kernel, [2 * self.units], axis=1)
+            inner_z, inner_r = ops.split(ops.matmul(h_dropped, kernel_zr), 2, axis=-1)
+            z = self._recurrent_activation(x_z + inner_z)
+            r = self._recurrent_activation(x_r + inner_r)
+            recurrent_h = ops.matmul(r * h_dropped, kernel_h)
+        candidate = self._activation(x_h + recurrent_h)
         h = z * h_tm1 + (1.0 - z) * candidate
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
@@ -142,9 +148,7 @@ class GRUCell(RecurrentCell):
         config = super().get_config()
         config.update(
             {
-                "recurrent_activation": keras.activations.serialize(
-                    self._recurrent_activation
-                ),
+                "recurrent_activation": keras.activations.serialize(self._recurrent_activation),
                 "reset_after": self.reset_after,
             }
         )

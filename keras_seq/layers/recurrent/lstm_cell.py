@@ -162,12 +162,8 @@ class LSTMCell(RecurrentCell):
                 ("recurrent_norm", 4 * self.units),
                 ("cell_norm", self.units),
             ):
-                gamma = self.add_weight(
-                    shape=(width,), name=f"{prefix}_gamma", initializer="ones"
-                )
-                beta = self.add_weight(
-                    shape=(width,), name=f"{prefix}_beta", initializer="zeros"
-                )
+                gamma = self.add_weight(shape=(width,), name=f"{prefix}_gamma", initializer="ones")
+                beta = self.add_weight(shape=(width,), name=f"{prefix}_beta", initializer="zeros")
                 setattr(self, f"{prefix}_gamma", gamma)
                 setattr(self, f"{prefix}_beta", beta)
         if self.use_peepholes:
@@ -224,9 +220,7 @@ class LSTMCell(RecurrentCell):
         config = super().get_config()
         config.update(
             {
-                "recurrent_activation": keras.activations.serialize(
-                    self._recurrent_activation
-                ),
+                "recurrent_activation": keras.activations.serialize(self._recurrent_activation),
                 "unit_forget_bias": self.unit_forget_bias,
                 "use_layer_norm": self.use_layer_norm,
                 "use_peepholes": self.use_peepholes,

@@ -5,9 +5,9 @@ the cell code, and cover what Keras has no peer for (layer norm, peepholes, outp
 projection).
 """
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from keras_seq import layers
 from keras_seq import testing
@@ -46,7 +46,9 @@ def numpy_lstm_step(cell, x, h, c):
         zo = zo + w["output_peephole"] * c_new
     c_out = c_new
     if cell.use_layer_norm:
-        c_out = layer_norm(c_new, w["cell_norm_gamma"], w["cell_norm_beta"], 1, cell.layer_norm_epsilon)
+        c_out = layer_norm(
+            c_new, w["cell_norm_gamma"], w["cell_norm_beta"], 1, cell.layer_norm_epsilon
+        )
     h_new = sigmoid(zo) * np.tanh(c_out)
     return h_new, [h_new, c_new]
 
@@ -91,7 +93,9 @@ REFERENCE_CASES = [
     ("lstm_peepholes", lambda: layers.LSTMCell(5, use_peepholes=True), numpy_lstm_step),
     (
         "lstm_both",
-        lambda: layers.LSTMCell(5, use_layer_norm=True, use_peepholes=True, layer_norm_epsilon=1e-5),
+        lambda: layers.LSTMCell(
+            5, use_layer_norm=True, use_peepholes=True, layer_norm_epsilon=1e-5
+        ),
         numpy_lstm_step,
     ),
     ("gru_reset_after", lambda: layers.GRUCell(5), numpy_gru_step),
@@ -105,7 +109,9 @@ REFERENCE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,make_cell,reference", REFERENCE_CASES, ids=[c[0] for c in REFERENCE_CASES])
+@pytest.mark.parametrize(
+    "name,make_cell,reference", REFERENCE_CASES, ids=[c[0] for c in REFERENCE_CASES]
+)
 def test_rnn_layer_equals_numpy_formula_and_hand_stepping(name, make_cell, reference):
     cell = make_cell()
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True)
@@ -145,11 +151,14 @@ def test_unit_forget_bias(unit_forget_bias, expected_forget):
     np.testing.assert_array_equal(np.delete(bias, np.s_[4:8]), 0.0)
 
 
-@pytest.mark.parametrize("make_cell", [
-    lambda **kw: layers.LSTMCell(5, **kw),
-    lambda **kw: layers.GRUCell(5, **kw),
-    lambda **kw: layers.ElmanCell(5, **kw),
-])
+@pytest.mark.parametrize(
+    "make_cell",
+    [
+        lambda **kw: layers.LSTMCell(5, **kw),
+        lambda **kw: layers.GRUCell(5, **kw),
+        lambda **kw: layers.ElmanCell(5, **kw),
+    ],
+)
 def test_dropout_only_in_training_and_seeded(make_cell):
     def run(training, seed=1):
         keras.utils.set_random_seed(0)
@@ -178,12 +187,25 @@ def test_variational_dropout_uses_one_input_mask_per_sequence():
 HARNESS_CASES = [
     (layers.ElmanCell, {"units": 5}, 3),
     (layers.ElmanCell, {"units": 5, "output_units": 2, "output_activation": "softmax"}, 5),
-    (layers.ElmanCell, {"units": 5, "use_bias": False, "dropout": 0.1, "recurrent_dropout": 0.2}, 2),
+    (
+        layers.ElmanCell,
+        {"units": 5, "use_bias": False, "dropout": 0.1, "recurrent_dropout": 0.2},
+        2,
+    ),
     (layers.LSTMCell, {"units": 5}, 3),
     (layers.LSTMCell, {"units": 5, "use_layer_norm": True}, 9),
     (layers.LSTMCell, {"units": 5, "use_peepholes": True, "dropout": 0.2}, 6),
-    (layers.LSTMCell, {"units": 5, "use_layer_norm": True, "use_peepholes": True,
-                       "kernel_regularizer": "l2", "recurrent_dropout": 0.1}, 12),
+    (
+        layers.LSTMCell,
+        {
+            "units": 5,
+            "use_layer_norm": True,
+            "use_peepholes": True,
+            "kernel_regularizer": "l2",
+            "recurrent_dropout": 0.1,
+        },
+        12,
+    ),
     (layers.GRUCell, {"units": 5}, 3),
     (layers.GRUCell, {"units": 5, "reset_after": False, "recurrent_activation": "hard_sigmoid"}, 3),
 ]
@@ -223,16 +245,29 @@ def test_contract_return_state(cell_cls):
 
 # Validation --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cell_cls", [layers.ElmanCell, layers.LSTMCell, layers.GRUCell])
 @pytest.mark.parametrize(
     "kwargs,error,pattern",
     [
         ({"units": 0}, ValueError, r"`units` must be a positive integer. Received: units=0"),
         ({"units": 4.0}, ValueError, r"`units` .* Received: units=4.0"),
-        ({"units": 4, "dropout": 1.0}, ValueError, r"`dropout` must be a float in \[0, 1\). Received: dropout=1.0"),
+        (
+            {"units": 4, "dropout": 1.0},
+            ValueError,
+            r"`dropout` must be a float in \[0, 1\). Received: dropout=1.0",
+        ),
         ({"units": 4, "dropout": -0.1}, ValueError, r"Received: dropout=-0.1"),
-        ({"units": 4, "recurrent_dropout": "0.5"}, TypeError, r"`recurrent_dropout` .* Received: recurrent_dropout='0.5'"),
-        ({"units": 4, "seed": "42"}, TypeError, r"`seed` must be an int or None. Received: seed='42'"),
+        (
+            {"units": 4, "recurrent_dropout": "0.5"},
+            TypeError,
+            r"`recurrent_dropout` .* Received: recurrent_dropout='0.5'",
+        ),
+        (
+            {"units": 4, "seed": "42"},
+            TypeError,
+            r"`seed` must be an int or None. Received: seed='42'",
+        ),
     ],
 )
 def test_shared_argument_errors(cell_cls, kwargs, error, pattern):
@@ -243,14 +278,42 @@ def test_shared_argument_errors(cell_cls, kwargs, error, pattern):
 @pytest.mark.parametrize(
     "make,error,pattern",
     [
-        (lambda: layers.LSTMCell(4, use_layer_norm="yes"), TypeError, r"`use_layer_norm` must be a bool. Received: use_layer_norm='yes'"),
-        (lambda: layers.LSTMCell(4, use_peepholes=1), TypeError, r"`use_peepholes` must be a bool. Received: use_peepholes=1"),
+        (
+            lambda: layers.LSTMCell(4, use_layer_norm="yes"),
+            TypeError,
+            r"`use_layer_norm` must be a bool. Received: use_layer_norm='yes'",
+        ),
+        (
+            lambda: layers.LSTMCell(4, use_peepholes=1),
+            TypeError,
+            r"`use_peepholes` must be a bool. Received: use_peepholes=1",
+        ),
         (lambda: layers.LSTMCell(4, unit_forget_bias=None), TypeError, r"`unit_forget_bias`"),
-        (lambda: layers.LSTMCell(4, layer_norm_epsilon=0.0), ValueError, r"`layer_norm_epsilon` .* Received: layer_norm_epsilon=0.0"),
-        (lambda: layers.GRUCell(4, reset_after=1), TypeError, r"`reset_after` must be a bool. Received: reset_after=1"),
-        (lambda: layers.ElmanCell(4, output_units=-2), ValueError, r"`output_units` .* Received: output_units=-2"),
-        (lambda: layers.ElmanCell(4, output_activation="softmax"), ValueError, r"`output_activation` only applies .* output_activation='softmax'"),
-        (lambda: layers.LSTMCell(4, activation="no_such_activation"), ValueError, r"no_such_activation"),
+        (
+            lambda: layers.LSTMCell(4, layer_norm_epsilon=0.0),
+            ValueError,
+            r"`layer_norm_epsilon` .* Received: layer_norm_epsilon=0.0",
+        ),
+        (
+            lambda: layers.GRUCell(4, reset_after=1),
+            TypeError,
+            r"`reset_after` must be a bool. Received: reset_after=1",
+        ),
+        (
+            lambda: layers.ElmanCell(4, output_units=-2),
+            ValueError,
+            r"`output_units` .* Received: output_units=-2",
+        ),
+        (
+            lambda: layers.ElmanCell(4, output_activation="softmax"),
+            ValueError,
+            r"`output_activation` only applies .* output_activation='softmax'",
+        ),
+        (
+            lambda: layers.LSTMCell(4, activation="no_such_activation"),
+            ValueError,
+            r"no_such_activation",
+        ),
     ],
 )
 def test_specific_argument_errors(make, error, pattern):
@@ -259,5 +322,9 @@ def test_specific_argument_errors(make, error, pattern):
 
 
 def test_unknown_input_dimension_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"LSTMCell needs a known last dimension of `inputs`. Received: input_shape=\(None, None\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"LSTMCell needs a known last dimension of `inputs`. "
+        r"Received: input_shape=\(None, None\)",
+    ):
         layers.LSTMCell(4).build((None, None))

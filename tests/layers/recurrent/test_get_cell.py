@@ -2,9 +2,9 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import ops
 
 from keras_seq import layers
@@ -38,9 +38,14 @@ class MinimalGatedCell(keras.layers.Layer):
 
 @pytest.mark.parametrize(
     "identifier,cls",
-    [("lstm", layers.LSTMCell), ("GRU", layers.GRUCell), ("elman", layers.ElmanCell),
-     ("simple_rnn", layers.ElmanCell), ("keras_seq>LSTMCell", layers.LSTMCell),
-     ("my_lab>MinimalGatedCell", MinimalGatedCell)],
+    [
+        ("lstm", layers.LSTMCell),
+        ("GRU", layers.GRUCell),
+        ("elman", layers.ElmanCell),
+        ("simple_rnn", layers.ElmanCell),
+        ("keras_seq>LSTMCell", layers.LSTMCell),
+        ("my_lab>MinimalGatedCell", MinimalGatedCell),
+    ],
 )
 def test_by_name(identifier, cls):
     cell = layers.get_cell(identifier, units=7)
@@ -85,18 +90,26 @@ def test_custom_cell_saves_and_reloads_in_rnn_and_stack(tmp_path):
 
 def test_custom_cell_passes_the_contract():
     testing.run_cell_test(
-        MinimalGatedCell, {"units": 4}, X, expected_output_shape=(2, 4, 4),
-        expected_num_trainable_weights=1, padding_mask=np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool),
+        MinimalGatedCell,
+        {"units": 4},
+        X,
+        expected_output_shape=(2, 4, 4),
+        expected_num_trainable_weights=1,
+        padding_mask=np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool),
     )
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(ValueError, match=r"Unknown `cell`: 'lstn'. Expected one of \['elman', 'gru', 'lstm'"):
+    with pytest.raises(
+        ValueError, match=r"Unknown `cell`: 'lstn'. Expected one of \['elman', 'gru', 'lstm'"
+    ):
         layers.get_cell("lstn", units=3)
 
 
 def test_non_cell_is_rejected():
-    with pytest.raises(TypeError, match=r"`cell` must resolve to a recurrent cell .* \(resolved to Dense\)"):
+    with pytest.raises(
+        TypeError, match=r"`cell` must resolve to a recurrent cell .* \(resolved to Dense\)"
+    ):
         layers.get_cell(keras.layers.Dense(3))
 
 

@@ -4,9 +4,9 @@ Weights are copied both ways with get_weights / set_weights and outputs compared
 through keras.layers.RNN, Bidirectional and StackedRNNCells, with masks and go_backwards.
 """
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from keras_seq import layers
 
@@ -18,14 +18,26 @@ MASK[3, 2:] = False
 
 PAIRS = [
     ("elman", lambda: layers.ElmanCell(5), keras.layers.SimpleRNN, {}),
-    ("elman_relu", lambda: layers.ElmanCell(5, activation="relu"), keras.layers.SimpleRNN,
-     {"activation": "relu"}),
+    (
+        "elman_relu",
+        lambda: layers.ElmanCell(5, activation="relu"),
+        keras.layers.SimpleRNN,
+        {"activation": "relu"},
+    ),
     ("lstm", lambda: layers.LSTMCell(5), keras.layers.LSTM, {}),
-    ("lstm_no_bias", lambda: layers.LSTMCell(5, use_bias=False), keras.layers.LSTM,
-     {"use_bias": False}),
+    (
+        "lstm_no_bias",
+        lambda: layers.LSTMCell(5, use_bias=False),
+        keras.layers.LSTM,
+        {"use_bias": False},
+    ),
     ("gru_reset_after", lambda: layers.GRUCell(5), keras.layers.GRU, {}),
-    ("gru_reset_before", lambda: layers.GRUCell(5, reset_after=False), keras.layers.GRU,
-     {"reset_after": False}),
+    (
+        "gru_reset_before",
+        lambda: layers.GRUCell(5, reset_after=False),
+        keras.layers.GRU,
+        {"reset_after": False},
+    ),
 ]
 
 
@@ -90,7 +102,10 @@ def test_stacked_cells_match_keras():
 
 @pytest.mark.parametrize(
     "make_cell,keras_cell_cls",
-    [(lambda: layers.LSTMCell(5), keras.layers.LSTMCell), (lambda: layers.GRUCell(5), keras.layers.GRUCell)],
+    [
+        (lambda: layers.LSTMCell(5), keras.layers.LSTMCell),
+        (lambda: layers.GRUCell(5), keras.layers.GRUCell),
+    ],
 )
 def test_default_initialization_matches_keras_distributions(make_cell, keras_cell_cls):
     """Same initializers as Keras: same seeds give the same starting weights."""
