@@ -1,5 +1,7 @@
 """keras_seq: pluggable Keras 3 layers for sequence and vision-transformer models."""
 
+from keras_seq import callbacks
+from keras_seq import data
 from keras_seq import layers
 from keras_seq import testing
 from keras_seq.version import __version__

@@ -4,3 +4,4 @@ from keras_seq.layers.recurrent.elman_cell import ElmanCell
 from keras_seq.layers.recurrent.get_cell import get_cell
 from keras_seq.layers.recurrent.gru_cell import GRUCell
 from keras_seq.layers.recurrent.lstm_cell import LSTMCell
+from keras_seq.layers.recurrent.truncated_bptt import TruncatedBPTT

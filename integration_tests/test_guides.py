@@ -1,0 +1,41 @@
+"""Every guide in guides/ runs to completion (on reduced sizes) in a fresh interpreter."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+GUIDES_DIR = pathlib.Path(__file__).resolve().parents[1] / "guides"
+GUIDES = sorted(GUIDES_DIR.glob("*.py"))
+TIMEOUT_S = 300
+
+
+def test_guides_exist():
+    assert GUIDES, f"no guides found in {GUIDES_DIR}"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("guide", GUIDES, ids=[path.stem for path in GUIDES])
+def test_guide_runs(guide, tmp_path):
+    env = dict(
+        os.environ,
+        KERAS_SEQ_GUIDE_FAST="1",
+        KERAS_BACKEND="tensorflow",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    # Run from an empty directory so a guide cannot depend on, or litter, the checkout.
+    result = subprocess.run(
+        [sys.executable, str(guide)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.returncode == 0, (
+        f"{guide.name} exited with code {result.returncode}.\n"
+        f"--- stdout (tail) ---\n{result.stdout[-3000:]}\n"
+        f"--- stderr (tail) ---\n{result.stderr[-3000:]}"
+    )

@@ -1,0 +1,3 @@
+"""Training callbacks."""
+
+from keras_seq.callbacks.reset_states import ResetStatesAtSequenceBoundary
