@@ -1,6 +1,7 @@
 """The ```python examples in public docstrings run."""
 
 import inspect
+import pathlib
 import re
 
 import keras
@@ -41,3 +42,16 @@ def test_examples_were_found():
 @pytest.mark.parametrize("name,code", EXAMPLES, ids=[e[0] for e in EXAMPLES])
 def test_docstring_example_runs(name, code):
     exec(compile(code, name, "exec"), {"np": np, "keras": keras, "keras_seq": keras_seq})
+
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README_EXAMPLES = EXAMPLE.findall(README.read_text())
+
+
+def test_readme_has_examples():
+    assert README_EXAMPLES
+
+
+@pytest.mark.parametrize("code", README_EXAMPLES, ids=lambda c: c.splitlines()[0][:40])
+def test_readme_example_runs(code):
+    exec(compile(code, "README.md", "exec"), {})
