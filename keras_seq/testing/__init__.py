@@ -4,7 +4,6 @@ keras_seq tests its own (STYLE.md section 8)."""
 from keras_seq.testing.checks import check_build
 from keras_seq.testing.checks import check_config
 from keras_seq.testing.checks import check_jit_compile
-from keras_seq.testing.checks import check_masking
 from keras_seq.testing.checks import check_mixed_precision
 from keras_seq.testing.checks import check_saving
 from keras_seq.testing.checks import check_symbolic_call
@@ -12,3 +11,4 @@ from keras_seq.testing.checks import check_training
 from keras_seq.testing.checks import functional_model
 from keras_seq.testing.contract import run_cell_test
 from keras_seq.testing.contract import run_layer_test
+from keras_seq.testing.masking import check_masking

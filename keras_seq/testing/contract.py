@@ -3,6 +3,7 @@
 import keras
 
 from keras_seq.testing import checks
+from keras_seq.testing import masking
 
 
 def run_layer_test(
@@ -179,7 +180,7 @@ def _run_model_checks(
     checks.check_symbolic_call(make_layer, input_data, call_kwargs, expected_output_shape)
     checks.check_saving(make_layer, input_data, call_kwargs)
     if padding_mask is not None:
-        checks.check_masking(
+        masking.check_masking(
             make_layer,
             input_data,
             padding_mask,
