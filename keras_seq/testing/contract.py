@@ -69,7 +69,6 @@ def run_layer_test(
     )
     ```
     """
-    call_kwargs = call_kwargs or {}
 
     def make_layer(dtype=None):
         kwargs = dict(init_kwargs)
@@ -81,7 +80,7 @@ def run_layer_test(
     _run_model_checks(
         make_layer,
         input_data,
-        call_kwargs,
+        call_kwargs=call_kwargs,
         expected_output_shape=expected_output_shape,
         expected_num_trainable_weights=expected_num_trainable_weights,
         expected_num_non_trainable_weights=expected_num_non_trainable_weights,
@@ -95,29 +94,15 @@ def run_layer_test(
     )
 
 
-def run_cell_test(
-    cell_cls,
-    init_kwargs,
-    input_data,
-    rnn_kwargs=None,
-    call_kwargs=None,
-    expected_output_shape=None,
-    expected_num_trainable_weights=None,
-    expected_num_non_trainable_weights=None,
-    padding_mask=None,
-    expected_output_mask="same",
-    run_training_check=True,
-    run_jit_check=True,
-    run_mixed_precision_check=True,
-    mixed_precision_policies=("mixed_float16", "mixed_bfloat16"),
-):
+def run_cell_test(cell_cls, init_kwargs, input_data, rnn_kwargs=None, **options):
     """Run the contract on a recurrent cell, inside `keras.layers.RNN`.
 
     The config check runs on the cell itself; every other check runs on
     `keras.layers.RNN(cell, **rnn_kwargs)` called on `input_data` `(batch_size, time, ...)`,
     which is how cells are used. `rnn_kwargs` defaults to `{"return_sequences": True}`;
-    with `padding_mask`, the mask check uses the RNN's `mask` argument. Other arguments are
-    those of `run_layer_test`.
+    with `padding_mask`, the mask check uses the RNN's `mask` argument. `**options` are the
+    keyword arguments of `run_layer_test` other than `mask_argument` (`call_kwargs`,
+    `expected_output_shape`, `padding_mask`, `run_jit_check`, ...).
 
     Example:
     ```python
@@ -138,38 +123,26 @@ def run_cell_test(
             layer_kwargs["dtype"] = dtype
         return keras.layers.RNN(cell_cls(**kwargs), **layer_kwargs)
 
-    _run_model_checks(
-        make_layer,
-        input_data,
-        call_kwargs or {},
-        expected_output_shape=expected_output_shape,
-        expected_num_trainable_weights=expected_num_trainable_weights,
-        expected_num_non_trainable_weights=expected_num_non_trainable_weights,
-        padding_mask=padding_mask,
-        mask_argument="mask",
-        expected_output_mask=expected_output_mask,
-        run_training_check=run_training_check,
-        run_jit_check=run_jit_check,
-        run_mixed_precision_check=run_mixed_precision_check,
-        mixed_precision_policies=mixed_precision_policies,
-    )
+    _run_model_checks(make_layer, input_data, mask_argument="mask", **options)
 
 
 def _run_model_checks(
     make_layer,
     input_data,
-    call_kwargs,
-    expected_output_shape,
-    expected_num_trainable_weights,
-    expected_num_non_trainable_weights,
-    padding_mask,
-    mask_argument,
-    expected_output_mask,
-    run_training_check,
-    run_jit_check,
-    run_mixed_precision_check,
-    mixed_precision_policies,
+    *,
+    call_kwargs=None,
+    expected_output_shape=None,
+    expected_num_trainable_weights=None,
+    expected_num_non_trainable_weights=None,
+    padding_mask=None,
+    mask_argument="mask",
+    expected_output_mask="same",
+    run_training_check=True,
+    run_jit_check=True,
+    run_mixed_precision_check=True,
+    mixed_precision_policies=("mixed_float16", "mixed_bfloat16"),
 ):
+    call_kwargs = call_kwargs or {}
     checks.check_build(
         make_layer,
         input_data,
