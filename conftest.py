@@ -1,4 +1,5 @@
-"""Shared test set-up: environment before Keras is imported, and a clean Keras state per test."""
+"""Test set-up shared by tests/ and integration_tests/: the environment before Keras is
+imported, and a clean Keras state per test."""
 
 import os
 
@@ -12,7 +13,7 @@ import pytest  # noqa: E402
 if keras.backend.backend() != "tensorflow":
     raise RuntimeError(
         "keras_seq's tests need the TensorFlow backend, but Keras was imported with the "
-        f"{keras.backend.backend()!r} backend before tests/conftest.py could set "
+        f"{keras.backend.backend()!r} backend before conftest.py could set "
         "KERAS_BACKEND=tensorflow."
     )
 
