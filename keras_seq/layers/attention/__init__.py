@@ -1,0 +1,1 @@
+"""Attention layers: additive (Bahdanau), multiplicative (Luong), multi-head."""

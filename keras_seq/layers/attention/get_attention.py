@@ -1,0 +1,47 @@
+"""Resolution of a block's attention layer given by name, config or instance."""
+
+import keras
+
+from keras_seq.layers.attention.multi_head_attention import MultiHeadAttention
+from keras_seq.utils.resolve import resolve
+
+ATTENTION_ALIASES = {
+    "multi_head": MultiHeadAttention,
+    "multi_head_attention": MultiHeadAttention,
+}
+
+
+def get_attention(identifier, **kwargs):
+    """Return an attention layer from a name, a config dict or an instance.
+
+    The transformer blocks resolve their `attention` argument here, so a user's own attention
+    layer plugs in and saves, provided it is registered with
+    `keras.saving.register_keras_serializable` and follows the call protocol of
+    `keras_seq.layers.MultiHeadAttention`: `call(query, value=None, ..., attention_mask=None,
+    use_causal_mask=False, return_attention_scores=False, training=None)` returning outputs
+    shaped like `query` (and `(outputs, scores)` when asked); blocks pass `value_mask`,
+    `cache` and `cache_update_index` only when they are set.
+
+    Args:
+        identifier: `"multi_head"`; a registered name such as `"my_package>MyAttention"`;
+            a config dict from `keras.saving.serialize_keras_object(layer)`; or a layer
+            instance (returned as is).
+        **kwargs: constructor arguments when `identifier` is a name (e.g. `num_heads=4`).
+
+    Returns:
+        An attention layer instance.
+
+    Example:
+    ```python
+    attention = keras_seq.layers.get_attention("multi_head", num_heads=4, key_dim=16)
+    outputs = attention(np.zeros((2, 10, 64), "float32"))
+    ```
+    """
+    return resolve(
+        identifier,
+        argument="attention",
+        aliases=ATTENTION_ALIASES,
+        accepts=lambda obj: isinstance(obj, keras.layers.Layer),
+        description="a keras.layers.Layer following the MultiHeadAttention call protocol",
+        **kwargs,
+    )

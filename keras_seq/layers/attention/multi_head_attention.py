@@ -1,0 +1,369 @@
+"""Multi-head scaled dot-product attention with bias, caches and a memory-efficient path.
+
+Legend: B batch, T query length, S key length, N heads, H key size, V value size.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_seq.api import keras_seq_export
+from keras_seq.ops import attention as attention_ops
+from keras_seq.utils.validation import validate_bool
+from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_rate
+
+
+def _to_rank_4(x, name):
+    """Left-pad `x` with unit axes to rank 4 `(B, N, T, S)`; reject higher ranks."""
+    if len(x.shape) > 4 or len(x.shape) < 2:
+        raise ValueError(
+            f"`{name}` must have rank 2 to 4 and broadcast to (batch_size, num_heads, "
+            f"query_length, key_length). Received: {name}.shape={tuple(x.shape)}"
+        )
+    while len(x.shape) < 4:
+        x = x[None]
+    return x
+
+
+@keras_seq_export
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product attention, `softmax(Q K^T / sqrt(key_dim)) V` per head.
+
+    Same projections and weight layout as `keras.layers.MultiHeadAttention` (weights copy
+    across with `set_weights`), for rank-3 inputs. What it adds:
+
+    - `value` defaults to `query` (self-attention), and explicit `query_mask` / `value_mask`
+      arguments that win over the Keras masks of `query` / `value`;
+    - an additive `attention_bias` (relative position bias, ALiBi), which Keras' layer only
+      exposes on the low-level op;
+    - attention scores with the right `(B, N, T, S)` shape symbolically, also for
+      cross-attention (Keras' layer reports `(B, N, T, T)`);
+    - a key/value cache for incremental decoding, laid out as keras_hub's
+      `CachedMultiHeadAttention` (`(B, 2, S_max, N, key_dim)`);
+    - a fully masked query row (padded query, or no key to attend to) gives zeros, never NaN
+      or a uniform average; the softmax always runs in float32;
+    - a memory-efficient path (`query_chunk_size`) for long sequences: the TensorFlow
+      backend has no flash attention, so this runs query chunks with an online softmax over
+      key chunks, each rematerialized in the backward pass: peak memory grows linearly with
+      the sequence length instead of quadratically (see `keras_seq.ops.attention`).
+
+    Args:
+        num_heads: int. Number of attention heads.
+        key_dim: int. Size of each head for query and key.
+        value_dim: int or `None`. Size of each head for value. Defaults to `key_dim`.
+        dropout: float in [0, 1). Dropout on the attention probabilities. Defaults to `0.0`.
+        use_bias: bool. Whether the projections have biases. Defaults to `True`.
+        output_dim: int or `None`. Output size. Defaults to the query's last dimension.
+        query_chunk_size: int or `None`. When set, calls whose query is longer than it (or
+            whose key is longer than `key_chunk_size`) take the memory-efficient path, unless
+            attention scores are requested. Incompatible with `dropout > 0`. Defaults to
+            `None` (plain attention, fastest for short sequences).
+        key_chunk_size: int. Key chunk of the memory-efficient path. Defaults to `1024`.
+        kernel_initializer: initializer for the projection kernels. Defaults to
+            `"glorot_uniform"`.
+        bias_initializer: initializer for the projection biases. Defaults to `"zeros"`.
+        kernel_regularizer, bias_regularizer: optional regularizers. Default to `None`.
+        seed: int or `None`. Seed of the attention dropout. Defaults to `None`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        query: float `(batch_size, query_length, query_dim)`.
+        value: float `(batch_size, key_length, value_dim)`, or `None` for self-attention.
+        key: float `(batch_size, key_length, key_dim)`. Defaults to `value`.
+        query_mask: optional bool `(batch_size, query_length)`, `True` = real token; masked
+            query rows output the output projection's bias only (zero attention). Defaults to
+            the Keras mask of `query`.
+        value_mask: optional bool `(batch_size, key_length)`; masked keys get zero weight.
+            Defaults to the Keras mask of `value` (of `query` in self-attention).
+        attention_mask: optional bool broadcastable to `(batch_size, query_length,
+            key_length)` (rank 3) or `(batch_size, num_heads, query_length, key_length)` (rank
+            4); `True` = attend. Combined (logical and) with the padding and causal masks.
+        attention_bias: optional float broadcastable to `(batch_size, num_heads,
+            query_length, key_length)`, added to the scaled logits.
+        use_causal_mask: bool. Each query attends only to keys at or before its position
+            (offset by `cache_update_index` when decoding with a cache).
+        return_attention_scores: bool. Also return the attention probabilities.
+        cache: optional float `(batch_size, 2, max_length, num_heads, key_dim)` of projected
+            keys (`[:, 0]`) and values (`[:, 1]`). Requires `value_dim == key_dim`.
+        cache_update_index: int or scalar tensor. Position at which the keys and values of
+            this call's `value` are written into `cache`; `None` uses `cache` as is (e.g.
+            precomputed cross-attention keys and values).
+        training: bool or `None`.
+
+    Returns:
+        `outputs` `(batch_size, query_length, output_dim)`; with `return_attention_scores`,
+        `(outputs, scores)` where scores is `(batch_size, num_heads, query_length,
+        key_length)`; with `cache`, the updated cache is appended: `(outputs, cache)` or
+        `(outputs, scores, cache)`.
+
+    Masking:
+        Consumes the masks of `query` and `value`; the output carries the query's mask.
+
+    Example:
+    ```python
+    layer = keras_seq.layers.MultiHeadAttention(num_heads=2, key_dim=8)
+    x = np.random.rand(2, 6, 16).astype("float32")
+    outputs, scores = layer(x, use_causal_mask=True, return_attention_scores=True)
+    assert outputs.shape == (2, 6, 16) and scores.shape == (2, 2, 6, 6)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Rabe and Staats, 2021](https://arxiv.org/abs/2112.05682)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_dim=None,
+        query_chunk_size=None,
+        key_chunk_size=1024,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        seed=None,
+        **kwargs,
+    ):
+        validate_positive_int("num_heads", num_heads)
+        validate_positive_int("key_dim", key_dim)
+        if value_dim is not None:
+            validate_positive_int("value_dim", value_dim)
+        validate_rate("dropout", dropout)
+        validate_bool("use_bias", use_bias)
+        if output_dim is not None:
+            validate_positive_int("output_dim", output_dim)
+        if query_chunk_size is not None:
+            validate_positive_int("query_chunk_size", query_chunk_size)
+            if dropout > 0:
+                raise ValueError(
+                    "The memory-efficient path (`query_chunk_size`) does not apply dropout to "
+                    "attention probabilities; set `dropout=0.0` or `query_chunk_size=None`. "
+                    f"Received: dropout={dropout}, query_chunk_size={query_chunk_size}"
+                )
+        validate_positive_int("key_chunk_size", key_chunk_size)
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.output_dim = output_dim
+        self.query_chunk_size = query_chunk_size
+        self.key_chunk_size = key_chunk_size
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.seed = seed
+        self.supports_masking = True
+        self._value_size = value_dim or key_dim
+        self._scale = 1.0 / math.sqrt(key_dim)
+
+    def _projection(self, equation, output_shape, bias_axes, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes if self.use_bias else None,
+            kernel_initializer=keras.initializers.get(self.kernel_initializer),
+            bias_initializer=keras.initializers.get(self.bias_initializer),
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        key_shape = value_shape if key_shape is None else key_shape
+        for name, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
+            if len(shape) != 3:
+                raise ValueError(
+                    f"`{name}` must have rank 3 (batch_size, length, dim). "
+                    f"Received: {name}.shape={tuple(shape)}"
+                )
+        heads = (None, self.num_heads)
+        # (B, T, d) -> (B, T, N, H)
+        self.query_dense = self._projection(
+            "abc,cde->abde", heads + (self.key_dim,), "de", "query_dense"
+        )
+        self.query_dense.build(query_shape)
+        self.key_dense = self._projection(
+            "abc,cde->abde", heads + (self.key_dim,), "de", "key_dense"
+        )
+        self.key_dense.build(key_shape)
+        self.value_dense = self._projection(
+            "abc,cde->abde", heads + (self._value_size,), "de", "value_dense"
+        )
+        self.value_dense.build(value_shape)
+        # (B, T, N, V) -> (B, T, output_dim)
+        self.output_dense = self._projection(
+            "abcd,cde->abe", (None, self.output_dim or query_shape[-1]), "e", "output_dense"
+        )
+        self.output_dense.build((None, None, self.num_heads, self._value_size))
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, seed=self.seed, dtype=self.dtype_policy, name="dropout_layer"
+        )
+
+    def _key_value(self, value, key, cache, cache_update_index):
+        """Projected `(B, S, N, H)` keys and values, read from and written to `cache`."""
+        if cache is not None and cache_update_index is None:
+            return cache[:, 0], cache[:, 1], cache
+        projected_key = self.key_dense(key)
+        projected_value = self.value_dense(value)
+        if cache is None:
+            return projected_key, projected_value, None
+        start = (0, ops.cast(cache_update_index, "int32"), 0, 0)
+        key_cache = ops.slice_update(cache[:, 0], start, projected_key)
+        value_cache = ops.slice_update(cache[:, 1], start, projected_value)
+        cache = ops.stack((key_cache, value_cache), axis=1)
+        return key_cache, value_cache, cache
+
+    def _attention_mask(self, value_mask, attention_mask):
+        """Rank-4 bool mask `(B|1, N|1, T|1, S)` from the padding and explicit masks."""
+        mask = None
+        if value_mask is not None:
+            mask = ops.cast(value_mask, "bool")[:, None, None, :]
+        if attention_mask is not None:
+            attention_mask = ops.cast(attention_mask, "bool")
+            if len(attention_mask.shape) == 3:
+                attention_mask = attention_mask[:, None]
+            attention_mask = _to_rank_4(attention_mask, "attention_mask")
+            mask = attention_mask if mask is None else ops.logical_and(mask, attention_mask)
+        return mask
+
+    def _use_chunked_path(self, query, key, return_attention_scores):
+        if self.query_chunk_size is None or return_attention_scores:
+            return False
+        query_length, key_length = query.shape[1], key.shape[1]
+        short = (
+            query_length is not None
+            and key_length is not None
+            and query_length <= self.query_chunk_size
+            and key_length <= self.key_chunk_size
+        )
+        return not short
+
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        attention_mask=None,
+        attention_bias=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        cache=None,
+        cache_update_index=None,
+        training=None,
+    ):
+        if value is None:
+            value = query
+            if cache is None or cache_update_index is not None:
+                # Self-attention: keys are the queries; a read-only cache has its own keys.
+                value_mask = query_mask if value_mask is None else value_mask
+        key = value if key is None else key
+        query_heads = self.query_dense(query)  # (B, T, N, H)
+        key_heads, value_heads, cache = self._key_value(value, key, cache, cache_update_index)
+        mask = self._attention_mask(value_mask, attention_mask)
+        bias = None if attention_bias is None else _to_rank_4(attention_bias, "attention_bias")
+        causal_offset = 0 if cache_update_index is None else cache_update_index
+        scores = None
+        if self._use_chunked_path(query_heads, key_heads, return_attention_scores):
+            context = attention_ops.chunked_attention(
+                query_heads,
+                key_heads,
+                value_heads,
+                mask=mask,
+                bias=bias,
+                scale=self._scale,
+                is_causal=use_causal_mask,
+                causal_offset=causal_offset,
+                query_chunk_size=self.query_chunk_size,
+                key_chunk_size=self.key_chunk_size,
+            )
+        else:
+            if use_causal_mask:
+                causal = attention_ops.causal_mask(
+                    ops.shape(query_heads)[1], ops.shape(key_heads)[1], causal_offset
+                )
+                mask = causal if mask is None else ops.logical_and(mask, causal)
+            logits = attention_ops.attention_logits(query_heads, key_heads, self._scale, bias)
+            scores = attention_ops.attention_probabilities(logits, mask)  # (B, N, T, S)
+            scores = ops.cast(scores, self.compute_dtype)
+            weights = self.dropout_layer(scores, training=training)
+            context = ops.einsum("bnts,bsnv->btnv", weights, value_heads)
+        if query_mask is not None:
+            context = context * ops.cast(query_mask, context.dtype)[:, :, None, None]
+            if scores is not None:
+                scores = scores * ops.cast(query_mask, scores.dtype)[:, None, :, None]
+        outputs = self.output_dense(context)
+        results = (outputs,)
+        if return_attention_scores:
+            results += (scores,)
+        if cache is not None:
+            results += (cache,)
+        return results[0] if len(results) == 1 else results
+
+    def compute_output_spec(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        attention_mask=None,
+        attention_bias=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        cache=None,
+        cache_update_index=None,
+        training=None,
+    ):
+        value = query if value is None else value
+        batch_size, query_length = query.shape[0], query.shape[1]
+        outputs = keras.KerasTensor(
+            (batch_size, query_length, self.output_dim or query.shape[-1]),
+            dtype=self.compute_dtype,
+        )
+        results = (outputs,)
+        if return_attention_scores:
+            key_length = value.shape[1] if cache is None else cache.shape[2]
+            results += (
+                keras.KerasTensor(
+                    (batch_size, self.num_heads, query_length, key_length),
+                    dtype=self.compute_dtype,
+                ),
+            )
+        if cache is not None:
+            results += (keras.KerasTensor(cache.shape, dtype=cache.dtype),)
+        return results[0] if len(results) == 1 else results
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "value_dim": self.value_dim,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "output_dim": self.output_dim,
+                "query_chunk_size": self.query_chunk_size,
+                "key_chunk_size": self.key_chunk_size,
+                "kernel_initializer": keras.saving.serialize_keras_object(self.kernel_initializer),
+                "bias_initializer": keras.saving.serialize_keras_object(self.bias_initializer),
+                "kernel_regularizer": keras.saving.serialize_keras_object(self.kernel_regularizer),
+                "bias_regularizer": keras.saving.serialize_keras_object(self.bias_regularizer),
+                "seed": self.seed,
+            }
+        )
+        return config

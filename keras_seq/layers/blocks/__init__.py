@@ -1,0 +1,1 @@
+"""Transformer blocks and the small blocks they share (MLP)."""

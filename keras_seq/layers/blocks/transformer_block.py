@@ -1,0 +1,161 @@
+"""What the transformer encoder and decoder blocks share: arguments, sublayers, residuals."""
+
+import keras
+from keras import ops
+
+from keras_seq.layers.attention.get_attention import get_attention
+from keras_seq.layers.blocks.mlp import MLP
+from keras_seq.utils.validation import validate_bool
+from keras_seq.utils.validation import validate_positive_float
+from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_rate
+
+
+class TransformerBlock(keras.layers.Layer):
+    """Base of `TransformerEncoder` and `TransformerDecoder` (not exported).
+
+    Holds the constructor arguments both blocks take, builds their attention, layer norm,
+    dropout and feed-forward sublayers, and applies a residual sublayer post-norm
+    (`norm(x + dropout(f(x)))`, the paper) or pre-norm (`x + dropout(f(norm(x)))`).
+    """
+
+    def __init__(
+        self,
+        num_heads=None,
+        intermediate_dim=None,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation="relu",
+        normalize_first=False,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        attention="multi_head",
+        **kwargs,
+    ):
+        validate_positive_int("intermediate_dim", intermediate_dim)
+        if isinstance(attention, str):
+            validate_positive_int("num_heads", num_heads)
+        elif num_heads is not None:
+            raise ValueError(
+                "`num_heads` configures the attention only when `attention` is a name; an "
+                "attention instance or config carries its own. Received: "
+                f"num_heads={num_heads}, attention={attention!r}"
+            )
+        validate_rate("dropout", dropout)
+        validate_rate("attention_dropout", attention_dropout)
+        validate_bool("normalize_first", normalize_first)
+        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        keras.activations.get(activation)  # Raises on an unknown name.
+        if not isinstance(attention, (str, dict, keras.layers.Layer)):
+            raise TypeError(
+                "`attention` must be a name, a config dict or a keras.layers.Layer instance. "
+                f"Received: attention={attention!r}"
+            )
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.normalize_first = normalize_first
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.attention = attention
+        self.supports_masking = True
+
+    def _make_attention(self, hidden_dim, name):
+        """A fresh attention sublayer (or a copy of the given instance's config)."""
+        if isinstance(self.attention, str):
+            if hidden_dim % self.num_heads:
+                raise ValueError(
+                    "The input's last dimension (hidden_dim) must be divisible by "
+                    f"`num_heads`. Received: hidden_dim={hidden_dim}, "
+                    f"num_heads={self.num_heads}"
+                )
+            return get_attention(
+                self.attention,
+                num_heads=self.num_heads,
+                key_dim=hidden_dim // self.num_heads,
+                dropout=self.attention_dropout,
+                kernel_initializer=keras.initializers.get(self.kernel_initializer),
+                bias_initializer=keras.initializers.get(self.bias_initializer),
+                dtype=self.dtype_policy,
+                name=name,
+            )
+        config = keras.saving.serialize_keras_object(self.attention)
+        config["config"] = {**config["config"], "name": name}
+        return get_attention(config)
+
+    def _make_layer_norm(self, name, input_shape):
+        layer = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        layer.build(input_shape)
+        return layer
+
+    def _make_dropout(self, name):
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def _make_feedforward(self, input_shape):
+        layer = MLP(
+            self.intermediate_dim,
+            activation=self.activation,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype_policy,
+            name="feedforward",
+        )
+        layer.build(input_shape)
+        return layer
+
+    @staticmethod
+    def _attention_kwargs(
+        query_mask, value_mask, attention_mask, attention_bias, return_attention_scores, **extra
+    ):
+        """Keyword arguments of an attention call; only the ones that are set.
+
+        Padding masks are always passed explicitly when known, so that the attention layer
+        does not also pick up the Keras masks of its inputs (the block's explicit
+        `padding_mask` wins over them).
+        """
+        kwargs = {
+            "query_mask": query_mask,
+            "value_mask": value_mask,
+            "attention_mask": None if attention_mask is None else ops.cast(attention_mask, "bool"),
+            "attention_bias": attention_bias,
+            "return_attention_scores": return_attention_scores or None,
+            **extra,
+        }
+        return {key: value for key, value in kwargs.items() if value is not None}
+
+    def _residual(self, x, sublayer, layer_norm, dropout, training):
+        """Apply `sublayer` (a function of the normalized or raw input) with a residual.
+
+        Returns the new hidden state and whatever else `sublayer` returned (a tuple).
+        """
+        outputs = sublayer(layer_norm(x) if self.normalize_first else x)
+        outputs, extras = (outputs[0], outputs[1:]) if isinstance(outputs, tuple) else (outputs, ())
+        x = x + dropout(outputs, training=training)
+        if not self.normalize_first:
+            x = layer_norm(x)
+        return x, extras
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation": keras.saving.serialize_keras_object(self.activation),
+                "normalize_first": self.normalize_first,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.saving.serialize_keras_object(self.kernel_initializer),
+                "bias_initializer": keras.saving.serialize_keras_object(self.bias_initializer),
+                "attention": keras.saving.serialize_keras_object(self.attention),
+            }
+        )
+        return config

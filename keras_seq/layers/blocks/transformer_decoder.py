@@ -1,0 +1,195 @@
+"""The transformer decoder block."""
+
+from keras_seq.api import keras_seq_export
+from keras_seq.layers.blocks.transformer_block import TransformerBlock
+from keras_seq.utils.masks import padding_mask_of
+
+
+@keras_seq_export
+class TransformerDecoder(TransformerBlock):
+    """Transformer decoder block: masked self-attention, cross-attention, feed-forward.
+
+    Cross-attention to an encoder's outputs is built when the block is first called with an
+    `encoder_sequence`; without one it is a decoder-only (GPT-style) block. Self- and
+    cross-attention key/value caches make generation cost one position per step. Same
+    computation and weights as keras_hub's `TransformerDecoder` (with
+    `attention_dropout=dropout`); what ours adds is returning the self- and cross-attention
+    scores (keras_hub's decoder cannot), a pluggable attention layer, and an additive
+    `attention_bias` for self-attention.
+
+    Args:
+        num_heads: int. Number of attention heads; must divide the input's last dimension.
+            Only when `attention` is a name (the default); `None` otherwise.
+        intermediate_dim: int. Width of the feed-forward hidden layer.
+        dropout: float in [0, 1). Dropout on each sublayer's output. Defaults to `0.0`.
+        attention_dropout: float in [0, 1). Dropout on the attention probabilities of a
+            named attention. Defaults to `0.0`.
+        activation: activation of the feed-forward hidden layer. Defaults to `"relu"`.
+        normalize_first: bool. Pre-norm if `True`, post-norm if `False`. Defaults to
+            `False`.
+        layer_norm_epsilon: float. Epsilon of the layer norms. Defaults to `1e-5`.
+        kernel_initializer: initializer of every kernel. Defaults to `"glorot_uniform"`.
+        bias_initializer: initializer of every bias. Defaults to `"zeros"`.
+        attention: the attention layer of both self- and cross-attention: `"multi_head"`,
+            a registered name, a config dict or an instance (a template: each attention
+            sublayer is built from its config). Defaults to `"multi_head"`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        decoder_sequence: float `(batch_size, target_length, hidden_dim)`.
+        encoder_sequence: optional float `(batch_size, source_length, encoder_dim)`.
+        decoder_padding_mask: optional bool `(batch_size, target_length)`, `True` = real
+            token; wins over the Keras mask of `decoder_sequence`. With a self-attention
+            cache it masks query rows only: mask cached keys with `decoder_attention_mask`.
+        decoder_attention_mask: optional bool `(batch_size, target_length, key_length)`.
+        encoder_padding_mask: optional bool `(batch_size, source_length)`; wins over the
+            Keras mask of `encoder_sequence`.
+        encoder_attention_mask: optional bool `(batch_size, target_length, source_length)`.
+        attention_bias: optional float broadcastable to `(batch_size, num_heads,
+            target_length, key_length)`, added to the self-attention logits.
+        self_attention_cache: optional `(batch_size, 2, max_length, num_heads, key_dim)`.
+        self_attention_cache_update_index: int or scalar tensor: position of the first
+            token of `decoder_sequence` in the cache.
+        cross_attention_cache: optional `(batch_size, 2, source_length, num_heads,
+            key_dim)`; with `cross_attention_cache_update_index=None` it is used as is (the
+            encoder's keys and values, computed once), and `encoder_sequence` may be `None`.
+        cross_attention_cache_update_index: int or `None`.
+        use_causal_mask: bool. Causal self-attention. Defaults to `True`.
+        return_attention_scores: bool. Also return the attention probabilities.
+        training: bool or `None`.
+
+    Returns:
+        `outputs` shaped like `decoder_sequence` when no cache and no scores are asked for;
+        otherwise a tuple `(outputs, self_attention_cache, cross_attention_cache, scores)`
+        holding only what applies, in that order: each cache that was passed (updated), and
+        with `return_attention_scores=True` a dict of `(batch_size, num_heads,
+        target_length, key_length)` tensors under `"self_attention"` and, with
+        cross-attention, `"cross_attention"`.
+
+    Masking:
+        Consumes the padding masks of both sequences; propagates the decoder's Keras mask.
+
+    Example:
+    ```python
+    decoder = keras_seq.layers.TransformerDecoder(num_heads=2, intermediate_dim=32)
+    target = np.random.rand(2, 5, 16).astype("float32")
+    source = np.random.rand(2, 7, 16).astype("float32")
+    outputs, scores = decoder(target, source, return_attention_scores=True)
+    assert scores["cross_attention"].shape == (2, 2, 5, 7)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+
+    def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        hidden_dim = decoder_sequence_shape[-1]
+        self.self_attention = self._make_attention(hidden_dim, "self_attention")
+        self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
+        self.self_attention_layer_norm = self._make_layer_norm(
+            "self_attention_layer_norm", decoder_sequence_shape
+        )
+        self.self_attention_dropout = self._make_dropout("self_attention_dropout")
+        self.cross_attention = None
+        if encoder_sequence_shape is not None:
+            self.cross_attention = self._make_attention(hidden_dim, "cross_attention")
+            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
+            self.cross_attention_layer_norm = self._make_layer_norm(
+                "cross_attention_layer_norm", decoder_sequence_shape
+            )
+            self.cross_attention_dropout = self._make_dropout("cross_attention_dropout")
+        self.feedforward = self._make_feedforward(decoder_sequence_shape)
+        self.feedforward_layer_norm = self._make_layer_norm(
+            "feedforward_layer_norm", decoder_sequence_shape
+        )
+        self.feedforward_dropout = self._make_dropout("feedforward_dropout")
+
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        decoder_attention_mask=None,
+        encoder_padding_mask=None,
+        encoder_attention_mask=None,
+        attention_bias=None,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        cross_attention_cache_update_index=None,
+        use_causal_mask=True,
+        return_attention_scores=False,
+        training=None,
+    ):
+        has_encoder = encoder_sequence is not None or cross_attention_cache is not None
+        if has_encoder and self.cross_attention is None:
+            raise ValueError(
+                "This TransformerDecoder was built without cross-attention (first called "
+                "without `encoder_sequence`), so it cannot attend to an encoder. Received: "
+                f"encoder_sequence={encoder_sequence}"
+            )
+        if not has_encoder and self.cross_attention is not None:
+            raise ValueError(
+                "This TransformerDecoder has cross-attention: pass `encoder_sequence` (or "
+                "`cross_attention_cache`). Received: encoder_sequence=None"
+            )
+        padding_mask = padding_mask_of(decoder_sequence, decoder_padding_mask)
+        self_kwargs = self._attention_kwargs(
+            padding_mask,
+            padding_mask if self_attention_cache is None else None,
+            decoder_attention_mask,
+            attention_bias,
+            return_attention_scores,
+            use_causal_mask=use_causal_mask or None,
+            cache=self_attention_cache,
+            cache_update_index=self_attention_cache_update_index,
+        )
+        x, self_extras = self._residual(
+            decoder_sequence,
+            lambda h: self.self_attention(h, h, training=training, **self_kwargs),
+            self.self_attention_layer_norm,
+            self.self_attention_dropout,
+            training,
+        )
+        cross_extras = ()
+        if has_encoder:
+            encoder_mask = None
+            if encoder_sequence is not None:
+                encoder_mask = padding_mask_of(encoder_sequence, encoder_padding_mask)
+            cross_kwargs = self._attention_kwargs(
+                padding_mask,
+                encoder_mask,
+                encoder_attention_mask,
+                None,
+                return_attention_scores,
+                cache=cross_attention_cache,
+                cache_update_index=cross_attention_cache_update_index,
+            )
+            x, cross_extras = self._residual(
+                x,
+                lambda h: self.cross_attention(
+                    h, encoder_sequence, training=training, **cross_kwargs
+                ),
+                self.cross_attention_layer_norm,
+                self.cross_attention_dropout,
+                training,
+            )
+        x, _ = self._residual(
+            x,
+            lambda h: self.feedforward(h, training=training),
+            self.feedforward_layer_norm,
+            self.feedforward_dropout,
+            training,
+        )
+        # Attention extras are (scores?, cache?) in that order.
+        results = [x]
+        if self_attention_cache is not None:
+            results.append(self_extras[-1])
+        if cross_attention_cache is not None:
+            results.append(cross_extras[-1])
+        if return_attention_scores:
+            scores = {"self_attention": self_extras[0]}
+            if has_encoder:
+                scores["cross_attention"] = cross_extras[0]
+            results.append(scores)
+        return results[0] if len(results) == 1 else tuple(results)
