@@ -35,9 +35,12 @@ def causal_mask(query_length, key_length, offset=0):
 
 
 def attention_logits(query, key, scale, bias=None):
-    """Float32 logits `(B, N, T, S)` = query . key * scale (+ bias)."""
-    logits = ops.einsum("btnh,bsnh->bnts", query, key)
-    logits = ops.cast(logits, "float32") * scale
+    """Float32 logits `(B, N, T, S)` = query . key * scale (+ bias).
+
+    The query is scaled before the product, so that float16 products overflow later.
+    """
+    query = query * ops.cast(scale, query.dtype)
+    logits = ops.cast(ops.einsum("btnh,bsnh->bnts", query, key), "float32")
     if bias is not None:
         logits = logits + ops.cast(bias, "float32")
     return logits

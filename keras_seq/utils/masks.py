@@ -2,6 +2,7 @@
 
 from keras import ops
 from keras.src.backend import get_keras_mask  # Also how keras_hub's blocks read it.
+from keras.src.backend import set_keras_mask
 
 
 def padding_mask_of(inputs, padding_mask=None):
@@ -10,3 +11,9 @@ def padding_mask_of(inputs, padding_mask=None):
         return ops.cast(padding_mask, "bool")
     mask = get_keras_mask(inputs)
     return None if mask is None else ops.cast(mask, "bool")
+
+
+def strip_keras_mask(x):
+    """Remove the Keras mask attached to `x` (a layer that consumed it, as Keras' own
+    MultiHeadAttention does, so that inner layers do not warn that they drop it)."""
+    set_keras_mask(x, None)

@@ -10,6 +10,8 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.ops import attention as attention_ops
+from keras_seq.utils.masks import padding_mask_of
+from keras_seq.utils.masks import strip_keras_mask
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -219,11 +221,21 @@ class MultiHeadAttention(keras.layers.Layer):
         projected_value = self.value_dense(value)
         if cache is None:
             return projected_key, projected_value, None
-        start = (0, ops.cast(cache_update_index, "int32"), 0, 0)
-        key_cache = ops.slice_update(cache[:, 0], start, projected_key)
-        value_cache = ops.slice_update(cache[:, 1], start, projected_value)
-        cache = ops.stack((key_cache, value_cache), axis=1)
-        return key_cache, value_cache, cache
+        # Write positions [index, index + T) of the cache: a scatter along the length axis
+        # (`ops.slice_update` has no gradient on TensorFlow outside XLA).
+        # (B, 2, S, N, H) -> (S, B, 2, N, H); new entries (T, B, 2, N, H).
+        length = ops.shape(projected_key)[1]
+        positions = ops.cast(cache_update_index, "int32") + ops.arange(length, dtype="int32")
+        updates = ops.transpose(
+            ops.stack((projected_key, projected_value), axis=1), (2, 0, 1, 3, 4)
+        )
+        cache = ops.scatter_update(
+            ops.transpose(cache, (2, 0, 1, 3, 4)),
+            positions[:, None],
+            ops.cast(updates, cache.dtype),
+        )
+        cache = ops.transpose(cache, (1, 2, 0, 3, 4))
+        return cache[:, 0], cache[:, 1], cache
 
     def _attention_mask(self, value_mask, attention_mask):
         """Rank-4 bool mask `(B|1, N|1, T|1, S)` from the padding and explicit masks."""
@@ -265,6 +277,14 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_update_index=None,
         training=None,
     ):
+        # Keras fills `query_mask` / `value_mask` from the inputs' masks only when several
+        # tensors are passed, so read them here; an explicit mask wins.
+        query_mask = padding_mask_of(query, query_mask)
+        if value is not None:
+            value_mask = padding_mask_of(value, value_mask)
+        for x in (query, value, key):
+            if x is not None:
+                strip_keras_mask(x)
         if value is None:
             value = query
             if cache is None or cache_update_index is not None:
