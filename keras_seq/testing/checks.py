@@ -316,6 +316,13 @@ def check_saving(make_layer, input_data, call_kwargs=None, atol=1e-6):
 class _ScalarPerExample(keras.layers.Layer):
     """Reduce every float output to one scalar per example: sum of mean squares and means."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # Takes masked outputs silently; returns no mask.
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
     def call(self, outputs):
         total = None
         for x in _float_leaves(outputs):

@@ -1,0 +1,303 @@
+"""Transformer blocks: keras_hub parity, caches, causality, pluggable attention, contract."""
+
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from keras_seq import layers
+from keras_seq import testing
+
+RNG = np.random.default_rng(2)
+TARGET = RNG.normal(size=(2, 6, 16)).astype("float32")
+SOURCE = RNG.normal(size=(2, 5, 16)).astype("float32")
+TARGET_PADDING = np.array([[True] * 6, [True] * 4 + [False] * 2])
+SOURCE_PADDING = np.array([[True] * 3 + [False] * 2, [True] * 5])
+
+
+@keras.saving.register_keras_serializable(package="my_lab")
+class TalkingHeadsLite(layers.MultiHeadAttention):
+    """A user's attention: multi-head attention whose logits get a learned per-head gain."""
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        super().build(query_shape, value_shape, key_shape)
+        self.head_gain = self.add_weight(shape=(self.num_heads, 1, 1), initializer="ones")
+
+    def call(self, query, value=None, attention_bias=None, **kwargs):
+        # The gain rescales a zero bias into a learned, input-independent head bias.
+        gain_bias = (self.head_gain - 1.0)[None]
+        bias = gain_bias if attention_bias is None else attention_bias + gain_bias
+        return super().call(query, value, attention_bias=bias, **kwargs)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_encoder_equals_keras_hub(normalize_first):
+    ours = layers.TransformerEncoder(
+        num_heads=4, intermediate_dim=32, normalize_first=normalize_first
+    )
+    reference = keras_hub.layers.TransformerEncoder(32, 4, normalize_first=normalize_first)
+    ours(TARGET)
+    reference(TARGET)
+    ours.set_weights(reference.get_weights())
+    np.testing.assert_allclose(ours(TARGET), reference(TARGET), atol=1e-5)
+    masked = ours(TARGET, padding_mask=TARGET_PADDING)
+    expected = reference(TARGET, padding_mask=TARGET_PADDING)
+    # Padded positions differ on purpose: ours gives them zero attention (no NaN, no
+    # average of real tokens); only real positions are compared.
+    np.testing.assert_allclose(
+        np.asarray(masked)[TARGET_PADDING], np.asarray(expected)[TARGET_PADDING], atol=1e-5
+    )
+    _, scores = ours(TARGET, return_attention_scores=True)
+    _, expected_scores = reference(TARGET, return_attention_scores=True)
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+@pytest.mark.parametrize("cross", [False, True])
+def test_decoder_equals_keras_hub(normalize_first, cross):
+    ours = layers.TransformerDecoder(
+        num_heads=4, intermediate_dim=32, normalize_first=normalize_first
+    )
+    reference = keras_hub.layers.TransformerDecoder(32, 4, normalize_first=normalize_first)
+    source = SOURCE if cross else None
+    ours(TARGET, source)
+    reference(TARGET, source)
+    ours.set_weights(reference.get_weights())
+    kwargs = {"decoder_padding_mask": TARGET_PADDING}
+    if cross:
+        kwargs["encoder_padding_mask"] = SOURCE_PADDING
+    np.testing.assert_allclose(
+        np.asarray(ours(TARGET, source, **kwargs))[TARGET_PADDING],
+        np.asarray(reference(TARGET, source, **kwargs))[TARGET_PADDING],
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_decoder_cached_generation_equals_full_pass(cross):
+    decoder = layers.TransformerDecoder(num_heads=4, intermediate_dim=32, normalize_first=True)
+    source = SOURCE if cross else None
+    full = np.asarray(decoder(TARGET, source))
+    self_cache = np.zeros((2, 2, 6, 4, 4), "float32")
+    kwargs = {}
+    if cross:
+        # Compute the encoder's keys and values once (written at index 0), then reuse them.
+        _, _, cross_cache = decoder(
+            TARGET[:, :1],
+            SOURCE,
+            self_attention_cache=self_cache,
+            self_attention_cache_update_index=0,
+            cross_attention_cache=np.zeros((2, 2, 5, 4, 4), "float32"),
+            cross_attention_cache_update_index=0,
+        )
+        kwargs["cross_attention_cache"] = cross_cache
+    steps = []
+    for t in range(6):
+        outputs = decoder(
+            TARGET[:, t : t + 1],
+            self_attention_cache=self_cache,
+            self_attention_cache_update_index=t,
+            **kwargs,
+        )
+        steps.append(np.asarray(outputs[0]))
+        self_cache = outputs[1]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def test_decoder_is_causal():
+    decoder = layers.TransformerDecoder(num_heads=4, intermediate_dim=32)
+    base = np.asarray(decoder(TARGET, SOURCE))
+    for t in range(1, 6):
+        changed = TARGET.copy()
+        changed[:, t:] += 1.0
+        out = np.asarray(decoder(changed, SOURCE))
+        np.testing.assert_allclose(out[:, :t], base[:, :t], atol=1e-5)
+        assert not np.allclose(out[:, t:], base[:, t:])
+
+
+def test_decoder_returns_self_and_cross_scores():
+    decoder = layers.TransformerDecoder(num_heads=4, intermediate_dim=32)
+    outputs, scores = decoder(
+        TARGET, SOURCE, encoder_padding_mask=SOURCE_PADDING, return_attention_scores=True
+    )
+    self_scores = np.asarray(scores["self_attention"])
+    cross_scores = np.asarray(scores["cross_attention"])
+    assert self_scores.shape == (2, 4, 6, 6) and cross_scores.shape == (2, 4, 6, 5)
+    assert np.all(np.triu(self_scores, k=1) == 0.0)  # Causal.
+    assert np.all(cross_scores[0, :, :, 3:] == 0.0)  # Padded source positions.
+    np.testing.assert_allclose(cross_scores.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        outputs, decoder(TARGET, SOURCE, encoder_padding_mask=SOURCE_PADDING)
+    )
+
+
+def test_encoder_attention_bias_reaches_the_attention():
+    encoder = layers.TransformerEncoder(num_heads=4, intermediate_dim=32)
+    bias = np.full((1, 4, 6, 6), -1e4, "float32")
+    bias[..., 0] = 0.0  # Every query may attend only to the first key.
+    _, scores = encoder(TARGET, attention_bias=bias, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(scores)[..., 0], 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "attention",
+    [
+        "my_lab>TalkingHeadsLite",
+        TalkingHeadsLite(num_heads=2, key_dim=8),
+        keras.saving.serialize_keras_object(TalkingHeadsLite(num_heads=2, key_dim=8)),
+    ],
+    ids=["name", "instance", "config"],
+)
+def test_pluggable_attention_saves_and_reloads(tmp_path, attention):
+    num_heads = 2 if isinstance(attention, str) else None
+    block = layers.TransformerEncoder(num_heads=num_heads, intermediate_dim=32, attention=attention)
+    inputs = keras.Input((6, 16))
+    model = keras.Model(inputs, block(inputs))
+    assert isinstance(block.self_attention, TalkingHeadsLite)
+    block.self_attention.head_gain.assign(np.array([[[0.5]], [[2.0]]], "float32"))
+    expected = model.predict(TARGET, verbose=0)
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert isinstance(reloaded.layers[-1].self_attention, TalkingHeadsLite)
+    np.testing.assert_allclose(reloaded.predict(TARGET, verbose=0), expected, atol=1e-6)
+
+
+def test_memory_efficient_attention_plugs_in():
+    plain = layers.TransformerEncoder(num_heads=4, intermediate_dim=32)
+    chunked = layers.TransformerEncoder(
+        intermediate_dim=32,
+        attention=layers.MultiHeadAttention(num_heads=4, key_dim=4, query_chunk_size=2),
+    )
+    plain(TARGET)
+    chunked(TARGET)
+    chunked.set_weights(plain.get_weights())
+    np.testing.assert_allclose(
+        np.asarray(chunked(TARGET, padding_mask=TARGET_PADDING))[TARGET_PADDING],
+        np.asarray(plain(TARGET, padding_mask=TARGET_PADDING))[TARGET_PADDING],
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    "init_kwargs,call_kwargs",
+    [
+        ({}, {}),
+        ({"normalize_first": True, "dropout": 0.1, "activation": "gelu"}, {}),
+        ({}, {"return_attention_scores": True}),
+    ],
+    ids=["post_norm", "pre_norm_dropout", "scores"],
+)
+def test_encoder_contract(init_kwargs, call_kwargs):
+    testing.run_layer_test(
+        layers.TransformerEncoder,
+        {"num_heads": 4, "intermediate_dim": 32, **init_kwargs},
+        TARGET,
+        call_kwargs=call_kwargs,
+        expected_num_trainable_weights=16,
+        padding_mask=TARGET_PADDING,
+        mask_argument="padding_mask",
+    )
+
+
+@pytest.mark.parametrize(
+    "call_kwargs,num_weights",
+    [
+        ({}, 16),
+        ({"encoder_sequence": SOURCE, "return_attention_scores": True}, 26),
+    ],
+    ids=["decoder_only", "cross_scores"],
+)
+def test_decoder_contract(call_kwargs, num_weights):
+    testing.run_layer_test(
+        layers.TransformerDecoder,
+        {"num_heads": 4, "intermediate_dim": 32, "normalize_first": True},
+        TARGET,
+        call_kwargs=call_kwargs,
+        expected_num_trainable_weights=num_weights,
+        padding_mask=TARGET_PADDING,
+        mask_argument="decoder_padding_mask",
+    )
+
+
+def test_mlp_equals_formula_and_contract():
+    mlp = layers.MLP(intermediate_dim=8, output_dim=3, activation="relu")
+    w1, b1, w2, b2 = (w.numpy() for w in (mlp(TARGET), *mlp.weights)[1:])
+    expected = np.maximum(TARGET @ w1 + b1, 0.0) @ w2 + b2
+    np.testing.assert_allclose(mlp(TARGET), expected, atol=1e-5)
+    testing.run_layer_test(
+        layers.MLP,
+        {"intermediate_dim": 8, "dropout": 0.1},
+        TARGET,
+        expected_output_shape=(2, 6, 16),
+        expected_num_trainable_weights=4,
+        padding_mask=TARGET_PADDING,
+    )
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,match",
+    [
+        (layers.TransformerEncoder, {"num_heads": 0, "intermediate_dim": 8}, "num_heads"),
+        (layers.TransformerEncoder, {"num_heads": 2}, "intermediate_dim"),
+        (
+            layers.TransformerEncoder,
+            {"num_heads": 2, "intermediate_dim": 8, "dropout": -0.1},
+            "dropout",
+        ),
+        (
+            layers.TransformerEncoder,
+            {"num_heads": 2, "intermediate_dim": 8, "attention_dropout": 1.5},
+            "attention_dropout",
+        ),
+        (
+            layers.TransformerDecoder,
+            {"num_heads": 2, "intermediate_dim": 8, "normalize_first": 1},
+            "normalize_first",
+        ),
+        (
+            layers.TransformerDecoder,
+            {"num_heads": 2, "intermediate_dim": 8, "layer_norm_epsilon": 0},
+            "layer_norm_epsilon",
+        ),
+        (
+            layers.TransformerEncoder,
+            {"num_heads": 2, "intermediate_dim": 8, "activation": "no_such_activation"},
+            "no_such_activation",
+        ),
+        (
+            layers.TransformerEncoder,
+            {"num_heads": 2, "intermediate_dim": 8, "attention": "no_such_attention"},
+            "attention",
+        ),
+        (
+            layers.TransformerEncoder,
+            {"num_heads": 2, "intermediate_dim": 8, "attention": layers.MultiHeadAttention(2, 4)},
+            "num_heads",
+        ),
+        (
+            layers.TransformerEncoder,
+            {"num_heads": 2, "intermediate_dim": 8, "attention": 3},
+            "attention",
+        ),
+        (layers.MLP, {"intermediate_dim": 0}, "intermediate_dim"),
+    ],
+)
+def test_invalid_arguments(cls, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        cls(**kwargs)(TARGET)
+
+
+def test_invalid_shapes_and_calls():
+    with pytest.raises(ValueError, match="num_heads"):
+        layers.TransformerEncoder(num_heads=5, intermediate_dim=8)(TARGET)
+    decoder_only = layers.TransformerDecoder(num_heads=2, intermediate_dim=8)
+    decoder_only(TARGET)
+    with pytest.raises(ValueError, match="encoder_sequence"):
+        decoder_only(TARGET, SOURCE)
+    with_cross = layers.TransformerDecoder(num_heads=2, intermediate_dim=8)
+    with_cross(TARGET, SOURCE)
+    with pytest.raises(ValueError, match="encoder_sequence"):
+        with_cross(TARGET)
