@@ -13,9 +13,10 @@ class TransformerDecoder(TransformerBlock):
     `encoder_sequence`; without one it is a decoder-only (GPT-style) block. Self- and
     cross-attention key/value caches make generation cost one position per step. Same
     computation and weights as keras_hub's `TransformerDecoder` (with
-    `attention_dropout=dropout`); what ours adds is returning the self- and cross-attention
-    scores (keras_hub's decoder cannot), a pluggable attention layer, and an additive
-    `attention_bias` for self-attention.
+    `attention_dropout=dropout`) at real positions; at padded positions ours attends to nothing
+    (zero attention output), keras_hub's to the real tokens. What ours adds is returning the
+    self- and cross-attention scores (keras_hub's decoder cannot), a pluggable attention layer,
+    and an additive `attention_bias` for self-attention.
 
     Args:
         num_heads: int. Number of attention heads; must divide the input's last dimension.

@@ -10,10 +10,11 @@ class TransformerEncoder(TransformerBlock):
     """Transformer encoder block: self-attention, then a feed-forward network.
 
     Each sublayer has a residual connection and layer normalization, after the residual
-    (post-norm, as in the paper) or before the sublayer (`normalize_first=True`, pre-norm,
-    as in GPT-2 and ViT; trains deeper stacks without warm-up). Same computation and
-    weights as keras_hub's `TransformerEncoder` (with `attention_dropout=dropout`); what ours
-    adds is a pluggable attention layer (e.g. the memory-efficient path of
+    (post-norm, as in the paper) or before the sublayer (`normalize_first=True`, pre-norm, as in
+    GPT-2 and ViT; trains deeper stacks without warm-up). Same computation and weights as
+    keras_hub's `TransformerEncoder` (with `attention_dropout=dropout`) at real positions; at
+    padded positions ours attends to nothing (zero attention output), keras_hub's to the real
+    tokens. What ours adds is a pluggable attention layer (e.g. the memory-efficient path of
     `keras_seq.layers.MultiHeadAttention`, or a user's registered attention), an additive
     `attention_bias`, and a separate attention-dropout rate.
 
