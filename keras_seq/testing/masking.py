@@ -100,6 +100,19 @@ def check_masking(
     `None` (no output mask), or an explicit structure of arrays / `None`.
     """
     call_kwargs = dict(call_kwargs or {})
+    if isinstance(input_data, (list, tuple)) and (
+        not isinstance(padding_mask, (list, tuple)) or len(padding_mask) != len(input_data)
+    ):
+        raise ValueError(
+            "For list inputs, `padding_mask` must be a list with one mask (or `None`) per "
+            f"input. Received {len(input_data)} inputs and padding_mask of type "
+            f"{type(padding_mask).__name__}"
+            + (
+                f" with {len(padding_mask)} entries."
+                if isinstance(padding_mask, (list, tuple))
+                else "."
+            )
+        )
     time_mask = _time_mask(padding_mask)
     if time_mask.all():
         raise ValueError(

@@ -213,6 +213,11 @@ def test_mask_check_rejects_a_mask_that_hides_nothing():
         testing.check_masking(make(GoodScale), X, np.ones((2, 5), bool))
 
 
+def test_mask_check_rejects_fewer_masks_than_list_inputs():
+    with pytest.raises(ValueError, match="one mask \\(or `None`\\) per input"):
+        testing.check_masking(make(GoodScale), [X, X], [MASK])
+
+
 # 6. Fit step and gradients ---------------------------------------------------------------------
 
 
