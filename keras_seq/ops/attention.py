@@ -71,6 +71,11 @@ def _pad_to_multiple(x, axis, chunk_size):
     return ops.pad(x, padding), num_chunks
 
 
+# Chunks are read with `ops.take`, not `x[index]`: the gradient of a gather is sparse, while
+# that of a strided slice is a full-size tensor added up at every step of the backward loop
+# (23% slower training in benchmarks/bench_attention.py).
+
+
 def _for_each_chunk(num_chunks, body, init):
     """`keras.ops.fori_loop(0, num_chunks, body, init)`, with the trip count XLA needs.
 
@@ -111,8 +116,8 @@ def chunked_attention(
     scale=None,
     is_causal=False,
     causal_offset=0,
-    query_chunk_size=512,
-    key_chunk_size=1024,
+    query_chunk_size=128,
+    key_chunk_size=2048,
 ):
     """Memory-efficient scaled dot-product attention (Rabe and Staats, 2021).
 
@@ -174,7 +179,7 @@ def chunked_attention(
             running_max, running_sum, accumulator = carry
             block_bias = bias_rows if bias_blocks is None else bias_blocks[key_index]
             logits = attention_logits(
-                query_chunk, key_chunks[key_index], scale, block_bias
+                query_chunk, ops.take(key_chunks, key_index, axis=0), scale, block_bias
             )  # (B, N, C, K)
             key_positions = key_index * key_chunk_size + ops.arange(key_chunk_size, dtype="int32")
             keep = ops.less(key_positions, key_length)[None, None, None, :]
@@ -193,7 +198,9 @@ def chunked_attention(
             weights = ops.where(keep, ops.exp(logits - new_max[..., None]), 0.0)
             running_sum = running_sum * correction + ops.sum(weights, axis=-1)
             update = ops.einsum(
-                "bnck,bknv->bcnv", ops.cast(weights, value.dtype), value_chunks[key_index]
+                "bnck,bknv->bcnv",
+                ops.cast(weights, value.dtype),
+                ops.take(value_chunks, key_index, axis=0),
             )  # (B, C, N, V)
             accumulator = accumulator * ops.transpose(correction, (0, 2, 1))[..., None]
             return new_max, running_sum, accumulator + ops.cast(update, "float32")
@@ -231,7 +238,9 @@ def chunked_attention(
                 bias_rows[0] if bias_rows else None,
             )
 
-        chunk = rematerialized(query_chunks[query_index], key_chunks, value_chunks, *bias_rows)
+        chunk = rematerialized(
+            ops.take(query_chunks, query_index, axis=0), key_chunks, value_chunks, *bias_rows
+        )
         # scatter_update, not slice_update: the latter lowers to XlaDynamicUpdateSlice on
         # TensorFlow, which has no registered gradient outside XLA.
         return ops.scatter_update(outputs, ops.reshape(query_index, (1, 1)), chunk[None])
