@@ -71,11 +71,6 @@ def _pad_to_multiple(x, axis, chunk_size):
     return ops.pad(x, padding), num_chunks
 
 
-# Chunks are read with `ops.take`, not `x[index]`: the gradient of a gather is sparse, while
-# that of a strided slice is a full-size tensor added up at every step of the backward loop
-# (23% slower training in benchmarks/bench_attention.py).
-
-
 def _for_each_chunk(num_chunks, body, init):
     """`keras.ops.fori_loop(0, num_chunks, body, init)`, with the trip count XLA needs.
 
@@ -98,6 +93,16 @@ def _split_chunks(x, axis, chunk_size):
     # (..., L, ...) -> (..., num_chunks, chunk_size, ...) -> (num_chunks, ..., chunk_size, ...)
     x = ops.reshape(x, shape[:axis] + [num_chunks, chunk_size] + shape[axis + 1 :])
     return ops.moveaxis(x, axis, 0)
+
+
+def _chunk_at(chunks, index):
+    """Chunk `index` of `chunks` `(num_chunks, ...)`, read inside a loop.
+
+    `ops.take`, not `chunks[index]`: the gradient of a gather is sparse, while that of a
+    strided slice is a full-size tensor added up at every step of the backward loop (23%
+    slower training in benchmarks/bench_attention.py).
+    """
+    return ops.take(chunks, index, axis=0)
 
 
 def _chunk_along(x, axis, chunk_size):
@@ -177,9 +182,9 @@ def chunked_attention(
 
         def step(key_index, carry):
             running_max, running_sum, accumulator = carry
-            block_bias = bias_rows if bias_blocks is None else bias_blocks[key_index]
+            block_bias = bias_rows if bias_blocks is None else _chunk_at(bias_blocks, key_index)
             logits = attention_logits(
-                query_chunk, ops.take(key_chunks, key_index, axis=0), scale, block_bias
+                query_chunk, _chunk_at(key_chunks, key_index), scale, block_bias
             )  # (B, N, C, K)
             key_positions = key_index * key_chunk_size + ops.arange(key_chunk_size, dtype="int32")
             keep = ops.less(key_positions, key_length)[None, None, None, :]
@@ -187,7 +192,7 @@ def chunked_attention(
                 keep = ops.logical_and(
                     keep, ops.greater_equal(query_positions[:, None], key_positions[None, :])
                 )
-            block_mask = mask_rows if mask_blocks is None else mask_blocks[key_index]
+            block_mask = mask_rows if mask_blocks is None else _chunk_at(mask_blocks, key_index)
             if block_mask is not None:
                 keep = ops.logical_and(keep, block_mask)
             logits = ops.where(keep, logits, _MASKED_LOGIT)
@@ -200,7 +205,7 @@ def chunked_attention(
             update = ops.einsum(
                 "bnck,bknv->bcnv",
                 ops.cast(weights, value.dtype),
-                ops.take(value_chunks, key_index, axis=0),
+                _chunk_at(value_chunks, key_index),
             )  # (B, C, N, V)
             accumulator = accumulator * ops.transpose(correction, (0, 2, 1))[..., None]
             return new_max, running_sum, accumulator + ops.cast(update, "float32")
@@ -219,10 +224,9 @@ def chunked_attention(
     bias_row_chunks = _chunk_along(bias, 2, query_chunk_size)
 
     def outer_step(query_index, outputs):
-        mask_rows = mask if mask_row_chunks is None else mask_row_chunks[query_index]
-        bias_rows = [] if bias is None else [bias]
-        if bias_row_chunks is not None:
-            bias_rows = [bias_row_chunks[query_index]]
+        mask_rows = mask if mask_row_chunks is None else _chunk_at(mask_row_chunks, query_index)
+        bias_rows = bias if bias_row_chunks is None else _chunk_at(bias_row_chunks, query_index)
+        bias_rows = [] if bias_rows is None else [bias_rows]
 
         # `keras.remat` differentiates only with respect to its arguments, so every float
         # tensor that may need a gradient is passed in; integer and boolean ones are closed
@@ -239,7 +243,7 @@ def chunked_attention(
             )
 
         chunk = rematerialized(
-            ops.take(query_chunks, query_index, axis=0), key_chunks, value_chunks, *bias_rows
+            _chunk_at(query_chunks, query_index), key_chunks, value_chunks, *bias_rows
         )
         # scatter_update, not slice_update: the latter lowers to XlaDynamicUpdateSlice on
         # TensorFlow, which has no registered gradient outside XLA.

@@ -1,7 +1,6 @@
 """What the transformer encoder and decoder blocks share: arguments, sublayers, residuals."""
 
 import keras
-from keras import ops
 
 from keras_seq.layers.attention.get_attention import get_attention
 from keras_seq.layers.blocks.mlp import MLP
@@ -123,7 +122,7 @@ class TransformerBlock(keras.layers.Layer):
         kwargs = {
             "query_mask": query_mask,
             "value_mask": value_mask,
-            "attention_mask": None if attention_mask is None else ops.cast(attention_mask, "bool"),
+            "attention_mask": attention_mask,
             "attention_bias": attention_bias,
             "return_attention_scores": return_attention_scores or None,
             **extra,
