@@ -1,0 +1,213 @@
+"""Decoding strategies against independent references on a toy model with a NumPy twin."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_seq.generation import generate
+from tests.generation.toy_model import ToyLanguageModel
+
+PROMPTS = np.array([[1, 2], [3, 0], [2, 2]])
+
+
+def numpy_greedy(model, prompt, max_new_tokens, stop_token_id=None):
+    tokens = []
+    for _ in range(max_new_tokens):
+        scores = [
+            model.log_probabilities(prompt, tokens + [v])[-1] for v in range(model.vocabulary_size)
+        ]
+        tokens.append(int(np.argmax(scores)))
+        if stop_token_id is not None and tokens[-1] == stop_token_id:
+            break
+    score = model.log_probabilities(prompt, tokens).sum()
+    return tokens + [0] * (max_new_tokens - len(tokens)), score
+
+
+@pytest.mark.parametrize("stop_token_id", [None, 3])
+def test_greedy_equals_numpy_argmax_rollout(stop_token_id):
+    model = ToyLanguageModel()
+    tokens, scores = generate(
+        model, PROMPTS, 6, stop_token_id=stop_token_id, return_scores=True, jit_compile=False
+    )
+    assert tokens.shape == (3, 8)
+    for row, prompt in enumerate(PROMPTS):
+        expected, expected_score = numpy_greedy(model, list(prompt), 6, stop_token_id)
+        np.testing.assert_array_equal(np.asarray(tokens)[row], list(prompt) + expected)
+        np.testing.assert_allclose(np.asarray(scores)[row], expected_score, rtol=1e-5)
+
+
+def test_one_beam_equals_greedy():
+    model = ToyLanguageModel(seed=3)
+    greedy = generate(model, PROMPTS, 7, stop_token_id=1, return_scores=True, jit_compile=False)
+    beam = generate(
+        model,
+        PROMPTS,
+        7,
+        strategy="beam",
+        num_beams=1,
+        stop_token_id=1,
+        return_scores=True,
+        jit_compile=False,
+    )
+    np.testing.assert_array_equal(greedy[0], beam[0])
+    np.testing.assert_allclose(greedy[1], beam[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "stop_token_id,length_penalty", [(None, 0.0), (2, 0.0), (2, 1.0), (1, -0.5)]
+)
+def test_enough_beams_equal_exhaustive_search(stop_token_id, length_penalty):
+    model = ToyLanguageModel(vocabulary_size=3, seed=1)
+    max_new_tokens = 4
+    tokens, scores = generate(
+        model,
+        PROMPTS % 3,
+        max_new_tokens,
+        strategy="beam",
+        num_beams=3 ** (max_new_tokens - 1),
+        length_penalty=length_penalty,
+        stop_token_id=stop_token_id,
+        return_scores=True,
+        jit_compile=False,
+    )
+    for row, prompt in enumerate(PROMPTS % 3):
+        expected, expected_score = model.exhaustive(
+            list(prompt), max_new_tokens, stop_token_id, length_penalty
+        )
+        np.testing.assert_array_equal(np.asarray(tokens)[row, 2:], expected)
+        np.testing.assert_allclose(np.asarray(scores)[row], expected_score, rtol=1e-5)
+
+
+def test_beam_scores_are_penalised_sums_of_log_probabilities():
+    model = ToyLanguageModel(vocabulary_size=6, seed=2)
+    tokens, scores = generate(
+        model,
+        PROMPTS,
+        8,
+        strategy="beam",
+        num_beams=3,
+        length_penalty=0.7,
+        stop_token_id=5,
+        return_scores=True,
+        jit_compile=False,
+    )
+    for row, prompt in enumerate(PROMPTS):
+        new = list(np.asarray(tokens)[row, 2:])
+        if 5 in new:
+            new = new[: new.index(5) + 1]
+        expected = model.log_probabilities(list(prompt), new).sum() / len(new) ** 0.7
+        np.testing.assert_allclose(np.asarray(scores)[row], expected, rtol=1e-5)
+
+
+def test_beam_search_is_never_worse_than_greedy_and_batch_equals_single():
+    model = ToyLanguageModel(vocabulary_size=8, seed=4)
+    _, greedy_scores = generate(model, PROMPTS, 6, return_scores=True, jit_compile=False)
+    tokens, scores = generate(
+        model, PROMPTS, 6, strategy="beam", num_beams=5, return_scores=True, jit_compile=False
+    )
+    assert np.all(np.asarray(scores) >= np.asarray(greedy_scores) - 1e-5)
+    for row in range(len(PROMPTS)):
+        single = generate(
+            model, PROMPTS[row : row + 1], 6, strategy="beam", num_beams=5, jit_compile=False
+        )
+        np.testing.assert_array_equal(np.asarray(single)[0], np.asarray(tokens)[row])
+
+
+def test_stop_token_ends_the_loop_early():
+    model = ToyLanguageModel(seed=3)
+    tokens = np.asarray(generate(model, PROMPTS, 20, jit_compile=False))
+    stop = int(tokens[0, 3])  # the second new token of the first row
+    # Decode eagerly (the loop runs in Python) to count the model's steps.
+    model.run_eagerly = True
+    model.calls = 0
+    out = np.asarray(generate(model, PROMPTS[:1], 20, stop_token_id=stop))
+    assert model.calls <= 2
+    assert out[0, 3] == stop and np.all(out[0, 4:] == 0)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_xla_and_graph_decoding_agree(jit_compile):
+    model = ToyLanguageModel(seed=5)
+    reference = generate(model, PROMPTS, 5, strategy="beam", num_beams=3, jit_compile=False)
+    actual = generate(model, PROMPTS, 5, strategy="beam", num_beams=3, jit_compile=jit_compile)
+    np.testing.assert_array_equal(reference, actual)
+
+
+def test_compiled_once_per_shape_and_reused():
+    model = ToyLanguageModel()
+    generate(model, PROMPTS, 4, jit_compile=False)
+    generate(model, PROMPTS + 0, 4, jit_compile=False)
+    (function, _) = next(iter(model._keras_seq_generate_functions.values()))
+    assert function.experimental_get_tracing_count() == 1
+    generate(model, np.concatenate([PROMPTS, PROMPTS]), 4, jit_compile=False)
+    assert function.experimental_get_tracing_count() == 2
+
+
+def test_seeded_sampling_is_reproducible_and_top_k_one_is_greedy():
+    model = ToyLanguageModel(vocabulary_size=16, seed=6, scale=0.5)
+    a = generate(model, PROMPTS, 8, strategy="sample", seed=7, jit_compile=False)
+    b = generate(model, PROMPTS, 8, strategy="sample", seed=7, jit_compile=False)
+    c = generate(model, PROMPTS, 8, strategy="sample", seed=8, jit_compile=False)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    greedy = generate(model, PROMPTS, 8, jit_compile=False)
+    np.testing.assert_array_equal(
+        generate(model, PROMPTS, 8, strategy="top_k", top_k=1, seed=1, jit_compile=False), greedy
+    )
+    np.testing.assert_array_equal(
+        generate(model, PROMPTS, 8, strategy="top_p", top_p=1e-6, seed=1, jit_compile=False),
+        greedy,
+    )
+
+
+@pytest.mark.parametrize(
+    "strategy,options",
+    [("sample", {"temperature": 0.5}), ("top_k", {"top_k": 3}), ("top_p", {"top_p": 0.6})],
+)
+def test_sampled_first_token_follows_the_filtered_distribution(strategy, options):
+    model = ToyLanguageModel(vocabulary_size=6, seed=7, scale=0.7)
+    prompt = np.tile([[1, 2]], (4000, 1))
+    tokens = np.asarray(generate(model, prompt, 1, strategy=strategy, seed=0, **options))
+    counts = np.bincount(tokens[:, 2], minlength=6) / len(prompt)
+    log_p = np.array([model.log_probabilities([1, 2], [v])[0] for v in range(6)])
+    p = np.exp(log_p / options.get("temperature", 1.0))
+    p /= p.sum()
+    order = np.argsort(-p)
+    if strategy == "top_k":
+        p[order[options["top_k"] :]] = 0
+    if strategy == "top_p":
+        cumulative = np.cumsum(p[order])
+        keep = np.concatenate([[True], cumulative[:-1] < options["top_p"]])
+        p[order[~keep]] = 0
+    p /= p.sum()
+    np.testing.assert_allclose(counts, p, atol=0.03)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"strategy": "nucleus"}, "strategy"),
+        ({"num_beams": 2}, "num_beams"),
+        ({"strategy": "beam", "num_beams": 0}, "num_beams"),
+        ({"strategy": "beam", "temperature": 0.5}, "temperature"),
+        ({"strategy": "sample", "temperature": 0.0}, "temperature"),
+        ({"strategy": "top_p", "top_p": 1.5}, "top_p"),
+        ({"strategy": "top_k", "top_k": 0}, "top_k"),
+        ({"strategy": "greedy", "seed": 1}, "seed"),
+        ({"strategy": "sample", "seed": 1.5}, "seed"),
+        ({"strategy": "beam", "length_penalty": "long"}, "length_penalty"),
+        ({"stop_token_id": -1}, "stop_token_id"),
+        ({"stop_token_id": 99}, "stop_token_id"),
+        ({"jit_compile": "yes"}, "jit_compile"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, match):
+    kwargs = {"max_new_tokens": 3, "jit_compile": False, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        generate(ToyLanguageModel(), PROMPTS, **kwargs)
+
+
+def test_a_model_without_the_protocol_is_rejected():
+    with pytest.raises(TypeError, match="prefill"):
+        generate(keras.Sequential([keras.layers.Dense(2)]), PROMPTS, 3)
