@@ -2,7 +2,9 @@
 
 from keras_seq import callbacks
 from keras_seq import data
+from keras_seq import generation
 from keras_seq import layers
+from keras_seq import models
 from keras_seq import ops
 from keras_seq import testing
 from keras_seq.version import __version__

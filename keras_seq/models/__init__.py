@@ -1,1 +1,3 @@
 """Public models of keras_seq: functional models whose config is their constructor arguments."""
+
+from keras_seq.models.gpt.gpt import GPT

@@ -4,3 +4,4 @@ from keras_seq.ops.attention import attention_logits
 from keras_seq.ops.attention import attention_probabilities
 from keras_seq.ops.attention import causal_mask
 from keras_seq.ops.attention import chunked_attention
+from keras_seq.ops.activations import gelu_approximate
