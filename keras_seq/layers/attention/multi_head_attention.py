@@ -223,20 +223,27 @@ class MultiHeadAttention(keras.layers.Layer):
         projected_value = self.value_dense(value)
         if cache is None:
             return projected_key, projected_value, None
-        # Write positions [index, index + T) of the cache: a scatter along the length axis
-        # (`ops.slice_update` has no gradient on TensorFlow outside XLA).
-        # (B, 2, S, N, H) -> (S, B, 2, N, H); new entries (T, B, 2, N, H).
-        length = ops.shape(projected_key)[1]
+        # Write positions [index, index + T) of the cache with one scatter of (N, H) slices
+        # indexed by (batch, key-or-value, position): no copy of the cache is transposed
+        # (`ops.slice_update` would be cheaper still, but has no gradient on TensorFlow
+        # outside XLA).
+        batch_size, length = ops.shape(projected_key)[0], ops.shape(projected_key)[1]
         positions = ops.cast(cache_update_index, "int32") + ops.arange(length, dtype="int32")
-        updates = ops.transpose(
-            ops.stack((projected_key, projected_value), axis=1), (2, 0, 1, 3, 4)
-        )
+        grid = (batch_size, 2, length)
+        indices = ops.stack(
+            (
+                ops.broadcast_to(ops.arange(batch_size, dtype="int32")[:, None, None], grid),
+                ops.broadcast_to(ops.arange(2, dtype="int32")[None, :, None], grid),
+                ops.broadcast_to(positions[None, None, :], grid),
+            ),
+            axis=-1,
+        )  # (B, 2, T, 3)
+        updates = ops.stack((projected_key, projected_value), axis=1)  # (B, 2, T, N, H)
         cache = ops.scatter_update(
-            ops.transpose(cache, (2, 0, 1, 3, 4)),
-            positions[:, None],
-            ops.cast(updates, cache.dtype),
+            cache,
+            ops.reshape(indices, (-1, 3)),
+            ops.cast(ops.reshape(updates, (-1, *updates.shape[3:])), cache.dtype),
         )
-        cache = ops.transpose(cache, (1, 2, 0, 3, 4))
         return cache[:, 0], cache[:, 1], cache
 
     def _attention_mask(self, value_mask, attention_mask):
