@@ -16,7 +16,16 @@ EXAMPLE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 def public_objects():
     modules = [keras_seq.layers, keras_seq.testing] + [
         getattr(keras_seq, name)
-        for name in ("callbacks", "data", "models")
+        for name in (
+            "callbacks",
+            "data",
+            "generation",
+            "losses",
+            "metrics",
+            "models",
+            "schedules",
+            "utils",
+        )
         if hasattr(keras_seq, name)
     ]
     seen = {}

@@ -12,7 +12,9 @@ from keras_seq import layers
 
 def exported_classes():
     modules = [keras_seq.layers] + [
-        getattr(keras_seq, name) for name in ("callbacks", "models") if hasattr(keras_seq, name)
+        getattr(keras_seq, name)
+        for name in ("callbacks", "models", "losses", "metrics", "schedules")
+        if hasattr(keras_seq, name)
     ]
     return sorted(
         {
@@ -21,7 +23,16 @@ def exported_classes():
             for name, obj in vars(module).items()
             if inspect.isclass(obj)
             and not name.startswith("_")
-            and issubclass(obj, (keras.layers.Layer, keras.callbacks.Callback))
+            and issubclass(
+                obj,
+                (
+                    keras.layers.Layer,
+                    keras.callbacks.Callback,
+                    keras.losses.Loss,
+                    keras.metrics.Metric,
+                    keras.optimizers.schedules.LearningRateSchedule,
+                ),
+            )
         },
         key=lambda cls: cls.__name__,
     )

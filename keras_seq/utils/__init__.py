@@ -1,1 +1,3 @@
 """Small shared helpers: argument validation and resolution of pluggable parts."""
+
+from keras_seq.utils.checkpoint_averaging import average_checkpoints

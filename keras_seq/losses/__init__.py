@@ -1,0 +1,3 @@
+"""Losses."""
+
+from keras_seq.losses.sequence_loss import SequenceCrossEntropy

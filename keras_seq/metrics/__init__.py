@@ -1,0 +1,3 @@
+"""Metrics."""
+
+from keras_seq.metrics.perplexity import Perplexity

@@ -1,0 +1,3 @@
+"""Learning-rate schedules."""
+
+from keras_seq.schedules.transformer_schedule import TransformerSchedule
