@@ -10,6 +10,7 @@ from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
 from keras_seq.layers.embeddings.position_embedding import PositionEmbedding
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding
+from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
 from keras_seq.layers.recurrent.attention_rnn import AttentionRNN
 from keras_seq.layers.recurrent.elman_cell import ElmanCell

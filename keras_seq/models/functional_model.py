@@ -20,6 +20,14 @@ class FunctionalModel(keras.Model):
 
     presets = {}
 
+    def __init__(self, *args, **kwargs):
+        # Keras' functional constructor ignores `dtype`: set the model's own policy after it,
+        # as keras_hub's backbones do, so that get_config() and .keras files keep it.
+        dtype = kwargs.pop("dtype", None)
+        super().__init__(*args, **kwargs)
+        if dtype is not None:
+            self.dtype_policy = keras.dtype_policies.get(dtype)
+
     def get_config(self):
         return {
             "name": self.name,

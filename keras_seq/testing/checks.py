@@ -411,10 +411,19 @@ def check_jit_compile(make_layer, input_data, call_kwargs=None, atol=1e-5, rtol=
 def check_mixed_precision(
     make_layer, input_data, call_kwargs=None, policies=("mixed_float16", "mixed_bfloat16")
 ):
-    """Under each mixed policy: outputs in the compute dtype, weights float32, no NaN."""
+    """Under each mixed policy: the layer keeps the policy (also through its config), outputs
+    in the compute dtype, weights float32, no NaN."""
     for policy_name in policies:
         policy = keras.DTypePolicy(policy_name)
         layer = make_layer(dtype=policy_name)
+        revived = type(layer).from_config(layer.get_config())
+        for which, candidate in (("", layer), (" after from_config(get_config())", revived)):
+            if candidate.dtype_policy.name != policy_name:
+                raise AssertionError(
+                    f"{_describe(layer)} built with dtype={policy_name!r} has the policy "
+                    f"{candidate.dtype_policy.name!r}{which}: pass `dtype` on to the base "
+                    "class so that the policy is kept and saved."
+                )
         outputs = layer(input_data, **(call_kwargs or {}))
         for index, x in enumerate(_float_leaves(outputs)):
             dtype = keras.backend.standardize_dtype(x.dtype)

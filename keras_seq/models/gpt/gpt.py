@@ -134,7 +134,12 @@ class GPT(GenerativeModel):
         x = self.embedding_dropout(self.embedding(token_ids))  # (B, T, D)
         for layer in self.decoder_layers:
             x = layer(x, decoder_padding_mask=padding_mask)
-        logits = self.embedding.token_embedding(self.layer_norm(x), reverse=True)  # (B, T, V)
+        # Inside the model's autocast scope, the tied float32 table would promote the logits
+        # to float32; they stay in the compute dtype, as every other output.
+        logits = ops.cast(
+            self.embedding.token_embedding(self.layer_norm(x), reverse=True),
+            keras.dtype_policies.get(dtype).compute_dtype,
+        )  # (B, T, V)
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask},
             outputs=logits,

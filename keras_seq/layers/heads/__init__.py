@@ -1,0 +1,1 @@
+"""Output heads that sit on top of encoders (masked language modelling)."""

@@ -1,0 +1,1 @@
+"""BERT: the encoder backbone, its presets and the masked-language-model task model."""
