@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_seq.ops.attention import attention_probabilities
+from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_rate
 
 
@@ -109,7 +110,7 @@ class BaseAttention(keras.layers.Layer):
         layer = keras.layers.Dense(
             units,
             use_bias=use_bias,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -120,7 +121,9 @@ class BaseAttention(keras.layers.Layer):
         self.query_dense = self._dense(units, False, "query_dense", query_dim)
         self.key_dense = self._dense(units, use_bias, "key_dense", key_dim)
         self.score_vector = self.add_weight(
-            shape=(units,), name="score_vector", initializer=self._kernel_initializer
+            shape=(units,),
+            name="score_vector",
+            initializer=clone_initializer(self._kernel_initializer),
         )
 
     def _project(self, dense, x):

@@ -10,6 +10,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.ops import attention as attention_ops
+from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.masks import padding_mask_of
 from keras_seq.utils.masks import strip_keras_mask
 from keras_seq.utils.validation import validate_bool
@@ -175,8 +176,8 @@ class MultiHeadAttention(keras.layers.Layer):
             equation,
             output_shape=output_shape,
             bias_axes=bias_axes if self.use_bias else None,
-            kernel_initializer=keras.initializers.get(self.kernel_initializer),
-            bias_initializer=keras.initializers.get(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
             dtype=self.dtype_policy,

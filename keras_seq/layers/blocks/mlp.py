@@ -3,6 +3,7 @@
 import keras
 
 from keras_seq.api import keras_seq_export
+from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -77,8 +78,8 @@ class MLP(keras.layers.Layer):
             units,
             activation=activation,
             use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.get(self.kernel_initializer),
-            bias_initializer=keras.initializers.get(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
             name=name,
         )

@@ -12,6 +12,7 @@ from keras_seq.layers.embeddings.position_embedding import PositionEmbedding
 from keras_seq.layers.embeddings.position_embedding import get_initializer
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
 from keras_seq.layers.embeddings.sine_position_encoding import static_start_index
+from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
@@ -127,14 +128,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self._initializer = initializer
         self.supports_masking = True
 
-        def fresh_initializer():
-            return keras.initializers.get(keras.initializers.serialize(initializer))
-
         self.token_embedding = keras_hub.layers.ReversibleEmbedding(
             vocabulary_size,
             embedding_dim,
             tie_weights=tie_weights,
-            embeddings_initializer=fresh_initializer(),
+            embeddings_initializer=clone_initializer(initializer),
             dtype=self.dtype_policy,
             name="token_embedding",
         )
@@ -144,7 +142,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         if position == "learned":
             self.position_embedding = PositionEmbedding(
                 sequence_length,
-                initializer=fresh_initializer(),
+                initializer=clone_initializer(initializer),
                 interpolate=interpolate,
                 dtype=self.dtype_policy,
                 name="position_embedding",

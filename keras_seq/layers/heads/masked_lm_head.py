@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.embeddings.position_embedding import get_initializer
+from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
 
@@ -135,7 +136,7 @@ class MaskedLMHead(keras.layers.Layer):
 
     def _initializer(self, value):
         """A fresh initializer instance (an unseeded instance repeats its values)."""
-        return keras.initializers.get(keras.initializers.serialize(keras.initializers.get(value)))
+        return clone_initializer(value)
 
     def build(self, inputs_shape, mask_positions_shape=None):
         if len(inputs_shape) != 3:
