@@ -200,6 +200,12 @@ def generate(
     if jit_compile is not None and not isinstance(jit_compile, bool):
         raise ValueError(f"`jit_compile` must be a bool or None. Received: {jit_compile!r}")
     eager = bool(getattr(model, "run_eagerly", False)) or keras.backend.backend() != "tensorflow"
+    if jit_compile and eager:
+        raise ValueError(
+            "`jit_compile=True` needs a compiled decoding loop, but this model runs eagerly "
+            "(`model.run_eagerly=True`, or a backend other than TensorFlow). Pass "
+            f"jit_compile=None or False. Received: jit_compile={jit_compile}"
+        )
     if jit_compile is None:
         jit_compile = not eager
 

@@ -46,6 +46,13 @@ def attention_logits(query, key, scale, bias=None):
     return logits
 
 
+def _softmax(logits):
+    """Softmax over the last axis; over a single key it is 1 (Keras would warn each call)."""
+    if logits.shape[-1] == 1:
+        return ops.ones_like(logits)
+    return ops.softmax(logits, axis=-1)
+
+
 def attention_probabilities(logits, mask=None):
     """Float32 softmax over the last axis; masked keys get 0, a fully masked row gives zeros.
 
@@ -55,9 +62,9 @@ def attention_probabilities(logits, mask=None):
     """
     logits = ops.cast(logits, "float32")
     if mask is None:
-        return ops.softmax(logits, axis=-1)
+        return _softmax(logits)
     logits = ops.where(mask, logits, _MASKED_LOGIT)
-    probabilities = ops.softmax(logits, axis=-1)
+    probabilities = _softmax(logits)
     row_has_keys = ops.any(mask, axis=-1, keepdims=True)
     return ops.where(row_has_keys, probabilities, 0.0)
 

@@ -211,3 +211,10 @@ def test_bad_arguments_name_the_argument(kwargs, match):
 def test_a_model_without_the_protocol_is_rejected():
     with pytest.raises(TypeError, match="prefill"):
         generate(keras.Sequential([keras.layers.Dense(2)]), PROMPTS, 3)
+
+
+def test_xla_on_an_eager_model_is_an_error():
+    model = ToyLanguageModel()
+    model.run_eagerly = True
+    with pytest.raises(ValueError, match="jit_compile"):
+        generate(model, PROMPTS, 3, jit_compile=True)

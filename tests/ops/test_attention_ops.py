@@ -1,5 +1,7 @@
 """keras_seq.ops.attention against a NumPy reference of masked scaled dot-product attention."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -163,3 +165,14 @@ def test_low_precision_is_finite_with_large_logits(dtype):
     out = seq_ops.chunked_attention(q, k, v, mask=PADDING, query_chunk_size=4)
     assert out.dtype == dtype
     assert np.isfinite(np.asarray(tf.cast(out, "float32"))).all()
+
+
+def test_a_single_key_gets_probability_one_without_a_warning():
+    logits = np.random.default_rng(0).normal(size=(2, 3, 4, 1)).astype("float32")
+    mask = np.ones((2, 1, 4, 1), bool)
+    mask[1] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probabilities = np.asarray(seq_ops.attention_probabilities(logits, mask))
+    np.testing.assert_array_equal(probabilities[0], 1.0)
+    np.testing.assert_array_equal(probabilities[1], 0.0)

@@ -44,7 +44,8 @@ class TransformerDecoder(TransformerBlock):
             cache it masks query rows only: mask cached keys with `decoder_attention_mask`.
         decoder_attention_mask: optional bool `(batch_size, target_length, key_length)`.
         encoder_padding_mask: optional bool `(batch_size, source_length)`; wins over the
-            Keras mask of `encoder_sequence`.
+            Keras mask of `encoder_sequence`, and also applies to a `cross_attention_cache`
+            used without `encoder_sequence`.
         encoder_attention_mask: optional bool `(batch_size, target_length, source_length)`.
         attention_bias: optional float broadcastable to `(batch_size, num_heads,
             target_length, key_length)`, added to the self-attention logits.
@@ -154,7 +155,7 @@ class TransformerDecoder(TransformerBlock):
         )
         cross_extras = ()
         if has_encoder:
-            encoder_mask = None
+            encoder_mask = encoder_padding_mask  # The only source with a read-only cache.
             if encoder_sequence is not None:
                 encoder_mask = padding_mask_of(encoder_sequence, encoder_padding_mask)
             cross_kwargs = self._attention_kwargs(

@@ -301,3 +301,23 @@ def test_invalid_shapes_and_calls():
     with_cross(TARGET, SOURCE)
     with pytest.raises(ValueError, match="encoder_sequence"):
         with_cross(TARGET)
+
+
+def test_encoder_padding_mask_applies_to_a_read_only_cross_attention_cache():
+    rng = np.random.default_rng(0)
+    decoder = layers.TransformerDecoder(num_heads=2, intermediate_dim=16)
+    target = rng.normal(size=(1, 1, 8)).astype("float32")
+    source = rng.normal(size=(1, 4, 8)).astype("float32")
+    mask = np.array([[True, True, False, False]])
+    expected = np.asarray(decoder(target, source, encoder_padding_mask=mask))
+    _, _, cross_cache = decoder(
+        target,
+        source,
+        encoder_padding_mask=mask,
+        self_attention_cache=np.zeros((1, 2, 1, 2, 4), "float32"),
+        self_attention_cache_update_index=0,
+        cross_attention_cache=np.zeros((1, 2, 4, 2, 4), "float32"),
+        cross_attention_cache_update_index=0,
+    )
+    outputs, _ = decoder(target, encoder_padding_mask=mask, cross_attention_cache=cross_cache)
+    np.testing.assert_allclose(np.asarray(outputs), expected, atol=1e-6)
