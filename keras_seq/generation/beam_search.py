@@ -55,7 +55,9 @@ def beam_search(
     tokens, the stop token included), and continues the `num_beams` best others, reordering the
     cache to follow them. The search ends early once no live beam can beat the worst of the
     `num_beams` finished ones; at the end, live beams compete with the finished pool. With
-    one beam and no length penalty it equals greedy decoding; with at least
+    one beam and no stop token it equals greedy decoding; with a stop token, one beam also
+    keeps the best hypothesis that stopped (the second-best token of a step may be the stop
+    token), so its score is never below greedy's and may be above it. With at least
     `vocabulary_size ** (max_new_tokens - 1)` beams it equals exhaustive search.
 
     Args:

@@ -36,21 +36,28 @@ def test_greedy_equals_numpy_argmax_rollout(stop_token_id):
         np.testing.assert_allclose(np.asarray(scores)[row], expected_score, rtol=1e-5)
 
 
-def test_one_beam_equals_greedy():
+def test_one_beam_equals_greedy_without_a_stop_token():
     model = ToyLanguageModel(seed=3)
-    greedy = generate(model, PROMPTS, 7, stop_token_id=1, return_scores=True, jit_compile=False)
+    greedy = generate(model, PROMPTS, 7, return_scores=True, jit_compile=False)
     beam = generate(
-        model,
-        PROMPTS,
-        7,
-        strategy="beam",
-        num_beams=1,
-        stop_token_id=1,
-        return_scores=True,
-        jit_compile=False,
+        model, PROMPTS, 7, strategy="beam", num_beams=1, return_scores=True, jit_compile=False
     )
     np.testing.assert_array_equal(greedy[0], beam[0])
     np.testing.assert_allclose(greedy[1], beam[1], rtol=1e-6)
+
+
+def test_one_beam_with_a_stop_token_keeps_a_better_finished_hypothesis():
+    # Greedy continues with the most likely token; one beam also keeps the stopped runner-up.
+    model, prompts = ToyLanguageModel(seed=0), np.array([[0, 2], [3, 1], [2, 2]])
+    kwargs = dict(stop_token_id=1, return_scores=True, jit_compile=False)
+    greedy_tokens, greedy_scores = generate(model, prompts, 5, **kwargs)
+    beam_tokens, beam_scores = generate(model, prompts, 5, strategy="beam", num_beams=1, **kwargs)
+    assert np.all(np.asarray(beam_scores) >= np.asarray(greedy_scores) - 1e-6)
+    assert np.any(np.asarray(beam_scores) > np.asarray(greedy_scores) + 1e-3)
+    differs = np.any(np.asarray(beam_tokens) != np.asarray(greedy_tokens), axis=1)
+    np.testing.assert_array_equal(
+        differs, np.asarray(beam_scores) > np.asarray(greedy_scores) + 1e-6
+    )
 
 
 @pytest.mark.parametrize(
