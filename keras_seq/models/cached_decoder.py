@@ -74,11 +74,6 @@ def decoder_stack_step(blocks, inputs, caches, index, encoder_padding_mask=None)
         `(outputs, caches)`: outputs `(B, 1, D)` and the caches with position `index`
         written (the cross-attention caches unchanged).
     """
-    # With a read-only cross-attention cache there is no `encoder_sequence` to take a
-    # padding mask from: the mask goes in as an attention mask (B, 1, S).
-    encoder_attention_mask = None
-    if encoder_padding_mask is not None:
-        encoder_attention_mask = ops.cast(encoder_padding_mask, "bool")[:, None, :]
     x = inputs
     self_caches = []
     for block, self_cache, cross_cache in zip(
@@ -86,7 +81,7 @@ def decoder_stack_step(blocks, inputs, caches, index, encoder_padding_mask=None)
     ):
         x, self_cache, _ = block(
             x,
-            encoder_attention_mask=encoder_attention_mask,
+            encoder_padding_mask=encoder_padding_mask,
             self_attention_cache=self_cache,
             self_attention_cache_update_index=index,
             cross_attention_cache=cross_cache,
