@@ -19,6 +19,7 @@ from keras_seq.models.cached_decoder import prefill_decoder_stack
 from keras_seq.models.generative_model import GenerativeModel
 from keras_seq.models.image_captioner_presets import IMAGE_CAPTIONER_PRESETS
 from keras_seq.utils.validation import validate_choice
+from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -221,11 +222,8 @@ class ImageCaptioner(GenerativeModel):
             ("intermediate_dim", intermediate_dim),
         ):
             validate_positive_int(name, value)
-        if decoder == "transformer" and hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        if decoder == "transformer":
+            validate_divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
         if not isinstance(cell, str):
             raise TypeError(
                 "`cell` must be the name of a recurrent cell (built with `units=hidden_dim`). "

@@ -21,6 +21,7 @@ from keras_seq.models.generative_model import GenerativeModel
 from keras_seq.models.transformer_seq2seq_presets import TRANSFORMER_SEQ2SEQ_PRESETS
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
+from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -191,11 +192,7 @@ class TransformerSeq2Seq(GenerativeModel):
             ("intermediate_dim", intermediate_dim),
         ):
             validate_positive_int(name, value)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        validate_divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
         validate_rate("dropout", dropout)
         validate_rate("attention_dropout", attention_dropout)
         validate_choice("position", position, POSITION_TYPES)

@@ -50,3 +50,13 @@ def validate_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {sorted(choices)}. Received: {name}={value!r}")
     return value
+
+
+def validate_divisible(name, value, divisor_name, divisor):
+    """Check that `value` is a multiple of `divisor` (e.g. a width split over heads)."""
+    if value % divisor:
+        raise ValueError(
+            f"`{name}` must be divisible by `{divisor_name}`. Received: "
+            f"{name}={value}, {divisor_name}={divisor}"
+        )
+    return value

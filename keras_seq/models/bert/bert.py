@@ -11,6 +11,7 @@ from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_seq.models.bert.bert_presets import BERT_PRESETS
 from keras_seq.models.functional_model import FunctionalModel
+from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -138,11 +139,7 @@ class BERT(FunctionalModel):
             ("num_segments", num_segments),
         ):
             validate_positive_int(name, value)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        validate_divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
         validate_rate("dropout", dropout)
         _validate_activation(activation)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)

@@ -13,6 +13,7 @@ from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPos
 from keras_seq.models.generative_model import GenerativeModel
 from keras_seq.models.gpt.gpt_presets import GPT_PRESETS
 from keras_seq.ops.activations import gelu_approximate
+from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -88,11 +89,7 @@ class GPT(GenerativeModel):
             ("sequence_length", sequence_length),
         ):
             validate_positive_int(name, value)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        validate_divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
         validate_rate("dropout", dropout)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         dtype = kwargs.get("dtype")
