@@ -4,9 +4,15 @@ from keras_seq.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_seq.layers.attention.get_attention import get_attention
 from keras_seq.layers.attention.luong_attention import LuongAttention
 from keras_seq.layers.attention.multi_head_attention import MultiHeadAttention
+from keras_seq.layers.attention.window_attention import WindowAttention
+from keras_seq.layers.blocks.drop_path import DropPath
 from keras_seq.layers.blocks.mlp import MLP
+from keras_seq.layers.blocks.patch_merging import PatchMerging
+from keras_seq.layers.blocks.swin_block import SwinBlock
 from keras_seq.layers.blocks.transformer_decoder import TransformerDecoder
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
+from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
+from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
 from keras_seq.layers.embeddings.position_embedding import PositionEmbedding
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding

@@ -6,4 +6,6 @@ from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.image_captioner import ImageCaptioner
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.swin.swin_transformer import SwinTransformer
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.models.vit.vision_transformer import VisionTransformer

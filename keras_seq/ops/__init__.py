@@ -1,7 +1,12 @@
-"""Pure keras.ops functions (no weights): attention kernels, masks."""
+"""Pure keras.ops functions (no weights): attention kernels, masks, windows, resizing."""
 
 from keras_seq.ops.activations import gelu_approximate
 from keras_seq.ops.attention import attention_logits
 from keras_seq.ops.attention import attention_probabilities
 from keras_seq.ops.attention import causal_mask
 from keras_seq.ops.attention import chunked_attention
+from keras_seq.ops.interpolation import bicubic_resize
+from keras_seq.ops.windows import relative_position_index
+from keras_seq.ops.windows import shifted_window_mask
+from keras_seq.ops.windows import window_partition
+from keras_seq.ops.windows import window_reverse

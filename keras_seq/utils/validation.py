@@ -60,3 +60,19 @@ def validate_divisible(name, value, divisor_name, divisor):
             f"{name}={value}, {divisor_name}={divisor}"
         )
     return value
+
+
+def validate_image_shape(image_shape, allow_dynamic=True):
+    """Check `(height, width, channels)`: positive ints, spatial `None` if `allow_dynamic`."""
+    valid = isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
+    if valid:
+        for index, size in enumerate(image_shape):
+            dynamic = size is None and index < 2 and allow_dynamic
+            if not dynamic and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+                valid = False
+    if not valid:
+        spatial = "positive ints or None" if allow_dynamic else "positive ints"
+        raise ValueError(
+            "`image_shape` must be (height, width, channels), height and width "
+            f"{spatial}, channels a positive int. Received: image_shape={image_shape!r}"
+        )

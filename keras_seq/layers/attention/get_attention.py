@@ -45,3 +45,40 @@ def get_attention(identifier, **kwargs):
         description="a keras.layers.Layer following the MultiHeadAttention call protocol",
         **kwargs,
     )
+
+
+def make_attention(
+    attention,
+    hidden_dim,
+    num_heads,
+    dropout,
+    kernel_initializer,
+    bias_initializer,
+    dtype,
+    name,
+):
+    """A fresh attention sublayer for a block (not exported).
+
+    A name is built with `num_heads`, `key_dim = hidden_dim // num_heads`, `dropout` and the
+    initializers; a config dict or an instance is a template: the block gets its own layer
+    from its config, renamed `name`.
+    """
+    if isinstance(attention, str):
+        if hidden_dim % num_heads:
+            raise ValueError(
+                "The input's last dimension (hidden_dim) must be divisible by `num_heads`. "
+                f"Received: hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
+        return get_attention(
+            attention,
+            num_heads=num_heads,
+            key_dim=hidden_dim // num_heads,
+            dropout=dropout,
+            kernel_initializer=keras.initializers.get(kernel_initializer),
+            bias_initializer=keras.initializers.get(bias_initializer),
+            dtype=dtype,
+            name=name,
+        )
+    config = keras.saving.serialize_keras_object(attention)
+    config["config"] = {**config["config"], "name": name}
+    return get_attention(config)

@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_seq.layers.attention.get_attention import get_attention
+from keras_seq.layers.attention.get_attention import make_attention
+from keras_seq.layers.blocks.drop_path import DropPath
 from keras_seq.layers.blocks.mlp import MLP
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_float
@@ -30,6 +31,7 @@ class TransformerBlock(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         attention="multi_head",
+        drop_path_rate=0.0,
         **kwargs,
     ):
         validate_positive_int("intermediate_dim", intermediate_dim)
@@ -43,6 +45,7 @@ class TransformerBlock(keras.layers.Layer):
             )
         validate_rate("dropout", dropout)
         validate_rate("attention_dropout", attention_dropout)
+        validate_rate("drop_path_rate", drop_path_rate)
         validate_bool("normalize_first", normalize_first)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         keras.activations.get(activation)  # Raises on an unknown name.
@@ -62,30 +65,21 @@ class TransformerBlock(keras.layers.Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.attention = attention
+        self.drop_path_rate = drop_path_rate
         self.supports_masking = True
 
     def _make_attention(self, hidden_dim, name):
         """A fresh attention sublayer (or a copy of the given instance's config)."""
-        if isinstance(self.attention, str):
-            if hidden_dim % self.num_heads:
-                raise ValueError(
-                    "The input's last dimension (hidden_dim) must be divisible by "
-                    f"`num_heads`. Received: hidden_dim={hidden_dim}, "
-                    f"num_heads={self.num_heads}"
-                )
-            return get_attention(
-                self.attention,
-                num_heads=self.num_heads,
-                key_dim=hidden_dim // self.num_heads,
-                dropout=self.attention_dropout,
-                kernel_initializer=keras.initializers.get(self.kernel_initializer),
-                bias_initializer=keras.initializers.get(self.bias_initializer),
-                dtype=self.dtype_policy,
-                name=name,
-            )
-        config = keras.saving.serialize_keras_object(self.attention)
-        config["config"] = {**config["config"], "name": name}
-        return get_attention(config)
+        return make_attention(
+            self.attention,
+            hidden_dim,
+            self.num_heads,
+            self.attention_dropout,
+            self.kernel_initializer,
+            self.bias_initializer,
+            self.dtype_policy,
+            name,
+        )
 
     def _make_layer_norm(self, name, input_shape):
         layer = keras.layers.LayerNormalization(
@@ -96,6 +90,9 @@ class TransformerBlock(keras.layers.Layer):
 
     def _make_dropout(self, name):
         return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def _make_drop_path(self, name):
+        return DropPath(self.drop_path_rate, dtype=self.dtype_policy, name=name)
 
     def _make_feedforward(self, input_shape):
         layer = MLP(
@@ -129,14 +126,15 @@ class TransformerBlock(keras.layers.Layer):
         }
         return {key: value for key, value in kwargs.items() if value is not None}
 
-    def _residual(self, x, sublayer, layer_norm, dropout, training):
+    def _residual(self, x, sublayer, layer_norm, dropout, drop_path, training):
         """Apply `sublayer` (a function of the normalized or raw input) with a residual.
 
+        The branch goes through dropout, then stochastic depth, before the residual sum.
         Returns the new hidden state and whatever else `sublayer` returned (a tuple).
         """
         outputs = sublayer(layer_norm(x) if self.normalize_first else x)
         outputs, extras = (outputs[0], outputs[1:]) if isinstance(outputs, tuple) else (outputs, ())
-        x = x + dropout(outputs, training=training)
+        x = x + drop_path(dropout(outputs, training=training), training=training)
         if not self.normalize_first:
             x = layer_norm(x)
         return x, extras
@@ -155,6 +153,7 @@ class TransformerBlock(keras.layers.Layer):
                 "kernel_initializer": keras.saving.serialize_keras_object(self.kernel_initializer),
                 "bias_initializer": keras.saving.serialize_keras_object(self.bias_initializer),
                 "attention": keras.saving.serialize_keras_object(self.attention),
+                "drop_path_rate": self.drop_path_rate,
             }
         )
         return config

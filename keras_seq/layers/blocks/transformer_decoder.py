@@ -34,6 +34,9 @@ class TransformerDecoder(TransformerBlock):
         attention: the attention layer of both self- and cross-attention: `"multi_head"`,
             a registered name, a config dict or an instance (a template: each attention
             sublayer is built from its config). Defaults to `"multi_head"`.
+        drop_path_rate: float in [0, 1). Stochastic depth: probability of skipping each
+            residual branch for an example in training (`keras_seq.layers.DropPath`).
+            Defaults to `0.0`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -92,6 +95,7 @@ class TransformerDecoder(TransformerBlock):
             "self_attention_layer_norm", decoder_sequence_shape
         )
         self.self_attention_dropout = self._make_dropout("self_attention_dropout")
+        self.self_attention_drop_path = self._make_drop_path("self_attention_drop_path")
         self.cross_attention = None
         if encoder_sequence_shape is not None:
             self.cross_attention = self._make_attention(hidden_dim, "cross_attention")
@@ -100,11 +104,13 @@ class TransformerDecoder(TransformerBlock):
                 "cross_attention_layer_norm", decoder_sequence_shape
             )
             self.cross_attention_dropout = self._make_dropout("cross_attention_dropout")
+            self.cross_attention_drop_path = self._make_drop_path("cross_attention_drop_path")
         self.feedforward = self._make_feedforward(decoder_sequence_shape)
         self.feedforward_layer_norm = self._make_layer_norm(
             "feedforward_layer_norm", decoder_sequence_shape
         )
         self.feedforward_dropout = self._make_dropout("feedforward_dropout")
+        self.feedforward_drop_path = self._make_drop_path("feedforward_drop_path")
 
     def call(
         self,
@@ -151,6 +157,7 @@ class TransformerDecoder(TransformerBlock):
             lambda h: self.self_attention(h, h, training=training, **self_kwargs),
             self.self_attention_layer_norm,
             self.self_attention_dropout,
+            self.self_attention_drop_path,
             training,
         )
         cross_extras = ()
@@ -174,6 +181,7 @@ class TransformerDecoder(TransformerBlock):
                 ),
                 self.cross_attention_layer_norm,
                 self.cross_attention_dropout,
+                self.cross_attention_drop_path,
                 training,
             )
         x, _ = self._residual(
@@ -181,6 +189,7 @@ class TransformerDecoder(TransformerBlock):
             lambda h: self.feedforward(h, training=training),
             self.feedforward_layer_norm,
             self.feedforward_dropout,
+            self.feedforward_drop_path,
             training,
         )
         # Attention extras are (scores?, cache?) in that order.

@@ -35,6 +35,9 @@ class TransformerEncoder(TransformerBlock):
             `key_dim = hidden_dim // num_heads`), a registered name, a config dict or an
             instance (used as a template: the block builds its own from the instance's
             config). See `keras_seq.layers.get_attention`. Defaults to `"multi_head"`.
+        drop_path_rate: float in [0, 1). Stochastic depth: probability of skipping each
+            residual branch for an example in training (`keras_seq.layers.DropPath`).
+            Defaults to `0.0`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -75,10 +78,12 @@ class TransformerEncoder(TransformerBlock):
             "self_attention_layer_norm", inputs_shape
         )
         self.self_attention_dropout = self._make_dropout("self_attention_dropout")
+        self.self_attention_drop_path = self._make_drop_path("self_attention_drop_path")
         # The same weight order as keras_hub's TransformerEncoder: norm, then feed-forward.
         self.feedforward_layer_norm = self._make_layer_norm("feedforward_layer_norm", inputs_shape)
         self.feedforward = self._make_feedforward(inputs_shape)
         self.feedforward_dropout = self._make_dropout("feedforward_dropout")
+        self.feedforward_drop_path = self._make_drop_path("feedforward_drop_path")
 
     def call(
         self,
@@ -98,6 +103,7 @@ class TransformerEncoder(TransformerBlock):
             lambda h: self.self_attention(h, h, training=training, **kwargs),
             self.self_attention_layer_norm,
             self.self_attention_dropout,
+            self.self_attention_drop_path,
             training,
         )
         x, _ = self._residual(
@@ -105,6 +111,7 @@ class TransformerEncoder(TransformerBlock):
             lambda h: self.feedforward(h, training=training),
             self.feedforward_layer_norm,
             self.feedforward_dropout,
+            self.feedforward_drop_path,
             training,
         )
         return (x, scores[0]) if return_attention_scores else x
