@@ -23,6 +23,7 @@ def public_objects():
             "losses",
             "metrics",
             "models",
+            "ops",
             "schedules",
             "utils",
         )
