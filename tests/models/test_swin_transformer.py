@@ -38,19 +38,53 @@ def swin_parameter_count(hidden_dim, num_layers, num_heads, window_size, classes
     return count + 2 * c + c * classes + classes
 
 
+# Weights: patch projection 2 + norm 2; per block 17 (two norms 4, bias table 1, attention 8,
+# MLP 4); patch merging 3; final norm 2; head 2.
+NUM_WEIGHTS = 4 + 2 * 17 + 3 + 2 * 17 + 2 + 2
+
+
 def test_contract():
-    # Weights: patch projection 2 + norm 2; per block 17 (two norms 4, bias table 1,
-    # attention 8, MLP 4); patch merging 3; final norm 2; head 2.
+    # XLA compilation of the whole model is the slow part: test_contract_with_xla (slow)
+    # runs it on this configuration, test_xla_prediction on a one-stage model by default.
     testing.run_layer_test(
         SwinTransformer,
         {**SMALL, "dropout": 0.1, "drop_path_rate": 0.2},
         images(),
         expected_output_shape=(2, 5),
-        expected_num_trainable_weights=4 + 2 * 17 + 3 + 2 * 17 + 2 + 2,
+        expected_num_trainable_weights=NUM_WEIGHTS,
+        run_jit_check=False,
     )
 
 
-@pytest.mark.parametrize("size", ["tiny", "small", "base"])
+@pytest.mark.slow
+def test_contract_with_xla():
+    testing.run_layer_test(
+        SwinTransformer,
+        {**SMALL, "dropout": 0.1, "drop_path_rate": 0.2},
+        images(),
+        expected_output_shape=(2, 5),
+        expected_num_trainable_weights=NUM_WEIGHTS,
+    )
+
+
+def test_xla_prediction_and_training_step():
+    model = SwinTransformer(
+        **{**SMALL, "num_layers": (2,), "num_heads": (2,), "drop_path_rate": 0.1}
+    )
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    np.testing.assert_allclose(model.predict(images(), verbose=0), model(images()), atol=1e-4)
+    loss = model.train_on_batch(images(), np.zeros((2, 5), "float32"))
+    assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        "tiny",
+        pytest.param("small", marks=pytest.mark.slow),
+        pytest.param("base", marks=pytest.mark.slow),
+    ],
+)
 def test_presets_are_the_original_architectures(size):
     name = f"swin_{size}_patch4_window7_224"
     config = SwinTransformer.presets[name]["config"]

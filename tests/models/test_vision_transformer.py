@@ -45,7 +45,14 @@ def test_contract():
     )
 
 
-@pytest.mark.parametrize("size", ["tiny", "small", "base"])
+@pytest.mark.parametrize(
+    "size",
+    [
+        "tiny",
+        pytest.param("small", marks=pytest.mark.slow),
+        pytest.param("base", marks=pytest.mark.slow),
+    ],
+)
 @pytest.mark.parametrize("patch_size", [16, 32])
 def test_presets_are_the_original_architectures(size, patch_size):
     name = f"vit_{size}_patch{patch_size}_224"
