@@ -38,13 +38,14 @@ def bicubic_resize(grid, size, cubic_coefficient=-0.75):
     `tf.function` with unknown image sizes); `keras.ops.image.resize` needs Python ints. With
     the default `cubic_coefficient=-0.75` it is PyTorch's `interpolate(mode="bicubic",
     align_corners=False)`, the resampling timm uses for position embeddings and relative
-    position bias tables; `-0.5` is TensorFlow's `tf.image.resize(method="bicubic")`.
+    position bias tables; `-0.5` is TensorFlow's `tf.image.resize(method="bicubic")` away
+    from the borders (TensorFlow renormalizes the weights of taps outside the grid).
     Resizing to the same size returns the input unchanged.
 
     Args:
         grid: float tensor `(height, width, channels)` or `(batch_size, height, width,
-            channels)`.
-        size: pair `(new_height, new_width)` of ints or int scalar tensors.
+            channels)`, with static height and width.
+        size: pair `(new_height, new_width)` of positive ints or int scalar tensors.
         cubic_coefficient: float. The `a` of Keys' cubic kernel. Defaults to `-0.75`.
 
     Returns:
@@ -63,8 +64,16 @@ def bicubic_resize(grid, size, cubic_coefficient=-0.75):
             "`grid` must have rank 3 (height, width, channels) or 4 (batch_size, height, "
             f"width, channels). Received: grid.shape={tuple(grid.shape)}"
         )
-    if len(size) != 2:
-        raise ValueError(f"`size` must be a pair (new_height, new_width). Received: size={size}")
+    if grid.shape[-3] is None or grid.shape[-2] is None:
+        raise ValueError(
+            "`grid` must have a static height and width (only `size` may be unknown until "
+            f"run time). Received: grid.shape={tuple(grid.shape)}"
+        )
+    if len(size) != 2 or any(isinstance(s, int) and s < 1 for s in size):
+        raise ValueError(
+            "`size` must be a pair (new_height, new_width) of positive ints or int scalar "
+            f"tensors. Received: size={size}"
+        )
     dtype = grid.dtype
     grid = ops.cast(grid, "float32")
     height, width = grid.shape[-3], grid.shape[-2]

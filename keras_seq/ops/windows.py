@@ -116,6 +116,17 @@ def shifted_window_mask(
     shift_height, shift_width = _pair(shift_size, "shift_size")
     valid_height = height if valid_height is None else valid_height
     valid_width = width if valid_width is None else valid_width
+    for axis, size, window, shift, valid in (
+        ("height", height, window_height, shift_height, valid_height),
+        ("width", width, window_width, shift_width, valid_width),
+    ):
+        if window < 1 or size % window or not 0 <= shift < window or not 0 < valid <= size:
+            raise ValueError(
+                f"Along the {axis}, the map size must be a multiple of `window_size`, "
+                "`shift_size` in [0, window), and the valid size in [1, map size]. Received: "
+                f"{axis}={size}, window_size={window_size}, shift_size={shift_size}, "
+                f"valid_{axis}={valid}"
+            )
     regions = (
         _axis_regions(height, window_height, shift_height)[:, None] * 3
         + _axis_regions(width, window_width, shift_width)[None, :]

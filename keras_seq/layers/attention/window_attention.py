@@ -122,6 +122,13 @@ class WindowAttention(keras.layers.Layer):
             self.dtype_policy,
             "self_attention",
         )
+        attention_heads = getattr(self.self_attention, "num_heads", self.num_heads)
+        if attention_heads != self.num_heads:
+            raise ValueError(
+                "The bias table has one column per head: `num_heads` must equal the "
+                "`attention` layer's number of heads. Received: "
+                f"num_heads={self.num_heads}, attention num_heads={attention_heads}"
+            )
         self.self_attention.build(inputs_shape, inputs_shape)
 
     def relative_position_bias(self):

@@ -4,6 +4,7 @@ Letter legend for shape comments: B batch, H / W feature-map height and width (H
 padded to window multiples), C channels, K windows per image, T tokens per window, N heads.
 """
 
+import keras
 from keras import ops
 
 from keras_seq.api import keras_seq_export
@@ -195,6 +196,21 @@ class SwinBlock(TransformerBlock):
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
+
+    def compute_output_spec(self, inputs, return_attention_scores=False, training=None):
+        outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return outputs
+        num_windows = (self._padded[0] // self._window[0]) * (self._padded[1] // self._window[1])
+        batch_size = inputs.shape[0]
+        tokens = self._window[0] * self._window[1]
+        scores_shape = (
+            None if batch_size is None else batch_size * num_windows,
+            self.num_heads,
+            tokens,
+            tokens,
+        )
+        return outputs, keras.KerasTensor(scores_shape, dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -18,7 +18,8 @@ class PatchEmbedding(keras.layers.Layer):
     hidden_dim)`, for ViT (flattened afterwards) and Swin (windowed on the grid). Pixels are
     never dropped silently: an image whose static size is not a multiple of `patch_size` is
     an error, unless `pad_to_multiple=True` zero-pads it at the bottom / right (Swin's
-    behaviour).
+    behaviour). Sizes known only at run time cannot be checked: without `pad_to_multiple`, feed
+    multiples of `patch_size` (a remainder would be cut off by the strided convolution).
 
     Args:
         hidden_dim: int. Embedding width.

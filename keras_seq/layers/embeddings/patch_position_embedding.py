@@ -26,7 +26,9 @@ class PatchPositionEmbedding(keras.layers.Layer):
     bicubic, as timm) to the call's grid, also when the grid size is only known at run time
     (`image_shape=(None, None, 3)`). Weights saved for another grid load into this one:
     `load_own_variables` resamples the stored table once, as timm does when fine-tuning at a
-    higher resolution. keras_hub's ViT can do neither.
+    higher resolution (a stored table is taken to be a square grid: the file does not record
+    its grid, so a non-square one with another row count is an error). keras_hub's ViT can do
+    neither.
 
     Args:
         grid_shape: pair `(grid_height, grid_width)`. Patch grid of the learned table (the
