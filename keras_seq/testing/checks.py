@@ -338,7 +338,11 @@ class _ScalarPerExample(keras.layers.Layer):
 
 
 def check_training(make_layer, input_data, call_kwargs=None):
-    """One `fit` step runs with a finite loss; every trainable weight gets a finite gradient."""
+    """One `fit` step runs with a finite loss; every trainable weight gets a finite gradient.
+
+    A layer without trainable weights (stochastic depth, a fixed encoding) must instead pass a
+    finite gradient back to its float inputs in training mode.
+    """
     if keras.backend.backend() != "tensorflow":
         raise NotImplementedError(
             "check_training computes gradients with tf.GradientTape and needs the "
@@ -349,11 +353,26 @@ def check_training(make_layer, input_data, call_kwargs=None):
     layer = make_layer()
     model, values = functional_model(layer, input_data, call_kwargs)
     reduced = keras.Model(model.inputs, _ScalarPerExample()(model.outputs))
+    tensors = [tf.convert_to_tensor(value) for value in values]
     with tf.GradientTape() as tape:
-        loss = ops.mean(reduced(values, training=True))
+        for tensor in tensors:
+            if tensor.dtype.is_floating:
+                tape.watch(tensor)
+        loss = ops.mean(reduced(tensors, training=True))
     weights = layer.trainable_weights
     if not weights:
-        raise AssertionError(f"{_describe(layer)} has no trainable weights to train.")
+        float_inputs = [tensor for tensor in tensors if tensor.dtype.is_floating]
+        if not float_inputs:
+            raise AssertionError(
+                f"{_describe(layer)} has neither trainable weights nor float inputs to train."
+            )
+        gradients = tape.gradient(loss, float_inputs)
+        if any(g is None or not np.all(np.isfinite(g.numpy())) for g in gradients):
+            raise AssertionError(
+                f"{_describe(layer)} has no trainable weights and does not pass a finite "
+                "gradient back to its float inputs."
+            )
+        return
     gradients = tape.gradient(loss, weights)
     missing = [w.path for w, g in zip(weights, gradients) if g is None]
     if missing:

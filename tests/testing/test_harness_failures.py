@@ -247,6 +247,27 @@ def test_training_check_catches_non_finite_gradient():
         testing.check_training(make(InfiniteGradient), X)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WeightlessScale(keras.layers.Layer):
+    """No weights; `block` cuts the gradient to the inputs (the defect)."""
+
+    def __init__(self, block=False, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, inputs):
+        return 2.0 * (ops.stop_gradient(inputs) if self.block else inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+def test_training_check_of_a_weightless_layer_needs_a_gradient_to_the_inputs():
+    testing.check_training(make(WeightlessScale), X)
+    with pytest.raises(AssertionError, match="does not pass a finite gradient back"):
+        testing.check_training(make(WeightlessScale, block=True), X)
+
+
 # 7. XLA ----------------------------------------------------------------------------------------
 
 

@@ -94,9 +94,6 @@ def test_contract():
         expected_output_shape=(4, 3, 5),
         expected_num_trainable_weights=0,
         expected_num_non_trainable_weights=0,  # The seed generator's state is no weight.
-        # The harness's training check needs a trainable weight to take a gradient step on and
-        # DropPath has none; the training path is checked by the gradient test above.
-        run_training_check=False,
     )
 
 
