@@ -33,13 +33,13 @@ def _interpolation_matrix(source_size, target_size, cubic_coefficient):
 def bicubic_resize(grid, size, cubic_coefficient=-0.75):
     """Resize a `(height, width, channels)` grid (or a batch of them) bicubically.
 
-    Separable bicubic interpolation with half-pixel centres, written as two small matrix
-    products, so that `size` may hold scalar tensors known only at run time (inside a
-    `tf.function` with unknown image sizes); `keras.ops.image.resize` needs Python ints. With
-    the default `cubic_coefficient=-0.75` it is PyTorch's `interpolate(mode="bicubic",
-    align_corners=False)`, the resampling timm uses for position embeddings and relative
-    position bias tables; `-0.5` is TensorFlow's `tf.image.resize(method="bicubic")` away
-    from the borders (TensorFlow renormalizes the weights of taps outside the grid).
+    Separable bicubic interpolation with half-pixel centres, written as two small matrix products,
+    so that `size` may hold scalar tensors known only at run time (inside a `tf.function` with
+    unknown image sizes); `keras.ops.image.resize` needs Python ints. With the default
+    `cubic_coefficient=-0.75` it is PyTorch's `interpolate(mode="bicubic", align_corners=False,
+    antialias=False)` (timm's `resample_abs_pos_embed(..., antialias=False)`; timm's default
+    antialiased variant differs); `-0.5` is TensorFlow's `tf.image.resize(method="bicubic")`
+    away from the borders (TensorFlow renormalizes the weights of taps outside the grid).
     Resizing to the same size returns the input unchanged.
 
     Args:

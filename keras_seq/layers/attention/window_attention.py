@@ -29,8 +29,8 @@ class WindowAttention(keras.layers.Layer):
     default) called with `attention_bias`: one attention implementation for the whole
     library. What it adds over keras_hub's `WindowAttention`: it survives
     `from_config(get_config())`, takes a per-window mask built once by the caller, and loads
-    weights saved for another window size by resampling the bias table bicubically (as timm
-    does when fine-tuning at a new window size).
+    weights saved for another window size by resampling the bias table bicubically (timm's
+    `resize_rel_pos_bias_table_simple`; timm's Swin itself interpolates on a geometric grid).
 
     Args:
         num_heads: int. Number of attention heads; must divide the channels.

@@ -19,15 +19,16 @@ from keras_seq.utils.validation import validate_positive_int
 class PatchPositionEmbedding(keras.layers.Layer):
     """Flatten a patch grid into tokens, prepend a class token, add learned positions.
 
-    Holds the class token and a table of `1 + grid_height * grid_width` learned position
-    embeddings (the class token's, then the grid's in row-major order; the layout of the
-    original ViT and timm). Images of another size work: when the call's patch grid differs
-    from `grid_shape`, the grid part of the table is resampled bicubically in 2-D (PyTorch's
-    bicubic, as timm) to the call's grid, also when the grid size is only known at run time
-    (`image_shape=(None, None, 3)`). Weights saved for another grid load into this one:
-    `load_own_variables` resamples the stored table once, as timm does when fine-tuning at a
-    higher resolution (a stored table is taken to be a square grid: the file does not record
-    its grid, so a non-square one with another row count is an error). keras_hub's ViT can do
+    Holds the class token and a table of `1 + grid_height * grid_width` learned position embeddings
+    (the class token's, then the grid's in row-major order; the layout of the original ViT and
+    timm). Images of another size work: when the call's patch grid differs from `grid_shape`,
+    the grid part of the table is resampled bicubically in 2-D (PyTorch's bicubic without
+    antialiasing, see `keras_seq.ops.bicubic_resize`) to the call's grid, also when the grid
+    size is only known at run time (`image_shape=(None, None, 3)`). Weights saved for another
+    grid load into this one: `load_own_variables` resamples the stored table once, the way one
+    fine-tunes at a higher resolution (equal to timm's `resample_abs_pos_embed` with
+    `antialias=False`; a stored table is taken to be a square grid: the file does not record its
+    grid, so a non-square one with another row count is an error). keras_hub's ViT can do
     neither.
 
     Args:

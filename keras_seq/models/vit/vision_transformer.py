@@ -29,9 +29,11 @@ class VisionTransformer(FunctionalModel):
     Patch embedding (a convolution with stride `patch_size`), a class token, learned position
     embeddings, dropout, `num_layers` pre-norm `TransformerEncoder` blocks (GELU, stochastic
     depth rising linearly to `drop_path_rate`), a final layer norm, pooling (the class token,
-    or the mean of the patch tokens) and a linear classification head. Presets reproduce the
+    or the mean of the normalized patch tokens: timm's `global_pool="avg"` with
+    `fc_norm=False`) and a linear classification head. Presets reproduce the
     original ViT-Ti/S/B/L at patch 16 and 32 parameter for parameter (timm's counts, e.g.
-    `vit_base_patch16_224`: 86,567,656); no weights are downloaded.
+    `vit_base_patch16_224`: 86,567,656; logits equal timm's given the same weights); no weights
+    are downloaded.
 
     Any image size: the position table is resampled in 2-D to the patch grid of each call
     (build with `image_shape=(None, None, 3)` and a `position_grid_shape` to feed images of

@@ -1,7 +1,9 @@
 """Architecture presets of `VisionTransformer` (random weights; nothing is downloaded).
 
 Sizes from Dosovitskiy et al. (2020), Table 1 (B, L) and Steiner et al. (2021) (Ti, S), at
-224 x 224 with 1,000 classes; parameter counts equal timm's models of the same names.
+224 x 224 with 1,000 classes; parameter counts equal timm's models of the same names built
+with 1,000 classes (ViT-Ti/32 was never published and timm has no model of that name: it is
+the Ti width at patch 32).
 """
 
 _SIZES = {
