@@ -33,11 +33,14 @@ setup(
             "pytest>=8",
             "pytest-xdist>=3.5",
             "scipy>=1.11",
+            # Its wheel bundles the 8x8 digits the vision learning tests train on (offline).
+            "scikit-learn>=1.9",
         ],
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.5",
             "scipy>=1.11",
+            "scikit-learn>=1.9",
             "ruff>=0.6",
             "tox>=4",
         ],
