@@ -8,7 +8,8 @@ import numpy as np
 from keras import ops
 
 
-def _pair(value, name):
+def to_pair(value, name):
+    """`(height, width)` from an int or a pair of ints; `name` is the argument in errors."""
     if isinstance(value, int) and not isinstance(value, bool):
         return (value, value)
     if (
@@ -40,7 +41,7 @@ def window_partition(inputs, window_size):
     np.testing.assert_array_equal(keras_seq.ops.window_reverse(windows, (4, 3), 8, 6), x)
     ```
     """
-    window_height, window_width = _pair(window_size, "window_size")
+    window_height, window_width = to_pair(window_size, "window_size")
     height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
     if height is None or width is None or height % window_height or width % window_width:
         raise ValueError(
@@ -65,7 +66,7 @@ def window_reverse(windows, window_size, height, width):
     Returns:
         Tensor `(batch_size, height, width, channels)`.
     """
-    window_height, window_width = _pair(window_size, "window_size")
+    window_height, window_width = to_pair(window_size, "window_size")
     if height % window_height or width % window_width:
         raise ValueError(
             "`height` and `width` must be multiples of `window_size`. Received: "
@@ -112,8 +113,8 @@ def shifted_window_mask(
         NumPy bool array `(num_windows, tokens, tokens)`, `True` = may attend, windows and
         tokens in `window_partition`'s order.
     """
-    window_height, window_width = _pair(window_size, "window_size")
-    shift_height, shift_width = _pair(shift_size, "shift_size")
+    window_height, window_width = to_pair(window_size, "window_size")
+    shift_height, shift_width = to_pair(shift_size, "shift_size")
     valid_height = height if valid_height is None else valid_height
     valid_width = width if valid_width is None else valid_width
     for axis, size, window, shift, valid in (
@@ -153,7 +154,7 @@ def relative_position_index(window_size):
     Returns:
         NumPy int32 array `(tokens, tokens)`, tokens in row-major order within the window.
     """
-    window_height, window_width = _pair(window_size, "window_size")
+    window_height, window_width = to_pair(window_size, "window_size")
     coordinates = np.stack(
         np.meshgrid(np.arange(window_height), np.arange(window_width), indexing="ij")
     ).reshape(2, -1)  # (2, T)

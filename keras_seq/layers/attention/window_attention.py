@@ -11,8 +11,8 @@ from keras import ops
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.attention.get_attention import make_attention
 from keras_seq.ops.interpolation import bicubic_resize
-from keras_seq.ops.windows import _pair
 from keras_seq.ops.windows import relative_position_index
+from keras_seq.ops.windows import to_pair
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -83,7 +83,7 @@ class WindowAttention(keras.layers.Layer):
         **kwargs,
     ):
         validate_positive_int("num_heads", num_heads)
-        window_height, window_width = _pair(window_size, "window_size")
+        window_height, window_width = to_pair(window_size, "window_size")
         validate_positive_int("window_size", window_height)
         validate_positive_int("window_size", window_width)
         validate_rate("attention_dropout", attention_dropout)
