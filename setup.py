@@ -25,6 +25,9 @@ setup(
         "keras>=3.15",
         "keras-hub>=0.32",
         "tensorflow-datasets>=4.9",
+        # tensorflow-datasets 4.9.10 imports it to prepare a builder that lives in a package
+        # (keras_seq.data.shapes_detection_builder) but does not declare it.
+        "importlib_resources>=7.1",
         "tensorboard>=2.21",
         "numpy>=1.26",
     ],
@@ -35,12 +38,16 @@ setup(
             "scipy>=1.11",
             # Its wheel bundles the 8x8 digits the vision learning tests train on (offline).
             "scikit-learn>=1.9",
+            # COCO's reference mAP: the tests compare keras_seq.metrics.mean_average_precision
+            # with it (skipped where it is missing).
+            "pycocotools>=2.0.11",
         ],
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.5",
             "scipy>=1.11",
             "scikit-learn>=1.9",
+            "pycocotools>=2.0.11",
             "ruff>=0.6",
             "tox>=4",
         ],

@@ -16,5 +16,9 @@ from keras_seq.data.date_translation import format_date
 from keras_seq.data.date_translation import random_dates
 from keras_seq.data.masked_lm import mask_tokens
 from keras_seq.data.reversal import reversal_data
+from keras_seq.data.shapes_detection import SHAPES_CLASSES
+from keras_seq.data.shapes_detection import shapes_detection_data
+from keras_seq.data.shapes_detection_files import detection_targets
+from keras_seq.data.shapes_detection_files import write_shapes_detection_files
 from keras_seq.data.tbptt import truncated_bptt_dataset
 from keras_seq.data.teacher_forcing import teacher_forcing_inputs

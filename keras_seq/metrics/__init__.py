@@ -1,3 +1,4 @@
 """Metrics."""
 
+from keras_seq.metrics.mean_average_precision import mean_average_precision
 from keras_seq.metrics.perplexity import Perplexity
