@@ -17,10 +17,11 @@ def get_attention(identifier, **kwargs):
     The transformer blocks resolve their `attention` argument here, so a user's own attention
     layer plugs in and saves, provided it is registered with
     `keras.saving.register_keras_serializable` and follows the call protocol of
-    `keras_seq.layers.MultiHeadAttention`: `call(query, value=None, ..., attention_mask=None,
-    use_causal_mask=False, return_attention_scores=False, training=None)` returning outputs
-    shaped like `query` (and `(outputs, scores)` when asked); blocks pass `value_mask`,
-    `cache` and `cache_update_index` only when they are set.
+    `keras_seq.layers.MultiHeadAttention`: `call(query, value=None, key=None, ...,
+    attention_mask=None, use_causal_mask=False, return_attention_scores=False, training=None)`
+    returning outputs shaped like `query` (and `(outputs, scores)` when asked); blocks pass
+    `key` (only with position embeddings), `value_mask`, `cache` and `cache_update_index`
+    only when they are set.
 
     Args:
         identifier: `"multi_head"`; a registered name such as `"my_package>MyAttention"`;

@@ -18,6 +18,36 @@ from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
 
+class _HeadProjection(keras.layers.EinsumDense):
+    """`EinsumDense` for the head projections, computed as one 2-D matmul.
+
+    Keras' TensorFlow `einsum` runs `"abc,cde->abde"` as a batch matmul broadcasting the
+    kernel over the batch, and `"abcd,cde->abe"` likewise: the kernel's gradient is then one
+    product per example plus a sum over the batch (profiled: about 8% of a Swin-T training
+    step on CPU). Flattening to `(B * T, C) @ (C, N * H)` gives one MatMul forward and
+    backward. The weights, their shapes and paths are `EinsumDense`'s; quantized layers keep
+    Keras' own `quantized_call`, and `self.kernel` includes a LoRA update when enabled.
+    """
+
+    def call(self, inputs, training=None):
+        kernel = self.kernel
+        if self.equation == "abc,cde->abde":  # (B, T, C) -> (B, T, N, H)
+            channels, heads, head_dim = kernel.shape
+            x = ops.matmul(inputs, ops.reshape(kernel, (channels, heads * head_dim)))
+            x = ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], heads, head_dim))
+        elif self.equation == "abcd,cde->abe":  # (B, T, N, H) -> (B, T, C)
+            heads, head_dim, channels = kernel.shape
+            x = ops.reshape(inputs, (ops.shape(inputs)[0], ops.shape(inputs)[1], heads * head_dim))
+            x = ops.matmul(x, ops.reshape(kernel, (heads * head_dim, channels)))
+        else:
+            return super().call(inputs, training=training)
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+
 def _to_rank_4(x, name):
     """Left-pad `x` with unit axes to rank 4 `(B, N, T, S)`; reject higher ranks."""
     if len(x.shape) > 4 or len(x.shape) < 2:
@@ -172,7 +202,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self._scale = 1.0 / math.sqrt(key_dim)
 
     def _projection(self, equation, output_shape, bias_axes, name):
-        return keras.layers.EinsumDense(
+        return _HeadProjection(
             equation,
             output_shape=output_shape,
             bias_axes=bias_axes if self.use_bias else None,

@@ -251,3 +251,39 @@ def test_invalid_shapes():
     layer = layers.MultiHeadAttention(num_heads=2, key_dim=4)
     with pytest.raises(ValueError, match="attention_bias"):
         layer(X, attention_bias=np.zeros((1, 1, 1, 6, 6), "float32"))
+
+
+@pytest.mark.parametrize(
+    "equation,output_shape,bias_axes,input_shape",
+    [
+        ("abc,cde->abde", (None, 3, 4), "de", (2, 5, 12)),
+        ("abcd,cde->abe", (None, 7), "e", (2, 5, 3, 4)),
+    ],
+)
+@pytest.mark.parametrize("lora", [False, True])
+def test_head_projection_equals_einsum_dense(equation, output_shape, bias_axes, input_shape, lora):
+    # The projections run as one 2-D matmul instead of Keras' broadcast batch matmul: same
+    # outputs and gradients as EinsumDense given the same weights, LoRA included.
+    from keras_seq.layers.attention.multi_head_attention import _HeadProjection
+
+    x = RNG.normal(size=input_shape).astype("float32")
+    ours = _HeadProjection(equation, output_shape, bias_axes=bias_axes)
+    reference = keras.layers.EinsumDense(equation, output_shape, bias_axes=bias_axes)
+    ours.build(input_shape)
+    reference.build(input_shape)
+    if lora:
+        ours.enable_lora(2, b_initializer="random_normal")
+        reference.enable_lora(2)
+    reference.set_weights(ours.get_weights())
+    results = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            outputs = layer(x)
+            loss = tf.reduce_sum(outputs * np.arange(outputs.shape[-1], dtype="float32"))
+        results.append((outputs, tape.gradient(loss, layer.trainable_weights)))
+    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-5)
+    assert (
+        len(results[0][1]) == len(results[1][1]) == (3 if lora else 2)
+    )  # LoRA: bias, lora_a, lora_b
+    for ours_gradient, reference_gradient in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(ours_gradient, reference_gradient, atol=1e-4)
