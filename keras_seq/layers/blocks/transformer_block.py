@@ -126,6 +126,20 @@ class TransformerBlock(keras.layers.Layer):
         }
         return {key: value for key, value in kwargs.items() if value is not None}
 
+    @staticmethod
+    def _attend(attention, query, value, query_position, key_position, training, kwargs):
+        """`attention(query, value)` with position embeddings added to queries and keys.
+
+        DETR's attention: `query + query_position` attends with keys `value + key_position`
+        to the values `value` (positions never enter the values). Without positions this is
+        the plain call.
+        """
+        if query_position is not None:
+            query = query + query_position
+        if key_position is not None:
+            kwargs = {**kwargs, "key": value + key_position}
+        return attention(query, value, training=training, **kwargs)
+
     def _residual(self, x, sublayer, layer_norm, dropout, drop_path, training):
         """Apply `sublayer` (a function of the normalized or raw input) with a residual.
 

@@ -16,7 +16,8 @@ class TransformerDecoder(TransformerBlock):
     `attention_dropout=dropout`) at real positions; at padded positions ours attends to nothing
     (zero attention output), keras_hub's to the real tokens. What ours adds is returning the
     self- and cross-attention scores (keras_hub's decoder cannot), a pluggable attention layer,
-    and an additive `attention_bias` for self-attention.
+    an additive `attention_bias` for self-attention, and position embeddings added to queries
+    and keys at every block (DETR).
 
     Args:
         num_heads: int. Number of attention heads; must divide the input's last dimension.
@@ -52,6 +53,13 @@ class TransformerDecoder(TransformerBlock):
         encoder_attention_mask: optional bool `(batch_size, target_length, source_length)`.
         attention_bias: optional float broadcastable to `(batch_size, num_heads,
             target_length, key_length)`, added to the self-attention logits.
+        decoder_position_embedding: optional float broadcastable to `decoder_sequence`,
+            added to the self-attention's queries and keys and to the cross-attention's
+            queries, never to values (DETR's object queries). After the layer norm with
+            `normalize_first=True`.
+        encoder_position_embedding: optional float broadcastable to `encoder_sequence`,
+            added to the cross-attention's keys (DETR's 2-D sine encoding of the image).
+            Needs `encoder_sequence`.
         self_attention_cache: optional `(batch_size, 2, max_length, num_heads, key_dim)`.
         self_attention_cache_update_index: int or scalar tensor: position of the first
             token of `decoder_sequence` in the cache.
@@ -121,6 +129,8 @@ class TransformerDecoder(TransformerBlock):
         encoder_padding_mask=None,
         encoder_attention_mask=None,
         attention_bias=None,
+        decoder_position_embedding=None,
+        encoder_position_embedding=None,
         self_attention_cache=None,
         self_attention_cache_update_index=None,
         cross_attention_cache=None,
@@ -141,6 +151,12 @@ class TransformerDecoder(TransformerBlock):
                 "This TransformerDecoder has cross-attention: pass `encoder_sequence` (or "
                 "`cross_attention_cache`). Received: encoder_sequence=None"
             )
+        if encoder_position_embedding is not None and encoder_sequence is None:
+            raise ValueError(
+                "`encoder_position_embedding` is added to the cross-attention keys computed "
+                "from `encoder_sequence`; a read-only `cross_attention_cache` already holds "
+                "its keys. Received: encoder_sequence=None with an encoder_position_embedding"
+            )
         padding_mask = padding_mask_of(decoder_sequence, decoder_padding_mask)
         self_kwargs = self._attention_kwargs(
             padding_mask,
@@ -154,7 +170,15 @@ class TransformerDecoder(TransformerBlock):
         )
         x, self_extras = self._residual(
             decoder_sequence,
-            lambda h: self.self_attention(h, h, training=training, **self_kwargs),
+            lambda h: self._attend(
+                self.self_attention,
+                h,
+                h,
+                decoder_position_embedding,
+                decoder_position_embedding,
+                training,
+                self_kwargs,
+            ),
             self.self_attention_layer_norm,
             self.self_attention_dropout,
             self.self_attention_drop_path,
@@ -176,8 +200,14 @@ class TransformerDecoder(TransformerBlock):
             )
             x, cross_extras = self._residual(
                 x,
-                lambda h: self.cross_attention(
-                    h, encoder_sequence, training=training, **cross_kwargs
+                lambda h: self._attend(
+                    self.cross_attention,
+                    h,
+                    encoder_sequence,
+                    decoder_position_embedding,
+                    encoder_position_embedding,
+                    training,
+                    cross_kwargs,
                 ),
                 self.cross_attention_layer_norm,
                 self.cross_attention_dropout,

@@ -16,7 +16,8 @@ class TransformerEncoder(TransformerBlock):
     padded positions ours attends to nothing (zero attention output), keras_hub's to the real
     tokens. What ours adds is a pluggable attention layer (e.g. the memory-efficient path of
     `keras_seq.layers.MultiHeadAttention`, or a user's registered attention), an additive
-    `attention_bias`, and a separate attention-dropout rate.
+    `attention_bias`, a position embedding added to queries and keys at every block (DETR),
+    and a separate attention-dropout rate.
 
     Args:
         num_heads: int. Number of attention heads; must divide the input's last dimension.
@@ -48,6 +49,10 @@ class TransformerEncoder(TransformerBlock):
             combined with the padding mask.
         attention_bias: optional float broadcastable to `(batch_size, num_heads,
             sequence_length, sequence_length)`, added to the attention logits.
+        position_embedding: optional float broadcastable to `inputs`, added to the
+            attention's queries and keys (not its values) in this block, as DETR adds its
+            2-D sine encoding at every encoder layer. With `normalize_first=True` it is added
+            after the layer norm.
         return_attention_scores: bool. Also return the attention probabilities.
         training: bool or `None`.
 
@@ -91,6 +96,7 @@ class TransformerEncoder(TransformerBlock):
         padding_mask=None,
         attention_mask=None,
         attention_bias=None,
+        position_embedding=None,
         return_attention_scores=False,
         training=None,
     ):
@@ -100,7 +106,9 @@ class TransformerEncoder(TransformerBlock):
         )
         x, scores = self._residual(
             inputs,
-            lambda h: self.self_attention(h, h, training=training, **kwargs),
+            lambda h: self._attend(
+                self.self_attention, h, h, position_embedding, position_embedding, training, kwargs
+            ),
             self.self_attention_layer_norm,
             self.self_attention_dropout,
             self.self_attention_drop_path,

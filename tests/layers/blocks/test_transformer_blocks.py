@@ -321,3 +321,93 @@ def test_encoder_padding_mask_applies_to_a_read_only_cross_attention_cache():
     )
     outputs, _ = decoder(target, encoder_padding_mask=mask, cross_attention_cache=cross_cache)
     np.testing.assert_allclose(np.asarray(outputs), expected, atol=1e-6)
+
+
+def numpy_post_norm_block(layer, x, attentions, epsilon=1e-5):
+    """DETR's post-norm layer from `layer`'s weights: for each `(name, query_pos, value,
+    key_pos)` in `attentions`, x = LN(x + MHA(x + query_pos, value + key_pos, value)); then
+    x = LN(x + FFN(x)). Positions enter queries and keys only."""
+    w = {v.path.split("/", 1)[1]: v.numpy() for v in layer.weights}
+
+    def norm(h, name):
+        mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+        return (h - mean) / np.sqrt(var + epsilon) * w[f"{name}/gamma"] + w[f"{name}/beta"]
+
+    def attention(name, query, key, value):
+        def project(h, dense):
+            return np.einsum("btd,dnh->btnh", h, w[f"{dense}/kernel"]) + w[f"{dense}/bias"]
+
+        q = project(query, f"{name}/query_dense")
+        k = project(key, f"{name}/key_dense")
+        v = project(value, f"{name}/value_dense")
+        logits = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1])
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        context = np.einsum("bnts,bsnh->btnh", probs, v)
+        return (
+            np.einsum("btnh,nhd->btd", context, w[f"{name}/output_dense/kernel"])
+            + w[f"{name}/output_dense/bias"]
+        )
+
+    for name, query_pos, value, key_pos in attentions:
+        value = x if value is None else value
+        out = attention(name, x + query_pos, value + key_pos, value)
+        x = norm(x + out, f"{name}_layer_norm")
+    hidden = np.maximum(
+        x @ w["feedforward/intermediate_dense/kernel"] + w["feedforward/intermediate_dense/bias"],
+        0,
+    )
+    out = hidden @ w["feedforward/output_dense/kernel"] + w["feedforward/output_dense/bias"]
+    return norm(x + out, "feedforward_layer_norm")
+
+
+def test_encoder_position_embedding_enters_queries_and_keys_only():
+    position = RNG.normal(size=(1, 6, 16)).astype("float32")  # broadcast over the batch
+    encoder = layers.TransformerEncoder(num_heads=4, intermediate_dim=32)
+    outputs = encoder(TARGET, position_embedding=position)
+    expected = numpy_post_norm_block(
+        encoder, TARGET, [("self_attention", position, None, position)]
+    )
+    np.testing.assert_allclose(outputs, expected, atol=1e-4)
+    assert np.abs(np.asarray(outputs) - np.asarray(encoder(TARGET))).max() > 1e-2
+
+
+def test_decoder_position_embeddings_detr_style():
+    query_position = RNG.normal(size=(2, 6, 16)).astype("float32")
+    source_position = RNG.normal(size=(2, 5, 16)).astype("float32")
+    decoder = layers.TransformerDecoder(num_heads=4, intermediate_dim=32)
+    outputs = decoder(
+        TARGET,
+        SOURCE,
+        decoder_position_embedding=query_position,
+        encoder_position_embedding=source_position,
+        use_causal_mask=False,
+    )
+    expected = numpy_post_norm_block(
+        decoder,
+        TARGET,
+        [
+            ("self_attention", query_position, None, query_position),
+            ("cross_attention", query_position, SOURCE, source_position),
+        ],
+    )
+    np.testing.assert_allclose(outputs, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="encoder_position_embedding"):
+        decoder(
+            TARGET,
+            None,
+            cross_attention_cache=np.zeros((2, 2, 5, 4, 4), "float32"),
+            encoder_position_embedding=source_position,
+        )
+
+
+def test_encoder_contract_with_position_embedding():
+    testing.run_layer_test(
+        layers.TransformerEncoder,
+        {"num_heads": 4, "intermediate_dim": 32, "normalize_first": True},
+        TARGET,
+        call_kwargs={"position_embedding": RNG.normal(size=(2, 6, 16)).astype("float32")},
+        expected_num_trainable_weights=16,
+        padding_mask=TARGET_PADDING,
+        mask_argument="padding_mask",
+    )
