@@ -11,10 +11,12 @@ from keras_seq.layers.blocks.patch_merging import PatchMerging
 from keras_seq.layers.blocks.swin_block import SwinBlock
 from keras_seq.layers.blocks.transformer_decoder import TransformerDecoder
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
+from keras_seq.layers.embeddings.object_queries import ObjectQueries
 from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
 from keras_seq.layers.embeddings.position_embedding import PositionEmbedding
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
+from keras_seq.layers.embeddings.sine_position_encoding_2d import SinePositionEncoding2D
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
