@@ -1,6 +1,7 @@
 """Pure keras.ops functions (no weights): attention kernels, masks, windows, resizing, boxes."""
 
 from keras_seq.ops.activations import gelu_approximate
+from keras_seq.ops.assignment import linear_sum_assignment
 from keras_seq.ops.attention import attention_logits
 from keras_seq.ops.attention import attention_probabilities
 from keras_seq.ops.attention import causal_mask
@@ -10,6 +11,8 @@ from keras_seq.ops.boxes import box_cxcywh_to_xyxy
 from keras_seq.ops.boxes import box_iou
 from keras_seq.ops.boxes import box_xyxy_to_cxcywh
 from keras_seq.ops.boxes import generalized_box_iou
+from keras_seq.ops.detection_matching import detr_matching_cost
+from keras_seq.ops.detection_matching import hungarian_match
 from keras_seq.ops.interpolation import bicubic_resize
 from keras_seq.ops.windows import relative_position_index
 from keras_seq.ops.windows import shifted_window_mask
