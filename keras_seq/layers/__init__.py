@@ -11,6 +11,7 @@ from keras_seq.layers.blocks.patch_merging import PatchMerging
 from keras_seq.layers.blocks.swin_block import SwinBlock
 from keras_seq.layers.blocks.transformer_decoder import TransformerDecoder
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
+from keras_seq.layers.embeddings.detr_feature_tokens import DETRFeatureTokens
 from keras_seq.layers.embeddings.object_queries import ObjectQueries
 from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding

@@ -2,6 +2,7 @@
 
 from keras_seq.models.bert.bert import BERT
 from keras_seq.models.bert.bert_masked_lm import BERTMaskedLM
+from keras_seq.models.detr.detr import DETR
 from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.image_captioner import ImageCaptioner
 from keras_seq.models.rnn_language_model import RNNLanguageModel
