@@ -1,4 +1,4 @@
-"""DETR building blocks against their references: the Hungarian matcher.
+"""DETR against its reference matcher: the Hungarian matching alone, and a training step.
 
 Through `harness.main` (interleaved, ratio ours / peer of the median time per call, target
 1.0; a ratio of 0.5 is twice as many matchings per second as the peer):
@@ -13,9 +13,16 @@ Through `harness.main` (interleaved, ratio ours / peer of the median time per ca
   timed, the total cost of our assignment is checked equal to SciPy's on every example, in
   both modes.
 
-`build` concatenates sections (`matcher_variants`, ...), each returning its variants and its
-settings; a DETR train-step section can be appended the same way. The throughput column is
-images (matching problems) per second.
+- Train step: one `train_on_batch` of `keras_seq.models.DETR` at the `detr_resnet50` sizes
+  (ResNet50 backbone, 100 queries, 91 classes) on a batch of 4 shapes images of 224 x 224
+  with up to 20 targets, dropout off (so that the matchers' losses can be compared),
+  `DETRLoss` with our in-graph matcher (graph, and XLA), against the
+  same model and loss matching on the host with SciPy per image through `tf.numpy_function`
+  (DETR's reference `HungarianMatcher`; it cannot compile with XLA). The losses are checked
+  equal before timing.
+
+`build` concatenates sections (`matcher_variants`, `train_step_variants`), each returning its
+variants and its settings. The throughput column is images (matching problems) per second.
 
 Run: `python -m benchmarks.bench_detection [harness options: --repeats --warmup --filter
 --quick --no-record --results-file --target]`.
@@ -26,8 +33,38 @@ import numpy as np
 from benchmarks import harness
 
 TITLE = "Detection: Hungarian matching vs scipy.optimize.linear_sum_assignment"
-FULL_SIZES = {"matcher": {"batch": 16, "num_queries": 100, "num_targets": 20}}
-QUICK_SIZES = {"matcher": {"batch": 2, "num_queries": 6, "num_targets": 3}}
+FULL_SIZES = {
+    "matcher": {"batch": 16, "num_queries": 100, "num_targets": 20},
+    # DETR-R50's transformer and heads (preset detr_resnet50) on a ResNet50 at 224 x 224.
+    "train_step": {
+        "name": "R50 (detr_resnet50 sizes)",
+        "batch": 4,
+        "image_size": 224,
+        "num_targets": 20,
+        "tiny_backbone": False,
+        "config": {"num_classes": 91, "dropout": 0.0},
+    },
+}
+QUICK_SIZES = {
+    "matcher": {"batch": 2, "num_queries": 6, "num_targets": 3},
+    "train_step": {
+        "name": "tiny (two-convolution backbone, width 16)",
+        "batch": 2,
+        "image_size": 32,
+        "num_targets": 2,
+        "tiny_backbone": True,
+        "config": {
+            "dropout": 0.0,
+            "num_classes": 3,
+            "hidden_dim": 16,
+            "num_queries": 4,
+            "num_encoder_layers": 1,
+            "num_decoder_layers": 2,
+            "num_heads": 2,
+            "intermediate_dim": 32,
+        },
+    },
+}
 DEFAULT_REPEATS = 30
 DEFAULT_WARMUP = 3
 SCIPY_MATCHER = "scipy linear_sum_assignment loop"
@@ -125,7 +162,98 @@ def matcher_variants(quick):
     return variants, settings
 
 
-SECTIONS = (matcher_variants,)
+def _scipy_detr_loss():
+    """`DETRLoss` matching on the host with SciPy per image (DETR's reference matcher,
+    through `tf.numpy_function`): the peer of our in-graph matcher in a training step."""
+    import tensorflow as tf
+
+    from keras_seq.losses import DETRLoss
+    from keras_seq.ops.detection_matching import detr_matching_cost
+
+    def host_match(cost, mask):
+        assignment = np.zeros(cost.shape, "float32")
+        for b, (rows, columns) in enumerate(scipy_matching(cost, mask)):
+            assignment[b, rows, np.flatnonzero(mask[b])[columns]] = 1.0
+        return assignment
+
+    class ScipyDETRLoss(DETRLoss):
+        def _match(self, logits, boxes, target_labels, target_boxes, target_mask):
+            cost = detr_matching_cost(logits, boxes, target_labels, target_boxes)
+            assignment = tf.numpy_function(
+                host_match, [tf.stop_gradient(cost), target_mask], tf.float32
+            )
+            return tf.ensure_shape(assignment, cost.shape)
+
+    return ScipyDETRLoss()
+
+
+def train_step_variants(quick):
+    """One DETR-R50 training step (graph, XLA) with our matcher vs SciPy's on the host."""
+    import keras
+    import tensorflow as tf
+
+    from keras_seq.data import shapes_detection_data
+    from keras_seq.losses import DETRLoss
+    from keras_seq.models import DETR
+
+    sizes = (QUICK_SIZES if quick else FULL_SIZES)["train_step"]
+    keras.utils.set_random_seed(0)
+    size, batch = sizes["image_size"], sizes["batch"]
+    images, targets = shapes_detection_data(
+        batch,
+        image_size=size,
+        min_objects=sizes["num_targets"] // 2,
+        max_objects=sizes["num_targets"],
+        seed=0,
+    )
+    config = dict(sizes["config"], image_shape=(size, size, 3))
+    variants = []
+
+    def backbone():
+        if not sizes["tiny_backbone"]:
+            return None  # DETR's default ResNet50
+        return keras.Sequential(
+            [keras.layers.Conv2D(8, 3, strides=4, padding="same"), keras.layers.Conv2D(16, 1)]
+        )
+
+    peer = "DETR train step, SciPy matcher on the host (graph)"
+    models = {}
+    for label, loss, jit in (
+        (peer, _scipy_detr_loss(), False),
+        ("keras_seq DETR train step graph", DETRLoss(), False),
+        ("keras_seq DETR train step XLA", DETRLoss(), True),
+    ):
+        model = DETR(**config, backbone=backbone())
+        if models:
+            model.set_weights(next(iter(models.values())).get_weights())
+        model.compile(keras.optimizers.SGD(0.0), loss=loss, jit_compile=jit)
+        models[label] = model
+        variants.append(
+            harness.Variant(
+                label,
+                (lambda m: lambda: m.train_on_batch(images, targets))(model),
+                peer=None if label == peer else peer,
+                items=batch,
+                item_unit="img",
+            )
+        )
+    # The same loss before timing: the matchers agree (learning rate 0 keeps the weights).
+    losses = [float(m.train_on_batch(images, targets)) for m in models.values()]
+    error = max(abs(value - losses[0]) / abs(losses[0]) for value in losses)
+    if error > 1e-4:
+        raise RuntimeError(f"DETR losses differ between matchers: {losses}")
+    tf.get_logger().setLevel("ERROR")
+    settings = {
+        "train_step": (
+            f"DETR {sizes['name']}, batch {batch} of {size}x{size} shapes images, up to "
+            f"{sizes['num_targets']} targets, SGD; equal losses across matchers "
+            f"(largest relative difference {error:.1e})"
+        ),
+    }
+    return variants, settings
+
+
+SECTIONS = (matcher_variants, train_step_variants)
 
 
 def build(quick):

@@ -141,11 +141,10 @@ class DETRLoss(keras.losses.Loss):
         terms = self._terms(logits, boxes, target_labels, target_boxes)
         return {name: ops.sum(value) for name, value in zip(("class", "l1", "giou"), terms)}
 
-    def _terms(self, logits, boxes, target_labels, target_boxes):
-        """Per-example class, L1 and GIoU terms `(B,)` of one decoder output, normalized."""
-        target_mask = ops.greater_equal(target_labels, 0)  # (B, T)
-        num_classes = logits.shape[-1] - 1  # the last class is "no object"
-        assignment = hungarian_match(
+    def _match(self, logits, boxes, target_labels, target_boxes, target_mask):
+        """One-hot matching `(B, Q, T)` of one decoder output (overridable, e.g. by the
+        benchmark's SciPy reference matcher)."""
+        return hungarian_match(
             logits,
             boxes,
             target_labels,
@@ -154,7 +153,13 @@ class DETRLoss(keras.losses.Loss):
             self.class_weight,
             self.l1_weight,
             self.giou_weight,
-        )  # (B, Q, T)
+        )
+
+    def _terms(self, logits, boxes, target_labels, target_boxes):
+        """Per-example class, L1 and GIoU terms `(B,)` of one decoder output, normalized."""
+        target_mask = ops.greater_equal(target_labels, 0)  # (B, T)
+        num_classes = logits.shape[-1] - 1  # the last class is "no object"
+        assignment = self._match(logits, boxes, target_labels, target_boxes, target_mask)
         matched = ops.sum(assignment, axis=-1)  # (B, Q): 1 where the query has a target
         # Class target of each query: its target's label, or "no object".
         labels = ops.cast(ops.maximum(target_labels, 0), "float32")
