@@ -207,3 +207,33 @@ def test_bad_backbone_output_and_postprocess_sizes():
         model.postprocess(outputs)
     with pytest.raises(ValueError, match="image_sizes"):
         model.postprocess(outputs, image_sizes=np.array([32, 32]))
+
+
+def test_fit_on_a_tfds_pipeline_of_padded_targets(tmp_path):
+    import tensorflow_datasets as tfds
+
+    import keras_seq.data.shapes_detection_builder  # noqa: F401  registers "shapes_detection"
+
+    data.write_shapes_detection_files(
+        tmp_path / "manual",
+        6,
+        split="train",
+        image_size=32,
+        max_objects=3,
+        num_classes=3,
+        min_object_size=6,
+        max_object_size=10,
+    )
+    dataset = tfds.load(
+        "shapes_detection",
+        split="train",
+        data_dir=tmp_path / "data",
+        download_and_prepare_kwargs={
+            "download_config": tfds.download.DownloadConfig(manual_dir=tmp_path / "manual")
+        },
+    )
+    batches = dataset.map(lambda e: data.detection_targets(e, max_objects=3)).batch(3)
+    model = DETR(**SMALL, backbone=tiny_backbone())
+    model.compile(keras.optimizers.Adam(1e-3), loss=losses.DETRLoss())
+    history = model.fit(batches, epochs=2, shuffle=False, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
