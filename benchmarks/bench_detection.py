@@ -204,6 +204,7 @@ def train_step_variants(quick):
         image_size=size,
         min_objects=sizes["num_targets"] // 2,
         max_objects=sizes["num_targets"],
+        max_object_size=max(6, size // 8),  # so that 20 objects fit in one image
         seed=0,
     )
     config = dict(sizes["config"], image_shape=(size, size, 3))
