@@ -209,6 +209,7 @@ def test_bad_backbone_output_and_postprocess_sizes():
         model.postprocess(outputs, image_sizes=np.array([32, 32]))
 
 
+@pytest.mark.slow  # preparing the tfds data set and tracing fit: about 20 s
 def test_fit_on_a_tfds_pipeline_of_padded_targets(tmp_path):
     import tensorflow_datasets as tfds
 
