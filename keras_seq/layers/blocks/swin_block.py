@@ -184,14 +184,7 @@ class SwinBlock(TransformerBlock):
             self.attention_drop_path,
             training,
         )
-        x, _ = self._residual(
-            x,
-            lambda h: self.feedforward(h, training=training),
-            self.feedforward_layer_norm,
-            self.feedforward_dropout,
-            self.feedforward_drop_path,
-            training,
-        )
+        x = self._feedforward_residual(x, training)
         return (x, scores[0]) if return_attention_scores else x
 
     def compute_output_shape(self, inputs_shape):

@@ -153,6 +153,18 @@ class TransformerBlock(keras.layers.Layer):
             x = layer_norm(x)
         return x, extras
 
+    def _feedforward_residual(self, x, training):
+        """The feed-forward sublayer with its norm, dropout, drop path and residual."""
+        x, _ = self._residual(
+            x,
+            lambda h: self.feedforward(h, training=training),
+            self.feedforward_layer_norm,
+            self.feedforward_dropout,
+            self.feedforward_drop_path,
+            training,
+        )
+        return x
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -214,14 +214,7 @@ class TransformerDecoder(TransformerBlock):
                 self.cross_attention_drop_path,
                 training,
             )
-        x, _ = self._residual(
-            x,
-            lambda h: self.feedforward(h, training=training),
-            self.feedforward_layer_norm,
-            self.feedforward_dropout,
-            self.feedforward_drop_path,
-            training,
-        )
+        x = self._feedforward_residual(x, training)
         # Attention extras are (scores?, cache?) in that order.
         results = [x]
         if self_attention_cache is not None:
