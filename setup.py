@@ -30,6 +30,8 @@ setup(
         "importlib_resources>=7.1",
         "tensorboard>=2.21",
         "numpy>=1.26",
+        # Version comparisons (keras_seq.utils.multi_worker); Keras depends on it too.
+        "packaging>=23",
     ],
     extras_require={
         "tests": [

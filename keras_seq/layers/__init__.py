@@ -1,5 +1,6 @@
 """Public layers of keras_seq."""
 
+from keras_seq.layers.attention.attention_recorder import record_attention_scores
 from keras_seq.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_seq.layers.attention.get_attention import get_attention
 from keras_seq.layers.attention.luong_attention import LuongAttention

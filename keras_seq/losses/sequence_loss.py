@@ -4,13 +4,17 @@
 
 import keras
 from keras import ops
-from keras.src.backend import set_keras_mask  # As Keras' own `ignore_class` does.
+from keras.src.backend import get_keras_mask  # As Keras' own `ignore_class` does.
+from keras.src.backend import set_keras_mask
 
 from keras_seq.api import keras_seq_export
+from keras_seq.utils.distribute import cross_replica_sum
+from keras_seq.utils.distribute import num_replicas_in_sync
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_rate
 
 REDUCTIONS = ("mean_with_sample_weight", "sum_over_batch_size", "mean", "sum", "none", None)
+MEAN_REDUCTIONS = ("mean_with_sample_weight", "sum_over_batch_size", "mean")
 
 
 def validate_ignore_index(value):
@@ -116,12 +120,14 @@ class SequenceCrossEntropy(keras.losses.Loss):
     `"sum"` returns the weighted sum and `"none"` / `None` the weighted
     `(batch_size, sequence_length)` losses.
 
-    Under `tf.distribute`, Keras computes the loss per replica and divides it by the number
-    of replicas (not for `"sum"`), and the gradients are summed: the mean reductions then
-    minimise the mean over replicas of each replica's per-token mean, which is the exact
-    global per-token mean only when every replica holds the same number of real tokens
-    (the same holds for Keras' own masked losses). For an exact global mean, use
-    `reduction="sum"` scaled by `1 / global_token_count` when that count is known.
+    Under `tf.distribute` (with two or more replicas in sync) the mean reductions are exact
+    over the global batch: each replica returns the sum of its weighted losses divided by
+    the count summed over all replicas (an all-reduce), and Keras sums the replicas'
+    gradients, so training minimises the per-token mean of the whole global batch however
+    the real tokens are spread over the replicas. Keras' own masked losses instead average
+    each replica's own mean, which weighs the tokens of a replica with little real text
+    more. A value computed inside a replica is therefore that replica's share; the loss
+    that `fit` reports is the global mean. `"sum"` and `"none"` are per replica as usual.
 
     Args:
         from_logits: bool. Whether `y_pred` holds logits (`True`) or probabilities, which
@@ -189,10 +195,32 @@ class SequenceCrossEntropy(keras.losses.Loss):
         self.ignore_index = ignore_index
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        sample_weight = per_token_sample_weight(sample_weight, y_pred)
+        if self.reduction in MEAN_REDUCTIONS and num_replicas_in_sync() > 1:
+            return self._global_mean(y_true, y_pred, sample_weight)
         # The base class merges the Keras masks of `y_pred` and of the losses (the
         # `ignore_index` mask) with `sample_weight` and reduces.
-        sample_weight = per_token_sample_weight(sample_weight, y_pred)
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+    def _global_mean(self, y_true, y_pred, sample_weight):
+        """This replica's share of the global mean: `sum(w * loss)` here divided by the
+        count summed over all replicas, not scaled by `1 / num_replicas` (the replicas'
+        shares, and their gradients, add up to the mean over the global batch)."""
+        keras_mask = get_keras_mask(y_pred)
+        with keras.name_scope(self.name):
+            y_true = ops.convert_to_tensor(y_true, self.dtype)  # as the base class
+            losses = self.call(y_true, ops.convert_to_tensor(y_pred, self.dtype))  # (B, T)
+            mask = get_keras_mask(losses)
+            if keras_mask is not None:
+                keras_mask = ops.cast(keras_mask, "bool")
+                mask = keras_mask if mask is None else ops.logical_and(mask, keras_mask)
+            mask = ops.ones_like(losses) if mask is None else ops.cast(mask, "float32")
+            weights = mask if sample_weight is None else mask * sample_weight
+            total = ops.sum(losses * weights)
+            # As the base class: "mean_with_sample_weight" divides by the sum of the
+            # weights, the other mean reductions by the number of unmasked tokens.
+            count = ops.sum(weights if self.reduction == "mean_with_sample_weight" else mask)
+            return ops.divide_no_nan(total, cross_replica_sum(count))
 
     def call(self, y_true, y_pred):
         losses, valid = token_cross_entropy(

@@ -2,6 +2,9 @@
 
 import keras
 
+from keras_seq.utils.fit_checks import check_fit_data
+from keras_seq.utils.multi_worker import apply_multi_worker_fixes
+
 
 class FunctionalModel(keras.Model):
     """Base of the models in `keras_seq.models` (not exported).
@@ -27,6 +30,27 @@ class FunctionalModel(keras.Model):
         super().__init__(*args, **kwargs)
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
+
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.fit`, after `keras_seq.utils.check_fit_data` has checked
+        the data (and the validation data) against the model, and with the workaround of
+        `keras_seq.utils.apply_multi_worker_fixes` under `MultiWorkerMirroredStrategy`."""
+        check_fit_data(self, x, y, batch_size)
+        apply_multi_worker_fixes(self)
+        validation_data = kwargs.get("validation_data")
+        if validation_data is not None:
+            if isinstance(validation_data, tuple):
+                check_fit_data(self, *validation_data[:2], batch_size=batch_size)
+            else:
+                check_fit_data(self, validation_data, batch_size=batch_size)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after `check_fit_data` has checked the data (and with
+        `apply_multi_worker_fixes`, as `fit`)."""
+        check_fit_data(self, x, y, batch_size)
+        apply_multi_worker_fixes(self)
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
 
     def get_config(self):
         return {

@@ -1,4 +1,7 @@
-"""Small shared helpers: argument validation and resolution of pluggable parts."""
+"""Small shared helpers: argument validation, resolution of pluggable parts, checks of the
+data given to `fit`, and the multi-worker workaround."""
 
 from keras_seq.utils.checkpoint_averaging import average_checkpoints
+from keras_seq.utils.fit_checks import check_fit_data
 from keras_seq.utils.initializers import clone_initializer
+from keras_seq.utils.multi_worker import apply_multi_worker_fixes

@@ -10,6 +10,17 @@ backends other than TensorFlow.
 import keras
 
 
+def num_replicas_in_sync():
+    """Number of replicas summing their gradients in the current replica context; 1 outside
+    a `tf.distribute` strategy, in a cross-replica context and on other backends."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
 def cross_replica_sum(value):
     """Sum of `value` over the replicas in sync, from within a replica; `value` outside one.
 
@@ -20,11 +31,8 @@ def cross_replica_sum(value):
         Tensor of the same shape: the sum over all replicas of the current
         `tf.distribute` strategy, or `value` itself with one replica or no strategy.
     """
-    if keras.backend.backend() != "tensorflow":
+    if num_replicas_in_sync() == 1:
         return value
     import tensorflow as tf
 
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)

@@ -7,6 +7,7 @@ features, K key features, V value features, U units of the score network.
 import keras
 from keras import ops
 
+from keras_seq.layers.attention import attention_recorder
 from keras_seq.ops.attention import attention_probabilities
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_rate
@@ -161,6 +162,8 @@ class BaseAttention(keras.layers.Layer):
             keep = rows if keep is None else ops.logical_and(keep, rows)
         weights = attention_probabilities(scores, keep)  # float32 (B, T, S)
         weights = ops.cast(weights, self.compute_dtype)
+        if attention_recorder.is_recording(self):
+            attention_recorder.record(self, weights)  # (B, T, S), T = 1 for a single step
         dropped = weights
         if training and self.dropout > 0:
             dropped = keras.random.dropout(weights, self.dropout, seed=self.seed_generator)

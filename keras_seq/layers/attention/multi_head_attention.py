@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from keras_seq.api import keras_seq_export
+from keras_seq.layers.attention import attention_recorder
 from keras_seq.ops import attention as attention_ops
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.masks import padding_mask_of
@@ -337,7 +338,9 @@ class MultiHeadAttention(keras.layers.Layer):
         bias = None if attention_bias is None else _to_rank_4(attention_bias, "attention_bias")
         causal_offset = 0 if cache_update_index is None else cache_update_index
         scores = None
-        if self._use_chunked_path(query_heads, key_heads, return_attention_scores):
+        # `record_attention_scores` needs the probabilities: it forces the explicit path.
+        recording = attention_recorder.is_recording(self)
+        if self._use_chunked_path(query_heads, key_heads, return_attention_scores or recording):
             context = attention_ops.chunked_attention(
                 query_heads,
                 key_heads,
@@ -365,6 +368,8 @@ class MultiHeadAttention(keras.layers.Layer):
             context = context * ops.cast(query_mask, context.dtype)[:, :, None, None]
             if scores is not None:
                 scores = scores * ops.cast(query_mask, scores.dtype)[:, None, :, None]
+        if recording:
+            attention_recorder.record(self, scores)
         outputs = self.output_dense(context)
         results = (outputs,)
         if return_attention_scores:
