@@ -4,11 +4,13 @@
 
 creates a `tf.distribute.MultiWorkerMirroredStrategy` from `TF_CONFIG` before TensorFlow runs
 any op, then, with MODE:
-- `fixed`: for each model of `MODELS`, builds and compiles it in the strategy's scope, applies
-  `apply_multi_worker_fixes`, fits it on the global batches of `dataset(name)` (auto-sharded
-  by DATA), evaluates and predicts, and writes `OUTPUT_DIR/{name}_{task index}.npz`;
-- `unfixed`: calls `fit`, `evaluate`, `train_on_batch` and `test_on_batch` of a GPT without
-  the fixes and writes what each raised to `OUTPUT_DIR/unfixed_{task index}.json`.
+- `fixed`: for each model of `MODELS`, builds and compiles it in the strategy's scope, fits it
+  (keras_seq's `fit` applies `apply_multi_worker_fixes`) on the global batches of
+  `dataset(name)` (auto-sharded by DATA), evaluates and predicts, and writes
+  `OUTPUT_DIR/{name}_{task index}.npz`;
+- `unfixed`: calls `fit`, `evaluate`, `train_on_batch` and `test_on_batch` of a GPT's graph
+  in a plain `keras.Model` (no keras_seq `fit`), without the fixes, and writes what each
+  raised to `OUTPUT_DIR/unfixed_{task index}.json`.
 
 The test imports the data and model builders below to train the single-device reference.
 """
@@ -84,9 +86,10 @@ def _fixed(strategy, output_dir, index):
         keras.utils.set_random_seed(0)
         with strategy.scope():
             model = build_model(name)
-        applied = apply_multi_worker_fixes(model)
         initial = model.get_weights()
+        # keras_seq's models apply the fixes in `fit` by themselves.
         history = model.fit(dataset(name), epochs=EPOCHS, verbose=0)
+        applied = apply_multi_worker_fixes(model)  # True: already applied by `fit`
         evaluation = model.evaluate(dataset(name), verbose=0)
         predictions = model.predict(dataset(name), verbose=0)
         np.savez(
@@ -103,7 +106,11 @@ def _fixed(strategy, output_dir, index):
 def _unfixed(strategy, output_dir, index):
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = build_model("gpt")
+        gpt = build_model("gpt")
+        # The same graph as a plain Keras model: keras_seq's models would apply the fixes in
+        # `fit` by themselves.
+        model = keras.Model(gpt.input, gpt.output)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss=SequenceCrossEntropy())
     x, y = data("gpt")
     batch = ({key: value[:GLOBAL_BATCH_SIZE] for key, value in x.items()}, y[:GLOBAL_BATCH_SIZE])
     calls = {
