@@ -20,29 +20,14 @@ update of every weight (cProfile), not the models.
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.datasets import load_digits
 
+from keras_seq.data.digits import digits_data
 from keras_seq.models import SwinTransformer
 from keras_seq.models import VisionTransformer
 
 IMAGE_SIZE = 32
 BATCH_SIZE = 64
 NUM_CLASSES = 10
-
-
-def digits_data(seed=0):
-    """scikit-learn's digits as `(train_x, train_y, test_x, test_y)`: 32x32x1 in [0, 1]."""
-    digits = load_digits()  # bundled in scikit-learn's wheel (the `tests` extra): offline
-    images = digits.images.astype("float32")[..., None] / 16.0  # (1797, 8, 8, 1)
-    images = keras.ops.image.resize(
-        images, (IMAGE_SIZE, IMAGE_SIZE), interpolation="bilinear", antialias=False
-    )
-    images = np.clip(keras.ops.convert_to_numpy(images), 0.0, 1.0)
-    labels = digits.target.astype("int32")
-    order = np.random.default_rng(seed).permutation(len(labels))
-    cut = int(0.8 * len(labels))
-    train, test = order[:cut], order[cut:]
-    return images[train], labels[train], images[test], labels[test]
 
 
 def train(model, images, labels, epochs, learning_rate, weight_decay=0.01):
@@ -86,7 +71,7 @@ def accuracy_and_reload(model, images, labels, path):
 
 
 def test_vision_transformer_learns_digits(tmp_path):
-    train_x, train_y, test_x, test_y = digits_data()
+    (train_x, train_y), (test_x, test_y) = digits_data(image_size=IMAGE_SIZE)
     model = VisionTransformer(
         image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
         patch_size=8,  # 16 patches of 2x2 original pixels, plus the class token
@@ -103,7 +88,7 @@ def test_vision_transformer_learns_digits(tmp_path):
 
 
 def test_swin_transformer_learns_digits(tmp_path):
-    train_x, train_y, test_x, test_y = digits_data()
+    (train_x, train_y), (test_x, test_y) = digits_data(image_size=IMAGE_SIZE)
     model = SwinTransformer(
         image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
         patch_size=4,  # an 8x8 map: four 4x4 windows, then a 4x4 map in one window
