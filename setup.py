@@ -32,6 +32,8 @@ setup(
         "numpy>=1.26",
         # Version comparisons (keras_seq.utils.multi_worker); Keras depends on it too.
         "packaging>=23",
+        # The plots of `keras-seq demo` / `keras-seq train` and the guides (Agg backend).
+        "matplotlib>=3.11",
     ],
     extras_require={
         "tests": [
