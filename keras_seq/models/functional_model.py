@@ -39,10 +39,12 @@ class FunctionalModel(keras.Model):
         apply_multi_worker_fixes(self)
         validation_data = kwargs.get("validation_data")
         if validation_data is not None:
+            # As Keras: validation batches of `validation_batch_size`, else `batch_size`.
+            validation_batch_size = kwargs.get("validation_batch_size") or batch_size
             if isinstance(validation_data, tuple):
-                check_fit_data(self, *validation_data[:2], batch_size=batch_size)
+                check_fit_data(self, *validation_data[:2], batch_size=validation_batch_size)
             else:
-                check_fit_data(self, validation_data, batch_size=batch_size)
+                check_fit_data(self, validation_data, batch_size=validation_batch_size)
         return super().fit(x, y, batch_size, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
