@@ -42,9 +42,10 @@ class FunctionalModel(keras.Model):
             # As Keras: validation batches of `validation_batch_size`, else `batch_size`.
             validation_batch_size = kwargs.get("validation_batch_size") or batch_size
             if isinstance(validation_data, tuple):
-                check_fit_data(self, *validation_data[:2], batch_size=validation_batch_size)
+                x_val, y_val = (tuple(validation_data) + (None,))[:2]
             else:
-                check_fit_data(self, validation_data, batch_size=validation_batch_size)
+                x_val, y_val = validation_data, None
+            check_fit_data(self, x_val, y_val, validation_batch_size, name="validation_data")
         return super().fit(x, y, batch_size, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):

@@ -124,7 +124,7 @@ def _check_inputs(model, inputs, where):
             )
 
 
-def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None):
+def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None, name="x"):
     """Check the data of a `fit` / `evaluate` call against `model`; raise `ValueError` early.
 
     Checks, on shapes and structures only:
@@ -147,6 +147,7 @@ def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None):
         y: the `y` of `fit`, or `None`.
         batch_size: the `batch_size` of `fit` (`None`: Keras' default of 32 for arrays).
         sample_weight: the `sample_weight` of `fit`, or `None`.
+        name: str. What the messages call `x`, e.g. `"validation_data"`. Defaults to `"x"`.
 
     Raises:
         ValueError: naming the argument, the expected and the received value.
@@ -154,20 +155,20 @@ def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None):
     del sample_weight  # Its structure follows `y`; Keras checks it.
     if _is_dataset(x):
         inputs, targets, _ = _split_element(x.element_spec)
-        where = f"each element of the dataset `x` ({_describe(x.element_spec)})"
+        where = f"each element of the dataset `{name}` ({_describe(x.element_spec)})"
         leaves = tree.flatten(inputs)
         batch = _shape(leaves[0])[0] if leaves and _shape(leaves[0]) else None
-        batch_name = "the batch size of the dataset `x`"
+        batch_name = f"the batch size of the dataset `{name}`"
         num_examples = None
         if targets is None and getattr(model, "loss", None) is not None:
             raise ValueError(
-                f"{model.name} was compiled with a loss, but the dataset `x` yields no "
+                f"{model.name} was compiled with a loss, but the dataset `{name}` yields no "
                 f"targets: each element is {_describe(x.element_spec)}. Make it yield "
                 f"{_ELEMENT}, e.g. `dataset.map(lambda e: (e['image'], e['label']))` for a "
                 "dataset of dicts."
             )
     elif isinstance(x, (dict, list, tuple)) or _shape(x) is not None:
-        inputs, where = x, "`x`"
+        inputs, where = x, f"`{name}`"
         leaves = tree.flatten(x)
         num_examples = _shape(leaves[0])[0] if leaves and _shape(leaves[0]) else None
         batch = batch_size if batch_size is not None else 32
@@ -209,7 +210,7 @@ def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None):
         if num_examples is not None and num_examples % stateful_batch:
             raise ValueError(
                 f"The stateful RNN {layer.name!r} needs every batch to hold "
-                f"{stateful_batch} examples, but `x` holds {num_examples} examples, leaving "
+                f"{stateful_batch} examples, but `{name}` holds {num_examples} examples, leaving "
                 f"a last batch of {num_examples % stateful_batch} (Keras would broadcast it "
                 f"against the states silently). Pass a multiple of {stateful_batch} examples."
             )
