@@ -13,11 +13,14 @@ them and TensorFlow's C++ start-up log lines stay off the terminal.
 import argparse
 import contextlib
 import json
+import logging
 import os
 import platform
 import sys
 import tempfile
+import textwrap
 
+from keras_seq.recipes import registry
 from keras_seq.version import __version__
 
 PROG = "keras-seq"
@@ -43,6 +46,56 @@ def subcommand(name, help, arguments=(), description=None):
         return function
 
     return decorator
+
+
+class UsageError(Exception):
+    """A bad option found by a subcommand after parsing: `main` reports it as `argparse`
+    does (the subcommand's usage, the message, exit code 2). The message should start with
+    `argument --option:` and end with the value received."""
+
+
+def positive_int(text):
+    """`argparse` type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Received: {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """`argparse` type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer. Received: {text!r}")
+    return value
+
+
+def positive_float(text):
+    """`argparse` type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number. Received: {text!r}")
+    return value
+
+
+def probability(text):
+    """`argparse` type: a float in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1]. Received: {text!r}")
+    return value
 
 
 @contextlib.contextmanager
@@ -140,6 +193,273 @@ def info_command(args):
     return 0
 
 
+@contextlib.contextmanager
+def _progress_to_stdout():
+    """Show the recipes' progress lines (`logging` INFO of `keras_seq.recipes`) on stdout."""
+    recipe_logger = logging.getLogger("keras_seq.recipes")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous_level = recipe_logger.level
+    recipe_logger.addHandler(handler)
+    recipe_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        recipe_logger.removeHandler(handler)
+        recipe_logger.setLevel(previous_level)
+
+
+@subcommand(
+    "demo",
+    help="the vanishing-gradient showdown: Elman, LSTM, GRU and a transformer on the adding "
+    "problem at growing lengths",
+    description=(
+        "Train an Elman RNN, an LSTM, a GRU and a small transformer on the adding problem "
+        "(built-in data) at increasing sequence lengths; print the accuracy table, and write "
+        "showdown.png (accuracy against length, and the norm of dL/dh_t over time steps), "
+        "TensorBoard logs (gradient norms over time steps, attention maps), every model as "
+        ".keras (reloaded and checked) and results.json, updated after every finished run. "
+        "A few CPU minutes; --quick runs a sub-minute version."
+    ),
+    arguments=[
+        argument("--quick", action="store_true", help="tiny models and short lengths"),
+        argument(
+            "--output-dir",
+            metavar="DIR",
+            default=os.path.join(registry.DEFAULT_OUTPUT_ROOT, "demo"),
+            help="where outputs go (default: %(default)s)",
+        ),
+        argument(
+            "--seed",
+            type=non_negative_int,
+            default=0,
+            help="seed of data and initialization (default: %(default)s)",
+        ),
+    ],
+)
+def demo_command(args):
+    problem = registry.output_dir_problem(args.output_dir)
+    if problem:
+        raise UsageError(
+            f"argument --output-dir: the path {problem}. Received: {args.output_dir!r}"
+        )
+    results = None
+    with quiet_tensorflow():
+        from keras_seq.recipes.showdown import format_showdown_table
+        from keras_seq.recipes.showdown import run_showdown
+
+        with contextlib.suppress(KeyboardInterrupt):
+            results = run_showdown(
+                args.output_dir, quick=args.quick, seed=args.seed, progress=True, log=print
+            )
+    if results is None:
+        print(f"\nInterrupted: the finished runs are in {args.output_dir}", file=sys.stderr)
+        return 130
+    print(format_showdown_table(results))
+    print(f"Plot: {results['plot_path']}")
+    print(f"TensorBoard: tensorboard --logdir {os.path.join(args.output_dir, 'logs')}")
+    print(f"Models and results.json: {args.output_dir}")
+    return 0
+
+
+@subcommand(
+    "train",
+    help="train a recipe on built-in data and save the model, logs, plots and metrics",
+    description=(
+        "Train one of the built-in recipes on data generated locally (nothing is downloaded). "
+        "The output directory receives model.keras, metrics.json (options, per-epoch and "
+        "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
+        "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
+        "metrics.json are rewritten atomically after every epoch, so an interrupted run "
+        "keeps the outputs of its last finished epoch.\n\nrecipes:\n" + registry.recipe_table()
+    ),
+    arguments=[
+        argument("recipe", metavar="RECIPE", choices=list(registry.RECIPES), help="recipe name"),
+        argument(
+            "--model",
+            help="the recipe's architecture (see the list above; default: the first)",
+        ),
+        argument("--epochs", type=positive_int, help="epochs (default: the recipe's)"),
+        argument(
+            "--batch-size", type=positive_int, help="global batch size (default: the recipe's)"
+        ),
+        argument(
+            "--output-dir",
+            metavar="DIR",
+            help=f"where outputs go (default: {registry.DEFAULT_OUTPUT_ROOT}/RECIPE)",
+        ),
+        argument(
+            "--strategy",
+            choices=registry.STRATEGIES,
+            default="default",
+            help="'mirrored': tf.distribute.MirroredStrategy over every visible device "
+            "(default: %(default)s)",
+        ),
+        argument(
+            "--mixed-precision",
+            nargs="?",
+            const="auto",
+            default="none",
+            choices=registry.MIXED_PRECISION,
+            metavar="POLICY",
+            help="train under a mixed dtype policy: mixed_float16, mixed_bfloat16, or auto "
+            "(the flag alone: mixed_float16 with a GPU, mixed_bfloat16 without); "
+            "default: %(default)s",
+        ),
+        argument(
+            "--jit-compile",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="compile the train step with XLA, or not (default: the recipe's choice)",
+        ),
+        argument("--quick", action="store_true", help="tiny data and model: a smoke test"),
+        argument(
+            "--seed",
+            type=non_negative_int,
+            default=0,
+            help="seed of initialization and shuffling (default: %(default)s)",
+        ),
+    ],
+)
+def train_command(args):
+    recipe = registry.RECIPES[args.recipe]
+    if args.model is not None and args.model not in recipe.models:
+        raise UsageError(
+            f"argument --model: recipe {recipe.name} has models {', '.join(recipe.models)}. "
+            f"Received: {args.model!r}"
+        )
+    output_dir = args.output_dir or registry.default_output_dir(recipe, args.model)
+    problem = registry.output_dir_problem(output_dir) if output_dir else "is empty"
+    if problem:
+        raise UsageError(f"argument --output-dir: the path {problem}. Received: {output_dir!r}")
+    metrics = None
+    with quiet_tensorflow():
+        from keras_seq.recipes.runner import train_recipe
+
+        # Ctrl-C: the runner has marked metrics.json "interrupted"; the message is printed
+        # after the block, whose stderr is dropped.
+        with contextlib.suppress(KeyboardInterrupt), _progress_to_stdout():
+            metrics = train_recipe(
+                recipe.name,
+                output_dir=output_dir,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                strategy=args.strategy,
+                mixed_precision=args.mixed_precision,
+                jit_compile=args.jit_compile,
+                quick=args.quick,
+                seed=args.seed,
+                model=args.model,
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+    if metrics is None:
+        print(
+            f"\nInterrupted: the outputs of the finished epochs are in {output_dir} "
+            "(metrics.json says how far it got).",
+            file=sys.stderr,
+        )
+        return 130
+    print(registry.format_train_summary(metrics))
+    return 0
+
+
+@subcommand(
+    "generate",
+    help="generate text from a saved language or seq2seq model (.keras)",
+    description=(
+        "Load a language model (RNNLanguageModel, GPT) or a sequence-to-sequence model "
+        "(Seq2Seq, TransformerSeq2Seq) saved as .keras, and print one line per --prompt: "
+        "a language model's prompt and continuation, a seq2seq model's output. Text is "
+        "encoded and decoded with vocabulary.json (written by `keras-seq train char-lm` and "
+        "`seq2seq-attention` beside model.keras, or given with --vocabulary); without one, "
+        "prompts and outputs are token ids separated by spaces."
+    ),
+    arguments=[
+        argument("model_path", metavar="MODEL", help="a saved model, e.g. RUN_DIR/model.keras"),
+        argument(
+            "--prompt",
+            action="append",
+            required=True,
+            help="text to continue or translate (repeat for several prompts)",
+        ),
+        argument(
+            "--vocabulary",
+            metavar="PATH",
+            help="vocabulary.json (default: the one beside MODEL, if any)",
+        ),
+        argument(
+            "--max-new-tokens",
+            type=positive_int,
+            help="tokens to generate (default: the vocabulary file's, else 32)",
+        ),
+        argument(
+            "--strategy",
+            choices=list(registry.GENERATE_STRATEGY_OPTIONS),
+            default="greedy",
+            help="decoding strategy (default: %(default)s)",
+        ),
+        argument("--temperature", type=positive_float, help="sampling temperature (1.0)"),
+        argument("--top-k", type=positive_int, help="top_k: sample among the k best (50)"),
+        argument("--top-p", type=probability, help="top_p: nucleus probability (0.9)"),
+        argument("--num-beams", type=positive_int, help="beam: beam width (4)"),
+        argument("--length-penalty", type=float, help="beam: length exponent (0.0)"),
+        argument("--seed", type=non_negative_int, help="sampling seed (default: random)"),
+        argument(
+            "--jit-compile",
+            action="store_true",
+            help="compile the decoding loop with XLA: a few seconds once, faster per token "
+            "(pays off for long outputs; default: off)",
+        ),
+        argument(
+            "--stop-token-id",
+            type=non_negative_int,
+            help="stop at this token id (default: the vocabulary file's, else none)",
+        ),
+    ],
+)
+def generate_command(args):
+    from keras_seq.recipes import generate_text
+
+    options = {
+        name: getattr(args, name)
+        for name in ("temperature", "top_k", "top_p", "num_beams", "length_penalty", "seed")
+        if getattr(args, name) is not None
+    }
+    try:
+        vocabulary = generate_text.check_generate_options(
+            args.model_path, args.strategy, options, args.vocabulary, args.prompt
+        )
+        with quiet_tensorflow():
+            texts = generate_text.generate_from_saved_model(
+                args.model_path,
+                args.prompt,
+                vocabulary=vocabulary,
+                max_new_tokens=args.max_new_tokens,
+                stop_token_id=args.stop_token_id,
+                strategy=args.strategy,
+                jit_compile=args.jit_compile,
+                **options,
+            )
+    except generate_text.GenerateOptionError as error:
+        raise UsageError(str(error)) from None
+    for text in texts:
+        print(text)
+    return 0
+
+
+def _wrap_description(text, width=79):
+    """Wrap each paragraph of `text` (paragraphs are separated by blank lines) to `width`
+    columns, except paragraphs whose lines are indented (tables, kept as written)."""
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.split("\n")
+        if any(line.startswith(" ") for line in lines):
+            paragraphs.append(paragraph)
+        else:
+            paragraphs.append(textwrap.fill(" ".join(lines), width))
+    return "\n\n".join(paragraphs)
+
+
 def build_parser():
     """The `argparse` parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
@@ -153,11 +473,15 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, description, arguments, function in _SUBCOMMANDS:
         sub = subparsers.add_parser(
-            name, help=help_text, description=description, allow_abbrev=False
+            name,
+            help=help_text,
+            description=_wrap_description(description),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
         )
         for flags, kwargs in arguments:
             sub.add_argument(*flags, **kwargs)
-        sub.set_defaults(handler=function)
+        sub.set_defaults(handler=function, subparser=sub)
     return parser
 
 
@@ -174,7 +498,10 @@ def main(argv=None):
     if args.command is None:
         names = ", ".join(name for name, *_ in _SUBCOMMANDS)
         parser.error(f"missing COMMAND (choose from {names})")
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as error:
+        args.subparser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,2 @@
+"""Ready-made experiments behind the `keras-seq` command: the training recipes and the
+demo."""

@@ -1,0 +1,207 @@
+"""Text in, text out: generation from a saved language or sequence-to-sequence model.
+
+What `keras-seq generate` runs. A language model (`RNNLanguageModel`, `GPT`) continues the
+prompt; a sequence-to-sequence model (`Seq2Seq`, `TransformerSeq2Seq`) translates it. With a
+vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text; without one
+they are token ids written as space-separated integers.
+"""
+
+import os
+
+import numpy as np
+
+from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.registry import GENERATE_STRATEGY_OPTIONS
+from keras_seq.recipes.vocabulary_file import decode_output
+from keras_seq.recipes.vocabulary_file import encode_prompt
+
+LANGUAGE_MODELS = (RNNLanguageModel, GPT)
+SEQ2SEQ_MODELS = (Seq2Seq, TransformerSeq2Seq)
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+class GenerateOptionError(ValueError):
+    """A bad option of `keras-seq generate`; the message starts with `argument NAME:` (the
+    command-line name) and ends with the value received."""
+
+
+def model_kind(model):
+    """`"language_model"`, `"seq2seq"`, or `None` for a model `generate_text` cannot use."""
+    if isinstance(model, LANGUAGE_MODELS):
+        return "language_model"
+    if isinstance(model, SEQ2SEQ_MODELS):
+        return "seq2seq"
+    return None
+
+
+def generate_text(
+    model, prompts, vocabulary=None, max_new_tokens=None, stop_token_id=None, **generate_kwargs
+):
+    """Generate from `model` for each prompt; return one string per prompt.
+
+    Args:
+        model: a keras_seq language model or sequence-to-sequence model.
+        prompts: list of str. Text, or space-separated ids without a vocabulary.
+        vocabulary: dict from `read_vocabulary_file`, or `None`.
+        max_new_tokens: int or `None`. `None` uses the vocabulary's default, else 32.
+        stop_token_id: int or `None`. `None` uses the vocabulary's stop token (if any).
+        **generate_kwargs: `strategy`, `temperature`, `top_k`, `top_p`, `num_beams`,
+            `seed`, ... as in `keras_seq.generation.generate`.
+
+    Returns:
+        A list of strings: for a language model the prompt and its continuation, for a
+        seq2seq model the output alone.
+
+    Example:
+    ```python
+    from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
+    from keras_seq.recipes.generate_text import generate_text
+
+    model = keras_seq.models.RNNLanguageModel(
+        vocabulary_size=len(CHAR_CORPUS_VOCABULARY), embedding_dim=8, hidden_dim=16
+    )
+    vocabulary = {"source": CHAR_CORPUS_VOCABULARY, "target": CHAR_CORPUS_VOCABULARY}
+    texts = generate_text(model, ["the cat"], vocabulary=vocabulary, max_new_tokens=5)
+    assert texts[0].startswith("the cat")  # then 5 characters (untrained: any)
+    ids = generate_text(model, ["3 4 5"], max_new_tokens=2)  # no vocabulary: token ids
+    assert len(ids[0].split()) == 5
+    ```
+    """
+    kind = model_kind(model)
+    if kind is None:
+        raise ValueError(
+            "`model` must be a language model (RNNLanguageModel, GPT) or a sequence-to-"
+            f"sequence model (Seq2Seq, TransformerSeq2Seq). Received: {type(model).__name__}"
+        )
+    vocabulary = vocabulary or {}
+    if max_new_tokens is None:
+        max_new_tokens = vocabulary.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
+    if stop_token_id is None:
+        stop_token_id = vocabulary.get("stop_token_id")
+    texts = []
+    for prompt in prompts:
+        token_ids = encode_prompt(prompt, kind, vocabulary or None)
+        generated = model.generate(
+            token_ids, max_new_tokens, stop_token_id=stop_token_id, **generate_kwargs
+        )
+        texts.append(decode_output(np.asarray(generated)[0], vocabulary or None, stop_token_id))
+    return texts
+
+
+def check_generate_options(model_path, strategy, options, vocabulary_path, prompts):
+    """Check the options of `keras-seq generate` before any model is loaded.
+
+    Args:
+        model_path: str. The `.keras` file.
+        strategy: str. A key of `GENERATE_STRATEGY_OPTIONS`.
+        options: dict. The decoding options given (`temperature`, `top_k`, ...).
+        vocabulary_path: str or `None`. `None` looks for `vocabulary.json` beside the model.
+        prompts: list of str.
+
+    Returns:
+        The vocabulary (a dict from `read_vocabulary_file`), or `None` when there is none.
+
+    Raises:
+        GenerateOptionError: naming the command-line option and the value received.
+    """
+    if not os.path.isfile(model_path) or not model_path.endswith(".keras"):
+        reason = "is not a .keras file" if os.path.isfile(model_path) else "does not exist"
+        raise GenerateOptionError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
+    for name, value in options.items():
+        if name not in GENERATE_STRATEGY_OPTIONS[strategy]:
+            flag = "--" + name.replace("_", "-")
+            reads = ", ".join(GENERATE_STRATEGY_OPTIONS[strategy]) or "no option"
+            raise GenerateOptionError(
+                f"argument {flag}: does not apply to --strategy {strategy} (it reads "
+                f"{reads}). Received: {flag} {value}"
+            )
+    if vocabulary_path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocabulary.json")
+        vocabulary_path = beside if os.path.isfile(beside) else None
+    elif not os.path.isfile(vocabulary_path):
+        raise GenerateOptionError(
+            f"argument --vocabulary: the file does not exist. Received: {vocabulary_path!r}"
+        )
+    vocabulary = None
+    if vocabulary_path is not None:
+        try:
+            vocabulary = vocabulary_file.read_vocabulary_file(vocabulary_path)
+        except (OSError, ValueError) as error:
+            raise GenerateOptionError(
+                f"argument --vocabulary: {error} Received: {vocabulary_path!r}"
+            ) from None
+    for prompt in prompts:
+        try:
+            encode_prompt(prompt, "language_model", vocabulary)
+        except ValueError as error:
+            raise GenerateOptionError(f"argument --prompt: {error}") from None
+    return vocabulary
+
+
+def generate_from_saved_model(
+    model_path, prompts, vocabulary=None, max_new_tokens=None, **generate_kwargs
+):
+    """Load the `.keras` model at `model_path` and `generate_text` from it.
+
+    What `keras-seq generate` runs once `check_generate_options` passed. A model with a
+    fixed number of positions (GPT's `sequence_length`) must fit the longest prompt and the
+    new tokens; when `max_new_tokens` is `None` the default is shortened to fit.
+
+    Returns:
+        One string per prompt, as `generate_text`.
+
+    Raises:
+        GenerateOptionError: a model that does not load or cannot generate text, prompts
+            too long for it, or options `generate` rejects.
+    """
+    import keras
+
+    import keras_seq  # noqa: F401  (registers every class a saved model may name)
+
+    try:
+        model = keras.saving.load_model(model_path)
+    except Exception as error:
+        raise GenerateOptionError(
+            f"argument MODEL: cannot load the model ({type(error).__name__}: {error}). "
+            f"Received: {model_path!r}"
+        ) from None
+    kind = model_kind(model)
+    if kind is None:
+        raise GenerateOptionError(
+            "argument MODEL: not a language or sequence-to-sequence model (RNNLanguageModel, "
+            f"GPT, Seq2Seq, TransformerSeq2Seq) but a {type(model).__name__}. "
+            f"Received: {model_path!r}"
+        )
+    given_max_new_tokens = max_new_tokens
+    max_new_tokens = (
+        max_new_tokens or (vocabulary or {}).get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
+    )
+    longest = max(encode_prompt(prompt, kind, vocabulary).shape[1] for prompt in prompts)
+    # GPT has `sequence_length` learned positions for the prompt and the new tokens.
+    limit = getattr(model, "sequence_length", None) if kind == "language_model" else None
+    if limit is not None and longest >= limit:
+        raise GenerateOptionError(
+            f"argument --prompt: a prompt of {longest} tokens leaves no room in the model's "
+            f"{limit} positions. Received: {max(prompts, key=len)!r}"
+        )
+    if limit is not None and given_max_new_tokens is None:
+        max_new_tokens = min(max_new_tokens, limit - longest)  # the default, shortened
+    if limit is not None and longest + max_new_tokens > limit:
+        raise GenerateOptionError(
+            f"argument --max-new-tokens: the prompt ({longest} tokens) plus the new tokens "
+            f"must fit the model's {limit} positions. Received: {max_new_tokens}"
+        )
+    try:
+        return generate_text(
+            model,
+            prompts,
+            vocabulary=vocabulary,
+            max_new_tokens=max_new_tokens,
+            **generate_kwargs,
+        )
+    except ValueError as error:
+        raise GenerateOptionError(str(error)) from None

@@ -1,0 +1,237 @@
+"""The training recipes of `keras-seq train`: their names, defaults and where each one lives.
+
+This module imports neither TensorFlow nor Keras, so that the command line can check a recipe
+name and its options before paying for them; `load_recipe` imports the recipe's module.
+"""
+
+import collections
+import importlib
+import os
+import textwrap
+
+Recipe = collections.namedtuple(
+    "Recipe", ["name", "module", "function", "summary", "epochs", "batch_size", "models"]
+)
+Recipe.__doc__ = """One training recipe.
+
+`module` and `function` name the function `train(run)` that trains it (see
+`keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
+that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
+the first being the default.
+"""
+
+RECIPES = {
+    recipe.name: recipe
+    for recipe in (
+        Recipe(
+            "char-lm",
+            "keras_seq.recipes.char_lm",
+            "train_char_lm",
+            "character language model (LSTM or GPT) on a synthetic grammar corpus",
+            epochs=6,
+            batch_size=32,
+            models=("rnn", "gpt"),
+        ),
+        Recipe(
+            "seq2seq-attention",
+            "keras_seq.recipes.seq2seq_attention",
+            "train_seq2seq_attention",
+            "LSTM encoder-decoder with Bahdanau attention translating dates to ISO 8601",
+            epochs=6,
+            batch_size=64,
+            models=("bahdanau",),
+        ),
+        Recipe(
+            "vit-digits",
+            "keras_seq.recipes.digits_classification",
+            "train_vit_digits",
+            "small VisionTransformer classifying scikit-learn's 8x8 digits (upsampled)",
+            epochs=12,
+            batch_size=64,
+            models=("vit",),
+        ),
+        Recipe(
+            "swin-digits",
+            "keras_seq.recipes.digits_classification",
+            "train_swin_digits",
+            "small SwinTransformer classifying scikit-learn's 8x8 digits (upsampled)",
+            epochs=15,
+            batch_size=64,
+            models=("swin",),
+        ),
+        Recipe(
+            "detr-shapes",
+            "keras_seq.recipes.detr_shapes",
+            "train_detr_shapes",
+            "tiny DETR detecting synthetic shapes (mAP on held-out images)",
+            epochs=60,
+            batch_size=32,
+            models=("detr",),
+        ),
+        Recipe(
+            "captioning-shapes",
+            "keras_seq.recipes.captioning_shapes",
+            "train_captioning_shapes",
+            "image captioner (transformer or attention LSTM decoder) describing synthetic shapes",
+            epochs=15,
+            batch_size=64,
+            models=("transformer", "rnn"),
+        ),
+    )
+}
+
+# The options each decoding strategy of `keras-seq generate` reads (the table of
+# keras_seq.generation.generate, which a test compares with this one); the others are errors.
+GENERATE_STRATEGY_OPTIONS = {
+    "greedy": (),
+    "beam": ("num_beams", "length_penalty"),
+    "sample": ("temperature", "seed"),
+    "top_k": ("temperature", "top_k", "seed"),
+    "top_p": ("temperature", "top_k", "top_p", "seed"),
+}
+STRATEGIES = ("default", "mirrored")
+MIXED_PRECISION = ("none", "auto", "mixed_float16", "mixed_bfloat16")
+DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
+
+
+def get_recipe(name):
+    """The `Recipe` called `name`; a `ValueError` naming the known recipes otherwise."""
+    if name not in RECIPES:
+        raise ValueError(
+            f"Unknown recipe. Choose from {', '.join(RECIPES)}. Received: recipe={name!r}"
+        )
+    return RECIPES[name]
+
+
+def load_recipe(recipe):
+    """Import the recipe's module and return its training function `train(run)`."""
+    module = importlib.import_module(recipe.module)
+    return getattr(module, recipe.function)
+
+
+def default_output_dir(recipe, model=None):
+    """`keras_seq_runs/<recipe>`, or `keras_seq_runs/<recipe>-<model>` for a model other
+    than the recipe's default, relative to the working directory."""
+    name = recipe.name
+    if model is not None and model != recipe.models[0]:
+        name = f"{name}-{model}"
+    return os.path.join(DEFAULT_OUTPUT_ROOT, name)
+
+
+def output_dir_problem(path):
+    """Why `path` cannot be an output directory (a message), or `None` when it can.
+
+    It can if it is a directory, or if it can be created: its nearest existing ancestor is
+    a writable directory. Nothing is created.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return "exists and is not a directory"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return "is a directory that is not writable"
+        return None
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"cannot be created: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable"
+    return None
+
+
+def validate_train_options(
+    recipe,
+    epochs=None,
+    batch_size=None,
+    output_dir=None,
+    strategy="default",
+    mixed_precision="none",
+    jit_compile=None,
+    quick=False,
+    seed=0,
+    model=None,
+):
+    """Check the options of one training run; raise a `ValueError` naming the bad one.
+
+    Arguments as in `keras_seq.recipes.runner.train_recipe`, with `recipe` a `Recipe`.
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    if output_dir is not None:
+        if not isinstance(output_dir, (str, os.PathLike)) or not os.fspath(output_dir):
+            raise ValueError(
+                f"`output_dir` must be a non-empty path. Received: output_dir={output_dir!r}"
+            )
+        problem = output_dir_problem(output_dir)
+        if problem:
+            raise ValueError(
+                f"`output_dir` {problem}. Received: output_dir={os.fspath(output_dir)!r}"
+            )
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"`strategy` must be one of {list(STRATEGIES)}. Received: strategy={strategy!r}"
+        )
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(
+            f"`mixed_precision` must be one of {list(MIXED_PRECISION)}. Received: "
+            f"mixed_precision={mixed_precision!r}"
+        )
+    if jit_compile is not None and not isinstance(jit_compile, bool):
+        raise ValueError(
+            f"`jit_compile` must be a bool or None. Received: jit_compile={jit_compile!r}"
+        )
+    if not isinstance(quick, bool):
+        raise ValueError(f"`quick` must be a bool. Received: quick={quick!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
+    if model is not None and model not in recipe.models:
+        raise ValueError(
+            f"`model` must be one of {list(recipe.models)} for recipe {recipe.name!r}. "
+            f"Received: model={model!r}"
+        )
+
+
+def recipe_table(width=79):
+    """The recipes as an indented table: name, summary, `--model` choices, default epochs."""
+    column = max(len(name) for name in RECIPES) + 4
+    rows = []
+    for recipe in RECIPES.values():
+        models = f"--model {'|'.join(recipe.models)}; " if len(recipe.models) > 1 else ""
+        rows.append(
+            textwrap.fill(
+                f"{recipe.summary}; {models}{recipe.epochs} epochs",
+                width,
+                initial_indent=f"  {recipe.name:<{column - 2}}",
+                subsequent_indent=" " * column,
+            )
+        )
+    return "\n".join(rows)
+
+
+def _format_number(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_train_summary(metrics):
+    """The lines `keras-seq train` prints after a run, from its `metrics.json` content."""
+    lines = [
+        f"{metrics['recipe']} ({metrics['model']}): {metrics['epochs_completed']} epochs in "
+        f"{metrics['time_seconds']:.0f} s",
+    ]
+    for section in ("train", "validation", "held_out"):
+        values = metrics.get(section) or {}
+        if values:
+            text = ", ".join(f"{k} {_format_number(v)}" for k, v in values.items())
+            lines.append(f"  {section.replace('_', '-')}: {text}")
+    output_dir = metrics["options"]["output_dir"]
+    lines.append(f"  outputs in {output_dir}: {', '.join(metrics['files'])}")
+    lines.append(f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'logs')}")
+    if "vocabulary.json" in metrics["files"]:
+        model_path = os.path.join(output_dir, "model.keras")
+        lines.append(f"  generate: keras-seq generate {model_path} --prompt TEXT")
+    return "\n".join(lines)

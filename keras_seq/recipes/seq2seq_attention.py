@@ -1,0 +1,140 @@
+"""Recipe `seq2seq-attention`: an LSTM encoder-decoder with Bahdanau attention translates dates.
+
+Human-readable dates in nine formats ("Tuesday, March 3, 1998", "03/03/98", ...) are
+translated character by character to ISO 8601 ("1998-03-03") by a `Seq2Seq` with
+`attention="bahdanau"` (`keras_seq.data.date_translation_data`; nothing is downloaded).
+Validation and held-out dates are days never seen in training, in any format. The held-out
+score is the exact-match rate of greedy decoding (and the rate of correct characters).
+
+Outputs beyond the runner's: `vocabulary.json` (for `keras-seq generate`), `attention.png`
+(the alignment of a few held-out translations: which source characters each output
+character attended to), `translations.txt` (held-out examples) and the decoder's attention
+maps on a probe batch in TensorBoard (`AttentionMapLogger`).
+
+Settings from integration_tests/test_seq2seq_learning.py, measured on 2 shared CPU cores:
+8,000 examples, embedding 32, LSTM 64, Adam 5e-3 with a cosine decay, clipnorm 1, batch 64,
+6 epochs: 0.988 held-out exact match in 40-51 s; this recipe: 1.000 on its held-out dates
+(500) in 46 s (93 s on a busy machine).
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_seq.callbacks.attention_map_logger import AttentionMapLogger
+from keras_seq.data.date_translation import DATE_SOURCE_LENGTH
+from keras_seq.data.date_translation import DATE_SOURCE_VOCABULARY
+from keras_seq.data.date_translation import DATE_TARGET_LENGTH
+from keras_seq.data.date_translation import DATE_TARGET_VOCABULARY
+from keras_seq.data.date_translation import date_translation_data
+from keras_seq.data.date_translation import decode_dates
+from keras_seq.metrics.perplexity import Perplexity
+from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.recipes import outputs
+from keras_seq.recipes import vocabulary_file
+
+NUM_PLOTTED = 4
+
+
+# Examples for training and for each of validation and held-out data; model widths.
+SIZES = {
+    "quick": {"train": 256, "held_out": 64, "embedding_dim": 8, "hidden_dim": 16},
+    "full": {"train": 8000, "held_out": 500, "embedding_dim": 32, "hidden_dim": 64},
+}
+
+
+def attention_figure(alignments, sources, outputs_text):
+    """Heatmaps of `alignments` `(N, T, S)`: rows are output characters, columns source
+    characters (only the real ones: source padding and steps after the end are cut)."""
+    count = len(sources)
+    columns = min(2, count)
+    rows = math.ceil(count / columns)
+    figure = outputs.new_figure(6.0 * columns, 3.2 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, weights, source, output in zip(axes, alignments, sources, outputs_text):
+        output_labels = list(output) + ["<end>"]
+        weights = np.asarray(weights)[: len(output_labels), : len(source)]
+        ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(source)), list(source), fontsize=7)
+        ax.set_yticks(range(len(output_labels)), output_labels, fontsize=7)
+        ax.set_title(f"{source} -> {output}", fontsize=9)
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    figure.suptitle("Bahdanau attention: output characters (rows) over source characters")
+    return figure
+
+
+def train_seq2seq_attention(run):
+    """Train the `seq2seq-attention` recipe (see the module docstring) for a `RecipeRun`."""
+    sizes = SIZES["quick" if run.quick else "full"]
+    inputs, targets = date_translation_data(sizes["train"], split="train", seed=0)
+    validation = date_translation_data(sizes["held_out"], split="test", seed=1)
+    test_inputs, test_targets = date_translation_data(sizes["held_out"], split="test", seed=2)
+
+    steps = run.epochs * math.ceil(len(targets) / run.batch_size)
+    with run.scope():
+        model = Seq2Seq(
+            source_vocabulary_size=len(DATE_SOURCE_VOCABULARY),
+            target_vocabulary_size=len(DATE_TARGET_VOCABULARY),
+            embedding_dim=sizes["embedding_dim"],
+            hidden_dim=sizes["hidden_dim"],
+            attention="bahdanau",
+            start_token_id=DATE_TARGET_VOCABULARY.start_id,
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(5e-3, steps), clipnorm=1.0
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+            metrics=[Perplexity(ignore_index=0)],
+            jit_compile=run.compile_jit(),
+        )
+
+    end_id = DATE_TARGET_VOCABULARY.end_id
+    vocabulary_file.write_vocabulary_file(
+        run.path(vocabulary_file.FILENAME),
+        DATE_SOURCE_VOCABULARY,
+        DATE_TARGET_VOCABULARY,
+        source_length=DATE_SOURCE_LENGTH,
+        stop_token_id=end_id,
+        max_new_tokens=DATE_TARGET_LENGTH,
+    )
+    run.add_file(vocabulary_file.FILENAME)
+    probe = {key: value[:2] for key, value in test_inputs.items()}
+    attention_logger = AttentionMapLogger(
+        run.log_dir, probe, ["decoder_layer_0"], colormap="viridis"
+    )
+    run.fit(model, inputs, targets, validation_data=validation, callbacks=[attention_logger])
+    run.save_model(model, probe_inputs={key: value[:8] for key, value in test_inputs.items()})
+
+    generated = np.asarray(
+        model.generate(
+            test_inputs["source"],
+            max_new_tokens=DATE_TARGET_LENGTH,
+            stop_token_id=end_id,
+            jit_compile=False,
+        )
+    )  # (N, T)
+    exact = float(np.mean(np.all(generated == test_targets, axis=1)))
+    characters = float(np.mean((generated == test_targets)[test_targets > 0]))
+    run.report(exact_match=exact, character_accuracy=characters)
+
+    sources = DATE_SOURCE_VOCABULARY.decode(test_inputs["source"])
+    predicted = decode_dates(generated)
+    expected = decode_dates(test_targets)
+    lines = [
+        f"{'ok ' if p == e else 'BAD'} {s!r} -> {p} (expected {e})"
+        for s, p, e in zip(sources[:20], predicted[:20], expected[:20])
+    ]
+    run.write_text("translations.txt", "\n".join(lines) + "\n")
+
+    start = np.full((len(generated), 1), DATE_TARGET_VOCABULARY.start_id, dtype="int32")
+    target_in = np.concatenate([start, generated[:, :-1]], axis=1)  # (N, T)
+    alignments = np.asarray(
+        model.attention_weights(test_inputs["source"][:NUM_PLOTTED], target_in[:NUM_PLOTTED])
+    )  # (N, T, S)
+    run.save_figure(
+        attention_figure(alignments, sources[:NUM_PLOTTED], predicted[:NUM_PLOTTED]),
+        "attention.png",
+    )

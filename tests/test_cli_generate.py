@@ -1,0 +1,279 @@
+"""Tests for `keras-seq generate` (keras_seq/cli.py, keras_seq/recipes/generate_text.py and
+keras_seq/recipes/vocabulary_file.py) on small saved models built here (untrained: decoding is
+deterministic all the same). Generation from the recipes' trained models is tested in
+tests/test_cli_train.py."""
+
+import importlib
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_seq import cli
+from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
+from keras_seq.data.date_translation import DATE_SOURCE_LENGTH
+from keras_seq.data.date_translation import DATE_SOURCE_VOCABULARY
+from keras_seq.data.date_translation import DATE_TARGET_VOCABULARY
+from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.models.vit.vision_transformer import VisionTransformer
+from keras_seq.recipes import registry
+from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.generate_text import generate_text
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Paths of small saved models; the text ones with a vocabulary.json beside them."""
+    keras.utils.set_random_seed(1)
+    root = tmp_path_factory.mktemp("models")
+    paths = {}
+
+    def save(name, model, **vocabulary):
+        directory = root / name
+        directory.mkdir()
+        model.save(directory / "model.keras")
+        if vocabulary:
+            vocabulary_file.write_vocabulary_file(directory / "vocabulary.json", **vocabulary)
+        paths[name] = directory / "model.keras"
+
+    size = len(CHAR_CORPUS_VOCABULARY)
+    save(
+        "rnn",
+        RNNLanguageModel(vocabulary_size=size, embedding_dim=8, hidden_dim=16),
+        source=CHAR_CORPUS_VOCABULARY,
+        max_new_tokens=12,
+    )
+    save(
+        "gpt",
+        GPT(
+            size, num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32, sequence_length=16
+        ),
+        source=CHAR_CORPUS_VOCABULARY,
+    )
+    save(
+        "seq2seq",
+        Seq2Seq(
+            source_vocabulary_size=len(DATE_SOURCE_VOCABULARY),
+            target_vocabulary_size=len(DATE_TARGET_VOCABULARY),
+            embedding_dim=8,
+            hidden_dim=16,
+            attention="bahdanau",
+        ),
+        source=DATE_SOURCE_VOCABULARY,
+        target=DATE_TARGET_VOCABULARY,
+        source_length=DATE_SOURCE_LENGTH,
+        stop_token_id=DATE_TARGET_VOCABULARY.end_id,
+        max_new_tokens=11,
+    )
+    save(
+        "transformer_ids",
+        TransformerSeq2Seq(
+            vocabulary_size=20,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            hidden_dim=16,
+            num_heads=2,
+            intermediate_dim=32,
+        ),
+    )
+    save(
+        "vit",
+        VisionTransformer(
+            image_shape=(8, 8, 1),
+            patch_size=4,
+            num_layers=1,
+            hidden_dim=8,
+            num_heads=2,
+            intermediate_dim=16,
+            num_classes=3,
+        ),
+    )
+    return paths
+
+
+def run_generate(capsys, *argv):
+    assert cli.main(["generate", *map(str, argv)]) == 0
+    captured = capsys.readouterr()
+    return captured.out.splitlines()
+
+
+def test_language_model_greedy_equals_model_generate(saved, capsys):
+    lines = run_generate(capsys, saved["rnn"], "--prompt", "the cat", "--prompt", "a")
+    model = keras.saving.load_model(saved["rnn"])
+    expected = [
+        CHAR_CORPUS_VOCABULARY.decode(
+            np.asarray(
+                model.generate(CHAR_CORPUS_VOCABULARY.encode([prompt]), 12, jit_compile=False)
+            )
+        )[0]
+        for prompt in ("the cat", "a")
+    ]
+    assert lines == expected
+    assert lines[0].startswith("the cat") and len(lines[0]) == len("the cat") + 12
+
+
+@pytest.mark.parametrize(
+    "options, kwargs",
+    [
+        (
+            ["--strategy", "beam", "--num-beams", "3", "--jit-compile"],
+            {"strategy": "beam", "num_beams": 3, "jit_compile": True},
+        ),
+        (
+            ["--strategy", "top_p", "--top-p", "0.8", "--temperature", "0.7", "--seed", "4"],
+            {"strategy": "top_p", "top_p": 0.8, "temperature": 0.7, "seed": 4},
+        ),
+        (["--strategy", "sample", "--seed", "2"], {"strategy": "sample", "seed": 2}),
+    ],
+)
+def test_gpt_strategies_equal_model_generate(options, kwargs, saved, capsys):
+    lines = run_generate(capsys, saved["gpt"], "--prompt", "dog", "--max-new-tokens", "5", *options)
+    model = keras.saving.load_model(saved["gpt"])
+    kwargs = {"jit_compile": False, **kwargs}
+    expected = model.generate(CHAR_CORPUS_VOCABULARY.encode(["dog"]), 5, **kwargs)
+    assert lines == CHAR_CORPUS_VOCABULARY.decode(np.asarray(expected))
+
+
+def test_gpt_default_length_fits_its_positions(saved, capsys):
+    # No --max-new-tokens and no default in vocabulary.json: 32, shortened to the 16 - 10
+    # positions left after the prompt.
+    lines = run_generate(capsys, saved["gpt"], "--prompt", "the cat is")
+    assert len(lines[0]) <= 16 and lines[0].startswith("the cat is")
+    model = keras.saving.load_model(saved["gpt"])
+    expected = model.generate(CHAR_CORPUS_VOCABULARY.encode(["the cat is"]), 6, jit_compile=False)
+    assert lines == CHAR_CORPUS_VOCABULARY.decode(np.asarray(expected))
+
+
+def test_seq2seq_decodes_with_the_target_vocabulary(saved, capsys):
+    prompt = "Tuesday, March 3, 1998"
+    lines = run_generate(capsys, saved["seq2seq"], "--prompt", prompt)
+    model = keras.saving.load_model(saved["seq2seq"])
+    source = DATE_SOURCE_VOCABULARY.encode([prompt], length=DATE_SOURCE_LENGTH)
+    expected = model.generate(
+        source, 11, stop_token_id=DATE_TARGET_VOCABULARY.end_id, jit_compile=False
+    )
+    assert lines == DATE_TARGET_VOCABULARY.decode(np.asarray(expected))
+
+
+def test_without_vocabulary_token_ids_in_and_out(saved, capsys):
+    lines = run_generate(
+        capsys, saved["transformer_ids"], "--prompt", "5 6 7 8", "--max-new-tokens", "6"
+    )
+    model = keras.saving.load_model(saved["transformer_ids"])
+    expected = np.asarray(model.generate(np.array([[5, 6, 7, 8]]), 6, jit_compile=False))[0]
+    assert lines == [" ".join(str(token) for token in expected)]
+    # With a stop token the ids end at it: pick the first generated id as the stop token.
+    stop = int(expected[0])
+    lines = run_generate(
+        capsys,
+        saved["transformer_ids"],
+        *("--prompt", "5 6 7 8", "--max-new-tokens", "6", "--stop-token-id", stop),
+    )
+    assert lines == [str(stop)]
+
+
+def test_vocabulary_option_overrides_the_file_beside(saved, capsys, tmp_path):
+    # The seq2seq model's vocabulary given explicitly to a copy without one.
+    lines = run_generate(
+        capsys,
+        saved["seq2seq"],
+        *("--prompt", "03/03/98", "--vocabulary", saved["seq2seq"].parent / "vocabulary.json"),
+    )
+    assert len(lines) == 1 and set(lines[0]) <= set("0123456789-")
+
+
+def test_generate_text_function(saved):
+    model = keras.saving.load_model(saved["rnn"])
+    vocabulary = vocabulary_file.read_vocabulary_file(saved["rnn"].parent / "vocabulary.json")
+    texts = generate_text(model, ["the", "a cat"], vocabulary=vocabulary, max_new_tokens=4)
+    assert [len(text) for text in texts] == [7, 9]
+    with pytest.raises(ValueError, match="`model` must be a language model"):
+        generate_text(keras.saving.load_model(saved["vit"]), ["1"])
+
+
+def test_vocabulary_file_round_trip(tmp_path):
+    path = tmp_path / "vocabulary.json"
+    vocabulary_file.write_vocabulary_file(
+        path, DATE_SOURCE_VOCABULARY, DATE_TARGET_VOCABULARY, source_length=29, stop_token_id=2
+    )
+    content = vocabulary_file.read_vocabulary_file(path)
+    assert content["source"].tokens == DATE_SOURCE_VOCABULARY.tokens
+    assert content["target"].tokens == DATE_TARGET_VOCABULARY.tokens
+    assert (content["source_length"], content["stop_token_id"]) == (29, 2)
+    assert content["max_new_tokens"] is None
+    assert json.loads(path.read_text())["format"] == "keras_seq.vocabulary"
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("not json", "is not a JSON file"),
+        ('{"format": "other"}', "is not a keras_seq vocabulary file"),
+        ('{"format": "keras_seq.vocabulary", "version": 9}', "version 9"),
+        (
+            '{"format": "keras_seq.vocabulary", "version": 1, "source": {"characters": "aa"}, '
+            '"target": {"characters": "a"}}',
+            "invalid vocabulary",
+        ),
+    ],
+)
+def test_read_vocabulary_file_errors(content, match, tmp_path):
+    path = tmp_path / "vocabulary.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        vocabulary_file.read_vocabulary_file(path)
+
+
+def test_strategy_options_match_generation():
+    # The command checks options before loading TensorFlow models with its own table.
+    generation = importlib.import_module("keras_seq.generation.generate")
+    assert registry.GENERATE_STRATEGY_OPTIONS == generation._OPTIONS
+
+
+@pytest.mark.parametrize(
+    "name, options, named, value",
+    [
+        (None, ["--prompt", "x"], "MODEL", "missing.keras"),
+        ("text", ["--prompt", "x"], "MODEL", "notes.txt"),
+        ("rnn", [], "--prompt", "required"),
+        ("rnn", ["--prompt", ""], "--prompt", "''"),
+        ("rnn", ["--prompt", "Hello!"], "--prompt", "Hello!"),
+        ("transformer_ids", ["--prompt", "five six"], "--prompt", "five six"),
+        ("transformer_ids", ["--prompt", "1 -2"], "--prompt", "1 -2"),
+        ("rnn", ["--prompt", "a", "--temperature", "0.5"], "--temperature", "0.5"),
+        ("rnn", ["--prompt", "a", "--strategy", "beam", "--top-k", "3"], "--top-k", "3"),
+        ("rnn", ["--prompt", "a", "--strategy", "top_p", "--top-p", "1.5"], "--top-p", "1.5"),
+        (
+            "rnn",
+            ["--prompt", "a", "--strategy", "sample", "--temperature", "0"],
+            "--temperature",
+            "0",
+        ),
+        ("rnn", ["--prompt", "a", "--strategy", "beam", "--num-beams", "0"], "--num-beams", "0"),
+        ("rnn", ["--prompt", "a", "--strategy", "nucleus"], "--strategy", "nucleus"),
+        ("rnn", ["--prompt", "a", "--max-new-tokens", "-4"], "--max-new-tokens", "-4"),
+        ("rnn", ["--prompt", "a", "--vocabulary", "absent.json"], "--vocabulary", "absent.json"),
+        ("rnn", ["--prompt", "a", "--vocabulary", "notes.txt"], "--vocabulary", "notes.txt"),
+        ("gpt", ["--prompt", "abc", "--max-new-tokens", "14"], "--max-new-tokens", "14"),
+        ("gpt", ["--prompt", "a" * 16], "--prompt", "a" * 16),
+        ("vit", ["--prompt", "1 2"], "MODEL", "VisionTransformer"),
+        ("broken", ["--prompt", "1 2"], "MODEL", "cannot load"),
+    ],
+)
+def test_generate_usage_errors_exit_2(
+    name, options, named, value, saved, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    model = {None: "missing.keras", "text": "notes.txt", "broken": "broken.keras"}.get(name)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", str(model or saved[name]), *options])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: keras-seq generate" in err
+    assert named in err and value in err, err
