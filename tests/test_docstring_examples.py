@@ -1,5 +1,6 @@
 """The ```python examples in public docstrings run."""
 
+import importlib
 import inspect
 import pathlib
 import re
@@ -28,6 +29,12 @@ def public_objects():
             "utils",
         )
         if hasattr(keras_seq, name)
+    ]
+    # keras_seq.recipes (behind the command line) is not imported by `import keras_seq`;
+    # the showdown's examples run in tests/recipes/test_showdown.py.
+    modules += [
+        importlib.import_module(f"keras_seq.recipes.{name}")
+        for name in ("registry", "runner", "outputs", "generate_text", "vocabulary_file")
     ]
     seen = {}
     for module in modules:

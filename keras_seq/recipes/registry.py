@@ -95,7 +95,18 @@ DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
 
 
 def get_recipe(name):
-    """The `Recipe` called `name`; a `ValueError` naming the known recipes otherwise."""
+    """The `Recipe` called `name`; a `ValueError` naming the known recipes otherwise.
+
+    Example:
+    ```python
+    from keras_seq.recipes import registry
+
+    recipe = registry.get_recipe("char-lm")
+    assert recipe.models == ("rnn", "gpt") and recipe.epochs >= 1
+    assert registry.default_output_dir(recipe, "gpt").endswith("char-lm-gpt")
+    assert "swin-digits" in registry.recipe_table()
+    ```
+    """
     if name not in RECIPES:
         raise ValueError(
             f"Unknown recipe. Choose from {', '.join(RECIPES)}. Received: recipe={name!r}"

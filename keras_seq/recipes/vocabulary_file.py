@@ -58,6 +58,24 @@ def write_vocabulary_file(
         source_length: int or `None`. Sources are right-padded to this length.
         stop_token_id: int or `None`. Generation stops at this target id.
         max_new_tokens: int or `None`. Default number of tokens to generate.
+
+    Example:
+    ```python
+    import os
+    import tempfile
+
+    from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
+    from keras_seq.recipes import vocabulary_file
+
+    path = os.path.join(tempfile.mkdtemp(), "vocabulary.json")
+    vocabulary_file.write_vocabulary_file(path, CHAR_CORPUS_VOCABULARY, max_new_tokens=40)
+    vocabulary = vocabulary_file.read_vocabulary_file(path)
+    ids = vocabulary_file.encode_prompt("the cat", "language_model", vocabulary)
+    assert vocabulary_file.decode_output(ids[0], vocabulary) == "the cat"
+    assert vocabulary["max_new_tokens"] == 40 and vocabulary["stop_token_id"] is None
+    # Without a vocabulary, prompts and outputs are token ids.
+    assert vocabulary_file.decode_output([4, 2, 0, 0], stop_token_id=2) == "4 2"
+    ```
     """
     target = source if target is None else target
     outputs.write_json(
