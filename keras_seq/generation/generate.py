@@ -231,7 +231,10 @@ def generate(
         if not eager:
             import tensorflow as tf
 
-            decode = tf.function(decode, jit_compile=jit_compile)
+            # No AutoGraph: the loop is keras.ops (while_loop), and an error raised while
+            # tracing (a bad prompt shape) then reaches the caller as raised, not wrapped in
+            # AutoGraph's "in user code" trace.
+            decode = tf.function(decode, jit_compile=jit_compile, autograph=False)
         functions[key] = (decode, sampler)
     decode, sampler = functions[key]
     if seed is not None:

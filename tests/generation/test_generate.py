@@ -225,3 +225,17 @@ def test_xla_on_an_eager_model_is_an_error():
     model.run_eagerly = True
     with pytest.raises(ValueError, match="jit_compile"):
         generate(model, PROMPTS, 3, jit_compile=True)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_an_error_raised_while_tracing_reaches_the_caller_unwrapped(jit_compile):
+    # A prompt of the wrong rank fails inside `prefill`, while the decoding loop is traced;
+    # the caller gets the model's own message, not AutoGraph's "in user code" trace.
+    import keras_seq
+
+    model = keras_seq.models.RNNLanguageModel(vocabulary_size=10, embedding_dim=4, hidden_dim=8)
+    with pytest.raises(ValueError) as error:
+        generate(model, np.array([1, 2, 3]), 2, jit_compile=jit_compile)
+    message = str(error.value)
+    assert message.startswith("`inputs` must be prompt token ids"), message
+    assert "in user code" not in message and "inputs.shape=(3,)" in message
