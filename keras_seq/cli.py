@@ -5,9 +5,10 @@ subcommand's name, help and arguments, and the function receives the parsed `arg
 and returns an exit code. Adding a subcommand (`demo`, `train`, `generate`, ...) means writing one
 such function in this module.
 
-Heavy imports (TensorFlow, Keras) happen inside the subcommand functions, in a
-`with quiet_tensorflow():` block, so that `--help`, `--version` and usage errors do not pay for
-them and TensorFlow's C++ start-up log lines stay off the terminal.
+The work of a subcommand runs in a `with quiet_tensorflow():` block, which hides TensorFlow's
+C++ log lines unless the block raises. The console script enters through
+`keras_seq_launcher.main`, which imports this package (and so TensorFlow) in the same kind of
+block, so that TensorFlow's start-up lines stay off the terminal too.
 """
 
 import argparse
@@ -17,11 +18,11 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import textwrap
 
 from keras_seq.recipes import registry
 from keras_seq.version import __version__
+from keras_seq_launcher import quiet_stderr
 
 PROG = "keras-seq"
 
@@ -98,36 +99,10 @@ def probability(text):
     return value
 
 
-@contextlib.contextmanager
-def quiet_tensorflow():
-    """Hide TensorFlow's C++ log lines written inside the block, unless it raises.
-
-    Sets `TF_CPP_MIN_LOG_LEVEL=2` when the user has not set it. That alone is not enough: with
-    TensorFlow 2.21 the lines logged while TensorFlow loads ("All log messages before
-    absl::InitializeLog() ...", oneDNN, CUDA stubs) ignore it. So the block's writes to file
-    descriptor 2 are captured and dropped; if the block raises they are written back, so nothing
-    that explains a failure is lost. `TF_CPP_MIN_LOG_LEVEL=0` turns the capture off.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
-        yield
-        return
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            sys.stderr.flush()
-            os.dup2(saved_fd, 2)
-            captured.seek(0)
-            os.write(2, captured.read())
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
+# Hides TensorFlow's C++ log lines written inside the block unless it raises (see its
+# docstring); it lives beside the console script's entry point, which needs it before this
+# package (and TensorFlow) is imported.
+quiet_tensorflow = quiet_stderr
 
 
 def _module_version(module_name):

@@ -138,8 +138,23 @@ def test_console_script_version(tmp_path):
             "the `keras-seq` console script is not installed next to this Python or on PATH; "
             "install the package with `pip install -e .` to create it"
         )
+    # TF_CPP_MIN_LOG_LEVEL=2 (set by conftest.py) does not hide TensorFlow's start-up lines;
+    # the entry point (keras_seq_launcher) imports the package inside a capture that does.
     result = subprocess.run(
         [script, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"keras-seq {keras_seq.__version__}"
+    assert "absl::InitializeLog" not in result.stderr, result.stderr
+    assert "I0000" not in result.stderr, result.stderr
+
+
+def test_launcher_runs_the_command_line(capsys):
+    import keras_seq_launcher
+
+    assert keras_seq_launcher.main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["keras_seq"] == keras_seq.__version__
+    with pytest.raises(SystemExit) as exit_info:
+        keras_seq_launcher.main(["train", "no-such-recipe"])
+    assert exit_info.value.code == 2
+    assert "no-such-recipe" in capsys.readouterr().err
