@@ -6,17 +6,22 @@ TensorFlow-specific by design (`tf.GradientTape`, `tf.summary`): this is one of 
 modules whose job is TensorBoard logging.
 """
 
-import contextlib
-import inspect
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
-from keras import tree
 
 from keras_seq.api import keras_seq_export
+from keras_seq.callbacks.hidden_state_gradients import _check_names
+from keras_seq.callbacks.hidden_state_gradients import _check_probe_batch
+from keras_seq.callbacks.hidden_state_gradients import _hidden_state_gradients
+from keras_seq.callbacks.hidden_state_gradients import _loss_on_tape
+from keras_seq.callbacks.hidden_state_gradients import _preserved_rnn_states
+from keras_seq.callbacks.hidden_state_gradients import _resolve_layers
+from keras_seq.callbacks.hidden_state_gradients import _rnn_layers
+from keras_seq.callbacks.hidden_state_gradients import _to_float64
+from keras_seq.callbacks.hidden_state_gradients import hidden_state_gradient_norms  # noqa: F401  (its former home)
 from keras_seq.utils.validation import validate_positive_int
 
 # Size of the per-time-step line chart written as an image summary.
@@ -28,67 +33,6 @@ SUMMARY_SUBDIR = "gradients"
 _LINE_COLOR = (31, 119, 180)
 _GRID_COLOR = (225, 225, 225)
 _AXIS_COLOR = (90, 90, 90)
-
-
-def hidden_state_gradient_norms(model, x, y, rnn_layer, sample_weight=None, per_example=False):
-    """Norms of dL/dh_t: the total derivative of the training loss w.r.t. each hidden state.
-
-    Runs `model` eagerly on one batch with `training=False` (no dropout noise) and takes the
-    loss that training minimises, `model.compute_loss(..., training=False)`: the compiled
-    loss plus regularization, unscaled. Meanwhile the loop of `rnn_layer` runs step by step
-    in Python, so each h_t is a tensor of its own whose gradient is the total derivative,
-    through all later steps and all layers above, not only the direct path through the
-    output at step t. Vanishing or exploding gradients show as this curve shrinking or
-    growing geometrically toward early steps (in processing order).
-
-    h_t is the first state the cell returns: h for Elman, GRU and LSTM cells (not the LSTM
-    cell state c). Entry t belongs to the state computed from input step t, also with
-    `go_backwards=True`. At a masked step the cell's new state is discarded, so that
-    example's gradient is zero. Weights are untouched; stateful RNNs get their states back.
-
-    Args:
-        model: a compiled Keras model that runs `rnn_layer` once per forward pass.
-        x: the model's inputs for one batch, as for `model.fit`.
-        y: the targets, as for `model.fit`.
-        rnn_layer: a `keras.layers.RNN` (`LSTM`, `GRU`, ...) of `model`, also nested in
-            `Bidirectional`, keras_seq wrappers or sub-models: the layer, its `name` or
-            its `path`.
-        sample_weight: optional sample weights, as for `model.fit`. Defaults to `None`.
-        per_example: bool. Return one norm per example instead of their batch mean.
-            Defaults to `False`.
-
-    Returns:
-        float64 NumPy array `(sequence_length,)`: the batch mean of the per-example
-        ||dL/dh_t||_2; `(batch_size, sequence_length)` with `per_example=True`.
-
-    Example:
-    ```python
-    from keras_seq.callbacks.gradient_norm_logger import hidden_state_gradient_norms
-
-    model = keras.Sequential(
-        [keras.Input((12, 3)), keras.layers.SimpleRNN(8, name="rnn"), keras.layers.Dense(1)]
-    )
-    model.compile("sgd", "mse")
-    x, y = np.random.randn(4, 12, 3), np.random.randn(4, 1)
-    norms = hidden_state_gradient_norms(model, x, y, "rnn")  # (12,)
-    ```
-    """
-    if not isinstance(per_example, bool):
-        raise TypeError(
-            "`per_example` must be a bool. "
-            f"Received: per_example={per_example!r} of type {type(per_example).__name__}"
-        )
-    _check_probe_batch(x, y, sample_weight)
-    if not isinstance(rnn_layer, (str, keras.layers.RNN)):
-        raise TypeError(
-            "`rnn_layer` must be a `keras.layers.RNN` of the model, or its name or path. "
-            f"Received: rnn_layer={rnn_layer!r} of type {type(rnn_layer).__name__}"
-        )
-    received = getattr(rnn_layer, "name", rnn_layer)
-    [layer] = _resolve_layers(model, [rnn_layer], "rnn_layer", recurrent=True, received=received)
-    requested = ("rnn_layer", received)
-    norms = _hidden_state_gradients(model, x, y, sample_weight, [layer], requested)[id(layer)]
-    return norms if per_example else norms.mean(axis=0)
 
 
 @keras_seq_export
@@ -319,40 +263,6 @@ def _render_curve(values, height=IMAGE_HEIGHT, width=IMAGE_WIDTH):
     return image
 
 
-# === Probing ===
-
-
-def _hidden_state_gradients(model, x, y, sample_weight, layers, requested=None):
-    """`{id(layer): (B, T) per-example norms of dL/dh_t}` for the layers whose loop ran.
-
-    With `requested=(argument, value)`, a layer whose loop never ran is an error.
-    """
-    if not tf.executing_eagerly():
-        raise RuntimeError("dL/dh_t is computed eagerly; call this outside `tf.function`.")
-    calls = {id(layer): [] for layer in layers}
-    loss, tape = _loss_on_tape(model, x, y, sample_weight, layers, calls)
-    idle = [layer for layer in layers if not calls[id(layer)]]
-    if idle and requested:
-        raise ValueError(
-            f"The forward pass never runs the loop of {_describe(idle)} (a `TruncatedBPTT` "
-            f"runs its `truncated_rnn`, not the wrapped layer). RNN layers: "
-            f"{_describe(_rnn_layers(model))}. Received: {requested[0]}={requested[1]!r}"
-        )
-    for layer in layers:
-        if len(calls[id(layer)]) > 1:
-            raise ValueError(
-                f"The forward pass runs the RNN layer {layer.path!r} "
-                f"{len(calls[id(layer)])} times; dL/dh_t is defined for a layer run once."
-            )
-    hidden = {id(layer): calls[id(layer)][0] for layer in layers if calls[id(layer)]}
-    sources = [h for steps in hidden.values() for h in steps]
-    gradients = iter(tape.gradient(loss, sources, unconnected_gradients="zero"))
-    return {
-        key: np.stack([_per_example_norm(next(gradients)) for _ in steps], axis=1)  # (B, T)
-        for key, steps in hidden.items()
-    }
-
-
 def _weight_gradient_norms(model, x, y, sample_weight, groups):
     """`{"global": norm, **{tag: norm}}`: L2 norms of the gradients of weight groups."""
     variables = model.trainable_variables
@@ -366,236 +276,3 @@ def _weight_gradient_norms(model, x, y, sample_weight, groups):
     for name, group in groups.items():
         norms[name] = float(np.sqrt(sum(squares.get(id(v), 0.0) for v in group)))
     return norms
-
-
-def _loss_on_tape(model, x, y, sample_weight, layers=(), calls=None):
-    """The training loss of one eager forward pass, `layers` unrolled, and its tape."""
-    x, y, sample_weight = (
-        None if value is None else tree.map_structure(tf.convert_to_tensor, value)
-        for value in (x, y, sample_weight)
-    )
-    with _preserved_rnn_states(model), tf.GradientTape() as tape:
-        with _unrolled_rnn_loops(layers, tape, calls):
-            y_pred = model(x, training=False)
-        loss = _compute_loss(model, x, y, y_pred, sample_weight)
-    return loss, tape
-
-
-def _compute_loss(model, x, y, y_pred, sample_weight):
-    """The loss as the train step computes it, through the model's own `compute_loss`."""
-    if not getattr(model, "compiled", False):
-        raise ValueError(
-            "The model must be compiled with a loss: gradients are taken of "
-            f"`model.compute_loss`. Received: model={model.name!r}, not compiled"
-        )
-    kwargs = {"x": x, "y": y, "y_pred": y_pred, "sample_weight": sample_weight}
-    # `training` was added to `compute_loss` in Keras 3.3; user overrides may lack it.
-    if "training" in inspect.signature(model.compute_loss).parameters:
-        kwargs["training"] = False
-    return model.compute_loss(**kwargs)
-
-
-@contextlib.contextmanager
-def _unrolled_rnn_loops(layers, tape, calls):
-    """For one forward pass, runs each layer's loop step by step, recording each h_t.
-
-    `keras.layers.RNN.call` delegates its time loop to `inner_loop` (a `tf.while_loop`
-    whose step tensors are out of reach). Keras has no hook into it, and sub-models cut
-    at the RNN would not reach RNNs inside `Bidirectional`, wrappers or subclassed models,
-    so each chosen layer instance gets its own `inner_loop` meanwhile, computing the same
-    with one tensor per step. `use_cudnn` is off meanwhile so that `Bidirectional` cannot
-    take its fused cuDNN path past the layers. Everything is restored on exit.
-    """
-    saved = []
-    try:
-        for layer in layers:
-            saved.append((layer, layer.__dict__.get("use_cudnn", _MISSING)))
-            if hasattr(layer, "use_cudnn"):
-                layer.use_cudnn = False
-            layer.inner_loop = _UnrolledLoop(layer, tape, calls[id(layer)])
-        yield
-    finally:
-        for layer, use_cudnn in saved:
-            if "inner_loop" in layer.__dict__:
-                del layer.inner_loop
-            if use_cudnn is not _MISSING:
-                layer.use_cudnn = use_cudnn
-
-
-_MISSING = object()
-
-
-class _UnrolledLoop:
-    """`RNN.inner_loop` unrolled in Python, as the TF backend's `rnn` without `unroll`.
-
-    A masked step keeps the states and repeats the previous output (zeros with
-    `zero_output_for_mask`); `go_backwards` reads the last step first and returns outputs
-    in that order. Appends the h_t tensors, indexed by input position, to `calls`.
-    """
-
-    def __init__(self, layer, tape, calls):
-        self.layer, self.tape, self.calls = layer, tape, calls
-
-    def __call__(self, sequences, initial_state, mask, training=False):
-        layer, cell = self.layer, self.layer.cell
-        if tree.is_nested(mask):
-            mask = mask[0]
-        cell_kwargs = {}
-        if isinstance(cell, keras.layers.Layer) and cell._call_has_training_arg:
-            cell_kwargs["training"] = training
-        states = tuple(initial_state) if tree.is_nested(initial_state) else (initial_state,)
-        num_steps = tree.flatten(sequences)[0].shape[1]
-        hidden = [None] * num_steps
-        outputs = []
-        for index in range(num_steps):
-            t = num_steps - 1 - index if layer.go_backwards else index
-            step_inputs = tree.map_structure(lambda s, t=t: s[:, t], sequences)  # (B, F)
-            output, new_states = cell(step_inputs, states, **cell_kwargs)  # (B, O)
-            if not tree.is_nested(new_states):
-                new_states = [new_states]
-            h = tree.flatten(new_states)[0]
-            self.tape.watch(h)
-            hidden[t] = h
-            if mask is not None:
-                keep = ops.cast(mask[:, t], "bool")  # (B,)
-                if layer.zero_output_for_mask or not outputs:
-                    previous = ops.zeros_like(output)
-                else:
-                    previous = outputs[-1]
-                output = _select(keep, output, previous)
-                flat = [
-                    _select(keep, new, old)
-                    for new, old in zip(tree.flatten(new_states), tree.flatten(states))
-                ]
-                new_states = tree.pack_sequence_as(new_states, flat)
-            outputs.append(output)
-            states = tuple(new_states)
-        self.calls.append(hidden)
-        return outputs[-1], ops.stack(outputs, axis=1), list(states)  # (B, O), (B, T, O)
-
-
-def _select(keep, new, old):
-    keep = ops.reshape(keep, (-1,) + (1,) * (len(new.shape) - 1))  # (B, 1, ...)
-    return ops.where(keep, new, ops.cast(old, new.dtype))
-
-
-@contextlib.contextmanager
-def _preserved_rnn_states(model):
-    """Restores the states of stateful RNNs, which a probe forward pass would advance."""
-    saved = [
-        (variable, variable.numpy())
-        for layer in _rnn_layers(model)
-        if layer.stateful and layer.states is not None
-        for variable in tree.flatten(layer.states)
-    ]
-    try:
-        yield
-    finally:
-        for variable, value in saved:
-            variable.assign(value)
-
-
-# === Layers and arguments ===
-
-
-def _all_layers(model):
-    # `_flatten_layers` is how Keras itself walks nested layers (`Model.layers` uses it);
-    # Keras 3 has no public recursive equivalent.
-    return list(model._flatten_layers(include_self=False, recursive=True))
-
-
-def _rnn_layers(model):
-    return [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.RNN)]
-
-
-def _describe(layers):
-    return ", ".join(
-        repr(layer.path or layer.name)
-        + (f" ({layer.name})" if layer.path and layer.path != layer.name else "")
-        for layer in layers
-    )
-
-
-def _resolve_layers(model, names, argument, recurrent, received=None):
-    """The layers that `names` (each a layer, its `name` or its `path`) refer to."""
-    received = names if received is None else received
-    if not names:
-        return []
-    if recurrent:
-        available = _rnn_layers(model)
-        kind = "RNN layers (keras.layers.RNN)"
-        if not available:
-            raise ValueError(
-                f"`{argument}` names RNN layers, but the model {model.name!r} has no "
-                f"`keras.layers.RNN`. Received: {argument}={received!r}"
-            )
-    else:
-        available = [layer for layer in _all_layers(model) if layer.trainable_weights]
-        kind = "layers with trainable weights"
-    layers = []
-    for name in names:
-        matches = [
-            layer for layer in available if name is layer or name in (layer.path, layer.name)
-        ]
-        if not matches:
-            raise ValueError(
-                f"`{argument}` names no layer of the model among the {kind}: "
-                f"{_describe(available)}. Received: {argument}={received!r}"
-            )
-        if len(matches) > 1:
-            raise ValueError(
-                f"`{argument}`: several layers are named {name!r}; use their paths instead: "
-                f"{_describe(matches)}. Received: {argument}={received!r}"
-            )
-        layers.append(matches[0])
-    return layers
-
-
-def _check_names(argument, names):
-    if names is None:
-        return
-    if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise TypeError(
-            f"`{argument}` must be a list of layer names or paths, or None. "
-            f"Received: {argument}={names!r} of type {type(names).__name__}"
-        )
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise TypeError(
-                f"Every entry of `{argument}` must be a non-empty str (a layer name or "
-                f"path). Received: {argument}={names!r}"
-            )
-
-
-def _check_probe_batch(x, y, sample_weight):
-    """Every array of the probe batch has a batch axis, of one size throughout."""
-    if x is None:
-        raise TypeError("`x` must hold the probe batch's inputs. Received: x=None")
-    sizes = {}
-    for argument, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
-        if value is None:
-            continue
-        for leaf in tree.flatten(value):
-            shape = tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf)
-            if not shape:
-                raise ValueError(
-                    f"Every array of `{argument}` needs a batch axis. "
-                    f"Received: {argument} containing a scalar {leaf!r}"
-                )
-            sizes.setdefault(argument, set()).add(int(shape[0]))
-    if len(set().union(*sizes.values())) > 1:
-        received = ", ".join(f"{name} batch sizes {sorted(s)}" for name, s in sizes.items())
-        raise ValueError(
-            "`x`, `y` and `sample_weight` must share one batch size (first dimension). "
-            f"Received: {received}"
-        )
-
-
-def _to_float64(gradient):
-    return tf.cast(tf.convert_to_tensor(gradient), tf.float64).numpy()  # IndexedSlices summed
-
-
-def _per_example_norm(gradient):
-    """`(B, ...)` -> `(B,)` L2 norms, in float64."""
-    values = _to_float64(gradient)
-    return np.sqrt(np.sum(np.square(values.reshape(values.shape[0], -1)), axis=1))

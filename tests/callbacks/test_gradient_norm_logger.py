@@ -22,7 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import keras_seq
 from keras_seq.callbacks import gradient_norm_logger as module
 from keras_seq.callbacks.gradient_norm_logger import GradientNormLogger
-from keras_seq.callbacks.gradient_norm_logger import hidden_state_gradient_norms
+from keras_seq.callbacks.hidden_state_gradients import hidden_state_gradient_norms
 from keras_seq.layers.recurrent.elman_cell import ElmanCell
 from keras_seq.layers.recurrent.gru_cell import GRUCell
 from keras_seq.layers.recurrent.lstm_cell import LSTMCell
