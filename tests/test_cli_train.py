@@ -371,6 +371,22 @@ def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
     assert json.loads(path.read_text()) == {"epoch": 2, "value": 0.5, "ids": [0, 1]}
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_files_get_the_permissions_of_open(umask, tmp_path):
+    # mkstemp makes owner-only files; outputs must be readable as files written with `open`
+    # are (e.g. by a TensorBoard or a colleague reading a shared run directory).
+    previous = os.umask(umask)
+    try:
+        with open(tmp_path / "reference.txt", "w") as file:
+            file.write("x")
+        outputs.write_json(tmp_path / "metrics.json", {"epoch": 1})
+    finally:
+        os.umask(previous)
+    expected = os.stat(tmp_path / "reference.txt").st_mode & 0o777
+    assert expected == 0o666 & ~umask
+    assert os.stat(tmp_path / "metrics.json").st_mode & 0o777 == expected
+
+
 def test_every_recipe_loads():
     assert list(registry.RECIPES) == [
         "char-lm",

@@ -28,10 +28,19 @@ def atomic_path(path, suffix=""):
     os.close(handle)
     try:
         yield temporary
+        # `mkstemp` creates the file readable by its owner only; give it the permissions of
+        # a file created with `open` (0o666 less the umask), which `os.replace` keeps.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _umask():
+    mask = os.umask(0)  # The only way to read it is to set it.
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value):
