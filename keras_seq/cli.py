@@ -197,7 +197,11 @@ def _progress_to_stdout():
         "A few CPU minutes; --quick runs a sub-minute version."
     ),
     arguments=[
-        argument("--quick", action="store_true", help="tiny models and short lengths"),
+        argument(
+            "--quick",
+            action="store_true",
+            help="lengths 10 and 50 only, fewer updates: under a minute",
+        ),
         argument(
             "--output-dir",
             metavar="DIR",
@@ -469,7 +473,9 @@ def main(argv=None):
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        # With the usage of the subcommand they were given to, when there is one.
+        culprit = args.subparser if args.command is not None else parser
+        culprit.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         names = ", ".join(name for name, *_ in _SUBCOMMANDS)
         parser.error(f"missing COMMAND (choose from {names})")

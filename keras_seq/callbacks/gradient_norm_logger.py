@@ -21,7 +21,6 @@ from keras_seq.callbacks.hidden_state_gradients import _preserved_rnn_states
 from keras_seq.callbacks.hidden_state_gradients import _resolve_layers
 from keras_seq.callbacks.hidden_state_gradients import _rnn_layers
 from keras_seq.callbacks.hidden_state_gradients import _to_float64
-from keras_seq.callbacks.hidden_state_gradients import hidden_state_gradient_norms  # noqa: F401  (its former home)
 from keras_seq.utils.validation import validate_positive_int
 
 # Size of the per-time-step line chart written as an image summary.
