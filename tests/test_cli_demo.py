@@ -1,8 +1,7 @@
 """Tests for `keras-seq demo` (keras_seq/cli.py): arguments, what it prints, exit codes.
 
 The showdown itself (files, numbers, the story of the quick run) is tested in
-tests/recipes/test_showdown.py; the installed command end to end in
-integration_tests/test_demo_command.py. Here `run_showdown` is swapped for a one-run
+tests/recipes/test_showdown.py, on a run of the installed command, `keras-seq demo --quick`. Here `run_showdown` is swapped for a one-run
 version (GRU at T=8, one epoch) so the command's plumbing is checked in seconds.
 """
 

@@ -1,7 +1,9 @@
 """The vanishing-gradient showdown (`keras-seq demo`): its files, its numbers and its errors.
 
-One quick run (module-scoped fixture, about 40 s on 2 CPU cores) is checked against
-independent references: the saved models are reloaded and scored here on a regenerated test
+One quick run (module-scoped fixture, about 40-70 s on 2 CPU cores) is checked against
+independent references. It is the installed command, `keras-seq demo --quick`, in a fresh
+process: what a user runs first, end to end (exit code, what it prints, no TensorFlow start-up
+lines) and the files it leaves; the saved models are reloaded and scored here on a regenerated test
 set; the gradient-norm curves in `results.json` are compared with the ones `GradientNormLogger`
 wrote to TensorBoard at the last epoch; the PNG is decoded by TensorFlow. The quick run must
 tell the demo's story (`test_quick_run_tells_the_story`); the full demo is
@@ -12,6 +14,9 @@ import inspect
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -53,13 +58,42 @@ RUN_KEYS = {
 }
 
 
+def keras_seq_command():
+    """The installed `keras-seq` console script, else its entry point through this Python."""
+    script = shutil.which("keras-seq", path=os.path.dirname(sys.executable))
+    script = script or shutil.which("keras-seq")
+    if script:
+        return [script]
+    return [
+        sys.executable,
+        "-c",
+        "import sys, keras_seq_launcher; sys.exit(keras_seq_launcher.main())",
+    ]
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """`(results, output_dir, log lines)` of one `run_showdown(quick=True)`."""
-    output_dir = tmp_path_factory.mktemp("showdown")
-    lines = []
-    results = run_showdown(output_dir, quick=True, progress=False, log=lines.append)
-    return results, output_dir, lines
+    """`(results.json, output_dir, progress lines, stdout)` of `keras-seq demo --quick`."""
+    output_dir = tmp_path_factory.mktemp("showdown") / "demo"
+    result = subprocess.run(
+        [*keras_seq_command(), "demo", "--quick", "--output-dir", str(output_dir)],
+        capture_output=True,
+        text=True,
+        cwd=output_dir.parent,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # TensorFlow's start-up lines ignore TF_CPP_MIN_LOG_LEVEL; the command hides them.
+    assert "absl::InitializeLog" not in result.stderr and "I0000" not in result.stderr
+    with open(output_dir / "results.json", encoding="utf-8") as file:
+        results = json.load(file)
+    # The lines of `log` (a run starts, a run ends), among the progress bars' `\r` updates.
+    lines = [
+        line
+        for line in re.split(r"[\r\n]", result.stdout)
+        if re.match(r"\[\d+/\d+\] |  accuracy ", line)
+    ]
+    return results, output_dir, lines, result.stdout
 
 
 def read_tensors(log_dir):
@@ -77,11 +111,15 @@ def read_tensors(log_dir):
 # === The quick run's files ===
 
 
-def test_results_json_is_the_returned_dict(quick_run):
-    results, output_dir, lines = quick_run
-    with open(output_dir / "results.json", encoding="utf-8") as file:
-        stored = json.load(file)
-    assert stored == json.loads(json.dumps(results))
+def test_the_command_prints_the_table_of_results_json(quick_run):
+    stored, output_dir, _, stdout = quick_run
+    assert format_showdown_table(stored) in stdout
+    assert f"Plot: {output_dir / 'showdown.png'}" in stdout
+    assert f"tensorboard --logdir {output_dir / 'logs'}" in stdout
+
+
+def test_results_json(quick_run):
+    stored, output_dir, lines, _ = quick_run
     assert stored["status"] == "completed"
     assert stored["quick"] is True and stored["seed"] == 0
     assert stored["models"] == list(MODEL_NAMES)
@@ -109,7 +147,7 @@ def test_results_json_is_the_returned_dict(quick_run):
 
 
 def test_saved_models_reload_and_score_as_recorded(quick_run):
-    results, output_dir, _ = quick_run
+    results, output_dir, _, _ = quick_run
     settings = results["settings"]
     for run in results["runs"]:
         name, length = run["model"], run["sequence_length"]
@@ -134,14 +172,14 @@ def test_saved_models_reload_and_score_as_recorded(quick_run):
 
 
 def test_plot_is_a_png(quick_run):
-    results, output_dir, _ = quick_run
+    results, output_dir, _, _ = quick_run
     image = tf.io.decode_png(tf.io.read_file(os.fspath(output_dir / "showdown.png"))).numpy()
     assert image.shape[:2] == (420, 1100)  # 11 x 4.2 inches at 100 dpi
     assert image.std() > 10  # drawn, not blank
 
 
 def test_tensorboard_logs_hold_gradient_norms_and_attention_maps(quick_run):
-    results, output_dir, _ = quick_run
+    results, output_dir, _, _ = quick_run
     epochs = results["settings"]["epochs"]
     for run in results["runs"]:
         log_dir = output_dir / "logs" / f"{run['model']}_T{run['sequence_length']}"
@@ -167,7 +205,7 @@ def test_tensorboard_logs_hold_gradient_norms_and_attention_maps(quick_run):
 
 
 def test_table_of_the_quick_run(quick_run):
-    results, _, _ = quick_run
+    results, _, _, _ = quick_run
     table = format_showdown_table(results)
     lines = table.splitlines()
     lengths = QUICK_SETTINGS["sequence_lengths"]
@@ -188,7 +226,7 @@ def test_quick_run_tells_the_story(quick_run):
     # seeds measured (the comment above QUICK_SETTINGS): Elman 0.07-0.11 at the longest
     # length and 0.39-0.51 at the shortest; LSTM >= 0.6, GRU and transformer >= 0.9 at the
     # longest; gradient ratios Elman <= 3e-5, LSTM and GRU >= 0.14.
-    results, _, _ = quick_run
+    results, _, _, _ = quick_run
     table = format_showdown_table(results)
     accuracy = results["accuracy"]
     lengths = QUICK_SETTINGS["sequence_lengths"]
