@@ -55,48 +55,26 @@ class UsageError(Exception):
     `argument --option:` and end with the value received."""
 
 
-def positive_int(text):
-    """`argparse` type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer. Received: {text!r}")
-    return value
+def _number_type(convert, accept, requirement):
+    """An `argparse` type: `convert(text)` when `accept` takes it, else an error saying
+    what it `must be` and the text received."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}. Received: {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text):
-    """`argparse` type: an int >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer. Received: {text!r}")
-    return value
-
-
-def positive_float(text):
-    """`argparse` type: a finite float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number. Received: {text!r}")
-    return value
-
-
-def probability(text):
-    """`argparse` type: a float in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1]. Received: {text!r}")
-    return value
+positive_int = _number_type(int, lambda value: value >= 1, "a positive integer")
+non_negative_int = _number_type(int, lambda value: value >= 0, "a non-negative integer")
+positive_float = _number_type(float, lambda value: 0.0 < value < float("inf"), "a positive number")
+probability = _number_type(float, lambda value: 0.0 < value <= 1.0, "a number in (0, 1]")
 
 
 # Hides TensorFlow's C++ log lines written inside the block unless it raises (see its
