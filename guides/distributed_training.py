@@ -26,7 +26,8 @@ is what those strategies leave to the model:
 - **Clear errors** when the data does not fit the model or the strategy (a global batch
   not divisible by the number of replicas, a dataset without targets, unexpected input keys).
 - **Multiple workers**: Keras 3.15's `fit` fails under `MultiWorkerMirroredStrategy`;
-  keras_seq's models carry a small, isolated workaround (`keras_seq.utils.multi_worker`).
+  `keras_seq.utils.apply_multi_worker_fixes(model)` is a small, isolated workaround you call
+  before `fit`.
 
 This guide runs on a CPU: it splits the CPU into two logical devices to show
 `MirroredStrategy` with two replicas. Set `KERAS_SEQ_GUIDE_FAST=1` for smaller sizes.
@@ -125,15 +126,15 @@ A global batch that the replicas cannot share evenly is refused before anything 
 """
 
 try:
-    mirrored.fit(x, y, batch_size=15, epochs=1, verbose=0)
+    keras_seq.utils.check_fit_data(mirrored, x, y, batch_size=15)
 except ValueError as error:
     print("ValueError:", error)
 
 """
-keras_seq's models check the data given to `fit` and `evaluate` this way (a dataset of
-dicts without targets, unexpected input keys, a stateful RNN fed the wrong batch size);
-`keras_seq.utils.check_fit_data(model, x, y, batch_size)` runs the same checks
-for any Keras model.
+`keras_seq.utils.check_fit_data(model, x, y, batch_size)` takes the arguments of `fit` and
+checks them against any Keras model before anything is traced (also a dataset of dicts
+without targets, unexpected input keys, a stateful RNN fed the wrong batch size); call it
+before `fit` and `evaluate`. Keras' `fit` itself is unchanged.
 
 ## XLA: the TPU contract
 
@@ -251,13 +252,14 @@ with strategy.scope():
 options = tf.data.Options()
 options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 dataset = dataset.batch(global_batch_size).with_options(options)
+keras_seq.utils.apply_multi_worker_fixes(model)
 model.fit(dataset, epochs=3)
 ```
 
 Keras 3.15's `fit` and `evaluate` fail under this strategy (keras-team/keras#20585: the first
 batch is reduced across workers to build the model, and the logs are reduced along an axis
-they do not have). keras_seq's models apply
-`keras_seq.utils.apply_multi_worker_fixes(model)` in `fit` and `evaluate`, a
-per-model workaround that does nothing under other strategies and switches itself off for a
-Keras release that fixes the bugs. For your own Keras models, call it after `compile`.
+they do not have). Call `keras_seq.utils.apply_multi_worker_fixes(model)` after `compile`
+(the example above needs it before `model.fit`): a per-model workaround for any Keras model
+that does nothing under other strategies and switches itself off for a Keras release that
+fixes the bugs.
 """

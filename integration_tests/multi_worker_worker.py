@@ -87,9 +87,8 @@ def _fixed(strategy, output_dir, index):
         with strategy.scope():
             model = build_model(name)
         initial = model.get_weights()
-        # keras_seq's models apply the fixes in `fit` by themselves.
+        applied = apply_multi_worker_fixes(model)  # True: two workers, a Keras with the bugs
         history = model.fit(dataset(name), epochs=EPOCHS, verbose=0)
-        applied = apply_multi_worker_fixes(model)  # True: already applied by `fit`
         evaluation = model.evaluate(dataset(name), verbose=0)
         predictions = model.predict(dataset(name), verbose=0)
         np.savez(
@@ -107,8 +106,7 @@ def _unfixed(strategy, output_dir, index):
     keras.utils.set_random_seed(0)
     with strategy.scope():
         gpt = build_model("gpt")
-        # The same graph as a plain Keras model: keras_seq's models would apply the fixes in
-        # `fit` by themselves.
+        # The same graph as a plain Keras model, without the fixes.
         model = keras.Model(gpt.input, gpt.output)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss=SequenceCrossEntropy())
     x, y = data("gpt")

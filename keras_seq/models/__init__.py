@@ -4,6 +4,8 @@ from keras_seq.models.bert.bert import BERT
 from keras_seq.models.bert.bert_masked_lm import BERTMaskedLM
 from keras_seq.models.detr.detr import DETR
 from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_captioner import ImageCaptioner
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq

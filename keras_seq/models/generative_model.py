@@ -1,11 +1,11 @@
-"""The base of keras_seq's generative models: `generate()` over the generation protocol."""
+"""The base of keras_seq's generative task models: `generate()` over the generation protocol."""
 
 from keras_seq import generation
-from keras_seq.models.functional_model import FunctionalModel
+from keras_seq.models.task import Task
 
 
-class GenerativeModel(FunctionalModel):
-    """Base of the models that generate token sequences (not exported).
+class GenerativeTask(Task):
+    """Base of the task models that generate token sequences (not exported).
 
     A subclass implements the two methods of `keras_seq.generation.protocol`:
     `prefill(inputs, max_new_tokens) -> (prefix, logits, cache)` and

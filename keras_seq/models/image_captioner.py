@@ -16,8 +16,8 @@ from keras_seq.layers.recurrent.attention_cell import AttentionCell
 from keras_seq.layers.recurrent.attention_rnn import AttentionRNN
 from keras_seq.models.cached_decoder import decoder_stack_step
 from keras_seq.models.cached_decoder import prefill_decoder_stack
-from keras_seq.models.generative_model import GenerativeModel
 from keras_seq.models.image_captioner_presets import IMAGE_CAPTIONER_PRESETS
+from keras_seq.models.legacy_generative_model import GenerativeModel
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_int

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_seq.api import keras_seq_export
-from keras_seq.models.generative_model import GenerativeModel
+from keras_seq.models.legacy_generative_model import GenerativeModel
 from keras_seq.models.recurrent_stack import as_state_list
 from keras_seq.models.recurrent_stack import cell_argument
 from keras_seq.models.recurrent_stack import make_cell

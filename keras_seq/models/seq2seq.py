@@ -16,7 +16,7 @@ from keras.src.utils.naming import auto_name  # Unique default names, as Keras g
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
 from keras_seq.layers.recurrent.attention_rnn import AttentionRNN
-from keras_seq.models.generative_model import GenerativeModel
+from keras_seq.models.legacy_generative_model import GenerativeModel
 from keras_seq.models.recurrent_stack import as_state_list
 from keras_seq.models.recurrent_stack import cell_argument
 from keras_seq.models.recurrent_stack import make_cell

@@ -17,7 +17,7 @@ from keras_seq.layers.embeddings.position_embedding import PositionEmbedding
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
 from keras_seq.models.cached_decoder import decoder_stack_step
 from keras_seq.models.cached_decoder import prefill_decoder_stack
-from keras_seq.models.generative_model import GenerativeModel
+from keras_seq.models.legacy_generative_model import GenerativeModel
 from keras_seq.models.transformer_seq2seq_presets import TRANSFORMER_SEQ2SEQ_PRESETS
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice

@@ -35,6 +35,8 @@ from keras_seq.recipes.registry import default_output_dir
 from keras_seq.recipes.registry import get_recipe
 from keras_seq.recipes.registry import load_recipe
 from keras_seq.recipes.registry import validate_train_options
+from keras_seq.utils.fit_checks import check_fit_data
+from keras_seq.utils.multi_worker import apply_multi_worker_fixes
 from keras_seq.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -134,6 +136,15 @@ class RecipeRun:
             _EpochRecord(self),
         ]
         kwargs.setdefault("batch_size", None if _is_dataset(x) else self.batch_size)
+        check_fit_data(
+            model,
+            x,
+            y,
+            kwargs["batch_size"],
+            validation_data=kwargs.get("validation_data"),
+            validation_batch_size=kwargs.get("validation_batch_size"),
+        )
+        apply_multi_worker_fixes(model)
         start = time.time()
         try:
             history = model.fit(

@@ -6,8 +6,8 @@ that does not fit a stateful RNN) and lets others pass silently (extra input key
 a partial last batch is broadcast against a stateful RNN's states). `check_fit_data` turns the
 mismatches users hit into `ValueError`s that name the argument, what was expected and what was
 received. It looks only at shapes and structures (a dataset's `element_spec`), never at the
-values, and never iterates a dataset. keras_seq's models run it at the start of `fit` and
-`evaluate`; call it yourself for other Keras models.
+values, and never iterates a dataset. Call it before `fit` / `evaluate`, with the same
+arguments, for keras_seq's models or any other Keras model (the `keras-seq` recipes do).
 """
 
 import keras
@@ -124,7 +124,16 @@ def _check_inputs(model, inputs, where):
             )
 
 
-def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None, name="x"):
+def check_fit_data(
+    model,
+    x=None,
+    y=None,
+    batch_size=None,
+    sample_weight=None,
+    name="x",
+    validation_data=None,
+    validation_batch_size=None,
+):
     """Check the data of a `fit` / `evaluate` call against `model`; raise `ValueError` early.
 
     Checks, on shapes and structures only:
@@ -148,11 +157,22 @@ def check_fit_data(model, x=None, y=None, batch_size=None, sample_weight=None, n
         batch_size: the `batch_size` of `fit` (`None`: Keras' default of 32 for arrays).
         sample_weight: the `sample_weight` of `fit`, or `None`.
         name: str. What the messages call `x`, e.g. `"validation_data"`. Defaults to `"x"`.
+        validation_data: the `validation_data` of `fit`, checked the same way (as Keras
+            batches it: by `validation_batch_size`, else `batch_size`), or `None`.
+        validation_batch_size: the `validation_batch_size` of `fit`, or `None`.
 
     Raises:
         ValueError: naming the argument, the expected and the received value.
     """
     del sample_weight  # Its structure follows `y`; Keras checks it.
+    if validation_data is not None:
+        if isinstance(validation_data, tuple):
+            x_val, y_val = (tuple(validation_data) + (None,))[:2]
+        else:
+            x_val, y_val = validation_data, None
+        check_fit_data(
+            model, x_val, y_val, validation_batch_size or batch_size, name="validation_data"
+        )
     if _is_dataset(x):
         inputs, targets, _ = _split_element(x.element_spec)
         where = f"each element of the dataset `{name}` ({_describe(x.element_spec)})"

@@ -60,7 +60,7 @@ def apply_multi_worker_fixes(model):
        `strategy = tf.distribute.MultiWorkerMirroredStrategy()` before TensorFlow runs any op.
     2. Build and compile the model inside `with strategy.scope():` (Keras records the
        strategy when the model is created).
-    3. Call `apply_multi_worker_fixes(model)` (keras_seq's models call it from `fit`).
+    3. Call `apply_multi_worker_fixes(model)` before `fit` (the `keras-seq` recipes do).
     4. Fit on a `tf.data.Dataset`, the same on every worker, batched with the global batch
        size (per-replica batch size times `strategy.num_replicas_in_sync`), with
        `options.experimental_distribute.auto_shard_policy =

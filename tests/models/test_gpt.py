@@ -1,11 +1,12 @@
-"""GPT: contract, parity with keras_hub's GPT-2 given the same weights, cached decoding."""
+"""GPTBackbone and GPTCausalLM: contract, parity with keras_hub given the same weights, decoding."""
 
 import keras
 import keras_hub
 import numpy as np
 import pytest
 
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models import GPTBackbone
+from keras_seq.models import GPTCausalLM
 from keras_seq.testing import run_layer_test
 
 TINY = {
@@ -17,6 +18,10 @@ TINY = {
     "sequence_length": 24,
     "dropout": 0.0,
 }
+
+
+def _model(**overrides):
+    return GPTCausalLM(GPTBackbone(**{**TINY, **overrides}))
 
 
 def _inputs(batch_size=2, length=6, seed=0):
@@ -40,17 +45,24 @@ def _gpt2_parameter_count(vocabulary_size, num_layers, hidden_dim, intermediate_
 
 def test_contract():
     run_layer_test(
-        GPT,
+        GPTBackbone,
         TINY,
         _inputs(),
-        expected_output_shape=(2, 6, 50),
+        expected_output_shape=(2, 6, 16),
         expected_num_trainable_weights=2 + 2 * 16 + 2,
+    )
+    run_layer_test(
+        GPTCausalLM,
+        {"backbone": GPTBackbone(**TINY)},
+        _inputs(),
+        expected_output_shape=(2, 6, 50),
+        expected_num_trainable_weights=2 + 2 * 16 + 2,  # the output embedding is the input's
     )
 
 
 def test_gpt2_small_is_gpt2_small_parameter_for_parameter():
-    config = GPT.presets["gpt2_small"]["config"]
-    model = GPT.from_preset("gpt2_small")
+    config = GPTBackbone.presets["gpt2_small"]["config"]
+    model = GPTCausalLM.from_preset("gpt2_small")
     assert model.count_params() == 124_439_808 == _gpt2_parameter_count(50257, 12, 768, 3072, 1024)
     reference = keras_hub.models.GPT2Backbone(
         vocabulary_size=config["vocabulary_size"],
@@ -65,7 +77,7 @@ def test_gpt2_small_is_gpt2_small_parameter_for_parameter():
 
 @pytest.mark.parametrize("preset", ["gpt2_medium", "gpt2_large"])
 def test_larger_gpt2_presets_match_the_formula(preset):
-    config = GPT.presets[preset]["config"]
+    config = GPTBackbone.presets[preset]["config"]
     expected = _gpt2_parameter_count(
         config["vocabulary_size"],
         config["num_layers"],
@@ -73,7 +85,7 @@ def test_larger_gpt2_presets_match_the_formula(preset):
         config["intermediate_dim"],
         config["sequence_length"],
     )
-    assert f"{expected:,}" in GPT.presets[preset]["description"]
+    assert f"{expected:,}" in GPTBackbone.presets[preset]["description"]
 
 
 def test_equals_keras_hub_gpt2_given_the_same_weights():
@@ -86,7 +98,7 @@ def test_equals_keras_hub_gpt2_given_the_same_weights():
         max_sequence_length=24,
         dropout=0.0,
     )
-    model = GPT(**TINY)
+    model = _model()
     model.set_weights(reference.get_weights())  # same layout, same order
     inputs = _inputs()
     inputs["padding_mask"][1, 4:] = 0  # right padding: compare real positions
@@ -98,7 +110,7 @@ def test_equals_keras_hub_gpt2_given_the_same_weights():
 
 
 def test_causal_logits_do_not_see_later_tokens():
-    model = GPT(**TINY)
+    model = _model()
     inputs = _inputs()
     changed = {k: v.copy() for k, v in inputs.items()}
     changed["token_ids"][:, 4:] = (changed["token_ids"][:, 4:] + 7) % 50
@@ -110,7 +122,7 @@ def test_causal_logits_do_not_see_later_tokens():
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_cached_greedy_decoding_equals_full_pass_rollout(jit_compile):
     keras.utils.set_random_seed(1)
-    model = GPT(**TINY)
+    model = _model()
     prompt = _inputs(length=5)["token_ids"]
     tokens, scores = model.generate(
         prompt, max_new_tokens=7, return_scores=True, jit_compile=jit_compile
@@ -127,7 +139,7 @@ def test_cached_greedy_decoding_equals_full_pass_rollout(jit_compile):
 
 
 def test_beam_search_runs_and_one_beam_is_greedy():
-    model = GPT(**TINY)
+    model = _model()
     prompt = _inputs(batch_size=3, length=4)["token_ids"]
     greedy = model.generate(prompt, max_new_tokens=5, jit_compile=False)
     beam = model.generate(prompt, 5, strategy="beam", num_beams=1, jit_compile=False)
@@ -141,11 +153,12 @@ def test_beam_search_runs_and_one_beam_is_greedy():
 
 
 def test_save_reload_keeps_outputs_and_generation(tmp_path):
-    model = GPT(**TINY)
+    model = _model()
     path = str(tmp_path / "gpt.keras")
     model.save(path)
     reloaded = keras.models.load_model(path)
-    assert isinstance(reloaded, GPT)
+    assert isinstance(reloaded, GPTCausalLM)
+    assert isinstance(reloaded.backbone, GPTBackbone)
     inputs = _inputs()
     np.testing.assert_allclose(np.asarray(model(inputs)), np.asarray(reloaded(inputs)), atol=1e-6)
     prompt = inputs["token_ids"]
@@ -157,7 +170,7 @@ def test_save_reload_keeps_outputs_and_generation(tmp_path):
 
 def test_fit_lowers_the_loss():
     keras.utils.set_random_seed(2)
-    model = GPT(**TINY)
+    model = _model()
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -171,17 +184,23 @@ def test_fit_lowers_the_loss():
 
 
 def test_presets_and_errors():
-    model = GPT.from_preset("gpt_tiny", vocabulary_size=30, num_layers=1)
-    assert model.vocabulary_size == 30 and len(model.decoder_layers) == 1
+    model = GPTCausalLM.from_preset("gpt_tiny", vocabulary_size=30, num_layers=1)
+    assert model.backbone.vocabulary_size == 30 and len(model.backbone.decoder_layers) == 1
+    backbone = GPTBackbone.from_preset("gpt_tiny", vocabulary_size=30)
+    assert backbone.num_layers == GPTBackbone.presets["gpt_tiny"]["config"]["num_layers"]
     with pytest.raises(ValueError, match="preset"):
-        GPT.from_preset("gpt5")
+        GPTCausalLM.from_preset("gpt5")
+    with pytest.raises(TypeError, match="num_classes"):
+        GPTCausalLM.from_preset("gpt_tiny", num_classes=3)
+    with pytest.raises(TypeError, match="backbone"):
+        GPTCausalLM(keras.Sequential([keras.layers.Dense(3)]))
     with pytest.raises(ValueError, match="hidden_dim"):
-        GPT(**{**TINY, "hidden_dim": 15})
+        GPTBackbone(**{**TINY, "hidden_dim": 15})
     with pytest.raises(ValueError, match="num_layers"):
-        GPT(**{**TINY, "num_layers": 0})
+        GPTBackbone(**{**TINY, "num_layers": 0})
     with pytest.raises(ValueError, match="dropout"):
-        GPT(**{**TINY, "dropout": 1.0})
-    model = GPT(**TINY)
+        GPTBackbone(**{**TINY, "dropout": 1.0})
+    model = _model()
     with pytest.raises(ValueError, match="max_new_tokens"):
         model.generate(_inputs(length=20)["token_ids"], max_new_tokens=5, jit_compile=False)
     with pytest.raises(ValueError, match="padding"):

@@ -1,0 +1,113 @@
+"""GPTCausalLM: a language-model head (the tied token embedding) on a `GPTBackbone`.
+
+Letter legend for shape comments: B batch, T tokens, P prompt length, N new tokens, V
+vocabulary, D hidden width.
+"""
+
+import keras
+from keras import ops
+
+from keras_seq.api import keras_seq_export
+from keras_seq.models.generative_model import GenerativeTask
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+
+
+def _is_gpt_backbone(model):
+    return all(
+        hasattr(model, name)
+        for name in ("token_embedding", "prefill", "call_with_cache", "sequence_length")
+    ) and model.token_embedding is not None
+
+
+@keras_seq_export
+class GPTCausalLM(GenerativeTask):
+    """Causal language model: next-token logits through the backbone's tied token embedding.
+
+    Logits at every position are the backbone's hidden states times the transposed token
+    embedding (input and output embeddings are one matrix, as in GPT-2). What it adds over
+    keras_hub's `GPT2CausalLM`: `generate()` with beam search and scores (keras_seq.generation),
+    prefill over the prompt only (keras_hub runs the whole padded length), and one compiled
+    decoding function per shape.
+
+    Args:
+        backbone: a `GPTBackbone`, or its config from `keras.saving.serialize_keras_object`; any
+            backbone with the same inputs, a `token_embedding` with `reverse=True`, a
+            `sequence_length`, and the `prefill` / `call_with_cache` methods of `GPTBackbone`
+            plugs in. Its weights are shared, not copied.
+        **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
+            dtype policy.
+
+    Call arguments:
+        inputs: dict with `"token_ids"` int `(batch_size, length)` and `"padding_mask"`
+            int or bool `(batch_size, length)`, nonzero / `True` for real tokens.
+
+    Returns:
+        Logits `(batch_size, length, vocabulary_size)` of the next token at every position.
+
+    Example:
+    ```python
+    model = keras_seq.models.GPTCausalLM.from_preset("gpt_tiny", vocabulary_size=100)
+    tokens = np.random.randint(1, 100, size=(2, 8))
+    logits = model({"token_ids": tokens, "padding_mask": np.ones_like(tokens)})
+    assert logits.shape == (2, 8, 100)
+    completion = model.generate(tokens, max_new_tokens=4, strategy="beam", num_beams=3)
+    assert completion.shape == (2, 12)
+    ```
+
+    References:
+        - [Radford et al., 2019](https://openai.com/research/better-language-models)
+    """
+
+    backbone_cls = GPTBackbone
+
+    def __init__(self, backbone, **kwargs):
+        backbone = self.resolve_backbone(
+            backbone, _is_gpt_backbone, "a GPTBackbone (or a backbone with its interface)"
+        )
+        kwargs.setdefault("dtype", backbone.dtype_policy)
+        inputs = backbone.input
+        hidden = backbone(inputs)  # (B, T, D)
+        logits = self._logits_of(backbone, hidden, kwargs["dtype"])  # (B, T, V)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.backbone = backbone
+
+    @staticmethod
+    def _logits_of(backbone, hidden, dtype):
+        # Inside the model's autocast scope, the tied float32 table would promote the logits
+        # to float32; they stay in the compute dtype, as every other output.
+        return ops.cast(
+            backbone.token_embedding(hidden, reverse=True),
+            keras.dtype_policies.get(dtype).compute_dtype,
+        )
+
+    def prefill(self, inputs, max_new_tokens):
+        if isinstance(inputs, dict):
+            unknown = set(inputs) - {"token_ids"}
+            if unknown:
+                raise ValueError(
+                    f"{type(self).__name__}.generate() takes the prompt token ids (or a dict "
+                    "with only 'token_ids'): prompts of one call share their length, so there "
+                    f"is no padding mask. Received keys: {sorted(inputs)}"
+                )
+            inputs = inputs["token_ids"]
+        token_ids = ops.cast(inputs, "int32")  # (B, P)
+        if len(token_ids.shape) != 2 or token_ids.shape[1] == 0:
+            raise ValueError(
+                "The prompt must be int token ids of shape (batch_size, prompt_length) with "
+                f"prompt_length >= 1. Received: shape={tuple(token_ids.shape)}"
+            )
+        prompt_length = token_ids.shape[1]
+        sequence_length = self.backbone.sequence_length
+        if prompt_length + max_new_tokens > sequence_length:
+            raise ValueError(
+                "The prompt length plus `max_new_tokens` exceeds the model's "
+                f"`sequence_length` ({sequence_length}) learned positions. Received: "
+                f"prompt_length={prompt_length}, max_new_tokens={max_new_tokens}"
+            )
+        hidden, caches = self.backbone.prefill(token_ids, prompt_length + max_new_tokens)
+        logits = self.backbone.token_embedding(hidden[:, -1:, :], reverse=True)[:, 0, :]  # (B, V)
+        return token_ids, logits, caches
+
+    def call_with_cache(self, token_ids, cache, index):
+        hidden, cache = self.backbone.call_with_cache(token_ids[:, None], cache, index)
+        return self.backbone.token_embedding(hidden, reverse=True)[:, 0, :], cache
