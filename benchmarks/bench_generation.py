@@ -1,11 +1,11 @@
 """keras_seq GPT generation against keras_hub's GPT2CausalLM with the same weights.
 
 Greedy decoding of 128 new tokens after a 16-token prompt, at batch 1 and 8, with the decoding
-loop compiled by XLA (`jit_compile=True`) and without (a plain `tf.function`), on the
-configuration of FIELD_NOTES (4 layers, hidden 256, 4 heads, feed-forward 1024, vocabulary
+loop compiled by XLA (`jit_compile=True`) and without (a plain `tf.function`), on a small
+configuration (4 layers, hidden 256, 4 heads, feed-forward 1024, vocabulary
 5,000, random weights copied from keras_hub's backbone into ours). Both produce the same tokens
 (checked first). keras_hub's model has no preprocessor, so its input is the prompt padded to
-the full length with a padding mask, and `stop_token_ids=None`, as FIELD_NOTES describes.
+the full length with a padding mask, and `stop_token_ids=None` (what it needs without one).
 
 Beam search: ours at 1, 2, 4 and 8 beams (batch 1, XLA) with our greedy run as the peer, so the
 ratio is the cost of K beams relative to one sequence (divide by K for the cost per beam),
