@@ -37,6 +37,8 @@ setup(
         "packaging>=23",
         # The plots of `keras-seq demo` / `keras-seq train` and the guides (Agg backend).
         "matplotlib>=3.11",
+        # LoRA adapter files (keras_seq.models.lora); checkpoints in the field's format.
+        "safetensors>=0.8",
     ],
     extras_require={
         "tests": [

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_seq.models import lora
+
 
 class FunctionalModel(keras.Model):
     """Base of `Backbone` and `Task` (not exported).
@@ -52,6 +54,25 @@ class FunctionalModel(keras.Model):
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self._config_dtype()),
         }
+
+    def enable_lora(self, rank, target_layer_names=None, lora_alpha=None, trainable_layer_names=()):
+        """Freeze the model and add trainable LoRA adapters of `rank` to the layers named in
+        `target_layer_names` (default: the attention query and value projections); layers in
+        `trainable_layer_names` (a new task head) stay trainable. See `keras_seq.models.lora`."""
+        return lora.enable_lora(self, rank, target_layer_names, lora_alpha, trainable_layer_names)
+
+    def save_lora_weights(self, filepath):
+        """Write the LoRA adapters alone to the safetensors file `filepath`."""
+        lora.save_lora_weights(self, filepath)
+
+    def load_lora_weights(self, filepath):
+        """Set the LoRA adapters from `filepath` (enabling them first if needed); every adapter
+        in the file and in the model must match."""
+        lora.load_lora_weights(self, filepath)
+
+    def merge_lora(self):
+        """A copy of the model with the LoRA adapters folded into its kernels."""
+        return lora.merge_lora(self)
 
     @classmethod
     def from_config(cls, config):
