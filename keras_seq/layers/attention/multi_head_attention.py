@@ -28,7 +28,13 @@ class _HeadProjection(keras.layers.EinsumDense):
     step on CPU). Flattening to `(B * T, C) @ (C, N * H)` gives one MatMul forward and
     backward. The weights, their shapes and paths are `EinsumDense`'s; quantized layers keep
     Keras' own `quantized_call`, and `self.kernel` includes a LoRA update when enabled.
+    `quantize` is `EinsumDense`'s: Keras' type check would otherwise skip this subclass in
+    `model.quantize(mode)`.
     """
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        del type_check  # Keras skips subclasses of EinsumDense; this one quantizes like it.
+        return super().quantize(mode, type_check=False, config=config)
 
     def call(self, inputs, training=None):
         kernel = self.kernel

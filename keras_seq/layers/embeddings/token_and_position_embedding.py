@@ -4,7 +4,6 @@ Letter legend for shape comments: B batch, T sequence length, E `embedding_dim`.
 """
 
 import keras
-import keras_hub
 from keras import ops
 
 from keras_seq.api import keras_seq_export
@@ -25,7 +24,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     """Embed token ids and add a position embedding: `table[ids[:, t]] + position[t]`.
 
     The input layer of BERT and GPT. The token table is a
-    `keras_hub.layers.ReversibleEmbedding`, reachable as `token_embedding`, so a language
+    `keras.layers.ReversibleEmbedding`, reachable as `token_embedding`, so a language
     model can reuse it as its output projection: `token_embedding(hidden, reverse=True)`
     gives vocabulary logits (with the transposed token table when `tie_weights=True`). The
     position part, `position_embedding`, is a learned `keras_seq.layers.PositionEmbedding`
@@ -128,7 +127,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self._initializer = initializer
         self.supports_masking = True
 
-        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
+        self.token_embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size,
             embedding_dim,
             tie_weights=tie_weights,

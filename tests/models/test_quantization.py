@@ -1,0 +1,52 @@
+"""`model.quantize("int8")` quantizes every projection of every family (the attention
+projections and tied embeddings included), and the quantized model round-trips `.keras`."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from tests.model_families import FAMILIES
+from tests.model_families import make_case
+
+# Layers Keras can quantize to int8.
+QUANTIZABLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
+
+
+def _quantizable_layers(model):
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, QUANTIZABLE)
+    ]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_int8_quantizes_every_projection_and_round_trips(family, tmp_path):
+    case = make_case(family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = case.build_model()
+    reference = keras.tree.flatten(model(case.x))
+    with warnings.catch_warnings():
+        # Keras warns for every layer without weights to quantize (norms, dropout, ...).
+        warnings.simplefilter("ignore", UserWarning)
+        model.quantize("int8")
+    layers = _quantizable_layers(model)
+    assert layers
+    skipped = [layer.path for layer in layers if layer.quantization_mode != "int8"]
+    assert not skipped, skipped
+    quantized = keras.tree.flatten(model(case.x))
+    for value, expected in zip(quantized, reference):
+        value, expected = np.asarray(value, "float32"), np.asarray(expected, "float32")
+        scale = np.abs(expected).max() + 1e-6
+        assert np.abs(value - expected).max() / scale < 0.1  # int8 rounding, not garbage
+
+    path = tmp_path / f"{family}.keras"
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        reloaded = keras.saving.load_model(path)
+    for value, expected in zip(keras.tree.flatten(reloaded(case.x)), quantized):
+        np.testing.assert_allclose(np.asarray(value), np.asarray(expected), atol=1e-6)
