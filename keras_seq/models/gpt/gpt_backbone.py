@@ -150,7 +150,7 @@ class GPTBackbone(Backbone):
 
     @property
     def token_embedding(self):
-        """The token embedding, a `keras.layers.ReversibleEmbedding` (tied output layers read it)."""
+        """The token embedding, a `keras.layers.ReversibleEmbedding` (tied heads read it)."""
         return self.embedding.token_embedding
 
     def prefill(self, token_ids, cache_length):
