@@ -72,8 +72,10 @@ def _stateful_batch_size(layer):
 
 def _check_inputs(model, inputs, where):
     """`inputs` (arrays or specs) against the model's inputs: structure, keys and shapes."""
-    expected = getattr(model, "_inputs_struct", None)
-    if expected is None:
+    try:
+        # A functional model's (and a built Sequential's) input structure, as constructed.
+        expected = model.input
+    except (AttributeError, ValueError):  # a subclassed model: no declared inputs
         return
     if isinstance(expected, dict):
         if not isinstance(inputs, dict):
