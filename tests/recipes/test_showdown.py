@@ -59,16 +59,12 @@ RUN_KEYS = {
 
 
 def keras_seq_command():
-    """The installed `keras-seq` console script, else its entry point through this Python."""
+    """The installed `keras-seq` console script, else `python -m keras_seq`."""
     script = shutil.which("keras-seq", path=os.path.dirname(sys.executable))
     script = script or shutil.which("keras-seq")
     if script:
         return [script]
-    return [
-        sys.executable,
-        "-c",
-        "import sys, keras_seq_launcher; sys.exit(keras_seq_launcher.main())",
-    ]
+    return [sys.executable, "-m", "keras_seq"]
 
 
 @pytest.fixture(scope="module")
