@@ -315,7 +315,7 @@ def train_command(args):
                 quick=args.quick,
                 seed=args.seed,
                 model=args.model,
-                verbose=1 if sys.stdout.isatty() else 2,
+                verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal
             )
     if metrics is None:
         print(
