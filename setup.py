@@ -21,8 +21,6 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_seq", "keras_seq.*"]),
-    # The console script's entry point: it imports keras_seq (and TensorFlow) quietly.
-    py_modules=["keras_seq_launcher"],
     install_requires=[
         "tensorflow>=2.21",
         "keras>=3.15",
@@ -61,7 +59,7 @@ setup(
             "tox>=4",
         ],
     },
-    entry_points={"console_scripts": ["keras-seq=keras_seq_launcher:main"]},
+    entry_points={"console_scripts": ["keras-seq=keras_seq.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Keras",

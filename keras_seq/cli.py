@@ -1,14 +1,18 @@
-"""The `keras-seq` command line.
+"""The `keras-seq` command line (the console script's entry point is `main`).
 
 Each subcommand is one function decorated with `@subcommand(...)`: the decorator declares the
 subcommand's name, help and arguments, and the function receives the parsed `argparse.Namespace`
 and returns an exit code. Adding a subcommand (`demo`, `train`, `generate`, ...) means writing one
 such function in this module.
 
-The work of a subcommand runs in a `with quiet_tensorflow():` block, which hides TensorFlow's
-C++ log lines unless the block raises. The console script enters through
-`keras_seq_launcher.main`, which imports this package (and so TensorFlow) in the same kind of
-block, so that TensorFlow's start-up lines stay off the terminal too.
+Start-up stays light: this module imports the standard library and the stdlib-only tables it
+describes the subcommands with (`keras_seq.recipes.registry`, `keras_seq.decoding_options`),
+and in the `keras-seq` process the package leaves its subpackages out
+(`keras_seq.subpackages`), so `--help`, `--version` and usage errors answer without importing
+TensorFlow. A subcommand imports what it runs after its own checks, inside a
+`with quiet_tensorflow():` block, which hides TensorFlow's C++ log lines (its start-up lines
+among them) unless the block raises; there `import_subpackages()` imports every subpackage,
+so that every class a `.keras` file names is registered.
 """
 
 import argparse
@@ -20,9 +24,12 @@ import platform
 import sys
 import textwrap
 
+from keras_seq.decoding_options import OPTION_DEFAULTS
+from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.recipes import registry
+from keras_seq.stderr_capture import quiet_stderr
+from keras_seq.subpackages import import_subpackages
 from keras_seq.version import __version__
-from keras_seq_launcher import quiet_stderr
 
 PROG = "keras-seq"
 
@@ -78,8 +85,7 @@ probability = _number_type(float, lambda value: 0.0 < value <= 1.0, "a number in
 
 
 # Hides TensorFlow's C++ log lines written inside the block unless it raises (see its
-# docstring); it lives beside the console script's entry point, which needs it before this
-# package (and TensorFlow) is imported.
+# docstring).
 quiet_tensorflow = quiet_stderr
 
 
@@ -202,6 +208,7 @@ def demo_command(args):
         )
     results = None
     with quiet_tensorflow():
+        import_subpackages()
         from keras_seq.recipes.showdown import format_showdown_table
         from keras_seq.recipes.showdown import run_showdown
 
@@ -291,6 +298,7 @@ def train_command(args):
         raise UsageError(f"argument --output-dir: the path {problem}. Received: {output_dir!r}")
     metrics = None
     with quiet_tensorflow():
+        import_subpackages()
         from keras_seq.recipes.runner import train_recipe
 
         # Ctrl-C: the runner has marked metrics.json "interrupted"; the message is printed
@@ -307,7 +315,7 @@ def train_command(args):
                 quick=args.quick,
                 seed=args.seed,
                 model=args.model,
-                verbose=1 if sys.stdout.isatty() else 2,
+                verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal
             )
     if metrics is None:
         print(
@@ -351,15 +359,35 @@ def train_command(args):
         ),
         argument(
             "--strategy",
-            choices=list(registry.GENERATE_STRATEGY_OPTIONS),
+            choices=list(STRATEGY_OPTIONS),
             default="greedy",
             help="decoding strategy (default: %(default)s)",
         ),
-        argument("--temperature", type=positive_float, help="sampling temperature (1.0)"),
-        argument("--top-k", type=positive_int, help="top_k: sample among the k best (50)"),
-        argument("--top-p", type=probability, help="top_p: nucleus probability (0.9)"),
-        argument("--num-beams", type=positive_int, help="beam: beam width (4)"),
-        argument("--length-penalty", type=float, help="beam: length exponent (0.0)"),
+        argument(
+            "--temperature",
+            type=positive_float,
+            help=f"sampling temperature ({OPTION_DEFAULTS['temperature']})",
+        ),
+        argument(
+            "--top-k",
+            type=positive_int,
+            help=f"top_k: sample among the k best ({OPTION_DEFAULTS['top_k']})",
+        ),
+        argument(
+            "--top-p",
+            type=probability,
+            help=f"top_p: nucleus probability ({OPTION_DEFAULTS['top_p']})",
+        ),
+        argument(
+            "--num-beams",
+            type=positive_int,
+            help=f"beam: beam width ({OPTION_DEFAULTS['num_beams']})",
+        ),
+        argument(
+            "--length-penalty",
+            type=float,
+            help=f"beam: length exponent ({OPTION_DEFAULTS['length_penalty']})",
+        ),
         argument("--seed", type=non_negative_int, help="sampling seed (default: random)"),
         argument(
             "--jit-compile",
@@ -375,7 +403,9 @@ def train_command(args):
     ],
 )
 def generate_command(args):
-    from keras_seq.recipes import generate_text
+    with quiet_tensorflow():
+        import_subpackages()
+        from keras_seq.recipes import generate_text
 
     options = {
         name: getattr(args, name)

@@ -1,8 +1,11 @@
 """Tests for the `keras-seq` command line (keras_seq/cli.py)."""
 
+import ast
 import json
 import os
+import pathlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +18,12 @@ import tensorflow as tf
 
 import keras_seq
 from keras_seq import cli
+from keras_seq.decoding_options import OPTION_DEFAULTS
+from keras_seq.decoding_options import STRATEGIES
+from keras_seq.recipes import registry
+
+SETUP_PY = pathlib.Path(__file__).resolve().parents[1] / "setup.py"
+HEAVY_MODULES = ("tensorflow", "keras", "numpy")
 
 INFO_KEYS = [
     "keras_seq",
@@ -116,9 +125,89 @@ def test_every_subcommand_has_help(capsys):
         assert capsys.readouterr().out.startswith(f"usage: keras-seq {name}")
 
 
+def console_script_entry_point():
+    """`(module, function)` of the `keras-seq` console script declared in setup.py."""
+    for node in ast.walk(ast.parse(SETUP_PY.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "entry_points":
+            for line in ast.literal_eval(node.value)["console_scripts"]:
+                name, target = (part.strip() for part in line.split("=", 1))
+                if name == "keras-seq":
+                    module, function = target.split(":")
+                    return module, function
+    raise AssertionError("setup.py declares no `keras-seq` console script")
+
+
+def write_console_script(directory):
+    """A file named `keras-seq` that does what pip's generated console script does (import the
+    entry point, call it), and on exit reports which of `HEAVY_MODULES` were imported."""
+    module, function = console_script_entry_point()
+    script = directory / "keras-seq"
+    script.write_text(
+        "import atexit\n"
+        "import sys\n"
+        f"HEAVY = {HEAVY_MODULES!r}\n"
+        "atexit.register(lambda: print('imported:', *[m for m in HEAVY if m in sys.modules],"
+        " file=sys.stderr))\n"
+        f"from {module} import {function}\n"
+        f"sys.exit({function}())\n"
+    )
+    return script
+
+
+def imported_heavy_modules(stderr):
+    (line,) = [line for line in stderr.splitlines() if line.startswith("imported:")]
+    return line.split()[1:]
+
+
+@pytest.mark.parametrize(
+    "argv, code, expected",
+    [
+        (["--help"], 0, ["usage: keras-seq", "demo", "train", "generate", "info"]),
+        (["--version"], 0, [f"keras-seq {keras_seq.__version__}"]),
+        (["info", "--help"], 0, ["usage: keras-seq info"]),
+        (["demo", "--help"], 0, ["usage: keras-seq demo"]),
+        (["train", "--help"], 0, ["usage: keras-seq train", *registry.RECIPES]),
+        (["generate", "--help"], 0, ["usage: keras-seq generate", ",".join(STRATEGIES)]),
+        (["frobnicate"], 2, ["frobnicate"]),
+        (["--bogus"], 2, ["--bogus"]),
+        (["train", "char-lm", "--epochs", "x"], 2, ["--epochs", "'x'"]),
+        (["generate", "model.keras", "--prompt", "a", "--top-p", "2"], 2, ["--top-p", "'2'"]),
+    ],
+)
+def test_help_version_and_usage_errors_do_not_import_tensorflow(argv, code, expected, tmp_path):
+    # The console script of setup.py, in a fresh process: the package leaves its subpackages
+    # (and TensorFlow, Keras, NumPy) out until a subcommand runs.
+    result = subprocess.run(
+        [sys.executable, str(write_console_script(tmp_path)), *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == code, result.stderr
+    assert imported_heavy_modules(result.stderr) == [], result.stderr
+    for text in expected:
+        assert text in result.stdout + result.stderr
+
+
+def test_a_subcommand_imports_the_library(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(write_console_script(tmp_path)), "info", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["keras_seq"] == keras_seq.__version__
+    assert imported_heavy_modules(result.stderr) == list(HEAVY_MODULES)
+    # The subcommand's imports (TensorFlow's start-up lines) run in `quiet_tensorflow`.
+    assert [line for line in result.stderr.splitlines() if not line.startswith("imported:")] == []
+
+
 def test_python_dash_m(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "keras_seq", "--version"],
+        [sys.executable, "-X", "importtime", "-m", "keras_seq", "--version"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -126,6 +215,18 @@ def test_python_dash_m(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"keras-seq {keras_seq.__version__}"
+    # `-X importtime` lists every module imported, one per line: "import time: ... | name".
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "keras_seq.cli" in imported
+    assert not imported & set(HEAVY_MODULES), sorted(imported & set(HEAVY_MODULES))
+
+
+def test_generate_help_shows_the_decoding_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--help"])
+    out = re.sub(r"\s+", " ", capsys.readouterr().out)
+    for name, default in OPTION_DEFAULTS.items():
+        assert re.search(rf"--{name.replace('_', '-')} \S+ [^()]*\({default}\)", out), name
 
 
 def test_console_script_version(tmp_path):
@@ -139,7 +240,7 @@ def test_console_script_version(tmp_path):
             "install the package with `pip install -e .` to create it"
         )
     # TF_CPP_MIN_LOG_LEVEL=2 (set by conftest.py) does not hide TensorFlow's start-up lines;
-    # the entry point (keras_seq_launcher) imports the package inside a capture that does.
+    # `--version` does not import TensorFlow.
     result = subprocess.run(
         [script, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
@@ -147,14 +248,3 @@ def test_console_script_version(tmp_path):
     assert result.stdout.strip() == f"keras-seq {keras_seq.__version__}"
     assert "absl::InitializeLog" not in result.stderr, result.stderr
     assert "I0000" not in result.stderr, result.stderr
-
-
-def test_launcher_runs_the_command_line(capsys):
-    import keras_seq_launcher
-
-    assert keras_seq_launcher.main(["info", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["keras_seq"] == keras_seq.__version__
-    with pytest.raises(SystemExit) as exit_info:
-        keras_seq_launcher.main(["train", "no-such-recipe"])
-    assert exit_info.value.code == 2
-    assert "no-such-recipe" in capsys.readouterr().err

@@ -1,11 +1,13 @@
 """Tests for `keras-seq demo` (keras_seq/cli.py): arguments, what it prints, exit codes.
 
 The showdown itself (files, numbers, the story of the quick run) is tested in
-tests/recipes/test_showdown.py, on a run of the installed command, `keras-seq demo --quick`. Here `run_showdown` is swapped for a one-run
-version (GRU at T=8, one epoch) so the command's plumbing is checked in seconds.
+tests/recipes/test_showdown.py, on a run of the installed command, `keras-seq demo --quick`.
+Here `run_showdown` is swapped for a one-run version (GRU at T=8, one epoch, progress shown)
+so the command's plumbing is checked in seconds.
 """
 
 import json
+import re
 
 import pytest
 
@@ -22,7 +24,7 @@ def calls(monkeypatch):
 
     def tiny_run_showdown(output_dir, **kwargs):
         received.append(dict(kwargs, output_dir=output_dir))
-        kwargs.update(sequence_lengths=[8], models=["gru"], epochs=1, progress=False)
+        kwargs.update(sequence_lengths=[8], models=["gru"], epochs=1)
         return real_run_showdown(output_dir, **kwargs)
 
     monkeypatch.setattr(showdown, "run_showdown", tiny_run_showdown)
@@ -36,6 +38,10 @@ def test_demo_prints_the_table_and_where_outputs_are(calls, tmp_path, capsys):
     assert calls[0]["quick"] is True and calls[0]["seed"] == 3
     assert calls[0]["output_dir"] == str(output_dir)
     out = capsys.readouterr().out
+    # Captured stdout is not a terminal: the progress is a plain line per epoch.
+    assert calls[0]["progress"] is True
+    assert "\r" not in out and "\x1b[" not in out
+    assert re.search(r"^1/1 - .*epoch - loss: \S+ - accuracy: \S+$", out, re.MULTILINE), out
     results = json.loads((output_dir / "results.json").read_text())
     assert results["status"] == "completed" and results["seed"] == 3
     accuracy = results["accuracy"]["gru"]["8"]

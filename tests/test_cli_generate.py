@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from keras_seq import cli
+from keras_seq import decoding_options
 from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
 from keras_seq.data.date_translation import DATE_SOURCE_LENGTH
 from keras_seq.data.date_translation import DATE_SOURCE_VOCABULARY
@@ -20,7 +21,6 @@ from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
 from keras_seq.models.vit.vision_transformer import VisionTransformer
-from keras_seq.recipes import registry
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.generate_text import generate_text
 
@@ -228,10 +228,14 @@ def test_read_vocabulary_file_errors(content, match, tmp_path):
         vocabulary_file.read_vocabulary_file(path)
 
 
-def test_strategy_options_match_generation():
-    # The command checks options before loading TensorFlow models with its own table.
+def test_the_command_and_generate_read_one_table_of_strategies():
+    # The command lists the strategies and checks their options from the table `generate`
+    # reads (keras_seq.decoding_options, importable without TensorFlow).
     generation = importlib.import_module("keras_seq.generation.generate")
-    assert registry.GENERATE_STRATEGY_OPTIONS == generation._OPTIONS
+    assert generation.STRATEGY_OPTIONS is decoding_options.STRATEGY_OPTIONS
+    assert generation.OPTION_DEFAULTS is decoding_options.OPTION_DEFAULTS
+    assert generation.STRATEGIES == decoding_options.STRATEGIES
+    assert tuple(decoding_options.STRATEGY_OPTIONS) == decoding_options.STRATEGIES
 
 
 @pytest.mark.parametrize(

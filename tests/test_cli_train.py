@@ -8,6 +8,7 @@ default epochs) is checked in integration_tests/test_recipes.py.
 
 import contextlib
 import glob
+import io
 import json
 import math
 import os
@@ -40,6 +41,7 @@ from keras_seq.recipes import detr_shapes
 from keras_seq.recipes import digits_classification
 from keras_seq.recipes import outputs
 from keras_seq.recipes import registry
+from keras_seq.recipes import runner
 from keras_seq.recipes import seq2seq_attention
 from keras_seq.recipes.runner import train_recipe
 
@@ -71,6 +73,9 @@ def train(tmp_path, capsys, *options):
     output_dir = tmp_path / "run"
     assert cli.main(["train", *options, "--quick", "--output-dir", str(output_dir)]) == 0
     out = capsys.readouterr().out
+    # Captured stdout is not a terminal: `fit` writes a line per epoch, not a bar's `\r`
+    # updates and colour codes.
+    assert "\r" not in out and "\x1b[" not in out, repr(out)
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert set(metrics) == METRICS_KEYS
     assert metrics["status"] == "completed"
@@ -399,6 +404,17 @@ def test_every_recipe_loads():
     for recipe in registry.RECIPES.values():
         assert callable(registry.load_recipe(recipe)), recipe.name
         assert recipe.epochs >= 1 and recipe.batch_size >= 1 and recipe.models
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_verbose():
+    assert runner.progress_verbose(_Terminal()) == 1  # a bar updated in place
+    assert runner.progress_verbose(io.StringIO()) == 2  # a line per epoch
+    assert runner.progress_verbose(object()) == 2  # a stream without isatty
 
 
 def test_default_output_dir():

@@ -36,6 +36,11 @@ def public_objects():
         importlib.import_module(f"keras_seq.recipes.{name}")
         for name in ("registry", "runner", "outputs", "generate_text", "vocabulary_file")
     ]
+    # The modules the command line starts with.
+    modules += [
+        importlib.import_module(f"keras_seq.{name}")
+        for name in ("subpackages", "stderr_capture", "decoding_options")
+    ]
     seen = {}
     for module in modules:
         for name, obj in vars(module).items():

@@ -6,6 +6,9 @@ import keras
 import keras_hub
 from keras import ops
 
+from keras_seq.decoding_options import OPTION_DEFAULTS
+from keras_seq.decoding_options import STRATEGIES
+from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.generation.beam_search import beam_search
 from keras_seq.generation.protocol import check_generative
 from keras_seq.generation.sampling import sample_search
@@ -13,33 +16,22 @@ from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
 
-STRATEGIES = ("greedy", "beam", "sample", "top_k", "top_p")
-
-# The options each strategy reads; passing any other one is an error, not silently ignored.
-_OPTIONS = {
-    "greedy": (),
-    "beam": ("num_beams", "length_penalty"),
-    "sample": ("temperature", "seed"),
-    "top_k": ("temperature", "top_k", "seed"),
-    "top_p": ("temperature", "top_k", "top_p", "seed"),
-}
-_DEFAULTS = {"num_beams": 4, "length_penalty": 0.0, "temperature": 1.0, "top_k": 50, "top_p": 0.9}
 # With "top_p", `top_k` is an optional extra bound: no default.
 _NO_DEFAULT = {("top_p", "top_k")}
 
 
 def _validate_options(strategy, options):
     for name, value in options.items():
-        if value is not None and name not in _OPTIONS[strategy]:
+        if value is not None and name not in STRATEGY_OPTIONS[strategy]:
             raise ValueError(
                 f"`{name}` does not apply to strategy={strategy!r} (it reads "
-                f"{list(_OPTIONS[strategy]) or 'no option'}). Received: {name}={value!r}"
+                f"{list(STRATEGY_OPTIONS[strategy]) or 'no option'}). Received: {name}={value!r}"
             )
     resolved = {
         name: options[name]
         if options[name] is not None or (strategy, name) in _NO_DEFAULT
-        else _DEFAULTS.get(name)
-        for name in _OPTIONS[strategy]
+        else OPTION_DEFAULTS.get(name)
+        for name in STRATEGY_OPTIONS[strategy]
     }
     if "num_beams" in resolved:
         validate_positive_int("num_beams", resolved["num_beams"])

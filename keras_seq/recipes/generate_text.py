@@ -10,14 +10,15 @@ import os
 
 import numpy as np
 
+from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
 from keras_seq.recipes import vocabulary_file
-from keras_seq.recipes.registry import GENERATE_STRATEGY_OPTIONS
 from keras_seq.recipes.vocabulary_file import decode_output
 from keras_seq.recipes.vocabulary_file import encode_prompt
+from keras_seq.subpackages import import_subpackages
 
 LANGUAGE_MODELS = (RNNLanguageModel, GPT)
 SEQ2SEQ_MODELS = (Seq2Seq, TransformerSeq2Seq)
@@ -97,7 +98,7 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
 
     Args:
         model_path: str. The `.keras` file.
-        strategy: str. A key of `GENERATE_STRATEGY_OPTIONS`.
+        strategy: str. A key of `STRATEGY_OPTIONS`.
         options: dict. The decoding options given (`temperature`, `top_k`, ...).
         vocabulary_path: str or `None`. `None` looks for `vocabulary.json` beside the model.
         prompts: list of str.
@@ -112,9 +113,9 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
         reason = "is not a .keras file" if os.path.isfile(model_path) else "does not exist"
         raise GenerateOptionError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
     for name, value in options.items():
-        if name not in GENERATE_STRATEGY_OPTIONS[strategy]:
+        if name not in STRATEGY_OPTIONS[strategy]:
             flag = "--" + name.replace("_", "-")
-            reads = ", ".join(GENERATE_STRATEGY_OPTIONS[strategy]) or "no option"
+            reads = ", ".join(STRATEGY_OPTIONS[strategy]) or "no option"
             raise GenerateOptionError(
                 f"argument {flag}: does not apply to --strategy {strategy} (it reads "
                 f"{reads}). Received: {flag} {value}"
@@ -160,7 +161,7 @@ def generate_from_saved_model(
     """
     import keras
 
-    import keras_seq  # noqa: F401  (registers every class a saved model may name)
+    import_subpackages()  # registers every class a saved model may name
 
     try:
         model = keras.saving.load_model(model_path)

@@ -80,15 +80,6 @@ RECIPES = {
     )
 }
 
-# The options each decoding strategy of `keras-seq generate` reads (the table of
-# keras_seq.generation.generate, which a test compares with this one); the others are errors.
-GENERATE_STRATEGY_OPTIONS = {
-    "greedy": (),
-    "beam": ("num_beams", "length_penalty"),
-    "sample": ("temperature", "seed"),
-    "top_k": ("temperature", "top_k", "seed"),
-    "top_p": ("temperature", "top_k", "top_p", "seed"),
-}
 STRATEGIES = ("default", "mirrored")
 MIXED_PRECISION = ("none", "auto", "mixed_float16", "mixed_bfloat16")
 DEFAULT_OUTPUT_ROOT = "keras_seq_runs"

@@ -24,6 +24,7 @@ import contextlib
 import datetime
 import logging
 import os
+import sys
 import time
 
 import keras
@@ -254,6 +255,31 @@ class RecipeRun:
             self.save_figure(figure, CURVES_FILE)
 
 
+def progress_verbose(stream=None):
+    """The `verbose` of `fit` (and `keras.utils.Progbar`) for progress shown on `stream`.
+
+    Args:
+        stream: a text stream or `None`. Defaults to `sys.stdout`, where Keras writes.
+
+    Returns:
+        `1` on a terminal: a bar updated in place. `2` otherwise (a file, a pipe): plain
+        lines, since Keras' bar writes `\\r` updates and colour codes wherever it runs on
+        POSIX.
+
+    Example:
+    ```python
+    import io
+
+    from keras_seq.recipes.runner import progress_verbose
+
+    assert progress_verbose(io.StringIO()) == 2
+    ```
+    """
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return 1 if isatty is not None and isatty() else 2
+
+
 def _is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
@@ -307,7 +333,9 @@ def train_recipe(
             set_random_seed`); the data sets are fixed.
         model: str or `None`. The recipe's architecture choice; `None` is its default.
         callbacks: list of `keras.callbacks.Callback` or `None`. Appended to the recipe's.
-        verbose: int. `fit`'s verbosity (1: progress bars).
+        verbose: int or `"auto"`. `fit`'s verbosity (0: silent, 1: progress bars, 2: a line
+            per epoch); `"auto"` is `progress_verbose()`: 1 when stdout is a terminal, else 2.
+            Defaults to `0`.
 
     Returns:
         The content of `metrics.json` as a dict (status `"completed"`).
@@ -344,6 +372,7 @@ def train_recipe(
         model=model,
     )
     model = model or recipe.models[0]
+    verbose = progress_verbose() if verbose == "auto" else verbose
     output_dir = os.fspath(output_dir or default_output_dir(recipe, model))
     train = load_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)

@@ -234,7 +234,8 @@ def run_showdown(
             (`FULL_SETTINGS`). Defaults to `False`.
         seed: int >= 0. Seeds the data sets and the models' initialization. Defaults to `0`.
         progress: bool. Show a Keras progress bar (`keras.utils.Progbar`, on stdout) over
-            the epochs of each run. Defaults to `True`.
+            the epochs of each run; when stdout is not a terminal, one plain line per epoch
+            instead. Defaults to `True`.
         log: callable taking a str, or `None`. Receives a line when each run starts and
             when it finishes (e.g. `print`, or `logging.getLogger(...).info`). Defaults to
             `None`: no lines.

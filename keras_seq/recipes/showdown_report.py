@@ -14,6 +14,7 @@ from keras_seq.data.long_range_tasks import ADDING_PROBLEM_BASELINE_ACCURACY
 from keras_seq.data.long_range_tasks import ADDING_PROBLEM_BASELINE_MSE
 from keras_seq.data.long_range_tasks import ADDING_PROBLEM_TOLERANCE
 from keras_seq.recipes import outputs
+from keras_seq.recipes.runner import progress_verbose
 
 DISPLAY_NAMES = {"elman": "Elman RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer"}
 _TABLE_KEYS = ("models", "sequence_lengths", "accuracy", "mse")  # what the table reads
@@ -157,12 +158,21 @@ def _short_repr(value, limit=80):
 
 
 class _EpochProgress(keras.callbacks.Callback):
-    """A `keras.utils.Progbar` over the epochs of one run: loss and training accuracy."""
+    """A `keras.utils.Progbar` over the epochs of one run: loss and training accuracy.
+
+    On a terminal the bar is updated in place; elsewhere (a file, a pipe) each epoch is one
+    plain line, without `\\r` or colour codes (`progress_verbose`).
+    """
 
     def __init__(self, epochs):
         super().__init__()
+        verbose = progress_verbose()
+        self.plain_lines = verbose == 2
         self.progbar = keras.utils.Progbar(
-            epochs, unit_name="epoch", stateful_metrics=["loss", "accuracy"]
+            epochs,
+            verbose=verbose,
+            unit_name="epoch",
+            stateful_metrics=["loss", "accuracy"],
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -170,4 +180,5 @@ class _EpochProgress(keras.callbacks.Callback):
         values = [("loss", float(logs.get("loss", np.nan)))]
         if "adding_problem_accuracy" in logs:
             values.append(("accuracy", float(logs["adding_problem_accuracy"])))
-        self.progbar.update(epoch + 1, values)
+        # With verbose=2 the bar writes a line only when finalized: finalize every epoch.
+        self.progbar.update(epoch + 1, values, finalize=True if self.plain_lines else None)
