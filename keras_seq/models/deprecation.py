@@ -6,7 +6,13 @@ constructor arguments (building the backbone itself), its config, and the weight
 with the replacement.
 """
 
+import inspect
 import warnings
+
+from keras_seq.models.presets import BASE_ARGUMENTS
+from keras_seq.models.presets import check_overrides
+from keras_seq.models.presets import constructor_arguments
+from keras_seq.models.presets import preset_config
 
 
 def warn_deprecated(old, replacement):
@@ -18,6 +24,33 @@ def warn_deprecated(old, replacement):
         DeprecationWarning,
         stacklevel=3,
     )
+
+
+def bind_arguments(cls, args, kwargs):
+    """Bind a deprecated class's `*args, **kwargs` to the constructor of `cls` (the class that
+    now takes the 0.1 arguments): returns `(arguments, base_kwargs)`, `arguments` every
+    constructor argument of `cls` (defaults filled in) and `base_kwargs` the base model
+    arguments (`name`, `dtype`, `trainable`). `TypeError` as a call of `cls` would raise."""
+    base_kwargs = {key: kwargs.pop(key) for key in BASE_ARGUMENTS if key in kwargs}
+    bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    arguments.pop(next(iter(arguments)))  # self
+    unknown = arguments.pop("kwargs", {})
+    if unknown:
+        raise TypeError(
+            f"Unexpected keyword arguments: {sorted(unknown)}. The arguments are "
+            f"{sorted(constructor_arguments(cls))}."
+        )
+    return arguments, base_kwargs
+
+
+def legacy_from_preset(cls, arguments_cls, preset, overrides):
+    """`from_preset` of a deprecated class `cls` whose 0.1 arguments are `arguments_cls`'s (the
+    backbone's): the preset's config with `overrides`, checked against those arguments."""
+    config = preset_config(arguments_cls, preset)["config"]
+    check_overrides(cls, preset, overrides, constructor_arguments(arguments_cls))
+    return cls(**{**config, **overrides})
 
 
 class LegacyWeightLayout:

@@ -44,3 +44,17 @@ def test_deprecated_class_warns_and_is_its_replacement(family, tmp_path):
     expected_outputs = keras.tree.flatten(model(case.x))
     for expected, actual in zip(expected_outputs, keras.tree.flatten(reloaded(case.x))):
         np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-6)
+
+
+def test_deprecated_gpt_takes_its_0_1_arguments_and_presets():
+    with pytest.warns(DeprecationWarning):
+        model = models.GPT(30, 1, 16, 2, 32, sequence_length=10, dropout=0.0, name="old")
+    assert model.name == "old" and model.sequence_length == 10  # read through the backbone
+    assert len(model.decoder_layers) == 1 and model.token_embedding.input_dim == 30
+    with pytest.warns(DeprecationWarning):
+        tiny = models.GPT.from_preset("gpt_tiny", vocabulary_size=30)
+    assert tiny.get_config()["vocabulary_size"] == 30
+    with pytest.raises(TypeError, match="num_classes"):
+        models.GPT.from_preset("gpt_tiny", num_classes=3)
+    with pytest.raises(TypeError):
+        models.GPT(30, 1, 16, 2, 32, unknown=1)

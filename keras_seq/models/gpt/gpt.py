@@ -2,21 +2,11 @@
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.deprecation import LegacyWeightLayout
+from keras_seq.models.deprecation import bind_arguments
+from keras_seq.models.deprecation import legacy_from_preset
 from keras_seq.models.deprecation import warn_deprecated
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-
-# The 0.1 constructor arguments, the backbone's.
-_ARGUMENTS = (
-    "vocabulary_size",
-    "num_layers",
-    "hidden_dim",
-    "num_heads",
-    "intermediate_dim",
-    "sequence_length",
-    "dropout",
-    "layer_norm_epsilon",
-)
 
 
 @keras_seq_export
@@ -36,47 +26,22 @@ class GPT(LegacyWeightLayout, GPTCausalLM):
 
     presets = GPTBackbone.presets
 
-    def __init__(
-        self,
-        vocabulary_size,
-        num_layers,
-        hidden_dim,
-        num_heads,
-        intermediate_dim,
-        sequence_length=1024,
-        dropout=0.1,
-        layer_norm_epsilon=1e-5,
-        **kwargs,
-    ):
+    def __init__(self, *args, **kwargs):
         warn_deprecated("GPT", "keras_seq.models.GPTCausalLM(keras_seq.models.GPTBackbone(...))")
-        arguments = dict(
-            vocabulary_size=vocabulary_size,
-            num_layers=num_layers,
-            hidden_dim=hidden_dim,
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            sequence_length=sequence_length,
-            dropout=dropout,
-            layer_norm_epsilon=layer_norm_epsilon,
-        )
+        arguments, kwargs = bind_arguments(GPTBackbone, args, kwargs)
         backbone = GPTBackbone(**arguments, dtype=kwargs.get("dtype"), name="gpt_backbone")
         super().__init__(backbone, **kwargs)
-        for name, value in arguments.items():
-            setattr(self, name, value)
+        self.legacy_arguments = arguments
         self.use_legacy_layout()
 
     @classmethod
     def from_preset(cls, preset, **overrides):
-        return GPTBackbone.from_preset.__func__(cls, preset, **overrides)
+        return legacy_from_preset(cls, GPTBackbone, preset, overrides)
 
     def legacy_layers(self):
         return self.backbone.layers
 
-    @property
-    def token_embedding(self):
-        return self.backbone.token_embedding
-
     def get_config(self):
         config = super().get_config()
         del config["backbone"]
-        return {**config, **{name: getattr(self, name) for name in _ARGUMENTS}}
+        return {**config, **self.legacy_arguments}
