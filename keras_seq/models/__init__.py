@@ -2,6 +2,9 @@
 
 from keras_seq.models.bert.bert import BERT
 from keras_seq.models.bert.bert_masked_lm import BERTMaskedLM
+from keras_seq.models.captioning.captioning_cnn_backbone import CaptioningCNNBackbone
+from keras_seq.models.captioning.rnn_image_captioner import RNNImageCaptioner
+from keras_seq.models.captioning.transformer_image_captioner import TransformerImageCaptioner
 from keras_seq.models.detr.detr import DETR
 from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone

@@ -1,4 +1,6 @@
-"""Architecture presets of `ImageCaptioner`: constructor arguments only, random weights.
+"""Architecture presets of the deprecated `ImageCaptioner`: its 0.1 constructor arguments,
+random weights. (`RNNImageCaptioner` and `TransformerImageCaptioner` read theirs from
+`CaptioningCNNBackbone.presets`: keras_seq/models/captioning/captioning_presets.py.)
 
 `show_attend_tell` follows Xu et al. (2015): VGG-19 convolutional features attended by an LSTM
 with additive attention, a 10000-word vocabulary and 512 hidden units. Keras' VGG19 without its

@@ -7,11 +7,18 @@ import numpy as np
 import pytest
 
 from keras_seq import models
+from keras_seq.models.generative_model import GenerativeTask
+from keras_seq.models.presets import BASE_ARGUMENTS
+from keras_seq.models.presets import constructor_arguments
+from keras_seq.models.task import Task
 from tests.model_families import make_case
 
-# family in tests/model_families.py -> (deprecated class, replacement task class)
+# family in tests/model_families.py -> (deprecated class, replacement task class). A deprecated
+# class may stand for several tasks (ImageCaptioner: `decoder="rnn"` or `"transformer"`).
 DEPRECATED = {
     "gpt": (models.GPT, models.GPTCausalLM),
+    "image_captioner_rnn": (models.ImageCaptioner, models.RNNImageCaptioner),
+    "image_captioner_transformer": (models.ImageCaptioner, models.TransformerImageCaptioner),
 }
 
 
@@ -21,20 +28,34 @@ def test_deprecated_class_warns_and_is_its_replacement(family, tmp_path):
     case = make_case(family)
     with pytest.warns(DeprecationWarning, match=replacement.__name__):
         model = case.build_model()
-    assert type(model) is deprecated and isinstance(model, replacement)
+    # An instance of its replacement or, standing for several, of their common base.
+    replacements = [task for old, task in DEPRECATED.values() if old is deprecated]
+    common = next(c for c in replacement.__mro__ if all(issubclass(r, c) for r in replacements))
+    assert common not in (Task, GenerativeTask)
+    assert type(model) is deprecated and isinstance(model, common)
     assert replacement.__name__ in deprecated.__doc__.splitlines()[0]
 
-    # The replacement on the same backbone (shared weights) computes the same.
-    task = replacement(model.backbone)
+    # The replacement on the same backbone (shared weights; a head with weights of its own
+    # gets the deprecated model's), with the task arguments the deprecated model holds,
+    # computes the same.
+    task_arguments = {
+        name: getattr(model, name)
+        for name in constructor_arguments(replacement)
+        if name not in ("backbone",) + BASE_ARGUMENTS
+    }
+    task = replacement(model.backbone, **task_arguments)
+    task.set_weights(model.get_weights())
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras.tree.flatten(task(case.x))[0]),
         keras.ops.convert_to_numpy(keras.tree.flatten(model(case.x))[0]),
         atol=1e-6,
     )
 
-    # The 0.1 config (no "backbone"), and a .keras round trip to the same class and outputs.
+    # The 0.1 config (its constructor's arguments, no serialized backbone), and a .keras
+    # round trip to the same class and outputs.
     config = model.get_config()
-    assert "backbone" not in config
+    assert set(config) == set(constructor_arguments(deprecated))
+    assert not isinstance(config.get("backbone"), dict)
     with pytest.warns(DeprecationWarning):
         assert type(deprecated.from_config(config)) is deprecated
     path = tmp_path / f"{family}.keras"
