@@ -1,5 +1,7 @@
 """GPT: the 0.1 single-class GPT language model, now `GPTCausalLM` on a `GPTBackbone`."""
 
+import inspect
+
 from keras_seq.api import keras_seq_export
 from keras_seq.models.deprecation import LegacyWeightLayout
 from keras_seq.models.deprecation import bind_arguments
@@ -33,6 +35,9 @@ class GPT(LegacyWeightLayout, GPTCausalLM):
         super().__init__(backbone, **kwargs)
         self.legacy_arguments = arguments
         self.use_legacy_layout()
+
+    # The 0.1 signature, GPTBackbone's (for help() and `constructor_arguments`).
+    __init__.__signature__ = inspect.signature(GPTBackbone.__init__)
 
     @classmethod
     def from_preset(cls, preset, **overrides):
