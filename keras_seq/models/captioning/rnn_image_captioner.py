@@ -5,7 +5,6 @@ vocabulary size.
 """
 
 import keras
-import keras_hub
 from keras import ops
 
 from keras_seq.api import keras_seq_export
@@ -106,7 +105,7 @@ class RNNImageCaptioner(ImageCaptioningTask):
         super().__init__(backbone, vocabulary_size, hidden_dim, dropout, start_token_id, **kwargs)
 
     def _build_decoder(self, num_regions, dtype):
-        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
+        self.token_embedding = keras.layers.ReversibleEmbedding(
             self.vocabulary_size, self.hidden_dim, dtype=dtype, name="token_embedding"
         )
         # The reverse projection takes the RNN's masked outputs; it returns no mask.
