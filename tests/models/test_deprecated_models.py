@@ -7,12 +7,29 @@ import numpy as np
 import pytest
 
 from keras_seq import models
+from keras_seq.models.presets import BASE_ARGUMENTS
+from keras_seq.models.presets import constructor_arguments
 from tests.model_families import make_case
 
 # family in tests/model_families.py -> (deprecated class, replacement task class)
 DEPRECATED = {
     "gpt": (models.GPT, models.GPTCausalLM),
+    "swin": (models.SwinTransformer, models.SwinImageClassifier),
+    "vit": (models.VisionTransformer, models.ViTImageClassifier),
 }
+
+
+def _replacement_on_the_same_backbone(model, replacement):
+    """`replacement` on `model.backbone`, with the task arguments of `model` (a classifier's
+    `num_classes`, ...) and the weights of `model`'s layers outside the backbone (a head)."""
+    names = set(constructor_arguments(replacement)) - {"backbone", *BASE_ARGUMENTS}
+    task = replacement(model.backbone, **{name: getattr(model, name) for name in names})
+    backbone_variables = {id(variable) for variable in model.backbone.weights}
+    variables = {variable.path: variable for variable in model.weights}
+    for variable in task.weights:
+        if id(variable) not in backbone_variables:
+            variable.assign(variables[variable.path])
+    return task
 
 
 @pytest.mark.parametrize("family", sorted(DEPRECATED))
@@ -25,7 +42,7 @@ def test_deprecated_class_warns_and_is_its_replacement(family, tmp_path):
     assert replacement.__name__ in deprecated.__doc__.splitlines()[0]
 
     # The replacement on the same backbone (shared weights) computes the same.
-    task = replacement(model.backbone)
+    task = _replacement_on_the_same_backbone(model, replacement)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras.tree.flatten(task(case.x))[0]),
         keras.ops.convert_to_numpy(keras.tree.flatten(model(case.x))[0]),
