@@ -152,6 +152,7 @@ def test_sizes_where_keras_hub_fails(image_shape):
 def test_feature_extractor_shares_the_weights():
     model = classifier()
     extractor = model.backbone.feature_extractor()
+    assert [variable.path for variable in model.weights[-2:]] == ["head/kernel", "head/bias"]
     assert extractor.count_params() == model.backbone.count_params()
     features = extractor(images())
     assert [features[key].shape for key in sorted(features)] == [(2, 16, 24, 16), (2, 8, 12, 32)]
@@ -217,6 +218,16 @@ def test_save_and_reload_keras_file(tmp_path):
 def test_bad_backbone_arguments(overrides, match):
     with pytest.raises(ValueError, match=match):
         SwinBackbone(**{**SMALL, **overrides})
+
+
+def test_classifier_takes_a_users_feature_map_backbone():
+    # Any functional model with one (batch_size, height, width, channels) output.
+    inputs = keras.Input((16, 16, 3))
+    backbone = keras.Model(inputs, keras.layers.Conv2D(8, 3, strides=4)(inputs))
+    model = SwinImageClassifier(backbone, 4)
+    x = images((16, 16, 3))
+    expected = model.head(np.mean(np.asarray(backbone(x)), axis=(1, 2)))
+    np.testing.assert_allclose(model(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_bad_classifier_arguments():

@@ -130,6 +130,8 @@ def test_drop_path_rises_linearly_over_the_blocks():
 
 def test_pooling():
     mean = classifier(pooling="mean")
+    # The backbone's weights first, then the head's (0.1's order, keras_hub's too).
+    assert [variable.path for variable in mean.weights[-2:]] == ["head/kernel", "head/bias"]
     tokens = np.asarray(mean.backbone(images()))
     feature_map = mean.backbone.feature_extractor()(images())["feature_map"]
     assert feature_map.shape == (2, 4, 4, 16)
@@ -231,6 +233,19 @@ def test_feature_extractor_needs_a_static_size():
 def test_bad_backbone_arguments(overrides, match):
     with pytest.raises(ValueError, match=match):
         ViTBackbone(**{**SMALL, **overrides})
+
+
+def test_classifier_takes_a_users_token_backbone():
+    # Any functional model with one (batch_size, tokens, hidden_dim) output, class token first.
+    inputs = keras.Input((5, 3))
+    tokens = keras.layers.Dense(8)(inputs)  # (B, T, 8)
+    backbone = keras.Model(inputs, tokens)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    for pooling, pooled in (("token", lambda t: t[:, 0]), ("mean", lambda t: t[:, 1:].mean(1))):
+        model = ViTImageClassifier(backbone, 4, pooling=pooling)
+        model.head.set_weights([np.random.default_rng(1).normal(size=(8, 4)), np.zeros(4)])
+        expected = model.head(pooled(np.asarray(backbone(x))))
+        np.testing.assert_allclose(model(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_bad_classifier_arguments():

@@ -72,7 +72,9 @@ class SwinImageClassifier(Task):
         kwargs.setdefault("dtype", backbone.dtype_policy)
 
         # === Layers ===
-        self.head = (
+        # Assigned after the functional constructor, so that the weights list the backbone's
+        # first, then the head's (the order of 0.1 and of keras_hub's tasks).
+        head = (
             keras.layers.Dense(num_classes, dtype=kwargs["dtype"], name="head")
             if num_classes is not None
             else None
@@ -82,9 +84,10 @@ class SwinImageClassifier(Task):
         inputs = backbone.input
         feature_map = backbone(inputs)  # (B, H, W, C)
         pooled = ops.mean(feature_map, axis=(1, 2))  # (B, C)
-        outputs = pooled if self.head is None else self.head(pooled)  # (B, K)
+        outputs = pooled if head is None else head(pooled)  # (B, K)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
+        self.head = head
 
         # === Config ===
         self.num_classes = num_classes

@@ -77,8 +77,8 @@ class ViTBackbone(Backbone):
     )
     tokens = backbone(np.zeros((2, 32, 32, 3), "float32"))
     assert tokens.shape == (2, 1 + 4 * 4, 32)
-    feature_map = backbone.feature_extractor()(np.zeros((2, 32, 32, 3), "float32"))
-    assert feature_map["feature_map"].shape == (2, 4, 4, 32)
+    features = backbone.feature_extractor()(np.zeros((2, 32, 32, 3), "float32"))
+    assert features["feature_map"].shape == (2, 4, 4, 32)
     ```
 
     References:

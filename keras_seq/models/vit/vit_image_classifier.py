@@ -85,7 +85,9 @@ class ViTImageClassifier(Task):
         kwargs.setdefault("dtype", backbone.dtype_policy)
 
         # === Layers ===
-        self.head = (
+        # Assigned after the functional constructor, so that the weights list the backbone's
+        # first, then the head's (the order of 0.1 and of keras_hub's tasks).
+        head = (
             keras.layers.Dense(
                 num_classes, kernel_initializer="zeros", dtype=kwargs["dtype"], name="head"
             )
@@ -97,9 +99,10 @@ class ViTImageClassifier(Task):
         inputs = backbone.input
         tokens = backbone(inputs)  # (B, T, C)
         pooled = tokens[:, 0] if pooling == "token" else ops.mean(tokens[:, 1:], axis=1)
-        outputs = pooled if self.head is None else self.head(pooled)  # (B, K)
+        outputs = pooled if head is None else head(pooled)  # (B, K)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
+        self.head = head
 
         # === Config ===
         self.num_classes = num_classes
