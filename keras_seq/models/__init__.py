@@ -12,6 +12,10 @@ from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_captioner import ImageCaptioner
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.swin.swin_backbone import SwinBackbone
+from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
 from keras_seq.models.swin.swin_transformer import SwinTransformer
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
 from keras_seq.models.vit.vision_transformer import VisionTransformer
+from keras_seq.models.vit.vit_backbone import ViTBackbone
+from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier

@@ -19,7 +19,22 @@ DEPRECATED = {
     "gpt": (models.GPT, models.GPTCausalLM),
     "image_captioner_rnn": (models.ImageCaptioner, models.RNNImageCaptioner),
     "image_captioner_transformer": (models.ImageCaptioner, models.TransformerImageCaptioner),
+    "swin": (models.SwinTransformer, models.SwinImageClassifier),
+    "vit": (models.VisionTransformer, models.ViTImageClassifier),
 }
+
+
+def _replacement_on_the_same_backbone(model, replacement):
+    """`replacement` on `model.backbone`, with the task arguments of `model` (a classifier's
+    `num_classes`, ...) and the weights of `model`'s layers outside the backbone (a head)."""
+    names = set(constructor_arguments(replacement)) - {"backbone", *BASE_ARGUMENTS}
+    task = replacement(model.backbone, **{name: getattr(model, name) for name in names})
+    backbone_variables = {id(variable) for variable in model.backbone.weights}
+    variables = {variable.path: variable for variable in model.weights}
+    for variable in task.weights:
+        if id(variable) not in backbone_variables:
+            variable.assign(variables[variable.path])
+    return task
 
 
 @pytest.mark.parametrize("family", sorted(DEPRECATED))
@@ -38,13 +53,7 @@ def test_deprecated_class_warns_and_is_its_replacement(family, tmp_path):
     # The replacement on the same backbone (shared weights; a head with weights of its own
     # gets the deprecated model's), with the task arguments the deprecated model holds,
     # computes the same.
-    task_arguments = {
-        name: getattr(model, name)
-        for name in constructor_arguments(replacement)
-        if name not in ("backbone",) + BASE_ARGUMENTS
-    }
-    task = replacement(model.backbone, **task_arguments)
-    task.set_weights(model.get_weights())
+    task = _replacement_on_the_same_backbone(model, replacement)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras.tree.flatten(task(case.x))[0]),
         keras.ops.convert_to_numpy(keras.tree.flatten(model(case.x))[0]),

@@ -1,9 +1,11 @@
-"""Parity of `VisionTransformer` and `SwinTransformer` with timm's reference models.
+"""Parity of `ViTBackbone` / `ViTImageClassifier` and `SwinBackbone` / `SwinImageClassifier`
+with timm's reference models.
 
 timm's weights are copied into ours by converters defined here (timm's checkpoint names stay
-out of the library), then both models run in float32 inference on the same images. Also
-compared: parameter counts of every preset against timm's models of the same names, and the
-resampling of ViT position tables and Swin relative position bias tables.
+out of the library), then both models run in float32 inference on the same images: the
+classifiers' logits against timm's, the backbones' outputs against timm's `forward_features`.
+Also compared: parameter counts of every preset against timm's models of the same names, and
+the resampling of ViT position tables and Swin relative position bias tables.
 
 Skipped where torch or timm is not installed (CI does not install them).
 
@@ -26,8 +28,10 @@ import pytest
 
 from keras_seq.layers.attention.window_attention import WindowAttention
 from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
-from keras_seq.models.swin.swin_transformer import SwinTransformer
-from keras_seq.models.vit.vision_transformer import VisionTransformer
+from keras_seq.models import SwinBackbone
+from keras_seq.models import SwinImageClassifier
+from keras_seq.models import ViTBackbone
+from keras_seq.models import ViTImageClassifier
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
@@ -127,7 +131,8 @@ def _conv(state, source, target):
 
 
 def load_timm_vit(model, timm_model):
-    """Copy a timm `VisionTransformer` (class token, no register tokens) into ours.
+    """Copy a timm `VisionTransformer` (class token, no register tokens) into our
+    `ViTImageClassifier` (variable paths are the backbone's layers' and the head's).
 
     timm's final norm is `norm`, or `fc_norm` when it normalizes after pooling; either goes
     to our `layer_norm` (which normalizes before pooling: see `test_vit_fc_norm_differs`).
@@ -153,7 +158,7 @@ def load_timm_vit(model, timm_model):
 
 
 def load_timm_swin(model, timm_model):
-    """Copy a timm `SwinTransformer` into ours.
+    """Copy a timm `SwinTransformer` into our `SwinImageClassifier`.
 
     Recent timm (>= 0.9) holds the patch merging at the start of the next stage
     (`layers.{s + 1}.downsample`); the original checkpoints and older timm at the end of the
@@ -217,8 +222,18 @@ def _timm_logits(timm_model, images):
         return timm_model(torch.from_numpy(images.transpose(0, 3, 1, 2))).numpy()
 
 
+def _timm_features(timm_model, images):
+    """timm's `forward_features`: ViT tokens `(B, T, C)`, Swin's NHWC map `(B, H, W, C)`."""
+    with torch.no_grad():
+        return timm_model.forward_features(torch.from_numpy(images.transpose(0, 3, 1, 2))).numpy()
+
+
 def _our_logits(model, images):
     return np.asarray(model(images, training=False))
+
+
+def _our_features(model, images):
+    return np.asarray(model.backbone(images, training=False))
 
 
 def _assert_close(actual, expected, atol=ATOL):
@@ -233,17 +248,16 @@ def _vit_pair(pooling="token", timm_kwargs=None, image_shape=(32, 32, 3), **ours
     timm_model = _randomize(
         timm_vit.VisionTransformer(img_size=32, num_classes=10, **VIT, **(timm_kwargs or {}))
     )
-    model = VisionTransformer(
+    backbone = ViTBackbone(
         image_shape=image_shape,
         patch_size=VIT["patch_size"],
         num_layers=VIT["depth"],
         hidden_dim=VIT["embed_dim"],
         num_heads=VIT["num_heads"],
         intermediate_dim=VIT["embed_dim"] * VIT["mlp_ratio"],
-        num_classes=10,
-        pooling=pooling,
         **ours,
     )
+    model = ViTImageClassifier(backbone, num_classes=10, pooling=pooling)
     load_timm_vit(model, timm_model)
     return model, timm_model
 
@@ -254,16 +268,16 @@ def _swin_pair(image_size, depths, num_heads):
             img_size=image_size, depths=depths, num_heads=num_heads, num_classes=10, **SWIN
         )
     )
-    model = SwinTransformer(
+    backbone = SwinBackbone(
         image_shape=(*image_size, 3),
         patch_size=SWIN["patch_size"],
         hidden_dim=SWIN["embed_dim"],
         num_layers=depths,
         num_heads=num_heads,
         window_size=SWIN["window_size"],
-        num_classes=10,
         drop_path_rate=0.0,
     )
+    model = SwinImageClassifier(backbone, num_classes=10)
     load_timm_swin(model, timm_model)
     return model, timm_model
 
@@ -275,6 +289,13 @@ def test_vit_token_pooling_matches_timm():
     model, timm_model = _vit_pair("token", {"global_pool": "token"})
     images = _images(32, 32)
     _assert_close(_our_logits(model, images), _timm_logits(timm_model, images))
+
+
+def test_vit_backbone_matches_timm_forward_features():
+    # The normalized tokens, class token first (HF ViTModel's last_hidden_state too).
+    model, timm_model = _vit_pair("token", {"global_pool": "token"})
+    images = _images(32, 32)
+    _assert_close(_our_features(model, images), _timm_features(timm_model, images))
 
 
 def test_vit_mean_pooling_matches_timm_without_fc_norm():
@@ -378,6 +399,9 @@ def test_swin_matches_timm(image_size, depths, num_heads):
     model, timm_model = _swin_pair(image_size, depths, num_heads)
     images = _images(*image_size)
     _assert_close(_our_logits(model, images), _timm_logits(timm_model, images))
+    # The backbone's output is timm's forward_features (the normalized NHWC map of the last
+    # stage; timm >= 0.9).
+    _assert_close(_our_features(model, images), _timm_features(timm_model, images))
 
 
 def _our_resized_bias_table(table, num_heads, window_size):
@@ -440,7 +464,7 @@ def _timm_parameter_count(name):
 )
 def test_vit_preset_parameter_count_matches_timm(name):
     expected = _timm_parameter_count(name)
-    assert VisionTransformer.from_preset(name).count_params() == expected
+    assert ViTImageClassifier.from_preset(name).count_params() == expected
 
 
 @pytest.mark.parametrize(
@@ -449,4 +473,4 @@ def test_vit_preset_parameter_count_matches_timm(name):
 )
 def test_swin_preset_parameter_count_matches_timm(name):
     expected = _timm_parameter_count(name)
-    assert SwinTransformer.from_preset(name).count_params() == expected
+    assert SwinImageClassifier.from_preset(name).count_params() == expected

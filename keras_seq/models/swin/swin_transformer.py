@@ -1,103 +1,55 @@
-"""Swin Transformer: a hierarchical vision transformer with shifted-window attention.
-
-Letter legend for shape comments: B batch, H / W feature-map height and width, C channels.
-"""
-
-import keras
-import numpy as np
-from keras import ops
+"""SwinTransformer: the 0.1 single-class Swin, now `SwinImageClassifier` on a `SwinBackbone`."""
 
 from keras_seq.api import keras_seq_export
-from keras_seq.layers.blocks.patch_merging import PatchMerging
-from keras_seq.layers.blocks.swin_block import SwinBlock
-from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
-from keras_seq.models.functional_model import FunctionalModel
-from keras_seq.models.swin.swin_transformer_presets import SWIN_PRESETS
-from keras_seq.utils.validation import validate_divisible
-from keras_seq.utils.validation import validate_image_shape
-from keras_seq.utils.validation import validate_positive_float
-from keras_seq.utils.validation import validate_positive_int
-from keras_seq.utils.validation import validate_rate
+from keras_seq.models.deprecation import LegacyWeightLayout
+from keras_seq.models.deprecation import warn_deprecated
+from keras_seq.models.presets import check_overrides
+from keras_seq.models.presets import constructor_arguments
+from keras_seq.models.presets import preset_config
+from keras_seq.models.swin.swin_backbone import SwinBackbone
+from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
 
-
-def _validate_stages(num_layers, num_heads):
-    for name, value in (("num_layers", num_layers), ("num_heads", num_heads)):
-        if not isinstance(value, (tuple, list)) or not value:
-            raise ValueError(
-                f"`{name}` must be a non-empty list with one int per stage. Received: "
-                f"{name}={value!r}"
-            )
-        for item in value:
-            validate_positive_int(name, item)
-    if len(num_layers) != len(num_heads):
-        raise ValueError(
-            "`num_layers` and `num_heads` must have one entry per stage each. Received: "
-            f"num_layers={num_layers!r}, num_heads={num_heads!r}"
-        )
+# The 0.1 constructor arguments that are the backbone's.
+_BACKBONE_ARGUMENTS = (
+    "image_shape",
+    "patch_size",
+    "hidden_dim",
+    "num_layers",
+    "num_heads",
+    "window_size",
+    "mlp_ratio",
+    "dropout",
+    "attention_dropout",
+    "drop_path_rate",
+    "layer_norm_epsilon",
+)
+_REPLACEMENT = (
+    "keras_seq.models.SwinImageClassifier(keras_seq.models.SwinBackbone(...), num_classes)"
+)
 
 
 @keras_seq_export
-class SwinTransformer(FunctionalModel):
-    """Swin Transformer: shifted-window attention over a feature pyramid.
+class SwinTransformer(LegacyWeightLayout, SwinImageClassifier):
+    """Deprecated: use `SwinImageClassifier(SwinBackbone(...), num_classes)` or `from_preset`.
 
-    Patch partition and linear embedding (`patch_size` 4: `hidden_dim` channels at H/4),
-    then stages of `SwinBlock`s alternating regular and shifted windows, with
-    `PatchMerging` between stages (C, 2C, 4C, 8C channels at H/4, H/8, H/16, H/32), stochastic
-    depth rising linearly over all blocks to `drop_path_rate`, a final layer norm, global
-    average pooling and a linear head (Liu et al., 2021). Presets reproduce Swin-T / S / B
-    parameter for parameter (timm's counts, e.g. `swin_tiny_patch4_window7_224`:
-    28,288,354); no weights are downloaded.
-
-    Any image size, square or not (e.g. 112 x 112, 100 x 100, 96 x 160, where keras_hub's
-    Swin fails): images and feature maps are padded to patch and window multiples (padded
-    tokens are masked out of attention), odd maps are padded before merging, and a window
-    larger than a feature map is clamped to it. Weights saved at one size load into a model
-    built for another: bias tables of a changed window size are resampled.
-    `feature_extractor()` returns the four stage outputs, for use as a detection backbone.
+    The 0.1 Swin Transformer, kept so that code and `.keras` files written for keras_seq 0.1
+    keep working: it takes `SwinBackbone`'s arguments plus `num_classes`, builds the backbone
+    and is a `SwinImageClassifier` on it (same logits), saving its weights at their 0.1 paths.
+    With `num_classes=None` it has no head and returns the pooled features, as in 0.1 (with the
+    new classes: average `SwinBackbone`'s feature map). `feature_extractor()` and the 0.1
+    attributes (`stages`, ...) are the backbone's. Constructing one emits a
+    `DeprecationWarning`.
 
     Args:
-        image_shape: `(height, width, channels)`, static. Defaults to `(224, 224, 3)`.
-        patch_size: int. Patch height and width. Defaults to `4`.
-        hidden_dim: int. Channels of the first stage. Defaults to `96`.
-        num_layers: list of ints. Blocks per stage. Defaults to `(2, 2, 6, 2)`.
-        num_heads: list of ints. Attention heads per stage; each divides its stage's
-            channels (`hidden_dim * 2**stage`). Defaults to `(3, 6, 12, 24)`.
-        window_size: int. Attention window height and width. Defaults to `7`.
-        mlp_ratio: float. Feed-forward width over the stage's channels. Defaults to `4.0`.
-        num_classes: int or `None`. Classes of the head; `None` returns the pooled features
-            `(batch_size, hidden_dim * 2**(num_stages - 1))`. Defaults to `1000`.
-        dropout: float in [0, 1). Dropout on the embedding and sublayer outputs. Defaults to
-            `0.0`.
-        attention_dropout: float in [0, 1). Dropout on attention probabilities. Defaults
-            to `0.0`.
-        drop_path_rate: float in [0, 1). Stochastic depth of the last block (linear from 0).
-            Defaults to `0.1`.
-        layer_norm_epsilon: float. Epsilon of the layer norms. Defaults to `1e-5`.
+        image_shape, patch_size, hidden_dim, num_layers, num_heads, window_size, mlp_ratio,
+            dropout, attention_dropout, drop_path_rate, layer_norm_epsilon: as `SwinBackbone`.
+        num_classes: int or `None`. Classes of the head; `None` for no head (pooled
+            features `(batch_size, hidden_dim * 2**(num_stages - 1))`). Defaults to `1000`.
         **kwargs: base model arguments (`name`, `dtype`).
-
-    Call arguments:
-        inputs: float `(batch_size, height, width, channels)` images (normalized by the
-            user's pipeline; the model does not rescale).
-
-    Returns:
-        Logits `(batch_size, num_classes)`, or pooled features when `num_classes=None`.
-
-    Example:
-    ```python
-    model = keras_seq.models.SwinTransformer(
-        image_shape=(32, 48, 3), patch_size=2, hidden_dim=16, num_layers=(2, 2),
-        num_heads=(2, 4), window_size=4, num_classes=10,
-    )
-    assert model(np.zeros((2, 32, 48, 3), "float32")).shape == (2, 10)
-    features = model.feature_extractor()(np.zeros((2, 32, 48, 3), "float32"))
-    assert features["stage_2"].shape == (2, 8, 12, 32)
-    ```
-
-    References:
-        - [Liu et al., 2021](https://arxiv.org/abs/2103.14030)
     """
 
-    presets = SWIN_PRESETS
+    presets = SwinBackbone.presets
+    _head_optional = True
 
     def __init__(
         self,
@@ -115,131 +67,38 @@ class SwinTransformer(FunctionalModel):
         layer_norm_epsilon=1e-5,
         **kwargs,
     ):
-        validate_image_shape(image_shape, allow_dynamic=False)
-        validate_positive_int("patch_size", patch_size)
-        validate_positive_int("hidden_dim", hidden_dim)
-        _validate_stages(num_layers, num_heads)
-        for stage, heads in enumerate(num_heads):
-            validate_divisible(
-                f"hidden_dim * 2**{stage}", hidden_dim * 2**stage, "num_heads", heads
-            )
-        validate_positive_int("window_size", window_size)
-        validate_positive_float("mlp_ratio", mlp_ratio)
-        if num_classes is not None:
-            validate_positive_int("num_classes", num_classes)
-        validate_rate("dropout", dropout)
-        validate_rate("attention_dropout", attention_dropout)
-        validate_rate("drop_path_rate", drop_path_rate)
-        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
-        dtype = kwargs.get("dtype")
-        rates = iter(np.linspace(0.0, drop_path_rate, sum(num_layers)))
-
-        # === Layers ===
-        self.patch_embedding = PatchEmbedding(
-            hidden_dim, patch_size, pad_to_multiple=True, dtype=dtype, name="patch_embedding"
+        warn_deprecated("SwinTransformer", _REPLACEMENT)
+        arguments = dict(
+            image_shape=image_shape,
+            patch_size=patch_size,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            window_size=window_size,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            drop_path_rate=drop_path_rate,
+            layer_norm_epsilon=layer_norm_epsilon,
         )
-        self.patch_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="patch_layer_norm"
-        )
-        self.embedding_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embedding_dropout"
-        )
-        self.stages = []
-        self.patch_merging_layers = []
-        for stage, (depth, heads) in enumerate(zip(num_layers, num_heads)):
-            channels = hidden_dim * 2**stage
-            self.stages.append(
-                [
-                    SwinBlock(
-                        num_heads=heads,
-                        intermediate_dim=int(channels * mlp_ratio),
-                        window_size=window_size,
-                        shift=index % 2 == 1,
-                        dropout=dropout,
-                        attention_dropout=attention_dropout,
-                        layer_norm_epsilon=layer_norm_epsilon,
-                        drop_path_rate=float(next(rates)),
-                        dtype=dtype,
-                        name=f"stage_{stage + 1}_block_{index}",
-                    )
-                    for index in range(depth)
-                ]
-            )
-            if stage < len(num_layers) - 1:
-                self.patch_merging_layers.append(
-                    PatchMerging(
-                        layer_norm_epsilon=layer_norm_epsilon,
-                        dtype=dtype,
-                        name=f"patch_merging_{stage + 1}",
-                    )
-                )
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="layer_norm"
-        )
-        self.head = (
-            keras.layers.Dense(num_classes, dtype=dtype, name="head")
-            if num_classes is not None
-            else None
-        )
+        backbone = SwinBackbone(**arguments, dtype=kwargs.get("dtype"), name="swin_backbone")
+        super().__init__(backbone, num_classes=num_classes, **kwargs)
+        for name, value in arguments.items():
+            setattr(self, name, value)
+        self.use_legacy_layout()
 
-        # === Functional model ===
-        images = keras.Input(tuple(image_shape), name="images")
-        x = self.patch_embedding(images)  # (B, H / 4, W / 4, C)
-        x = self.embedding_dropout(self.patch_layer_norm(x))
-        stage_outputs = {}
-        for stage, blocks in enumerate(self.stages):
-            for block in blocks:
-                x = block(x)
-            if stage < len(self.patch_merging_layers):
-                stage_outputs[f"stage_{stage + 1}"] = x
-                x = self.patch_merging_layers[stage](x)  # (B, H / 2, W / 2, 2C)
-        x = self.layer_norm(x)
-        stage_outputs[f"stage_{len(self.stages)}"] = x
-        pooled = ops.mean(x, axis=(1, 2))
-        outputs = pooled if self.head is None else self.head(pooled)
-        super().__init__(inputs=images, outputs=outputs, **kwargs)
-        # Stage outputs for feature_extractor(), kept out of Keras' attribute tracking.
-        object.__setattr__(self, "_stage_outputs", stage_outputs)
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        """Build the architecture named `preset` (random weights), with constructor overrides."""
+        entry = preset_config(SwinBackbone, preset)
+        check_overrides(cls, preset, overrides, constructor_arguments(cls))
+        return cls(**{**entry["config"], **entry.get("task_config", {}), **overrides})
 
-        # === Config ===
-        self.image_shape = image_shape
-        self.patch_size = patch_size
-        self.hidden_dim = hidden_dim
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.window_size = window_size
-        self.mlp_ratio = mlp_ratio
-        self.num_classes = num_classes
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.drop_path_rate = drop_path_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-
-    def feature_extractor(self):
-        """A model sharing this one's layers that returns every stage's feature map.
-
-        Outputs `{"stage_1": (B, H/4, W/4, C), ..., "stage_4": (B, H/32, W/32, 8C)}` (for
-        the default four stages): each stage's output before patch merging, the last one
-        after the final layer norm (timm's convention), e.g. for a detection backbone.
-        """
-        return keras.Model(self.input, dict(self._stage_outputs), name=f"{self.name}_features")
+    def legacy_layers(self):
+        # 0.1: the backbone's layers in graph order, then the head.
+        return self.backbone.layers + ([self.head] if self.head is not None else [])
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "image_shape": self.image_shape,
-                "patch_size": self.patch_size,
-                "hidden_dim": self.hidden_dim,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "window_size": self.window_size,
-                "mlp_ratio": self.mlp_ratio,
-                "num_classes": self.num_classes,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "drop_path_rate": self.drop_path_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
-        return config
+        del config["backbone"]
+        return {**config, **{name: getattr(self, name) for name in _BACKBONE_ARGUMENTS}}

@@ -1,95 +1,56 @@
-"""ViT: a transformer encoder over image patches.
+"""VisionTransformer: the 0.1 single-class ViT, now `ViTImageClassifier` on a `ViTBackbone`."""
 
-Letter legend for shape comments: B batch, h / w patch-grid height and width, C hidden width,
-T tokens (class token plus patches).
-"""
-
-import keras
-import numpy as np
-from keras import ops
+from keras.src.utils.naming import auto_name  # Unique default names, as Keras gives layers.
 
 from keras_seq.api import keras_seq_export
-from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
-from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
-from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
-from keras_seq.models.functional_model import FunctionalModel
-from keras_seq.models.vit.vision_transformer_presets import VIT_PRESETS
-from keras_seq.utils.validation import validate_choice
-from keras_seq.utils.validation import validate_divisible
-from keras_seq.utils.validation import validate_image_shape
-from keras_seq.utils.validation import validate_positive_float
-from keras_seq.utils.validation import validate_positive_int
-from keras_seq.utils.validation import validate_rate
+from keras_seq.models.deprecation import LegacyWeightLayout
+from keras_seq.models.deprecation import warn_deprecated
+from keras_seq.models.presets import check_overrides
+from keras_seq.models.presets import constructor_arguments
+from keras_seq.models.presets import preset_config
+from keras_seq.models.vit.vit_backbone import ViTBackbone
+from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
+
+# The 0.1 constructor arguments that are the backbone's.
+_BACKBONE_ARGUMENTS = (
+    "image_shape",
+    "patch_size",
+    "num_layers",
+    "hidden_dim",
+    "num_heads",
+    "intermediate_dim",
+    "dropout",
+    "attention_dropout",
+    "drop_path_rate",
+    "layer_norm_epsilon",
+    "position_grid_shape",
+)
 
 
 @keras_seq_export
-class VisionTransformer(FunctionalModel):
-    """Vision Transformer (ViT): images as sequences of patches through a transformer encoder.
+class VisionTransformer(LegacyWeightLayout, ViTImageClassifier):
+    """Deprecated: use `ViTImageClassifier(ViTBackbone(...), num_classes)` or `from_preset`.
 
-    Patch embedding (a convolution with stride `patch_size`), a class token, learned position
-    embeddings, dropout, `num_layers` pre-norm `TransformerEncoder` blocks (GELU, stochastic
-    depth rising linearly to `drop_path_rate`), a final layer norm, pooling (the class token,
-    or the mean of the normalized patch tokens: timm's `global_pool="avg"` with
-    `fc_norm=False`) and a linear classification head. Presets reproduce the
-    original ViT-Ti/S/B/L at patch 16 and 32 parameter for parameter (timm's counts, e.g.
-    `vit_base_patch16_224`: 86,567,656; logits equal timm's given the same weights); no weights
-    are downloaded.
-
-    Any image size: the position table is resampled in 2-D to the patch grid of each call
-    (build with `image_shape=(None, None, 3)` and a `position_grid_shape` to feed images of
-    varying size), and weights saved at one size load into a model built for another (the
-    stored table is resampled once: `VisionTransformer.from_preset(name,
-    image_shape=(384, 384, 3)).load_weights("vit_224.weights.h5")`). keras_hub's
-    `ViTBackbone` supports neither. `feature_extractor()` gives the patch tokens as a
-    feature map.
+    The 0.1 Vision Transformer, kept so that code and `.keras` files written for keras_seq 0.1
+    keep working: it takes `ViTBackbone`'s arguments plus `num_classes` and `pooling`, builds
+    the backbone and is a `ViTImageClassifier` on it (same logits), saving its weights at
+    their 0.1 paths. With `num_classes=None` it has no head and returns the pooled features
+    `(batch_size, hidden_dim)`, as in 0.1 (with the new classes: pool `ViTBackbone`'s tokens).
+    `feature_extractor()` and the 0.1 attributes (`encoder_layers`, ...) are the backbone's.
+    Constructing one emits a `DeprecationWarning`.
 
     Args:
-        image_shape: `(height, width, channels)`; height and width may be `None` (any size
-            at call time, multiples of `patch_size`). Defaults to `(224, 224, 3)`.
-        patch_size: int. Height and width of a patch. Defaults to `16`.
-        num_layers: int. Number of encoder blocks. Defaults to `12`.
-        hidden_dim: int. Token width; divisible by `num_heads`. Defaults to `768`.
-        num_heads: int. Attention heads. Defaults to `12`.
-        intermediate_dim: int. Feed-forward width. Defaults to `3072`.
-        num_classes: int or `None`. Classes of the head; `None` returns the pooled features
-            `(batch_size, hidden_dim)` instead of logits. Defaults to `1000`.
-        pooling: `"token"` (the class token, the original) or `"mean"` (mean of the patch
-            tokens). Defaults to `"token"`.
-        dropout: float in [0, 1). Dropout on the embeddings and sublayer outputs. Defaults to
-            `0.0`.
-        attention_dropout: float in [0, 1). Dropout on attention probabilities. Defaults
-            to `0.0`.
-        drop_path_rate: float in [0, 1). Stochastic depth of the last block (linear from 0).
-            Defaults to `0.0`.
-        layer_norm_epsilon: float. Epsilon of the layer norms. Defaults to `1e-6`.
-        position_grid_shape: pair `(rows, columns)` or `None`. Patch grid of the learned
-            position table. Defaults to `image_shape[:2] // patch_size`; required when the
-            image size is `None`.
+        image_shape, patch_size, num_layers, hidden_dim, num_heads, intermediate_dim, dropout,
+            attention_dropout, drop_path_rate, layer_norm_epsilon, position_grid_shape: as
+            `ViTBackbone`.
+        num_classes: int or `None`. Classes of the head; `None` for no head (pooled
+            features). Defaults to `1000`.
+        pooling: as `ViTImageClassifier`. Defaults to `"token"`.
         **kwargs: base model arguments (`name`, `dtype`).
-
-    Call arguments:
-        inputs: float `(batch_size, height, width, channels)` images (normalized as the
-            user's data pipeline does; the model does not rescale).
-
-    Returns:
-        Logits `(batch_size, num_classes)`, or pooled features `(batch_size, hidden_dim)`
-        when `num_classes=None`.
-
-    Example:
-    ```python
-    model = keras_seq.models.VisionTransformer(
-        image_shape=(32, 32, 3), patch_size=8, num_layers=2, hidden_dim=32, num_heads=2,
-        intermediate_dim=64, num_classes=10,
-    )
-    assert model(np.zeros((2, 32, 32, 3), "float32")).shape == (2, 10)
-    ```
-
-    References:
-        - [Dosovitskiy et al., 2020](https://arxiv.org/abs/2010.11929)
-        - [Steiner et al., 2021](https://arxiv.org/abs/2106.10270) (Ti and S sizes)
     """
 
-    presets = VIT_PRESETS
+    presets = ViTBackbone.presets
+    _head_optional = True
 
     def __init__(
         self,
@@ -108,150 +69,42 @@ class VisionTransformer(FunctionalModel):
         position_grid_shape=None,
         **kwargs,
     ):
-        validate_image_shape(image_shape)
-        for name, value in (
-            ("patch_size", patch_size),
-            ("num_layers", num_layers),
-            ("hidden_dim", hidden_dim),
-            ("num_heads", num_heads),
-            ("intermediate_dim", intermediate_dim),
-        ):
-            validate_positive_int(name, value)
-        validate_divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
-        if num_classes is not None:
-            validate_positive_int("num_classes", num_classes)
-        validate_choice("pooling", pooling, ("token", "mean"))
-        validate_rate("dropout", dropout)
-        validate_rate("attention_dropout", attention_dropout)
-        validate_rate("drop_path_rate", drop_path_rate)
-        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
-        grid_shape = _position_grid(image_shape, patch_size, position_grid_shape)
-        dtype = kwargs.get("dtype")
-
-        # === Layers ===
-        self.patch_embedding = PatchEmbedding(
-            hidden_dim, patch_size, dtype=dtype, name="patch_embedding"
+        warn_deprecated(
+            "VisionTransformer",
+            "keras_seq.models.ViTImageClassifier(keras_seq.models.ViTBackbone(...), num_classes)",
         )
-        self.position_embedding = PatchPositionEmbedding(
-            grid_shape, dtype=dtype, name="position_embedding"
+        arguments = dict(
+            image_shape=image_shape,
+            patch_size=patch_size,
+            num_layers=num_layers,
+            hidden_dim=hidden_dim,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            drop_path_rate=drop_path_rate,
+            layer_norm_epsilon=layer_norm_epsilon,
+            position_grid_shape=position_grid_shape,
         )
-        self.embedding_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embedding_dropout"
-        )
-        self.encoder_layers = [
-            TransformerEncoder(
-                num_heads=num_heads,
-                intermediate_dim=intermediate_dim,
-                dropout=dropout,
-                attention_dropout=attention_dropout,
-                activation="gelu",
-                normalize_first=True,
-                layer_norm_epsilon=layer_norm_epsilon,
-                drop_path_rate=float(rate),
-                dtype=dtype,
-                name=f"encoder_layer_{index}",
-            )
-            for index, rate in enumerate(np.linspace(0.0, drop_path_rate, num_layers))
-        ]
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="layer_norm"
-        )
-        self.head = (
-            keras.layers.Dense(num_classes, kernel_initializer="zeros", dtype=dtype, name="head")
-            if num_classes is not None
-            else None
-        )
+        kwargs.setdefault("name", auto_name("vision_transformer"))
+        backbone = ViTBackbone(**arguments, dtype=kwargs.get("dtype"), name="vit_backbone")
+        super().__init__(backbone, num_classes=num_classes, pooling=pooling, **kwargs)
+        for name, value in arguments.items():
+            setattr(self, name, value)
+        self.use_legacy_layout()
 
-        # === Functional model ===
-        images = keras.Input(tuple(image_shape), name="images")
-        patches = self.patch_embedding(images)  # (B, h, w, C)
-        x = self.embedding_dropout(self.position_embedding(patches))  # (B, T, C)
-        for layer in self.encoder_layers:
-            x = layer(x)
-        tokens = self.layer_norm(x)
-        pooled = tokens[:, 0] if pooling == "token" else ops.mean(tokens[:, 1:], axis=1)
-        outputs = pooled if self.head is None else self.head(pooled)
-        super().__init__(inputs=images, outputs=outputs, **kwargs)
-        # Patch tokens for feature_extractor(), kept out of Keras' attribute tracking.
-        object.__setattr__(self, "_patch_tokens", (patches, tokens[:, 1:]))
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        """Build the architecture named `preset` (random weights), with constructor overrides."""
+        entry = preset_config(ViTBackbone, preset)
+        check_overrides(cls, preset, overrides, constructor_arguments(cls))
+        return cls(**{**entry["config"], **entry.get("task_config", {}), **overrides})
 
-        # === Config ===
-        self.image_shape = image_shape
-        self.patch_size = patch_size
-        self.num_layers = num_layers
-        self.hidden_dim = hidden_dim
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.num_classes = num_classes
-        self.pooling = pooling
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.drop_path_rate = drop_path_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.position_grid_shape = position_grid_shape
-
-    def feature_extractor(self):
-        """A model sharing this one's layers that returns `{"feature_map": (B, h, w, C)}`.
-
-        The final-norm patch tokens on the patch grid (`h = height / patch_size`), e.g. as a
-        dense-prediction or detection backbone. Needs a static `image_shape`.
-        """
-        patches, tokens = self._patch_tokens
-        grid_height, grid_width = patches.shape[1], patches.shape[2]
-        if grid_height is None or grid_width is None:
-            raise ValueError(
-                "`feature_extractor()` needs a static image size to lay the patch tokens "
-                f"out on their grid. Received: image_shape={self.image_shape}. Rebuild the "
-                "model with a fixed `image_shape` and load these weights into it."
-            )
-        feature_map = ops.reshape(tokens, (-1, grid_height, grid_width, self.hidden_dim))
-        return keras.Model(self.input, {"feature_map": feature_map}, name=f"{self.name}_features")
+    def legacy_layers(self):
+        # 0.1: the backbone's layers in graph order, then the head.
+        return self.backbone.layers + ([self.head] if self.head is not None else [])
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "image_shape": self.image_shape,
-                "patch_size": self.patch_size,
-                "num_layers": self.num_layers,
-                "hidden_dim": self.hidden_dim,
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "num_classes": self.num_classes,
-                "pooling": self.pooling,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "drop_path_rate": self.drop_path_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "position_grid_shape": self.position_grid_shape,
-            }
-        )
-        return config
-
-
-def _position_grid(image_shape, patch_size, position_grid_shape):
-    """The position table's patch grid: given, or the image size over the patch size."""
-    if position_grid_shape is not None:
-        if (
-            not isinstance(position_grid_shape, (tuple, list))
-            or len(position_grid_shape) != 2
-            or not all(isinstance(s, int) and s > 0 for s in position_grid_shape)
-        ):
-            raise ValueError(
-                "`position_grid_shape` must be a pair of positive ints (rows, columns). "
-                f"Received: position_grid_shape={position_grid_shape!r}"
-            )
-        return tuple(position_grid_shape)
-    if image_shape[0] is None or image_shape[1] is None:
-        raise ValueError(
-            "With a variable image size, `position_grid_shape` sets the patch grid of the "
-            "learned position table, e.g. (14, 14) for 224 x 224 images at patch 16. "
-            f"Received: image_shape={image_shape!r}, position_grid_shape=None"
-        )
-    for axis, size in (("height", image_shape[0]), ("width", image_shape[1])):
-        if size % patch_size:
-            raise ValueError(
-                f"The image {axis} must be a multiple of `patch_size`. Received: "
-                f"image_shape={image_shape!r}, patch_size={patch_size}"
-            )
-    return (image_shape[0] // patch_size, image_shape[1] // patch_size)
+        del config["backbone"]
+        return {**config, **{name: getattr(self, name) for name in _BACKBONE_ARGUMENTS}}

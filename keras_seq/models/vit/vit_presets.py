@@ -1,9 +1,10 @@
-"""Architecture presets of `VisionTransformer` (random weights; nothing is downloaded).
+"""Architecture presets of `ViTBackbone` and its tasks (random weights; nothing is downloaded).
 
 Sizes from Dosovitskiy et al. (2020), Table 1 (B, L) and Steiner et al. (2021) (Ti, S), at
-224 x 224 with 1,000 classes; parameter counts equal timm's models of the same names built
-with 1,000 classes (ViT-Ti/32 was never published and timm has no model of that name: it is
-the Ti width at patch 32).
+224 x 224; `"config"` holds the backbone's arguments and `"task_config"` the classifier's 1,000
+ImageNet classes. Parameter counts (of `ViTImageClassifier`) equal timm's models of the same
+names built with 1,000 classes (ViT-Ti/32 was never published and timm has no model of that
+name: it is the Ti width at patch 32).
 """
 
 _SIZES = {
@@ -32,6 +33,7 @@ VIT_PRESETS = {
             f"{config['num_heads']} heads ({_PARAMETERS[size, patch]:,} parameters)."
         ),
         "config": {"image_shape": (224, 224, 3), "patch_size": patch, **config},
+        "task_config": {"num_classes": 1000},
     }
     for size, config in _SIZES.items()
     for patch in (16, 32)
