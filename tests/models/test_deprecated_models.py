@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 
 from keras_seq import models
+from keras_seq.models.presets import BASE_ARGUMENTS
+from keras_seq.models.presets import constructor_arguments
 from tests.model_families import make_case
 
 # family in tests/model_families.py -> (deprecated class, replacement task class)
 DEPRECATED = {
     "gpt": (models.GPT, models.GPTCausalLM),
+    "detr": (models.DETR, models.DETRObjectDetector),
 }
 
 
@@ -24,17 +27,29 @@ def test_deprecated_class_warns_and_is_its_replacement(family, tmp_path):
     assert type(model) is deprecated and isinstance(model, replacement)
     assert replacement.__name__ in deprecated.__doc__.splitlines()[0]
 
-    # The replacement on the same backbone (shared weights) computes the same.
-    task = replacement(model.backbone)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(keras.tree.flatten(task(case.x))[0]),
-        keras.ops.convert_to_numpy(keras.tree.flatten(model(case.x))[0]),
-        atol=1e-6,
-    )
+    # The replacement on the same backbone (shared weights) and with the same head weights
+    # computes the same. Its arguments besides `backbone` (a head's `num_classes`) are
+    # attributes of the deprecated model.
+    task_arguments = {
+        name: getattr(model, name)
+        for name in constructor_arguments(replacement)
+        if name not in ("backbone",) + BASE_ARGUMENTS
+    }
+    task = replacement(model.backbone, **task_arguments)
+    task.set_weights(model.get_weights())
+    expected_outputs = keras.tree.flatten(model(case.x))
+    for actual, expected in zip(keras.tree.flatten(task(case.x)), expected_outputs):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected), atol=1e-6
+        )
 
-    # The 0.1 config (no "backbone"), and a .keras round trip to the same class and outputs.
+    # The 0.1 config (exactly the 0.1 constructor arguments; a 0.1 "backbone" argument, such
+    # as DETR's image network, is not the replacement's backbone), and a .keras round trip to
+    # the same class and outputs.
     config = model.get_config()
-    assert "backbone" not in config
+    assert set(config) == set(constructor_arguments(deprecated))
+    if config.get("backbone") is not None:
+        assert config["backbone"]["class_name"] != replacement.backbone_cls.__name__
     with pytest.warns(DeprecationWarning):
         assert type(deprecated.from_config(config)) is deprecated
     path = tmp_path / f"{family}.keras"
