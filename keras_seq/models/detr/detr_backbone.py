@@ -154,7 +154,13 @@ class DETRBackbone(Backbone):
                 f"a cosine per axis). Received: hidden_dim={hidden_dim}"
             )
         validate_rate("dropout", dropout)
-        keras.activations.get(activation)  # Raises on an unknown name.
+        try:
+            keras.activations.get(activation)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "`activation` must be the name of a Keras activation or a registered "
+                f"activation function. Received: activation={activation!r}"
+            ) from None
         validate_bool("use_padding_mask", use_padding_mask)
         validate_bool("freeze_batch_norm", freeze_batch_norm)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
