@@ -6,6 +6,8 @@ from keras_seq.models.captioning.captioning_cnn_backbone import CaptioningCNNBac
 from keras_seq.models.captioning.rnn_image_captioner import RNNImageCaptioner
 from keras_seq.models.captioning.transformer_image_captioner import TransformerImageCaptioner
 from keras_seq.models.detr.detr import DETR
+from keras_seq.models.detr.detr_backbone import DETRBackbone
+from keras_seq.models.detr.detr_object_detector import DETRObjectDetector
 from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM

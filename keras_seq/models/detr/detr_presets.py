@@ -1,8 +1,9 @@
-"""Architecture presets of `DETR` (random weights; nothing is downloaded).
+"""Architecture presets of `DETRBackbone` / `DETRObjectDetector` (random weights; nothing is
+downloaded).
 
-Sizes from Carion et al. (2020), Section 4 and Appendix A.3: ResNet-50 backbone, 6 encoder and
-6 decoder layers of width 256 with 8 heads and feed-forward width 2048, dropout 0.1, 100 object
-queries and COCO's 91 class ids (the original's `num_classes`).
+Sizes from Carion et al. (2020), Section 4 and Appendix A.3: ResNet-50 image encoder, 6 encoder
+and 6 decoder layers of width 256 with 8 heads and feed-forward width 2048, dropout 0.1, 100
+object queries and COCO's 91 class ids (the original's `num_classes`).
 """
 
 DETR_PRESETS = {
@@ -12,7 +13,6 @@ DETR_PRESETS = {
             "256, 100 queries, 91 classes (transformer and heads: 18,069,856 parameters)."
         ),
         "config": {
-            "num_classes": 91,
             "hidden_dim": 256,
             "num_queries": 100,
             "num_encoder_layers": 6,
@@ -21,5 +21,6 @@ DETR_PRESETS = {
             "intermediate_dim": 2048,
             "dropout": 0.1,
         },
+        "task_config": {"num_classes": 91},
     },
 }
