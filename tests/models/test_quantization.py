@@ -61,3 +61,26 @@ def test_int8_quantizes_every_projection_and_round_trips(family, tmp_path):
         reloaded = keras.saving.load_model(path)
     for value, expected in zip(keras.tree.flatten(reloaded(case.x)), quantized):
         np.testing.assert_allclose(np.asarray(value), np.asarray(expected), atol=1e-6)
+
+
+def test_swin_with_stochastic_depth_quantizes():
+    # Its DropPath layers (no weights) were never built: Keras refused to quantize the model.
+    from keras_seq.models import SwinBackbone
+    from keras_seq.models import SwinImageClassifier
+
+    model = SwinImageClassifier(
+        SwinBackbone(
+            image_shape=(16, 16, 3),
+            patch_size=2,
+            hidden_dim=8,
+            num_layers=(1, 1),
+            num_heads=(2, 2),
+            window_size=4,
+            drop_path_rate=0.1,
+        ),
+        num_classes=5,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.quantize("int8")
+    assert all(layer.quantization_mode == "int8" for layer in _quantizable_layers(model))

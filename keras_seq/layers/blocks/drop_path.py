@@ -54,6 +54,9 @@ class DropPath(keras.layers.Layer):
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if rate > 0 else None
 
+    def build(self, input_shape):
+        del input_shape  # No weights; the seed generator is made in the constructor.
+
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs

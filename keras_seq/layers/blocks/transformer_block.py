@@ -92,7 +92,11 @@ class TransformerBlock(keras.layers.Layer):
         return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
 
     def _make_drop_path(self, name):
-        return DropPath(self.drop_path_rate, dtype=self.dtype_policy, name=name)
+        layer = DropPath(self.drop_path_rate, dtype=self.dtype_policy, name=name)
+        # Built now (it has no weights): a block whose output shape Keras computes without
+        # tracing `call` would otherwise leave it unbuilt, and `model.quantize` refuses that.
+        layer.build(None)
+        return layer
 
     def _make_feedforward(self, input_shape):
         layer = MLP(
