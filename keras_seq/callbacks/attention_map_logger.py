@@ -1,7 +1,7 @@
 """Heatmaps of chosen attention layers on a fixed probe batch, written to TensorBoard.
 
 Legend for shape comments: B probe batch (or batch * windows), N heads, T query length,
-S key length, H / W image height / width, C image channels.
+S key length, H / W image height / width.
 """
 
 import math
@@ -13,95 +13,72 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
+from keras_seq.callbacks.figure_image import axes_at
+from keras_seq.callbacks.figure_image import figure_to_image
+from keras_seq.callbacks.figure_image import new_figure
 from keras_seq.layers.attention.attention_recorder import record_attention_scores
 from keras_seq.layers.attention.base_attention import BaseAttention
 from keras_seq.layers.attention.multi_head_attention import MultiHeadAttention
+from keras_seq.utils.layer_walk import iter_layers
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 
 RECORDABLE = (MultiHeadAttention, BaseAttention)
-
-# Matplotlib's "viridis" at 17 evenly spaced points, as 8-bit RGB; linear interpolation
-# between them stays within 6 / 255 of the 256-entry original.
-_VIRIDIS = np.array(
-    [
-        [68, 1, 84],
-        [72, 24, 106],
-        [71, 45, 123],
-        [66, 64, 134],
-        [59, 82, 139],
-        [51, 99, 141],
-        [44, 114, 142],
-        [38, 130, 142],
-        [33, 145, 140],
-        [31, 160, 136],
-        [40, 174, 128],
-        [63, 188, 115],
-        [94, 201, 98],
-        [132, 212, 75],
-        [173, 220, 48],
-        [216, 226, 25],
-        [253, 231, 37],
-    ],
-    dtype="float64",
-)
-BUILTIN_COLORMAPS = ("gray", "viridis")
-# Auto `cell_size`: the smallest integer scale that makes the longer side this many pixels.
+# Auto `cell_size`: the smallest integer scale that makes the heatmap's longer side this many
+# pixels.
 _AUTO_SIDE = 128
+# Layout of an attention image, in pixels: the heatmap's top-left corner (room for a title
+# above, the query axis's label to the left) and what the image adds below it (the key axis)
+# and to its right (the colour bar and its labels).
+HEATMAP_TOP = 16
+HEATMAP_LEFT = 40
+_BOTTOM_MARGIN = 30
+_RIGHT_MARGIN = 60
+_COLORBAR_GAP, _COLORBAR_WIDTH = 6, 8
+_FONT_SIZE = 7  # points
 
 
-def colormap_table(colormap):
-    """The `(256, 3)` uint8 RGB table of `colormap`, or `None` for `"gray"` (one channel)."""
-    if colormap == "gray":
-        return None
-    levels = np.linspace(0.0, 1.0, 256)
-    if colormap == "viridis":
-        anchors = np.linspace(0.0, 1.0, len(_VIRIDIS))
-        table = np.stack([np.interp(levels, anchors, _VIRIDIS[:, c]) for c in range(3)], -1)
-    else:
-        import matplotlib  # Optional: only for colormaps other than the built-in ones.
+def render_attention_map(weights, cell_size=None, colormap="gray", normalize=False, title=None):
+    """One `(T, S)` map -> uint8 RGB image `(H, W, 3)`: a matplotlib heatmap with axes.
 
-        table = np.asarray(matplotlib.colormaps[colormap](levels))[:, :3] * 255.0
-    return np.round(table).astype("uint8")
-
-
-def render_attention_map(weights, cell_size=None, colormap="gray", normalize=False):
-    """One `(T, S)` map -> uint8 image `(T * k, S * k, 1 or 3)`, each cell a k x k block.
-
-    Raw values are scaled by 255 and rounded (probabilities, so 0 is black and 1 white in
-    gray), after clipping to [0, 1]; `normalize=True` first rescales the map's own minimum
-    and maximum to 0 and 1 (a constant map gives zeros). `cell_size=None` picks the
-    smallest k that makes the longer side at least 128 pixels.
+    The heatmap draws each weight as a `cell_size` square of pixels (nearest neighbour,
+    query rows top to bottom, key columns left to right) with its top-left pixel at
+    `(HEATMAP_TOP, HEATMAP_LEFT)`, so `H = HEATMAP_TOP + T * cell_size + 30` and
+    `W = HEATMAP_LEFT + S * cell_size + 60`; around it, integer tick labels, the axis labels
+    "key" and "query", an optional `title`, and a colour bar with its two ends as ticks.
+    Raw values map `[0, 1]` onto `colormap` (clipped); `normalize=True` maps the map's own
+    minimum to maximum instead (a constant map gives the middle colour). `cell_size=None`
+    picks the smallest cell that makes the longer side at least 128 pixels.
     """
+    from matplotlib.ticker import MaxNLocator
+
     weights = np.asarray(weights, dtype="float64")  # (T, S)
-    if normalize:
-        low, high = weights.min(), weights.max()
-        weights = (weights - low) / (high - low) if high > low else np.zeros_like(weights)
-    levels = np.round(np.clip(weights, 0.0, 1.0) * 255.0).astype("uint8")  # (T, S)
-    table = colormap_table(colormap)
-    image = levels[..., None] if table is None else table[levels]  # (T, S, C)
+    rows, columns = weights.shape
     if cell_size is None:
-        cell_size = max(1, math.ceil(_AUTO_SIDE / max(weights.shape)))
-    return np.repeat(np.repeat(image, cell_size, axis=0), cell_size, axis=1)  # (H, W, C)
-
-
-def _layer_tree(model):
-    """`(path, layer)` for every layer nested in `model`, depth-first; paths join names
-    with "/" (`"decoder_layer_1/cross_attention"`). A shared layer appears once per place."""
-    found = []
-
-    def visit(layer, prefix, ancestors):
-        # `_flatten_layers` is how Keras itself walks nested layers (`Model.layers` uses
-        # it); Keras 3 has no public equivalent that also reaches a layer's sublayers.
-        for child in layer._flatten_layers(include_self=False, recursive=False):
-            if id(child) in ancestors:
-                continue
-            path = f"{prefix}/{child.name}" if prefix else child.name
-            found.append((path, child))
-            visit(child, path, ancestors | {id(child)})
-
-    visit(model, "", {id(model)})
-    return found
+        cell_size = max(1, math.ceil(_AUTO_SIDE / max(rows, columns)))
+    low, high = (weights.min(), weights.max()) if normalize else (0.0, 1.0)
+    height, width = rows * cell_size, columns * cell_size
+    figure = new_figure(HEATMAP_LEFT + width + _RIGHT_MARGIN, HEATMAP_TOP + height + _BOTTOM_MARGIN)
+    axes = axes_at(figure, HEATMAP_LEFT, HEATMAP_TOP, width, height)
+    heatmap = axes.imshow(
+        weights, cmap=colormap, vmin=low, vmax=high, interpolation="nearest", aspect="auto"
+    )
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins="auto", integer=True, min_n_ticks=1))
+    # No spines and no tick marks: they would paint over the heatmap's edge pixels.
+    axes.set_frame_on(False)
+    axes.tick_params(labelsize=_FONT_SIZE, length=0, pad=2)
+    axes.set_xlabel("key", fontsize=_FONT_SIZE, labelpad=1)
+    axes.set_ylabel("query", fontsize=_FONT_SIZE, labelpad=1)
+    if title:
+        axes.set_title(title, fontsize=_FONT_SIZE, pad=3)
+    bar_axes = axes_at(
+        figure, HEATMAP_LEFT + width + _COLORBAR_GAP, HEATMAP_TOP, _COLORBAR_WIDTH, height
+    )
+    bar = figure.colorbar(heatmap, cax=bar_axes, ticks=sorted({low, high}), format="%.3g")
+    bar.outline.set_visible(False)
+    bar_axes.tick_params(labelsize=_FONT_SIZE, length=0, pad=2)
+    return figure_to_image(figure)
 
 
 def _probe_batch_size(probe):
@@ -148,20 +125,32 @@ class AttentionMapLogger(keras.callbacks.Callback):
       `(batch_size * num_windows, ...)` windows of `WindowAttention`), the first
       `max_windows` windows of the first example, each `(tokens, tokens)`.
 
-    A name is a layer name or a path of names joined by "/", matched against the end of
-    each layer's path in the model (`"self_attention"` if only one layer has that name,
+    A name is a layer's path, or a trailing part of it, matched against the end of each
+    layer's path in the model (`"self_attention"` if only one layer has that name,
     `"encoder_layer_0/self_attention"`, `"decoder_layer_1/cross_attention"`); it may also
     name a layer holding exactly one attention layer (`"encoder_layer_0"`, a Swin block
-    `"stage_1_block_0"`, a `Seq2Seq` decoder `"decoder_layer_0"`). Names are resolved at
-    the start of training; an unknown or ambiguous name raises a `ValueError` that lists
-    the model's attention layers.
+    `"stage_1_block_0"`, a `Seq2Seq` decoder `"decoder_layer_0"`). Paths are those of
+    `keras_seq.utils.iter_layers`: names joined by "/" from the model down, with Keras'
+    automatic names (`transformer_encoder_3`) numbered among their siblings instead
+    (`transformer_encoder_1`), so that they do not depend on how many layers the process
+    built before. A path spelled with a layer's Keras names is accepted too. Names are
+    resolved at the start of training; an unknown or ambiguous name raises a `ValueError`
+    that lists the paths of the model's attention layers.
 
-    Images: the probabilities, in [0, 1], are written as they are, times 255 and rounded
-    (black 0, white 1 in gray), or min-max normalized per image (`normalize=True`, for
-    long sequences whose weights are all small); each cell is drawn as a `cell_size` square
-    of pixels (nearest neighbour upscaling). Tags are `attention/<name>/example_<i>` (or
-    `.../window_<k>`), each holding one image, or one per head. Read them in TensorBoard's
-    Images tab; `attention_maps()` returns the arrays for plotting elsewhere.
+    Images: each map is drawn with matplotlib (its own Agg canvas, no pyplot state) as a
+    heatmap with the key positions across, the query positions down, tick labels, axis
+    labels and a colour bar, in an RGB image (3 channels, also for `"gray"`). The heatmap
+    draws each weight as a `cell_size` square of pixels (nearest neighbour) whose top-left
+    pixel is at row `HEATMAP_TOP`, column `HEATMAP_LEFT` (module constants) of the image,
+    which is `HEATMAP_TOP + 30` pixels taller and `HEATMAP_LEFT + 60` wider than the
+    heatmap. The colour scale is the probabilities' `[0, 1]`, or each map's own minimum to
+    maximum (`normalize=True`, for long sequences whose weights are all small; the colour
+    bar shows the two values). Tags are `attention/<name>/example_<i>` (or
+    `.../window_<k>`), each holding one image (titled with the number of heads averaged),
+    or one per head (titled `head <h>`). `<name>` is the `layer_names` entry as given when
+    it is spelled as a path; one spelled with Keras' automatic names is written as the same
+    number of trailing path segments, so tags are the same in every run. Read them in
+    TensorBoard's Images tab; `attention_maps()` returns the arrays for plotting elsewhere.
 
     Args:
         log_dir: str or path. TensorBoard log directory (the one given to
@@ -179,11 +168,10 @@ class AttentionMapLogger(keras.callbacks.Callback):
             Defaults to `True`.
         normalize: bool. Min-max normalize each image instead of drawing the raw
             probabilities. Defaults to `False`.
-        colormap: str. `"gray"` (one channel), `"viridis"` (built in, no dependency), or
-            the name of another matplotlib colormap when matplotlib is installed.
-            Defaults to `"gray"`.
+        colormap: str. The name of a matplotlib colormap (`"gray"`, `"viridis"`,
+            `"magma"`, ...). Defaults to `"gray"`.
         cell_size: int or `None`. Side in pixels of each attention weight; `None` makes the
-            longer side of the image at least 128 pixels. Defaults to `None`.
+            longer side of the heatmap at least 128 pixels. Defaults to `None`.
 
     Example:
     ```python
@@ -266,34 +254,44 @@ class AttentionMapLogger(keras.callbacks.Callback):
         self._writer = None
 
     def _resolve_layers(self):
-        """`{name: attention layer}` for `layer_names` in the current model."""
+        """`{name: (tag name, attention layer)}` for `layer_names` in the current model."""
         if self._resolved is not None and self._resolved[0] is self.model:
             return self._resolved[1]
-        tree = _layer_tree(self.model)
+        entries = list(iter_layers(self.model))
         try:
-            resolved = self._match(tree)
+            resolved = self._match(entries)
         except ValueError:
-            if all(layer.built for _, layer in tree):
+            if all(layer.built for _, layer in entries):
                 raise
             # Sublayers created in `build` (e.g. a subclassed model's blocks) exist once the
             # model has run: run it, then look again.
             self.model(self._probe, training=False)
-            resolved = self._match(_layer_tree(self.model))
+            resolved = self._match(list(iter_layers(self.model)))
         self._resolved = (self.model, resolved)
         return resolved
 
-    def _match(self, tree):
-        attention_paths = [path for path, layer in tree if isinstance(layer, RECORDABLE)]
+    def _match(self, entries):
+        # Each layer's place spelled two ways: its stable path, and its Keras names joined
+        # with "/" (which may hold automatic numbers; accepted as before, never in tags).
+        name_paths = {}
+        for path, layer in entries:
+            parent = path.rpartition("/")[0]
+            name_paths[path] = f"{name_paths[parent]}/{layer.name}" if parent else layer.name
+        attention = [(path, layer) for path, layer in entries if isinstance(layer, RECORDABLE)]
         resolved = {}
         for name in self.layer_names:
             key = name.strip("/")
-            matches = [path for path, _ in tree if path == key or path.endswith("/" + key)]
+
+            def ends_with_key(spelling, key=key):
+                return spelling == key or spelling.endswith("/" + key)
+
+            matches = [path for path, _ in entries if ends_with_key(path)] or [
+                path for path, _ in entries if ends_with_key(name_paths[path])
+            ]
             found = {}  # id -> (path, layer): the attention layers at or under a match
             for path in matches:
-                for inner_path, inner in tree:
-                    if isinstance(inner, RECORDABLE) and (
-                        inner_path == path or inner_path.startswith(path + "/")
-                    ):
+                for inner_path, inner in attention:
+                    if inner_path == path or inner_path.startswith(path + "/"):
                         found.setdefault(id(inner), (inner_path, inner))
             if len(found) != 1:
                 if not matches:
@@ -307,11 +305,13 @@ class AttentionMapLogger(keras.callbacks.Callback):
                     )
                 raise ValueError(
                     f"`layer_names` entry {name!r} {problem}. Attention layers of model "
-                    f"'{self.model.name}' (names or '/'-joined paths, any trailing part "
-                    f"unique in the model works): {attention_paths}. "
+                    f"'{self.model.name}' (paths; any trailing part unique in the model "
+                    f"works): {[path for path, _ in attention]}. "
                     f"Received: layer_names={self.layer_names!r}"
                 )
-            resolved[name] = next(iter(found.values()))[1]
+            # The tag: as many trailing segments of the matched layer's path as `name` has.
+            tag_name = "/".join(matches[0].split("/")[-len(key.split("/")) :])
+            resolved[name] = (tag_name, next(iter(found.values()))[1])
         return resolved
 
     def attention_maps(self):
@@ -321,7 +321,7 @@ class AttentionMapLogger(keras.callbacks.Callback):
         `heads` is 1 for `BahdanauAttention` / `LuongAttention`. The calls of one forward
         pass (the steps of a recurrent decoder) are concatenated along the query axis.
         """
-        resolved = self._resolve_layers()
+        resolved = {name: layer for name, (_, layer) in self._resolve_layers().items()}
         layers = list({id(layer): layer for layer in resolved.values()}.values())
         with record_attention_scores(layers) as recordings:
             self.model(self._probe, training=False)
@@ -353,11 +353,17 @@ class AttentionMapLogger(keras.callbacks.Callback):
         return maps
 
     def attention_images(self):
-        """`{tag: uint8 images (num_images, H, W, C)}` as `log_attention_maps` writes them."""
+        """`{tag: uint8 RGB images (num_images, H, W, 3)}` as `log_attention_maps` writes
+        them; one image per head, or a single one when `average_heads=True`."""
+        tag_names = {name: tag_name for name, (tag_name, _) in self._resolve_layers().items()}
         images = {}
         for name, maps in self.attention_maps().items():
+            num_heads = maps.shape[1]
             if self.average_heads:
                 maps = maps.mean(axis=1, keepdims=True)  # (B, 1, T, S)
+                titles = [f"mean of {num_heads} heads" if num_heads > 1 else None]
+            else:
+                titles = [f"head {head}" for head in range(num_heads)]
             if maps.shape[0] != self._batch_size and maps.shape[0] % self._batch_size == 0:
                 # Windows of window_partition, image-major: the first ones are example 0's.
                 count = min(self.max_windows, maps.shape[0] // self._batch_size)
@@ -366,12 +372,14 @@ class AttentionMapLogger(keras.callbacks.Callback):
                 count = min(self.max_examples, maps.shape[0])
                 label = "example"
             for index in range(count):
-                images[f"attention/{name.strip('/')}/{label}_{index}"] = np.stack(
+                images[f"attention/{tag_names[name]}/{label}_{index}"] = np.stack(
                     [
-                        render_attention_map(head, self.cell_size, self.colormap, self.normalize)
-                        for head in maps[index]
+                        render_attention_map(
+                            head, self.cell_size, self.colormap, self.normalize, title
+                        )
+                        for head, title in zip(maps[index], titles)
                     ]
-                )  # (N or 1, H, W, C)
+                )  # (N or 1, H, W, 3)
         return images
 
     def log_attention_maps(self, step):
@@ -420,17 +428,10 @@ def _validate_colormap(colormap):
             f"`colormap` must be a str. Received: colormap={colormap!r} of type "
             f"{type(colormap).__name__}"
         )
-    if colormap in BUILTIN_COLORMAPS:
-        return
-    try:
-        import matplotlib
-    except ImportError:
-        raise ValueError(
-            f"`colormap` must be one of {list(BUILTIN_COLORMAPS)}, or a matplotlib colormap "
-            f"name with matplotlib installed (it is not). Received: colormap={colormap!r}"
-        ) from None
+    import matplotlib
+
     if colormap not in matplotlib.colormaps:
         raise ValueError(
-            f"`colormap` must be one of {list(BUILTIN_COLORMAPS)} or a matplotlib colormap "
-            f"name (e.g. 'magma', 'inferno'). Received: colormap={colormap!r}"
+            "`colormap` must be the name of a matplotlib colormap (e.g. 'gray', 'viridis', "
+            f"'magma'). Received: colormap={colormap!r}"
         )

@@ -13,6 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
+from keras_seq.callbacks.figure_image import axes_at
+from keras_seq.callbacks.figure_image import figure_to_image
+from keras_seq.callbacks.figure_image import new_figure
 from keras_seq.callbacks.hidden_state_gradients import _check_names
 from keras_seq.callbacks.hidden_state_gradients import _check_probe_batch
 from keras_seq.callbacks.hidden_state_gradients import _hidden_state_gradients
@@ -21,6 +24,7 @@ from keras_seq.callbacks.hidden_state_gradients import _preserved_rnn_states
 from keras_seq.callbacks.hidden_state_gradients import _resolve_layers
 from keras_seq.callbacks.hidden_state_gradients import _rnn_layers
 from keras_seq.callbacks.hidden_state_gradients import _to_float64
+from keras_seq.utils.layer_walk import iter_layers
 from keras_seq.utils.validation import validate_positive_int
 
 # Size of the per-time-step line chart written as an image summary.
@@ -29,9 +33,13 @@ IMAGE_WIDTH = 320
 # Subdirectory of `log_dir` that receives the summaries, beside Keras' "train" / "validation".
 SUMMARY_SUBDIR = "gradients"
 
-_LINE_COLOR = (31, 119, 180)
-_GRID_COLOR = (225, 225, 225)
-_AXIS_COLOR = (90, 90, 90)
+# The chart's plot area: margins in pixels (left, top, right, bottom) around it.
+_PLOT_MARGINS = (56, 10, 12, 38)
+_LINE_COLOR = "tab:blue"
+_ZERO_COLOR = "tab:red"
+_GRID_COLOR = "0.88"
+_FONT_SIZE = 8  # points
+_MAX_MARKERS = 64
 
 
 @keras_seq_export
@@ -46,14 +54,22 @@ class GradientNormLogger(keras.callbacks.Callback):
     between epochs only because the weights do), and writes, with the epoch as step:
 
     - scalar `gradient_norm/<layer path>`: the L2 norm of the gradients of the layer's
-      trainable weights; by default one per layer that owns weights (`variable.path`
-      before its last `/`, e.g. `rnn/elman_cell` for an `RNN`'s cell), with `layer_names`
-      one per named layer, sublayers included; and `gradient_norm/global` over all weights.
+      trainable weights; by default one per layer that holds weights itself (the
+      innermost layer holding each weight, e.g. `rnn/elman_cell` for an `RNN`'s cell; a
+      model's own weights under its class name), with `layer_names` one per named layer,
+      sublayers included; and `gradient_norm/global` over all weights.
     - per chosen `keras.layers.RNN`, image `hidden_state_gradient/<layer path>`: a 240 x 320
-      (`IMAGE_HEIGHT` x `IMAGE_WIDTH`) RGB line chart of the batch mean of ||dL/dh_t||_2
-      against t, log-scale y axis with a grid line per power of ten (zeros on the bottom
-      edge); and tensor `hidden_state_gradient_values/<layer path>`, the same values as a
-      float32 vector `(sequence_length,)` (`tf.summary.write`) to read back exactly.
+      (`IMAGE_HEIGHT` x `IMAGE_WIDTH`) RGB line chart drawn with matplotlib (its own Agg
+      canvas, no pyplot state) of the batch mean of ||dL/dh_t||_2 against t, log-scale y
+      axis over whole powers of ten, axis labels and a grid (zeros and non-finite values as
+      triangles on the bottom edge); and tensor `hidden_state_gradient_values/<layer
+      path>`, the same values as a float32 vector `(sequence_length,)` (`tf.summary.write`)
+      to read back exactly.
+
+    A layer path is the layer's place in the model as `keras_seq.utils.iter_layers` spells
+    it: names joined by "/" from the model down, the model's own name left out, and Keras'
+    automatic names (`elman_cell_3`) numbered among their siblings instead (`elman_cell`),
+    so the tags are the same in every run and however many models the process built.
 
     dL/dh_t is the total derivative, as defined in `hidden_state_gradient_norms` (same
     module), which computes one curve without TensorBoard. Summaries go to
@@ -69,13 +85,15 @@ class GradientNormLogger(keras.callbacks.Callback):
         sample_weight: optional sample weights of the probe batch. Defaults to `None`.
         every_n_epochs: int. Log after epochs `every_n_epochs - 1, 2 * every_n_epochs - 1,
             ...` (0-based), so `epochs // every_n_epochs` times per `fit`. Defaults to `1`.
-        layer_names: list of str or `None`. Layers (`name` or `path`, found recursively)
-            whose gradient norms to log; `None` (the default) logs every weight-owning
-            layer. An empty list logs the global norm only.
-        recurrent_layer_names: list of str or `None`. `keras.layers.RNN` layers (`name` or
-            `path`, found recursively: in `Bidirectional`, keras_seq wrappers, sub-models)
-            whose dL/dh_t to log, each run once by the forward pass; `None` (the default)
-            logs every RNN that the forward pass runs. An empty list logs none.
+        layer_names: list of str or `None`. Layers (layer path as above, or Keras `name`
+            or `path`, found recursively) whose gradient norms to log; `None` (the
+            default) logs every weight-owning layer. An empty list logs the global norm
+            only.
+        recurrent_layer_names: list of str or `None`. `keras.layers.RNN` layers (layer
+            path, or Keras `name` or `path`, found recursively: in `Bidirectional`,
+            keras_seq wrappers, sub-models) whose dL/dh_t to log, each run once by the
+            forward pass; `None` (the default) logs every RNN that the forward pass runs.
+            An empty list logs none.
 
     Raises:
         ValueError: when training starts, for a name that matches no suitable layer (the
@@ -96,8 +114,8 @@ class GradientNormLogger(keras.callbacks.Callback):
     x, y = np.random.randn(16, 10, 3), np.random.randn(16, 1)
     logger = keras_seq.callbacks.GradientNormLogger(tempfile.mkdtemp(), x[:4], y[:4])
     model.fit(x, y, epochs=2, callbacks=[logger], verbose=0)
-    # Tags: gradient_norm/{global, sequential/rnn/elman_cell, sequential/dense},
-    # hidden_state_gradient/sequential/rnn (image), hidden_state_gradient_values/... (10,)
+    # Tags: gradient_norm/{global, rnn/elman_cell, dense}, hidden_state_gradient/rnn
+    # (image), hidden_state_gradient_values/rnn (10,)
     ```
     """
 
@@ -147,15 +165,12 @@ class GradientNormLogger(keras.callbacks.Callback):
         """`{tag suffix: [variables]}` in model order."""
         model = self.model
         if self.layer_names is None:
-            groups = {}
-            for variable in model.trainable_variables:
-                owner = variable.path.rsplit("/", 1)[0]
-                groups.setdefault(owner, []).append(variable)
-            return groups
-        layers = _resolve_layers(model, self.layer_names, "layer_names", recurrent=False)
-        return {layer.path: list(layer.trainable_weights) for layer in layers}
+            return _weight_groups_by_owner(model)
+        entries = _resolve_layers(model, self.layer_names, "layer_names", recurrent=False)
+        return {path: list(layer.trainable_weights) for path, layer in entries}
 
     def _resolve_recurrent_layers(self):
+        """`(path, layer)` of the RNNs to log."""
         model = self.model
         if self.recurrent_layer_names is None:
             candidates = _rnn_layers(model)
@@ -172,7 +187,7 @@ class GradientNormLogger(keras.callbacks.Callback):
             requested = ("recurrent_layer_names", self.recurrent_layer_names)
         x, y, sample_weight = self.x, self.y, self.sample_weight
         ran = _hidden_state_gradients(model, x, y, sample_weight, candidates, requested)
-        return [layer for layer in candidates if id(layer) in ran]
+        return [(path, layer) for path, layer in candidates if id(layer) in ran]
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
@@ -187,16 +202,16 @@ class GradientNormLogger(keras.callbacks.Callback):
         with self._writer.as_default():
             for name, value in layer_norms.items():
                 tf.summary.scalar(f"gradient_norm/{name}", value, step=epoch)
-            for layer in self._recurrent_layers:
+            for path, layer in self._recurrent_layers:
                 curve = hidden_norms[id(layer)].mean(axis=0)  # (T,)
                 tf.summary.image(
-                    f"hidden_state_gradient/{layer.path}",
+                    f"hidden_state_gradient/{path}",
                     _render_curve(curve)[None],
                     step=epoch,
                     description="Batch mean of ||dL/dh_t|| (log scale) against step t.",
                 )
                 tf.summary.write(
-                    f"hidden_state_gradient_values/{layer.path}",
+                    f"hidden_state_gradient_values/{path}",
                     tf.constant(curve, "float32"),
                     step=epoch,
                 )
@@ -229,37 +244,60 @@ class GradientNormLogger(keras.callbacks.Callback):
 
 
 def _render_curve(values, height=IMAGE_HEIGHT, width=IMAGE_WIDTH):
-    """`(T,)` -> uint8 RGB `(height, width, 3)` log-scale line chart; no text, a grid line
-    per power of ten; zeros and non-finite values on the bottom edge."""
-    values = np.asarray(values, np.float64).reshape(-1)
-    image = np.full((height, width, 3), 255, np.uint8)
-    left, right, top, bottom = 6, width - 6, 6, height - 6  # the plot area, in pixels
-    positive = values[np.isfinite(values) & (values > 0)]
-    if positive.size:
-        low = np.floor(np.log10(positive.min()))
-        high = max(np.ceil(np.log10(positive.max())), low + 1)
-    else:
-        low, high = 0.0, 1.0
-    for decade in np.arange(low, high + 1):
-        row = int(round(bottom - (decade - low) / (high - low) * (bottom - top)))
-        image[row, left : right + 1] = _GRID_COLOR
-    image[top : bottom + 1, left] = _AXIS_COLOR
-    image[bottom, left : right + 1] = _AXIS_COLOR
+    """`(T,)` -> uint8 RGB `(height, width, 3)`: a matplotlib line chart of the values
+    against t, log-scale y axis with labels and a grid; zeros and non-finite values (which
+    a log scale cannot show) as triangles on the bottom edge."""
+    from matplotlib.ticker import MaxNLocator
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(np.isfinite(values) & (values > 0), np.log10(values), low)
-    steps = len(values)
-    xs = np.linspace(left, right, steps) if steps > 1 else np.array([(left + right) / 2])
-    ys = bottom - (np.clip(logs, low, high) - low) / (high - low) * (bottom - top)
-    for x0, y0, x1, y1 in zip(xs[:-1], ys[:-1], xs[1:], ys[1:]):
-        count = int(max(abs(x1 - x0), abs(y1 - y0))) + 2
-        cols = np.round(np.linspace(x0, x1, count)).astype(int)
-        rows = np.round(np.linspace(y0, y1, count)).astype(int)
-        for shift in (0, 1):  # two pixels thick
-            image[np.clip(rows + shift, 0, height - 1), cols] = _LINE_COLOR
-    for x0, y0 in zip(np.round(xs).astype(int), np.round(ys).astype(int)):
-        image[max(y0 - 2, 0) : y0 + 3, max(x0 - 2, 0) : x0 + 3] = _LINE_COLOR
-    return image
+    values = np.asarray(values, np.float64).reshape(-1)  # (T,)
+    steps = np.arange(len(values))
+    positive = np.isfinite(values) & (values > 0)
+    figure = new_figure(width, height)
+    left, top, right, bottom = _PLOT_MARGINS
+    axes = axes_at(figure, left, top, width - left - right, height - top - bottom)
+    axes.set_yscale("log")
+    marker = "o" if len(values) <= _MAX_MARKERS else None  # dots while they stay apart
+    axes.plot(
+        steps, np.where(positive, values, np.nan), color=_LINE_COLOR, marker=marker, markersize=3
+    )
+    if not positive.all():
+        axes.plot(
+            steps[~positive],
+            np.zeros(np.sum(~positive)),
+            transform=axes.get_xaxis_transform(),  # x in steps, y in axes fractions
+            color=_ZERO_COLOR,
+            marker="v",
+            linestyle="none",
+            clip_on=False,
+        )
+    # Whole decades, at least one: a grid line at each power of ten, no minor tick labels.
+    if positive.any():
+        low = np.floor(np.log10(values[positive].min()))
+        high = max(np.ceil(np.log10(values[positive].max())), low + 1)
+    else:
+        low, high = -1.0, 1.0
+    axes.set_ylim(10.0**low, 10.0**high)
+    axes.set_xlim(-0.5, max(len(values), 1) - 0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True, min_n_ticks=1))
+    axes.grid(True, which="major", color=_GRID_COLOR, linewidth=0.8)
+    axes.tick_params(which="both", labelsize=_FONT_SIZE)
+    axes.set_xlabel("time step t", fontsize=_FONT_SIZE)
+    axes.set_ylabel(r"$\|\partial L / \partial h_t\|$, batch mean", fontsize=_FONT_SIZE)
+    return figure_to_image(figure)
+
+
+def _weight_groups_by_owner(model):
+    """`{path: [variables]}`: each trainable variable of `model` under the path of the
+    innermost layer holding it (the model's own under its class name), in model order."""
+    owners = {}
+    for path, layer in reversed(list(iter_layers(model))):  # sublayers before their owners
+        for variable in layer.trainable_weights:
+            owners.setdefault(id(variable), path)
+    groups = {}
+    for variable in model.trainable_variables:
+        owner = owners.get(id(variable), type(model).__name__)
+        groups.setdefault(owner, []).append(variable)
+    return groups
 
 
 def _weight_gradient_norms(model, x, y, sample_weight, groups):

@@ -18,6 +18,8 @@ import tensorflow as tf
 from keras import ops
 from keras import tree
 
+from keras_seq.utils.layer_walk import find_layers
+
 
 def hidden_state_gradient_norms(model, x, y, rnn_layer, sample_weight=None, per_example=False):
     """Norms of dL/dh_t: the total derivative of the training loss w.r.t. each hidden state.
@@ -40,8 +42,9 @@ def hidden_state_gradient_norms(model, x, y, rnn_layer, sample_weight=None, per_
         x: the model's inputs for one batch, as for `model.fit`.
         y: the targets, as for `model.fit`.
         rnn_layer: a `keras.layers.RNN` (`LSTM`, `GRU`, ...) of `model`, also nested in
-            `Bidirectional`, keras_seq wrappers or sub-models: the layer, its `name` or
-            its `path`.
+            `Bidirectional`, keras_seq wrappers or sub-models: the layer, its path as
+            `keras_seq.utils.iter_layers` spells it (e.g. `"bidirectional/forward_lstm"`),
+            or its Keras `name` or `path`.
         sample_weight: optional sample weights, as for `model.fit`. Defaults to `None`.
         per_example: bool. Return one norm per example instead of their batch mean.
             Defaults to `False`.
@@ -74,35 +77,37 @@ def hidden_state_gradient_norms(model, x, y, rnn_layer, sample_weight=None, per_
             f"Received: rnn_layer={rnn_layer!r} of type {type(rnn_layer).__name__}"
         )
     received = getattr(rnn_layer, "name", rnn_layer)
-    [layer] = _resolve_layers(model, [rnn_layer], "rnn_layer", recurrent=True, received=received)
+    [entry] = _resolve_layers(model, [rnn_layer], "rnn_layer", recurrent=True, received=received)
     requested = ("rnn_layer", received)
-    norms = _hidden_state_gradients(model, x, y, sample_weight, [layer], requested)[id(layer)]
+    norms = _hidden_state_gradients(model, x, y, sample_weight, [entry], requested)[id(entry[1])]
     return norms if per_example else norms.mean(axis=0)
 
 
 # === Probing ===
 
 
-def _hidden_state_gradients(model, x, y, sample_weight, layers, requested=None):
+def _hidden_state_gradients(model, x, y, sample_weight, entries, requested=None):
     """`{id(layer): (B, T) per-example norms of dL/dh_t}` for the layers whose loop ran.
 
-    With `requested=(argument, value)`, a layer whose loop never ran is an error.
+    `entries` holds `(path, layer)` pairs. With `requested=(argument, value)`, a layer whose
+    loop never ran is an error.
     """
     if not tf.executing_eagerly():
         raise RuntimeError("dL/dh_t is computed eagerly; call this outside `tf.function`.")
+    layers = [layer for _, layer in entries]
     calls = {id(layer): [] for layer in layers}
     loss, tape = _loss_on_tape(model, x, y, sample_weight, layers, calls)
-    idle = [layer for layer in layers if not calls[id(layer)]]
+    idle = [(path, layer) for path, layer in entries if not calls[id(layer)]]
     if idle and requested:
         raise ValueError(
             f"The forward pass never runs the loop of {_describe(idle)} (a `TruncatedBPTT` "
             f"runs its `truncated_rnn`, not the wrapped layer). RNN layers: "
             f"{_describe(_rnn_layers(model))}. Received: {requested[0]}={requested[1]!r}"
         )
-    for layer in layers:
+    for path, layer in entries:
         if len(calls[id(layer)]) > 1:
             raise ValueError(
-                f"The forward pass runs the RNN layer {layer.path!r} "
+                f"The forward pass runs the RNN layer {path!r} "
                 f"{len(calls[id(layer)])} times; dL/dh_t is defined for a layer run once."
             )
     hidden = {id(layer): calls[id(layer)][0] for layer in layers if calls[id(layer)]}
@@ -230,7 +235,7 @@ def _preserved_rnn_states(model):
     """Restores the states of stateful RNNs, which a probe forward pass would advance."""
     saved = [
         (variable, variable.numpy())
-        for layer in _rnn_layers(model)
+        for _, layer in _rnn_layers(model)
         if layer.stateful and layer.states is not None
         for variable in tree.flatten(layer.states)
     ]
@@ -244,26 +249,20 @@ def _preserved_rnn_states(model):
 # === Layers and arguments ===
 
 
-def _all_layers(model):
-    # `_flatten_layers` is how Keras itself walks nested layers (`Model.layers` uses it);
-    # Keras 3 has no public recursive equivalent.
-    return list(model._flatten_layers(include_self=False, recursive=True))
-
-
 def _rnn_layers(model):
-    return [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.RNN)]
+    """`(path, layer)` for every `keras.layers.RNN` nested in `model`."""
+    return find_layers(model, keras.layers.RNN)
 
 
-def _describe(layers):
+def _describe(entries):
     return ", ".join(
-        repr(layer.path or layer.name)
-        + (f" ({layer.name})" if layer.path and layer.path != layer.name else "")
-        for layer in layers
+        repr(path) + (f" ({layer.name})" if path != layer.name else "") for path, layer in entries
     )
 
 
 def _resolve_layers(model, names, argument, recurrent, received=None):
-    """The layers that `names` (each a layer, its `name` or its `path`) refer to."""
+    """`(path, layer)` for each of `names`: a layer, its path (`iter_layers`), or its Keras
+    `name` or `path`; a path of the walk wins over a Keras name or path."""
     received = names if received is None else received
     if not names:
         return []
@@ -276,12 +275,12 @@ def _resolve_layers(model, names, argument, recurrent, received=None):
                 f"`keras.layers.RNN`. Received: {argument}={received!r}"
             )
     else:
-        available = [layer for layer in _all_layers(model) if layer.trainable_weights]
+        available = find_layers(model, lambda layer: bool(layer.trainable_weights))
         kind = "layers with trainable weights"
-    layers = []
+    entries = []
     for name in names:
-        matches = [
-            layer for layer in available if name is layer or name in (layer.path, layer.name)
+        matches = [entry for entry in available if name is entry[1] or name == entry[0]] or [
+            (path, layer) for path, layer in available if name in (layer.name, layer.path)
         ]
         if not matches:
             raise ValueError(
@@ -293,8 +292,8 @@ def _resolve_layers(model, names, argument, recurrent, received=None):
                 f"`{argument}`: several layers are named {name!r}; use their paths instead: "
                 f"{_describe(matches)}. Received: {argument}={received!r}"
             )
-        layers.append(matches[0])
-    return layers
+        entries.append(matches[0])
+    return entries
 
 
 def _check_names(argument, names):

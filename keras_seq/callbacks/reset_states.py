@@ -3,6 +3,7 @@
 import keras
 
 from keras_seq.api import keras_seq_export
+from keras_seq.utils.layer_walk import find_layers
 from keras_seq.utils.validation import validate_positive_int
 
 
@@ -15,10 +16,11 @@ class ResetStatesAtSequenceBoundary(keras.callbacks.Callback):
     consecutive batches, and a stateful RNN must carry its state across those batches but
     start each new group of sequences from zero. This callback calls `reset_state()` on every
     `keras.layers.RNN` with `stateful=True` found anywhere in the model (inside wrappers
-    such as `Bidirectional` or `keras_seq.layers.TruncatedBPTT`, and nested models) at the
-    start of training, evaluation and prediction, at the start of every epoch, and before
-    every batch whose index is a multiple of `chunks_per_sequence`. Keras resets nothing by
-    itself. Validation data must use the same layout.
+    such as `Bidirectional` or `keras_seq.layers.TruncatedBPTT`, and nested models: the
+    layers of `keras_seq.utils.iter_layers`) at the start of training, evaluation and
+    prediction, at the start of every epoch, and before every batch whose index is a
+    multiple of `chunks_per_sequence`. Keras resets nothing by itself. Validation data must
+    use the same layout.
 
     Args:
         chunks_per_sequence: int. Batches per group of sequences, i.e.
@@ -53,12 +55,11 @@ class ResetStatesAtSequenceBoundary(keras.callbacks.Callback):
         self.chunks_per_sequence = chunks_per_sequence
 
     def _stateful_layers(self):
-        # `_flatten_layers` is how Keras itself walks nested layers (`Model.layers` uses
-        # it); Keras 3 has no public recursive equivalent.
         return [
             layer
-            for layer in self.model._flatten_layers(include_self=True, recursive=True)
-            if isinstance(layer, keras.layers.RNN) and layer.stateful
+            for _, layer in find_layers(
+                self.model, lambda layer: isinstance(layer, keras.layers.RNN) and layer.stateful
+            )
         ]
 
     def _check_model(self):

@@ -1,16 +1,20 @@
-"""AttentionMapLogger and the attention recorder: images read back from the event files equal
-the attention probabilities computed independently (the blocks' `return_attention_scores`,
-`Seq2Seq.attention_weights`, the softmax of the logits), for self- and cross-attention,
-Bahdanau alignments in a recurrent decoder, Swin windows and DETR queries; errors."""
+"""AttentionMapLogger and the attention recorder: the heatmaps in the images read back from the
+event files equal the attention probabilities computed independently (the blocks'
+`return_attention_scores`, `Seq2Seq.attention_weights`, the softmax of the logits), for self-
+and cross-attention, Bahdanau alignments in a recurrent decoder, Swin windows and DETR queries;
+tags that do not depend on Keras' automatic names; errors."""
 
 import os
 
 import keras
+import matplotlib
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from keras_seq.callbacks.attention_map_logger import HEATMAP_LEFT
+from keras_seq.callbacks.attention_map_logger import HEATMAP_TOP
 from keras_seq.callbacks.attention_map_logger import AttentionMapLogger
 from keras_seq.callbacks.attention_map_logger import render_attention_map
 from keras_seq.layers.attention.attention_recorder import record_attention_scores
@@ -26,7 +30,7 @@ rng = np.random.default_rng(0)
 
 
 def read_images(log_dir):
-    """`{tag: {step: uint8 array (num_images, H, W, C)}}` from `log_dir/attention`."""
+    """`{tag: {step: uint8 array (num_images, H, W, 3)}}` from `log_dir/attention`."""
     accumulator = EventAccumulator(os.path.join(log_dir, "attention"), size_guidance={"tensors": 0})
     accumulator.Reload()
     assert accumulator.Tags()["images"] == []  # tf.summary images arrive as tensors
@@ -47,16 +51,22 @@ def upsample(array, cell_size):
     return np.kron(array, np.ones((cell_size, cell_size)))
 
 
+def heatmap_of(image, shape, cell_size):
+    """The heatmap pixels `(T * k, S * k, 3)` of an attention image of a `(T, S)` map; the
+    image's documented size: 30 rows below the heatmap, 60 columns to its right."""
+    height, width = shape[0] * cell_size, shape[1] * cell_size
+    assert image.shape == (HEATMAP_TOP + height + 30, HEATMAP_LEFT + width + 60, 3)
+    return image[HEATMAP_TOP : HEATMAP_TOP + height, HEATMAP_LEFT : HEATMAP_LEFT + width]
+
+
 def assert_image_is(image, probabilities, cell_size):
-    """A gray image `(H, W, 1)` draws `probabilities` `(T, S)` times 255, rounded."""
-    assert image.shape == (
-        probabilities.shape[0] * cell_size,
-        probabilities.shape[1] * cell_size,
-        1,
-    )
+    """A gray image's heatmap draws `probabilities` `(T, S)` times 255."""
+    heatmap = heatmap_of(image, probabilities.shape, cell_size)
+    assert np.all(heatmap == heatmap[..., :1])  # gray: R = G = B
     expected = upsample(np.asarray(probabilities, "float64"), cell_size)
-    # Rounding to 8 bits moves a value by at most half a level.
-    np.testing.assert_array_less(np.abs(image[..., 0] / 255.0 - expected), 0.5 / 255 + 1e-6)
+    # Matplotlib picks colour floor(256 p) of its 256-colour table and stores it in 8 bits
+    # truncated: within two levels of 255 p.
+    np.testing.assert_array_less(np.abs(heatmap[..., 0] / 255.0 - expected), 2 / 255 + 1e-6)
 
 
 def encoder_model():
@@ -140,11 +150,11 @@ def test_decoder_self_and_cross_attention_with_dict_probe(tmp_path):
     for index in range(2):
         self_image = logged[f"attention/decoder/self_attention/example_{index}"][0][0]
         cross_image = logged[f"attention/cross_attention/example_{index}"][0][0]
-        assert cross_image.shape == (4 * 2, 6 * 2, 1)
         self_expected = np.asarray(scores["self_attention"])[index].mean(0)
         assert_image_is(self_image, self_expected, cell_size=2)
         assert_image_is(cross_image, np.asarray(scores["cross_attention"])[index].mean(0), 2)
-        assert np.all(self_image[0, 2:] == 0)  # causal: the first query sees one key
+        # Causal: the first query (2 pixel rows) sees one key (2 pixel columns).
+        assert np.all(heatmap_of(self_image, (4, 4), 2)[:2, 2:] == 0)
 
 
 def test_seq2seq_bahdanau_alignment_equals_attention_weights(tmp_path):
@@ -169,7 +179,8 @@ def test_seq2seq_bahdanau_alignment_equals_attention_weights(tmp_path):
     for index in range(2):
         image = logged[f"attention/decoder_layer_0/example_{index}"][0][0]
         assert_image_is(image, expected[index], cell_size=3)
-    assert np.all(logged["attention/decoder_layer_0/example_1"][0][0][:, 2 * 3 :] == 0)
+    image = logged["attention/decoder_layer_0/example_1"][0][0]
+    assert np.all(heatmap_of(image, (4, 5), 3)[:, 2 * 3 :] == 0)  # two real source tokens
 
 
 def test_swin_windows_of_the_first_example(tmp_path):
@@ -228,25 +239,90 @@ def test_detr_decoder_query_cross_attention(tmp_path):
     np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
     logger.log_attention_maps(step=0)
     logged = read_images(str(tmp_path))
-    image = logged[f"attention/{name}/example_0"][0]
-    assert image.shape == (2, 5 * 2, 16 * 2, 3)  # two heads, RGB
+    images = logged[f"attention/{name}/example_0"][0]
+    assert images.shape[0] == 2  # two heads
+    colormap = matplotlib.colormaps["viridis"]
+    for head in range(2):
+        heatmap = heatmap_of(images[head], (5, 16), 2)  # queries down, image tokens across
+        expected = colormap(upsample(maps[0, head], 2), bytes=True)[..., :3]
+        # Float noise between the two computations moves a colour by one table step at most.
+        assert np.abs(heatmap.astype(int) - expected).max() <= 6
 
 
-def test_render_colormaps():
-    weights = np.array([[0.0, 1.0], [0.25, 0.75]])
-    viridis = render_attention_map(weights, cell_size=1, colormap="viridis")
-    np.testing.assert_array_equal(viridis[0, 0], [68, 1, 84])  # matplotlib's viridis ends
-    np.testing.assert_array_equal(viridis[0, 1], [253, 231, 37])
+def unnamed_encoder_model():
+    inputs = keras.Input((5, 8))
+    x = TransformerEncoder(num_heads=2, intermediate_dim=16)(inputs)
+    x = TransformerEncoder(num_heads=2, intermediate_dim=16)(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def test_tags_do_not_depend_on_automatic_names(tmp_path):
+    """The same model built twice in one process: Keras numbers the second one's automatic
+    names on (`transformer_encoder_2`, `_3`); paths and so tags stay the same."""
+    x = rng.normal(size=(2, 5, 8)).astype("float32")
+    first, second = unnamed_encoder_model(), unnamed_encoder_model()
+    second.set_weights(first.get_weights())
+    assert [layer.name for layer in first.layers[1:3]] == [
+        "transformer_encoder",
+        "transformer_encoder_1",
+    ]
+    assert [layer.name for layer in second.layers[1:3]] == [
+        "transformer_encoder_2",
+        "transformer_encoder_3",
+    ]
+    logged = []
+    for run, (model, names) in enumerate(
+        [
+            (first, ["transformer_encoder_1/self_attention", "transformer_encoder"]),
+            (second, ["transformer_encoder_1/self_attention", "transformer_encoder"]),
+            # Keras' names are accepted too; the tags spell the paths.
+            (second, [f"{second.layers[2].name}/self_attention", second.layers[1].name]),
+        ]
+    ):
+        log_dir = str(tmp_path / f"run_{run}")
+        logger = AttentionMapLogger(log_dir, x, names, max_examples=1, cell_size=1)
+        logger.set_model(model)
+        logger.log_attention_maps(step=0)
+        logged.append(read_images(log_dir))
+    expected_tags = [
+        "attention/transformer_encoder/example_0",
+        "attention/transformer_encoder_1/self_attention/example_0",
+    ]
+    for images in logged:
+        assert sorted(images) == expected_tags
+        for tag in expected_tags:  # the same layers: the same weights draw the same maps
+            np.testing.assert_array_equal(images[tag][0], logged[0][tag][0])
+    # The two encoders differ: the maps are told apart.
+    assert not np.array_equal(*(logged[0][tag][0] for tag in expected_tags))
+
+
+def test_render_draws_matplotlib_colours_axes_and_colour_bar():
+    weights = np.array([[0.0, 1.0, 0.5], [0.25, 0.75, 0.1]])
+    for name in ("viridis", "magma", "gray"):
+        image = render_attention_map(weights, cell_size=3, colormap=name)
+        # Each weight a 3 x 3 square of its colour in matplotlib's colormap (no smoothing).
+        expected = matplotlib.colormaps[name](upsample(weights, 3), bytes=True)[..., :3]
+        np.testing.assert_array_equal(heatmap_of(image, (2, 3), 3), expected)
+    # Around the heatmap: tick and axis labels and the colour bar, on white.
+    below = image[HEATMAP_TOP + 6 :, HEATMAP_LEFT : HEATMAP_LEFT + 9]
+    right_of = image[HEATMAP_TOP : HEATMAP_TOP + 6, HEATMAP_LEFT + 9 :]
+    assert below.max() == 255 and below.min() < 128
+    assert right_of.max() == 255 and right_of.min() < 128
+    # The title goes above the heatmap.
+    above = (slice(0, HEATMAP_TOP), slice(HEATMAP_LEFT, HEATMAP_LEFT + 9))
+    titled = render_attention_map(weights, cell_size=3, title="head 1")
+    assert titled.shape == image.shape
+    assert np.all(image[above] == 255) and titled[above].min() < 128
+
+    # normalize: the map's own minimum and maximum take the colormap's ends.
     normalized = render_attention_map(np.array([[0.1, 0.2, 0.3]]), cell_size=2, normalize=True)
-    np.testing.assert_array_equal(normalized[0, :, 0], [0, 0, 128, 128, 255, 255])
-    matplotlib = pytest.importorskip("matplotlib")
-    levels = np.round(weights * 255).astype(int)  # the 8-bit level indexes the 256 colours
-
-    def reference(name):
-        return np.round(np.asarray(matplotlib.colormaps[name](levels))[..., :3] * 255)
-
-    np.testing.assert_array_equal(render_attention_map(weights, 1, "magma"), reference("magma"))
-    assert np.abs(viridis - reference("viridis")).max() <= 6  # the built-in approximation
+    row = heatmap_of(normalized, (1, 3), 2)[0, :, 0]
+    np.testing.assert_array_equal(row[[0, 1, 4, 5]], [0, 0, 255, 255])
+    assert 120 <= row[2] == row[3] <= 135
+    constant = heatmap_of(render_attention_map(np.full((2, 2), 0.3), 2, normalize=True), (2, 2), 2)
+    assert np.all(constant == constant[0, 0, 0]) and 120 <= constant[0, 0, 0] <= 135
+    # Auto cell size: the longer side at least 128 pixels.
+    assert heatmap_of(render_attention_map(np.zeros((3, 50))), (3, 50), 3).shape == (9, 150, 3)
 
 
 def test_recorder_leaves_outputs_unchanged_and_forces_the_explicit_path():

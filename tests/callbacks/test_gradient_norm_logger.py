@@ -570,6 +570,73 @@ def test_callback_default_finds_nested_rnns_that_run(tmp_path):
         assert "inner_loop" not in vars(layer) and layer.use_cudnn == "auto"
 
 
+def test_tags_do_not_depend_on_automatic_names(tmp_path):
+    """The same model built twice in one process: Keras numbers the second one's automatic
+    names on (`sequential_1`, `rnn_1`, `elman_cell_1`, `dense_1`); tags stay the same."""
+    x, y = data(return_sequences=False)
+    names, logged = [], []
+    for run in range(2):
+        model = keras.Sequential(
+            [keras.Input((T, F)), keras.layers.RNN(ElmanCell(U)), keras.layers.Dense(2)]
+        )
+        model.compile("sgd", "mse")
+        if run == 0:
+            weights = randomize(model).get_weights()
+        model.set_weights(weights)
+        rnn, dense = model.layers
+        names.append([model.name, rnn.name, rnn.cell.name, dense.name])
+        log_dir = str(tmp_path / f"run_{run}")
+        logger = GradientNormLogger(log_dir, x, y)
+        logger.set_model(model)
+        logger.on_train_begin()
+        logger.on_epoch_end(0)
+        logger.on_train_end()
+        logged.append(read_events(log_dir))
+    assert names == [
+        ["sequential", "rnn", "elman_cell", "dense"],
+        ["sequential_1", "rnn_1", "elman_cell_1", "dense_1"],
+    ]
+    assert (
+        set(logged[0])
+        == set(logged[1])
+        == {
+            "gradient_norm/global",
+            "gradient_norm/rnn/elman_cell",
+            "gradient_norm/dense",
+            "hidden_state_gradient/rnn",
+            "hidden_state_gradient_values/rnn",
+        }
+    )
+    for tag, [(step, value)] in logged[0].items():  # same weights, same values
+        [(other_step, other)] = logged[1][tag]
+        assert step == other_step == 0
+        if tag.startswith("hidden_state_gradient/"):
+            np.testing.assert_array_equal(value, other)  # the same PNG
+        else:
+            np.testing.assert_allclose(other, value, rtol=1e-6)
+
+
+def test_curve_images_are_line_charts():
+    """The chart: a log-scale line of the positive values, triangles for the rest."""
+    for values in (
+        2.0 ** np.arange(12.0),  # growing geometrically
+        np.array([0.0, 0.0, 1e-3, np.nan, 2e-2, 1.0]),
+        np.zeros(4),
+        np.array([3.0]),
+        np.linspace(1.0, 2.0, 200),  # a line without dots
+    ):
+        image = module._render_curve(values)
+        assert image.shape == (240, 320, 3) and image.dtype == np.uint8
+        colours = image.reshape(-1, 3).astype(int)
+        blue = np.sum(np.all(np.abs(colours - [31, 119, 180]) < 12, axis=1))  # the line
+        red = np.sum(np.all(np.abs(colours - [214, 39, 40]) < 12, axis=1))  # the triangles
+        positive = np.isfinite(values) & (values > 0)
+        assert (blue > 0) == positive.any() and (red > 0) == (not positive.all())
+        assert np.mean(image == 255) > 0.5  # a white background with labels and a grid
+    rising, falling = module._render_curve([1e-3, 1e-2, 1e-1]), module._render_curve([1e-1, 1e-3])
+    assert not np.array_equal(rising, falling)
+
+
 # === Arguments and errors ===
 
 
@@ -652,9 +719,11 @@ def test_ambiguous_names_and_models_without_rnn(tmp_path):
     logger.on_train_begin()
     logger.on_epoch_end(0)
     logger.on_train_end()
+    # Tagged by the layer's path in the model, not by Keras' names and path.
+    assert dense_only.layers[0].path == "sequential_1/dense_1"
     assert set(read_events(str(tmp_path / "dense"))) == {
         "gradient_norm/global",
-        f"gradient_norm/{dense_only.layers[0].path}",
+        "gradient_norm/dense",
     }
 
 

@@ -9,6 +9,7 @@ from keras_seq.callbacks.reset_states import ResetStatesAtSequenceBoundary
 from keras_seq.data.tbptt import truncated_bptt_dataset
 from keras_seq.layers.recurrent.elman_cell import ElmanCell
 from keras_seq.layers.recurrent.truncated_bptt import TruncatedBPTT
+from keras_seq.utils.layer_walk import find_layers
 
 NUM_SEQUENCES, STEPS, FEATURES, CHUNK, BATCH, UNITS = 4, 9, 2, 3, 2, 5
 LEARNING_RATE = 0.1
@@ -94,8 +95,8 @@ def _nested_model():
 def _states(model):
     return [
         np.asarray(v)
-        for layer in model._flatten_layers()
-        if isinstance(layer, keras.layers.RNN) and layer.stateful
+        for _, layer in find_layers(model, keras.layers.RNN)
+        if layer.stateful
         for v in layer.states
     ]
 
