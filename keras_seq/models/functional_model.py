@@ -3,6 +3,7 @@
 import keras
 
 from keras_seq.models import lora
+from keras_seq.utils.layer_walk import iter_layers
 
 
 class FunctionalModel(keras.Model):
@@ -38,10 +39,8 @@ class FunctionalModel(keras.Model):
         """The dtype policy for `get_config()`: a `DTypePolicyMap` of the quantized layers' paths
         when the model is quantized, else the model's policy."""
         policy_map = keras.dtype_policies.DTypePolicyMap(default_policy=self.dtype_policy)
-        # `_flatten_layers` is private Keras API (keras_hub's `Backbone.get_config` walks the same
-        # way): no public method lists the nested layers of a model. Guarded by
-        # tests/models/test_functional_model.py.
-        for layer in self._flatten_layers(include_self=False, recursive=True):
+        # Keyed by Keras' `layer.path`, which is what a DTypePolicyMap is looked up by.
+        for _, layer in iter_layers(self):
             if getattr(layer, "quantization_mode", None) is not None:
                 policy_map[layer.path] = layer.dtype_policy
         if len(policy_map) > 0:

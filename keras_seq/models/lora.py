@@ -2,15 +2,16 @@
 
 Keras' `Dense`, `EinsumDense` and `Embedding` layers carry the adapter math themselves
 (`layer.enable_lora(rank)`: a frozen kernel plus a trainable low-rank product). What this
-module adds over Keras and keras_hub: adapters chosen by layer name over a whole model (a task or
-its backbone), adapter files that name each adapter by its layer path (keras_hub numbers them by
-position) in safetensors format, loading that accounts for every adapter (a missing, unexpected
-or mis-shaped one is an error naming it), and `merge_lora`, a copy of the model with the
-adapters folded into its kernels.
+module adds over Keras and keras_hub: adapters chosen by layer name over a whole model (a task
+or its backbone); adapter files in safetensors format that name each adapter by its layer path
+(`keras_seq.utils.iter_layers`, the same in every process; keras_hub numbers them by
+position); loading that accounts for every adapter (a missing, unexpected or mis-shaped one is
+an error naming it); and `merge_lora`, a copy of the model with the adapters folded in.
 """
 
 import keras
 
+from keras_seq.utils.layer_walk import iter_layers
 from keras_seq.utils.validation import validate_positive_int
 
 # The attention projections of keras_seq's MultiHeadAttention (as keras_hub's default).
@@ -19,18 +20,27 @@ _FORMAT = "keras_seq.lora"
 
 
 def _layers(model):
-    # `_flatten_layers` is private Keras API: no public method lists nested layers. Guarded by
-    # tests/models/test_functional_model.py.
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+    """`{path: layer}` of every layer in `model` but its inputs; paths from
+    `keras_seq.utils.iter_layers`, the same in every process (Keras' automatic names are not)."""
+    return {
+        path: layer
+        for path, layer in iter_layers(model)
         if not isinstance(layer, keras.layers.InputLayer)
-    ]
+    }
 
 
 def lora_layers(model):
     """The layers of `model` with LoRA enabled, in model order."""
-    return [layer for layer in _layers(model) if getattr(layer, "lora_enabled", False)]
+    return [layer for layer in _layers(model).values() if getattr(layer, "lora_enabled", False)]
+
+
+def _lora_paths(model):
+    """`{path: layer}` of the layers of `model` with LoRA enabled."""
+    return {
+        path: layer
+        for path, layer in _layers(model).items()
+        if getattr(layer, "lora_enabled", False)
+    }
 
 
 def _adapter_variables(layer):
@@ -69,7 +79,7 @@ def enable_lora(model, rank, target_layer_names=None, lora_alpha=None, trainable
             f"{lora_layers(model)[0].lora_rank}); Keras enables it once per layer."
         )
     names = tuple(DEFAULT_TARGET_LAYER_NAMES if target_layer_names is None else target_layer_names)
-    layers = _layers(model)
+    layers = list(_layers(model).values())
     targets = [layer for layer in layers if layer.name in names]
     if not targets:
         available = sorted({layer.name for layer in layers if hasattr(layer, "enable_lora")})
@@ -116,8 +126,8 @@ def save_lora_weights(model, filepath):
     if not layers:
         raise ValueError("The model has no LoRA adapters: call `enable_lora(rank)` first.")
     tensors = {
-        f"{layer.path}/{name}": keras.ops.convert_to_numpy(variable)
-        for layer in layers
+        f"{path}/{name}": keras.ops.convert_to_numpy(variable)
+        for path, layer in _lora_paths(model).items()
         for name, variable in _adapter_variables(layer).items()
     }
     metadata = {
@@ -160,8 +170,8 @@ def load_lora_weights(model, filepath):
             f"{lora_layers(model)[0].lora_rank}."
         )
     variables = {
-        f"{layer.path}/{name}": variable
-        for layer in lora_layers(model)
+        f"{path}/{name}": variable
+        for path, layer in _lora_paths(model).items()
         for name, variable in _adapter_variables(layer).items()
     }
     unexpected = sorted(set(tensors) - set(variables))
@@ -192,8 +202,8 @@ def merge_lora(model):
     if not lora_enabled(model):
         raise ValueError("The model has no LoRA adapters to merge.")
     merged = type(model).from_config(model.get_config())
-    source = {layer.path: layer for layer in _layers(model)}
-    target = {layer.path: layer for layer in _layers(merged)}
+    source = _layers(model)
+    target = _layers(merged)
     if set(source) != set(target):
         raise ValueError(
             "The model rebuilt from its config has other layers than the model: "

@@ -13,6 +13,8 @@ arguments, for keras_seq's models or any other Keras model (the `keras-seq` reci
 import keras
 from keras import tree
 
+from keras_seq.utils.layer_walk import find_layers
+
 # What Keras unpacks from one element of a dataset: inputs, targets, sample weights.
 _ELEMENT = "`(inputs, targets)` or `(inputs, targets, sample_weight)`"
 
@@ -52,8 +54,8 @@ def stateful_rnn_layers(model):
     """Every `keras.layers.RNN` with `stateful=True` in `model`, nested ones included."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.RNN) and layer.stateful
+        for _, layer in find_layers(model, keras.layers.RNN)
+        if layer.stateful
     ]
 
 

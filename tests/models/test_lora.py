@@ -79,14 +79,12 @@ def test_adapters_save_and_load_alone_and_merge(tmp_path):
     assert not lora.lora_layers(merged)
     assert len(merged.weights) == len(model.weights) - 2 * len(lora.lora_layers(model))
     np.testing.assert_allclose(np.asarray(merged(x)), expected, atol=1e-5)
-    # The merged kernel is the formula: kernel + a @ b * alpha / rank.
-    layer = lora.lora_layers(model)[0]
-    merged_layer = {item.path: item for item in lora._layers(merged)}[layer.path]
-    formula = np.asarray(layer._kernel) + np.einsum(
-        "cr,r...->c...", np.asarray(layer.lora_kernel_a),
-        np.asarray(layer.lora_kernel_b).reshape((2,) + tuple(layer._kernel.shape[1:])),
-    ) * (4.0 / 2)
-    np.testing.assert_allclose(np.asarray(merged_layer.kernel), formula, atol=1e-6)
+    # The merged kernel is the formula: kernel + a @ b * alpha / rank (Keras' factor shapes).
+    for layer in lora.lora_layers(model):
+        merged_layer = {item.path: item for item in lora._layers(merged).values()}[layer.path]
+        update = np.matmul(np.asarray(layer.lora_kernel_a), np.asarray(layer.lora_kernel_b))
+        formula = np.asarray(layer._kernel) + update * (4.0 / 2)
+        np.testing.assert_allclose(np.asarray(merged_layer.kernel), formula, atol=1e-6)
 
     # A .keras file of the adapted model reloads to the same outputs.
     model.save(tmp_path / "adapted.keras")

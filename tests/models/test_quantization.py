@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seq.utils import find_layers
 from tests.model_families import FAMILIES
 from tests.model_families import make_case
 
@@ -15,11 +16,7 @@ QUANTIZABLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedd
 
 
 def _quantizable_layers(model):
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, QUANTIZABLE)
-    ]
+    return [layer for _, layer in find_layers(model, QUANTIZABLE)]
 
 
 # The default run covers an attention stack with a tied embedding and a vision model; the

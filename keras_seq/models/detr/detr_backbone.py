@@ -14,6 +14,7 @@ from keras_seq.layers.embeddings.detr_feature_tokens import DETRFeatureTokens
 from keras_seq.layers.embeddings.object_queries import ObjectQueries
 from keras_seq.models.backbone import Backbone
 from keras_seq.models.detr.detr_presets import DETR_PRESETS
+from keras_seq.utils.layer_walk import find_layers
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
@@ -25,13 +26,10 @@ from keras_seq.utils.validation import validate_rate
 def _freeze_batch_norm(model):
     """Set every `BatchNormalization` inside `model` non-trainable, nested models and layers
     included."""
-    # `_flatten_layers` is private Keras API: `Model.layers` lists only the direct children,
-    # and no public method reaches the sublayers of a plain `Layer` (a residual block's batch
-    # norms). Keras' own `Model.layers` is built on it. Guarded by
-    # tests/models/test_detr.py::test_freeze_batch_norm_reaches_nested_layers.
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+    # `find_layers` reaches the sublayers of plain layers too (a residual block's batch norms),
+    # which `Model.layers` does not.
+    for _, layer in find_layers(model, keras.layers.BatchNormalization):
+        layer.trainable = False
 
 
 @keras_seq_export
