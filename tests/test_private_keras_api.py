@@ -1,0 +1,65 @@
+"""Every private Keras API keras_seq relies on, checked where it is used: a failure here means a
+Keras release changed it, and names the module of keras_seq to fix. (keras_seq calls
+`Layer._flatten_layers` only in keras_seq.utils.layer_walk, checked in
+tests/utils/test_layer_walk.py.)"""
+
+import inspect
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def test_keras_mask_accessors():
+    # keras_seq.utils.masks (and the losses / metrics through it): the Keras mask a layer
+    # attached to a tensor, as Keras' own losses read it (no public accessor exists).
+    from keras.src.backend import get_keras_mask
+    from keras.src.backend import set_keras_mask
+
+    tensor = keras.ops.ones((2, 3))
+    mask = keras.ops.convert_to_tensor(np.array([[True, False, True]] * 2))
+    set_keras_mask(tensor, mask)
+    np.testing.assert_array_equal(np.asarray(get_keras_mask(tensor)), np.asarray(mask))
+
+
+def test_in_tf_graph():
+    # keras_seq.layers.attention.attention_recorder: records eagerly, not while tracing.
+    from keras.src.utils.backend_utils import in_tf_graph
+
+    assert not in_tf_graph()
+    assert tf.function(lambda: tf.constant(in_tf_graph()))().numpy()
+
+
+def test_dropout_rnn_cell():
+    # keras_seq.layers.recurrent.base_cell / attention_cell: the mixin that gives Keras' own
+    # cells their cached dropout masks, which keras.layers.RNN prepares and resets.
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+    for method in ("get_dropout_mask", "get_recurrent_dropout_mask", "reset_dropout_mask"):
+        assert callable(getattr(DropoutRNNCell, method)), method
+    assert issubclass(keras.layers.LSTMCell, DropoutRNNCell)
+
+
+def test_rnn_dropout_mask_hooks():
+    # keras_seq.layers.recurrent.truncated_bptt: prepares the wrapped RNN's dropout masks as
+    # RNN.call does, and reads whether a cell's call takes `training`.
+    for name, arguments in (
+        ("_maybe_config_dropout_masks", ["self", "cell", "input_sequence", "input_state"]),
+        ("_maybe_reset_dropout_masks", ["self", "cell"]),
+    ):
+        method = getattr(keras.layers.RNN, name)
+        assert list(inspect.signature(method).parameters) == arguments, name
+    assert keras.layers.LSTMCell(2)._call_has_training_arg is True
+
+
+def test_multi_worker_trainer_hooks():
+    # keras_seq.utils.multi_worker: the per-model workaround replaces the symbolic build and
+    # detects a multi-worker strategy; its integration test fails once Keras needs no fix.
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    assert "data_batch" in inspect.signature(TensorFlowTrainer._maybe_symbolic_build).parameters
+    strategy = tf.distribute.get_strategy()
+    assert hasattr(tf.distribute.MultiWorkerMirroredStrategy, "extended")
+    assert not hasattr(strategy.extended, "_in_multi_worker_mode") or callable(
+        strategy.extended._in_multi_worker_mode
+    )
