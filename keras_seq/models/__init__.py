@@ -1,7 +1,9 @@
 """Public models of keras_seq: functional models whose config is their constructor arguments."""
 
 from keras_seq.models.bert.bert import BERT
+from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_masked_lm import BERTMaskedLM
+from keras_seq.models.bert.bert_text_classifier import BERTTextClassifier
 from keras_seq.models.detr.detr import DETR
 from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
