@@ -14,6 +14,7 @@ from tests.model_families import make_case
 # family in tests/model_families.py -> (deprecated class, replacement task class)
 DEPRECATED = {
     "gpt": (models.GPT, models.GPTCausalLM),
+    "rnn_language_model": (models.RNNLanguageModel, models.RNNCausalLM),
 }
 
 # Deprecated 0.1 classes that were already backbones: name -> (deprecated class, replacement
