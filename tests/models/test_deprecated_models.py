@@ -22,6 +22,31 @@ DEPRECATED = {
     "swin": (models.SwinTransformer, models.SwinImageClassifier),
     "vit": (models.VisionTransformer, models.ViTImageClassifier),
     "detr": (models.DETR, models.DETRObjectDetector),
+    "rnn_language_model": (models.RNNLanguageModel, models.RNNCausalLM),
+}
+
+
+# Deprecated 0.1 classes that were already backbones: name -> (deprecated class, replacement
+# backbone class, constructor arguments, inputs).
+_TOKENS = np.array([[2, 7, 9, 3, 0, 0], [4, 5, 6, 7, 8, 9]], "int32")
+DEPRECATED_BACKBONES = {
+    "bert": (
+        models.BERT,
+        models.BERTBackbone,
+        {
+            "vocabulary_size": 10,
+            "num_layers": 1,
+            "num_heads": 2,
+            "hidden_dim": 8,
+            "intermediate_dim": 16,
+            "max_sequence_length": 6,
+        },
+        {
+            "token_ids": _TOKENS,
+            "segment_ids": np.zeros_like(_TOKENS),
+            "padding_mask": (_TOKENS > 0).astype("int32"),
+        },
+    ),
 }
 
 
@@ -90,3 +115,38 @@ def test_deprecated_gpt_takes_its_0_1_arguments_and_presets():
         models.GPT.from_preset("gpt_tiny", num_classes=3)
     with pytest.raises(TypeError):
         models.GPT(30, 1, 16, 2, 32, unknown=1)
+
+
+@pytest.mark.parametrize("name", sorted(DEPRECATED_BACKBONES))
+def test_deprecated_backbone_warns_and_is_its_replacement(name, tmp_path):
+    deprecated, replacement, arguments, inputs = DEPRECATED_BACKBONES[name]
+    with pytest.warns(DeprecationWarning, match=replacement.__name__):
+        model = deprecated(**arguments)
+    assert isinstance(model, replacement)
+    assert replacement.__name__ in deprecated.__doc__.splitlines()[0]
+    assert constructor_arguments(deprecated) == constructor_arguments(replacement)
+
+    # Same config, so the replacement builds from it; given the weights, it computes the same.
+    config = model.get_config()
+    same = replacement.from_config(config)
+    assert same.get_config() == config
+    same.set_weights(model.get_weights())
+    expected_outputs = keras.tree.flatten(model(inputs))
+    for expected, actual in zip(expected_outputs, keras.tree.flatten(same(inputs))):
+        np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-6)
+
+    # A .keras round trip to the same class and outputs; the replacement loads its weights.
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    with pytest.warns(DeprecationWarning):
+        reloaded = keras.saving.load_model(path)
+    assert type(reloaded) is deprecated
+    same = replacement.from_config(config)
+    same.load_weights(path)
+    for expected, actual, loaded in zip(
+        expected_outputs,
+        keras.tree.flatten(reloaded(inputs)),
+        keras.tree.flatten(same(inputs)),
+    ):
+        np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-6)
+        np.testing.assert_allclose(np.asarray(loaded), np.asarray(expected), atol=1e-6)

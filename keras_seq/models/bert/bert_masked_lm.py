@@ -1,4 +1,4 @@
-"""BERT with a masked-language-model head: the model of BERT's masked-LM pretraining.
+"""BERTMaskedLM: a masked-language-model head on a `BERTBackbone`, BERT's pretraining model.
 
 Letter legend for shape comments: B batch, T sequence length, P masked positions,
 V vocabulary size.
@@ -8,14 +8,15 @@ import keras
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
-from keras_seq.models.bert.bert import BERT
-from keras_seq.models.bert.bert import bert_kernel_initializer
-from keras_seq.models.functional_model import FunctionalModel
+from keras_seq.models.bert.bert_backbone import BERTBackbone
+from keras_seq.models.bert.bert_backbone import bert_kernel_initializer
+from keras_seq.models.bert.bert_backbone import has_bert_interface
+from keras_seq.models.task import Task
 
 
 @keras_seq_export
-class BERTMaskedLM(FunctionalModel):
-    """A `BERT` backbone plus a `MaskedLMHead` tied to its token embedding.
+class BERTMaskedLM(Task):
+    """A `BERTBackbone` plus a `MaskedLMHead` tied to its token embedding.
 
     Predicts the original tokens at the masked positions chosen by
     `keras_seq.data.mask_tokens`: the inputs are the backbone's plus `"mask_positions"`,
@@ -27,15 +28,20 @@ class BERTMaskedLM(FunctionalModel):
     `pooled_dense` gets no gradient (as with keras_hub's `BertMaskedLM`).
 
     Args:
-        backbone: a `keras_seq.models.BERT` instance (or its config from
-            `keras.saving.serialize_keras_object`). Its weights are shared, not copied.
+        backbone: a `BERTBackbone` (or the deprecated `BERT`), or its config from
+            `keras.saving.serialize_keras_object`. Any functional model with the same
+            interface plugs in: a dict of inputs, a dict of outputs with
+            `"sequence_output"` `(batch_size, sequence_length, hidden_dim)`, a
+            `token_embedding` that projects onto the vocabulary with `reverse=True` (a
+            `ReversibleEmbedding`) and a `layer_norm_epsilon`. Its weights are shared, not
+            copied.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the
             backbone's dtype policy.
 
     Call arguments:
-        inputs: dict with the `BERT` inputs (`"token_ids"`, `"segment_ids"`,
-            `"padding_mask"`, each `(batch_size, sequence_length)`) and `"mask_positions"`,
-            int `(batch_size, num_predictions)`.
+        inputs: dict with the backbone's inputs (for `BERTBackbone`: `"token_ids"`,
+            `"segment_ids"`, `"padding_mask"`, each `(batch_size, sequence_length)`) and
+            `"mask_positions"`, int `(batch_size, num_predictions)`.
         training: bool or `None`.
 
     Returns:
@@ -43,8 +49,7 @@ class BERTMaskedLM(FunctionalModel):
 
     Example:
     ```python
-    backbone = keras_seq.models.BERT.from_preset("bert_tiny", vocabulary_size=100)
-    model = keras_seq.models.BERTMaskedLM(backbone)
+    model = keras_seq.models.BERTMaskedLM.from_preset("bert_tiny", vocabulary_size=100)
     batch = keras_seq.data.mask_tokens(
         np.random.randint(5, 100, size=(4, 16)),
         vocabulary_size=100, mask_token_id=4, max_predictions=3, seed=1,
@@ -67,14 +72,14 @@ class BERTMaskedLM(FunctionalModel):
         - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
     """
 
+    backbone_cls = BERTBackbone
+
     def __init__(self, backbone, **kwargs):
-        if isinstance(backbone, dict):
-            backbone = keras.saving.deserialize_keras_object(backbone)
-        if not isinstance(backbone, BERT):
-            raise TypeError(
-                "`backbone` must be a keras_seq.models.BERT instance (or its serialized "
-                f"config). Received: backbone={backbone!r}"
-            )
+        backbone = self.resolve_backbone(
+            backbone,
+            lambda model: has_bert_interface(model, "sequence_output"),
+            "a BERTBackbone (or a backbone with its interface)",
+        )
         kwargs.setdefault("dtype", backbone.dtype_policy)
         masked_lm_head = MaskedLMHead(
             token_embedding=backbone.token_embedding,
@@ -93,8 +98,3 @@ class BERTMaskedLM(FunctionalModel):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.backbone = backbone
         self.masked_lm_head = masked_lm_head
-
-    def get_config(self):
-        config = super().get_config()
-        config["backbone"] = keras.saving.serialize_keras_object(self.backbone)
-        return config

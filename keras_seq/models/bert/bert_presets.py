@@ -1,11 +1,11 @@
-"""Architecture presets of `BERT`: constructor arguments only, random weights, no download.
+"""Architecture presets of `BERTBackbone`: constructor arguments only, random weights, no download.
 
 `bert_base` and `bert_large` are the two models of Devlin et al. (2019); `bert_tiny`,
 `bert_mini`, `bert_small` and `bert_medium` are the compact BERTs of Turc et al. (2019),
 `L` layers of width `H` with `H / 64` heads and a `4 H` feed-forward. All use the uncased
 WordPiece vocabulary size (30522), 512 positions and 2 segment types; the other arguments
 (GELU, layer-norm epsilon 1e-12, dropout 0.1, TruncatedNormal(0.02) initialization) are
-`BERT`'s defaults.
+`BERTBackbone`'s defaults.
 """
 
 

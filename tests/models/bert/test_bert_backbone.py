@@ -1,4 +1,4 @@
-"""BERT: parameter counts, keras_hub parity, padding, presets, saving, contract, errors."""
+"""BERTBackbone: parameter counts, keras_hub parity, padding, presets, saving, contract, errors."""
 
 import os
 
@@ -9,7 +9,7 @@ import pytest
 from keras_hub.src.utils.keras_utils import gelu_approximate
 
 from keras_seq import testing
-from keras_seq.models.bert.bert import BERT
+from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_presets import BERT_PRESETS
 
 BERT_BASE_PARAMETERS = 109_482_240
@@ -60,7 +60,7 @@ def test_bert_base_preset_is_bert_base_exactly():
 def test_bert_base_parameter_count_from_its_parts():
     # Cheap: one block of full width and tiny tables (7.9M parameters instead of 109M); the
     # full count follows from the parts, which are each checked against the formula.
-    model = BERT.from_preset(
+    model = BERTBackbone.from_preset(
         "bert_base", vocabulary_size=3, max_sequence_length=5, num_layers=1, dropout=0.0
     )
     h, i = 768, 3072
@@ -76,7 +76,7 @@ def test_bert_base_parameter_count_from_its_parts():
 
 @pytest.mark.slow
 def test_bert_base_equals_keras_hub_bert_backbone_in_size():
-    ours = BERT.from_preset("bert_base")
+    ours = BERTBackbone.from_preset("bert_base")
     reference = keras_hub.models.BertBackbone(
         vocabulary_size=30522,
         num_layers=12,
@@ -122,7 +122,7 @@ def test_preset_sizes():
 
 
 def test_bert_tiny_preset_builds_with_its_count():
-    assert BERT.from_preset("bert_tiny").count_params() == 4_385_920
+    assert BERTBackbone.from_preset("bert_tiny").count_params() == 4_385_920
 
 
 def copy_keras_hub_weights(ours, reference):
@@ -144,7 +144,7 @@ def copy_keras_hub_weights(ours, reference):
 def test_equals_keras_hub_bert_backbone_given_its_weights():
     kwargs = {**TINY, "max_sequence_length": 8, "dropout": 0.0}
     # keras_hub's BERT uses the tanh approximation of GELU; ours defaults to the exact one.
-    ours = BERT(**kwargs, activation=keras.saving.serialize_keras_object(gelu_approximate))
+    ours = BERTBackbone(**kwargs, activation=keras.saving.serialize_keras_object(gelu_approximate))
     reference = keras_hub.models.BertBackbone(**kwargs)
     copy_keras_hub_weights(ours, reference)
     actual, expected = ours(INPUTS), reference(INPUTS)
@@ -156,14 +156,14 @@ def test_equals_keras_hub_bert_backbone_given_its_weights():
     )
     np.testing.assert_allclose(actual["pooled_output"], expected["pooled_output"], atol=1e-5)
     # The exact GELU (our default) differs, but only slightly.
-    exact = BERT(**kwargs)
+    exact = BERTBackbone(**kwargs)
     copy_keras_hub_weights(exact, reference)
     difference = np.abs(exact(INPUTS)["pooled_output"] - expected["pooled_output"]).max()
     assert 0.0 < difference < 1e-2
 
 
 def test_padded_tokens_do_not_change_real_outputs():
-    model = BERT(**TINY)
+    model = BERTBackbone(**TINY)
     changed = dict(INPUTS, token_ids=INPUTS["token_ids"].copy())
     changed["token_ids"][1, 4:] = [7, 9]
     changed["segment_ids"] = INPUTS["segment_ids"].copy()
@@ -182,7 +182,7 @@ def test_padded_tokens_do_not_change_real_outputs():
 
 
 def test_every_weight_matrix_starts_distinct_with_stddev_0_02():
-    model = BERT.from_preset("bert_tiny", vocabulary_size=2000)
+    model = BERTBackbone.from_preset("bert_tiny", vocabulary_size=2000)
     matrices = [w for w in model.weights if w.path.endswith(("kernel", "embeddings"))]
     assert len(matrices) == 3 + 2 * 6 + 1
     values = [np.asarray(w).ravel() for w in matrices]
@@ -196,17 +196,17 @@ def test_every_weight_matrix_starts_distinct_with_stddev_0_02():
 
 
 def test_from_preset_with_overrides_and_unknown_preset():
-    model = BERT.from_preset("bert_tiny", vocabulary_size=100, num_layers=1)
+    model = BERTBackbone.from_preset("bert_tiny", vocabulary_size=100, num_layers=1)
     config = model.get_config()
     assert config["vocabulary_size"] == 100 and config["num_layers"] == 1
     assert config["hidden_dim"] == 128 and config["num_heads"] == 2
     assert len(model.transformer_layers) == 1
     with pytest.raises(ValueError, match="preset"):
-        BERT.from_preset("bert_huge")
+        BERTBackbone.from_preset("bert_huge")
 
 
 def test_config_is_the_constructor_arguments():
-    model = BERT(**TINY, name="encoder")
+    model = BERTBackbone(**TINY, name="encoder")
     config = model.get_config()
     assert set(config) == {
         "name",
@@ -218,29 +218,29 @@ def test_config_is_the_constructor_arguments():
         "activation",
         "layer_norm_epsilon",
     }
-    revived = BERT.from_config(config)
+    revived = BERTBackbone.from_config(config)
     assert revived.get_config() == config
     assert revived.name == "encoder"
 
 
 def test_dtype_policy_is_kept_in_the_config():
-    model = BERT(**TINY, dtype="mixed_bfloat16")
+    model = BERTBackbone(**TINY, dtype="mixed_bfloat16")
     outputs = model(INPUTS)
     assert keras.backend.standardize_dtype(outputs["pooled_output"].dtype) == "bfloat16"
     assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in model.weights)
-    revived = BERT.from_config(model.get_config())
+    revived = BERTBackbone.from_config(model.get_config())
     assert revived.pooled_dense.dtype_policy.name == "mixed_bfloat16"
     assert model.dtype_policy.name == "mixed_bfloat16"
 
 
 def test_save_and_reload(tmp_path):
     # One fit step and a round trip inside another model are in the contract test.
-    model = BERT(**TINY)
+    model = BERTBackbone(**TINY)
     expected = model(INPUTS)
     path = os.path.join(tmp_path, "bert.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    assert type(reloaded) is BERT
+    assert type(reloaded) is BERTBackbone
     assert reloaded.get_config() == model.get_config()
     actual = reloaded(INPUTS)
     for key in ("sequence_output", "pooled_output"):
@@ -250,7 +250,7 @@ def test_save_and_reload(tmp_path):
 
 def test_contract():
     testing.run_layer_test(
-        BERT,
+        BERTBackbone,
         {**TINY, "num_layers": 1},
         INPUTS,
         expected_output_shape={"pooled_output": (2, 16), "sequence_output": (2, 6, 16)},
@@ -280,4 +280,4 @@ def test_invalid_arguments():
     # One test for all cases: the per-test Keras clean-up costs more than the checks.
     for kwargs, match in INVALID_ARGUMENTS:
         with pytest.raises((ValueError, TypeError), match=match):
-            BERT(**{**TINY, **kwargs})
+            BERTBackbone(**{**TINY, **kwargs})

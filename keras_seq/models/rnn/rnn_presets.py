@@ -1,11 +1,12 @@
-"""Architecture presets of `RNNLanguageModel`: constructor arguments only, random weights.
+"""Architecture presets of `RNNBackbone`: constructor arguments only, random weights.
 
 Character-level models sized for small corpora (Karpathy's char-rnn scale): a vocabulary of
 128 ids covers ASCII (override `vocabulary_size` for another character set, e.g.
-`len(keras_seq.data.CHAR_CORPUS_VOCABULARY)`).
+`len(keras_seq.data.CHAR_CORPUS_VOCABULARY)`). The parameter counts in the descriptions are
+those of `RNNCausalLM.from_preset(name)`, with its default `Dense` readout.
 """
 
-RNN_LANGUAGE_MODEL_PRESETS = {
+RNN_PRESETS = {
     "char_lstm_small": {
         "description": "Character LSTM: embeddings 32, 1 layer of 128 units; 103,040 parameters.",
         "config": {

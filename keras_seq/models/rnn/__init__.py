@@ -1,0 +1,1 @@
+"""The recurrent language model: the `RNNBackbone`, its presets and the `RNNCausalLM` task."""
