@@ -1,5 +1,5 @@
 """What the encoder-decoder language models (`RNNSeq2SeqLM`, `TransformerSeq2SeqLM`) share:
-the check of `start_token_id` and the source of `generate()`."""
+the check of `start_token_id`, the backbone's decoder output and the source of `generate()`."""
 
 import numbers
 
@@ -19,6 +19,16 @@ def validate_start_token_id(start_token_id, target_vocabulary_size):
             f"target_vocabulary_size={target_vocabulary_size}"
         )
     return start_token_id
+
+
+def has_decoder_sequence_output(model):
+    """Whether `model` is a functional model whose outputs are a dict with a
+    `"decoder_sequence_output"` (the features a language-model head reads)."""
+    try:
+        outputs = model.output
+    except (AttributeError, ValueError):  # A model that was never called has no output.
+        return False
+    return isinstance(outputs, dict) and "decoder_sequence_output" in outputs
 
 
 def source_token_ids(inputs, model_name):

@@ -269,7 +269,7 @@ class RNNSeq2SeqBackbone(Backbone):
         final states of the encoder layer below it, bridged if bidirectional), each
         `(batch_size, hidden_dim)`.
         """
-        source_mask = ops.not_equal(source, 0)  # (B, S), True at real tokens
+        source_mask = ops.not_equal(source, 0)  # (B, S), True at real tokens (0 is padding)
         x = self.source_embedding(source)  # (B, S, E)
         initial_states = []
         for index, (encoder_layer, dropout_layer) in enumerate(
@@ -359,6 +359,12 @@ class RNNSeq2SeqBackbone(Backbone):
         `(batch_size, size)`) plus, with attention, `"memory"` `(batch_size, source_length,
         M)` and `"memory_mask"` `(batch_size, source_length)`; all batch first.
         """
+        prefix_length = target_in.shape[1]
+        if len(target_in.shape) != 2 or prefix_length is None or prefix_length < 1:
+            raise ValueError(
+                "`target_in` must be int token ids `(batch_size, prefix_length)` with a static "
+                f"prefix_length >= 1. Received: shape={tuple(target_in.shape)}"
+            )
         memory, source_mask, states = self.encode(source, training=False)
         batch_size = ops.shape(source)[0]
         cache = {"states": [list(layer_states) for layer_states in states]}
@@ -371,7 +377,7 @@ class RNNSeq2SeqBackbone(Backbone):
             cache["memory"] = memory  # (B, S, M)
             cache["memory_mask"] = source_mask  # (B, S)
         features = []
-        for position in range(target_in.shape[1]):
+        for position in range(prefix_length):
             step_features, cache = self.call_with_cache(
                 target_in[:, position : position + 1], cache, position
             )

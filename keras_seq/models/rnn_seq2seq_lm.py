@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.default_name import default_name
+from keras_seq.models.encoder_decoder_lm import has_decoder_sequence_output
 from keras_seq.models.encoder_decoder_lm import source_token_ids
 from keras_seq.models.encoder_decoder_lm import validate_start_token_id
 from keras_seq.models.generative_model import GenerativeTask
@@ -16,7 +17,7 @@ from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
 
 
 def _is_rnn_seq2seq_backbone(model):
-    return all(
+    return has_decoder_sequence_output(model) and all(
         hasattr(model, name) for name in ("target_vocabulary_size", "prefill", "call_with_cache")
     )
 

@@ -5,8 +5,6 @@ from keras_seq.api import keras_seq_export
 from keras_seq.models.default_name import default_name
 from keras_seq.models.deprecation import LegacyWeightLayout
 from keras_seq.models.deprecation import warn_deprecated
-from keras_seq.models.presets import check_overrides
-from keras_seq.models.presets import constructor_arguments
 from keras_seq.models.presets import preset_config
 from keras_seq.models.transformer_seq2seq_backbone import TransformerSeq2SeqBackbone
 from keras_seq.models.transformer_seq2seq_lm import TransformerSeq2SeqLM
@@ -100,10 +98,10 @@ class TransformerSeq2Seq(LegacyWeightLayout, TransformerSeq2SeqLM):
 
     @classmethod
     def from_preset(cls, preset, **overrides):
-        """Build the architecture named `preset` (random weights), with constructor overrides."""
-        entry = preset_config(cls, preset)
-        check_overrides(cls, preset, overrides, constructor_arguments(cls))
-        return cls(**{**entry["config"], **entry.get("task_config", {}), **overrides})
+        # The backbone's arguments and the task's (`start_token_id`), then the overrides.
+        task_config = preset_config(cls, preset).get("task_config", {})
+        arguments = {**task_config, **overrides}
+        return TransformerSeq2SeqBackbone.from_preset.__func__(cls, preset, **arguments)
 
     def legacy_layers(self):
         # 0.1 listed the backbone's layers in this order (the output projection is the

@@ -279,7 +279,7 @@ class TransformerSeq2SeqBackbone(Backbone):
         source = keras.Input(shape=(None,), dtype="int32", name="source")
         target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
         encoded, source_mask = self.encode(source)  # (B, S, D), (B, S)
-        target_mask = ops.not_equal(target_in, 0)  # (B, T)
+        target_mask = self._padding_mask(target_in)  # (B, T)
         x = self._embed_target(target_in)  # (B, T, D)
         for block in self.decoder_layers:
             x = block(
@@ -316,6 +316,10 @@ class TransformerSeq2SeqBackbone(Backbone):
 
     # === The computation, shared by the functional graph and cached decoding ===
 
+    @staticmethod
+    def _padding_mask(token_ids):
+        return ops.not_equal(token_ids, 0)  # True at real tokens: 0 is padding
+
     def _embed(self, token_ids, table, position_embedding, dropout, start_index=0, training=None):
         x = ops.multiply(table(token_ids), self._embedding_scale)  # (B, T, D)
         x = position_embedding(x, start_index=start_index)
@@ -325,7 +329,7 @@ class TransformerSeq2SeqBackbone(Backbone):
         """Run the encoder on source ids int `(batch_size, source_length)`; returns
         `(encoder_sequence_output, encoder_padding_mask)`: `(batch_size, source_length,
         hidden_dim)` and bool `(batch_size, source_length)`, `True` at real tokens."""
-        source_mask = ops.not_equal(source, 0)  # (B, S)
+        source_mask = self._padding_mask(source)  # (B, S)
         x = self._embed(
             source,
             self.source_token_embedding,
@@ -367,6 +371,12 @@ class TransformerSeq2SeqBackbone(Backbone):
         key_dim)`) and `"encoder_padding_mask"` `(batch_size, source_length)`; all batch first.
         `cache_length` counts every decoder position, the prefix's included.
         """
+        if len(target_in.shape) != 2 or not 1 <= (target_in.shape[1] or 0) <= cache_length:
+            raise ValueError(
+                "`target_in` must be int token ids `(batch_size, prefix_length)` with a static "
+                "prefix_length in [1, cache_length]. Received: "
+                f"shape={tuple(target_in.shape)}, cache_length={cache_length}"
+            )
         encoded, source_mask = self.encode(source, training=False)  # (B, S, D)
         x, cache = prefill_decoder_stack(
             self.decoder_layers,

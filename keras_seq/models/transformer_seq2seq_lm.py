@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.default_name import default_name
+from keras_seq.models.encoder_decoder_lm import has_decoder_sequence_output
 from keras_seq.models.encoder_decoder_lm import source_token_ids
 from keras_seq.models.encoder_decoder_lm import validate_start_token_id
 from keras_seq.models.generative_model import GenerativeTask
@@ -16,10 +17,14 @@ from keras_seq.models.transformer_seq2seq_backbone import TransformerSeq2SeqBack
 
 
 def _is_transformer_seq2seq_backbone(model):
-    return all(
-        hasattr(model, name)
-        for name in ("token_embedding", "prefill", "call_with_cache", "max_sequence_length")
-    ) and model.token_embedding is not None
+    return (
+        has_decoder_sequence_output(model)
+        and all(
+            hasattr(model, name)
+            for name in ("token_embedding", "prefill", "call_with_cache", "max_sequence_length")
+        )
+        and model.token_embedding is not None
+    )
 
 
 @keras_seq_export

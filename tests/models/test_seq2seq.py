@@ -130,6 +130,8 @@ def test_backbone_prefill_of_a_longer_prefix_equals_the_full_pass():
     np.testing.assert_allclose(np.asarray(features), full[:, :3], atol=1e-5)
     features, _ = backbone.call_with_cache(target_in[:, 3:4], cache, 3)
     np.testing.assert_allclose(np.asarray(features)[:, 0], full[:, 3], atol=1e-5)
+    with pytest.raises(ValueError, match="`target_in` must be int token ids"):
+        backbone.prefill(SOURCE, target_in[:, :0])
 
 
 @pytest.mark.parametrize("name", ["no_attention", "bahdanau_bidirectional"])
@@ -330,6 +332,13 @@ def test_lm_validation_errors(start_token_id, pattern):
 def test_lm_rejects_other_backbones_and_inputs():
     with pytest.raises(TypeError, match="`backbone` must be an RNNSeq2SeqBackbone"):
         RNNSeq2SeqLM(keras.Sequential([keras.layers.Dense(3)]))
+    source = keras.Input((None,), dtype="int32", name="source")
+    target_in = keras.Input((None,), dtype="int32", name="target_in")
+    features = keras.layers.Embedding(TARGET_V, 4)(target_in)
+    no_decoder_output = keras.Model({"source": source, "target_in": target_in}, features)
+    no_decoder_output.target_vocabulary_size = TARGET_V
+    with pytest.raises(TypeError, match="`backbone` must be an RNNSeq2SeqBackbone"):
+        RNNSeq2SeqLM(no_decoder_output)  # a tensor, not {"decoder_sequence_output": ...}
     model = make_model()
     with pytest.raises(ValueError, match="'source'"):
         model.generate({"tokens": SOURCE}, 3, jit_compile=False)

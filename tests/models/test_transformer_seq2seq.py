@@ -181,6 +181,8 @@ def test_backbone_outputs_and_prefill_of_a_longer_prefix(normalize_first):
             TARGET_IN[:, index : index + 1], cache, np.int32(index)
         )
         np.testing.assert_allclose(np.asarray(hidden)[:, 0], full[:, index], atol=1e-5)
+    with pytest.raises(ValueError, match=r"prefix_length in \[1, cache_length\]"):
+        backbone.prefill(SOURCE, TARGET_IN, cache_length=4)
 
 
 def test_is_causal():
