@@ -17,11 +17,15 @@ from keras_seq.models.image_captioner import ImageCaptioner
 from keras_seq.models.rnn.rnn_backbone import RNNBackbone
 from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
+from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 from keras_seq.models.seq2seq import Seq2Seq
 from keras_seq.models.swin.swin_backbone import SwinBackbone
 from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
 from keras_seq.models.swin.swin_transformer import SwinTransformer
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.models.transformer_seq2seq_backbone import TransformerSeq2SeqBackbone
+from keras_seq.models.transformer_seq2seq_lm import TransformerSeq2SeqLM
 from keras_seq.models.vit.vision_transformer import VisionTransformer
 from keras_seq.models.vit.vit_backbone import ViTBackbone
 from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier

@@ -1,10 +1,11 @@
-"""Architecture presets of `Seq2Seq`: constructor arguments only, random weights.
+"""Architecture presets of `RNNSeq2SeqBackbone` (and `RNNSeq2SeqLM`): random weights.
 
 Character-level translators sized for the synthetic tasks of `keras_seq.data` (dates,
 reversal). The vocabulary sizes are placeholders of 128 ids (ASCII); override them for a
-task, e.g. `Seq2Seq.from_preset("seq2seq_bahdanau_small",
+task, e.g. `RNNSeq2SeqLM.from_preset("seq2seq_bahdanau_small",
 source_vocabulary_size=len(keras_seq.data.DATE_SOURCE_VOCABULARY),
-target_vocabulary_size=len(keras_seq.data.DATE_TARGET_VOCABULARY))`.
+target_vocabulary_size=len(keras_seq.data.DATE_TARGET_VOCABULARY))`. The parameter counts are
+those of the `RNNSeq2SeqLM` (backbone and readout).
 """
 
 
@@ -19,8 +20,11 @@ def _config(attention, bidirectional_encoder):
         "attention": attention,
         "bidirectional_encoder": bidirectional_encoder,
         "dropout": 0.0,
-        "start_token_id": 1,
     }
+
+
+# The arguments of the task models (`RNNSeq2SeqLM`).
+_TASK_CONFIG = {"start_token_id": 1}
 
 
 SEQ2SEQ_PRESETS = {
@@ -30,6 +34,7 @@ SEQ2SEQ_PRESETS = {
             "embeddings 32, 64 units; 66,176 parameters."
         ),
         "config": _config(None, False),
+        "task_config": dict(_TASK_CONFIG),
     },
     "seq2seq_bahdanau_small": {
         "description": (
@@ -37,6 +42,7 @@ SEQ2SEQ_PRESETS = {
             "32, 64 units; 169,088 parameters."
         ),
         "config": _config("bahdanau", True),
+        "task_config": dict(_TASK_CONFIG),
     },
     "seq2seq_luong_small": {
         "description": (
@@ -44,5 +50,6 @@ SEQ2SEQ_PRESETS = {
             "64 units; 94,848 parameters."
         ),
         "config": _config("luong", False),
+        "task_config": dict(_TASK_CONFIG),
     },
 }

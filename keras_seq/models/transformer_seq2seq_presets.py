@@ -1,4 +1,5 @@
-"""Architecture presets of `TransformerSeq2Seq`: constructor arguments only, random weights.
+"""Architecture presets of `TransformerSeq2SeqBackbone` (and `TransformerSeq2SeqLM`): random
+weights.
 
 `transformer_base` and `transformer_big` are the two models of Vaswani et al. (2017), Table 3:
 6 encoder and 6 decoder post-norm layers, sinusoidal positions, and one embedding matrix shared
@@ -24,6 +25,9 @@ def _config(hidden_dim, num_heads, intermediate_dim, dropout, num_layers=6, voca
     }
 
 
+# The arguments of the task models (`TransformerSeq2SeqLM`).
+_TASK_CONFIG = {"start_token_id": 1}
+
 TRANSFORMER_SEQ2SEQ_PRESETS = {
     "transformer_tiny": {
         "description": (
@@ -31,6 +35,7 @@ TRANSFORMER_SEQ2SEQ_PRESETS = {
             "feed-forward 128, 1000-token shared vocabulary; 231,424 parameters."
         ),
         "config": _config(64, 4, 128, 0.1, num_layers=2, vocabulary_size=1000),
+        "task_config": dict(_TASK_CONFIG),
     },
     "transformer_base": {
         "description": (
@@ -39,6 +44,7 @@ TRANSFORMER_SEQ2SEQ_PRESETS = {
             "63,082,496 parameters."
         ),
         "config": _config(512, 8, 2048, 0.1),
+        "task_config": dict(_TASK_CONFIG),
     },
     "transformer_big": {
         "description": (
@@ -47,5 +53,6 @@ TRANSFORMER_SEQ2SEQ_PRESETS = {
             "214,245,376 parameters."
         ),
         "config": _config(1024, 16, 4096, 0.3),
+        "task_config": dict(_TASK_CONFIG),
     },
 }

@@ -23,6 +23,9 @@ DEPRECATED = {
     "vit": (models.VisionTransformer, models.ViTImageClassifier),
     "detr": (models.DETR, models.DETRObjectDetector),
     "rnn_language_model": (models.RNNLanguageModel, models.RNNCausalLM),
+    "seq2seq_bahdanau": (models.Seq2Seq, models.RNNSeq2SeqLM),
+    "seq2seq_luong": (models.Seq2Seq, models.RNNSeq2SeqLM),
+    "transformer_seq2seq": (models.TransformerSeq2Seq, models.TransformerSeq2SeqLM),
 }
 
 

@@ -1,13 +1,18 @@
-"""TransformerSeq2Seq: contract, presets, cached decoding == full pass, causality, beams."""
+"""TransformerSeq2SeqBackbone and TransformerSeq2SeqLM: contract, presets, cached decoding ==
+full pass, causality, beams; the deprecated 0.1 `TransformerSeq2Seq` keeps its layer order (its
+weight paths)."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
 import pytest
 
 from keras_seq import testing
-from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.models import TransformerSeq2Seq
+from keras_seq.models import TransformerSeq2SeqBackbone
+from keras_seq.models import TransformerSeq2SeqLM
 
 VOCABULARY_SIZE = 23
 SMALL = {
@@ -28,10 +33,11 @@ TARGET_IN[:, 0] = 1  # start_token_id
 INPUTS = {"source": SOURCE, "target_in": TARGET_IN}
 
 
-def small_model(run_eagerly=True, **overrides):
+def small_model(run_eagerly=True, start_token_id=1, **overrides):
     """A small model; `run_eagerly` makes `generate()` skip tracing a `tf.function` (four
     times faster for these sizes), except in the tests of the compiled path."""
-    model = TransformerSeq2Seq(**{**SMALL, **overrides})
+    backbone = TransformerSeq2SeqBackbone(**{**SMALL, **overrides})
+    model = TransformerSeq2SeqLM(backbone, start_token_id=start_token_id)
     model.run_eagerly = run_eagerly
     return model
 
@@ -73,16 +79,41 @@ CONTRACT_KWARGS = {
 CONTRACT_NUM_WEIGHTS = 47
 
 
-def test_contract():
+def test_backbone_contract():
     # The XLA check compiles the whole model (over 10 s on two busy cores): it runs in
     # test_contract_with_xla, marked slow; test_xla_generate_equals_eager compiles the
     # decoding loop in the default run.
     testing.run_layer_test(
-        TransformerSeq2Seq,
+        TransformerSeq2SeqBackbone,
         CONTRACT_KWARGS,
         INPUTS,
-        expected_output_shape=(3, 6, VOCABULARY_SIZE),
+        expected_output_shape={
+            "decoder_sequence_output": (3, 6, 16),
+            "encoder_sequence_output": (3, 7, 16),
+        },
         expected_num_trainable_weights=CONTRACT_NUM_WEIGHTS,
+        run_jit_check=False,
+    )
+
+
+def test_lm_contract():
+    # Separate vocabularies: the output projection is the target embedding's own matrix.
+    backbone = TransformerSeq2SeqBackbone(
+        **{
+            **CONTRACT_KWARGS,
+            "vocabulary_size": None,
+            "source_vocabulary_size": 31,
+            "target_vocabulary_size": VOCABULARY_SIZE,
+            "share_embeddings": False,
+        }
+    )
+    testing.run_layer_test(
+        TransformerSeq2SeqLM,
+        {"backbone": backbone},
+        INPUTS,
+        expected_output_shape=(3, 6, VOCABULARY_SIZE),
+        # Source and target tables and the output matrix instead of one shared table.
+        expected_num_trainable_weights=CONTRACT_NUM_WEIGHTS + 2,
         run_jit_check=False,
     )
 
@@ -90,8 +121,12 @@ def test_contract():
 @pytest.mark.slow
 def test_contract_with_xla():
     testing.run_layer_test(
-        TransformerSeq2Seq,
-        {**CONTRACT_KWARGS, "num_encoder_layers": 2, "num_decoder_layers": 2},
+        TransformerSeq2SeqLM,
+        {
+            "backbone": TransformerSeq2SeqBackbone(
+                **{**CONTRACT_KWARGS, "num_encoder_layers": 2, "num_decoder_layers": 2}
+            )
+        },
         INPUTS,
         expected_output_shape=(3, 6, VOCABULARY_SIZE),
         expected_num_trainable_weights=CONTRACT_NUM_WEIGHTS + 16 + 26,
@@ -129,6 +164,25 @@ def test_prefill_caches():
     # The same with a dict input.
     _, dict_logits, _ = model.prefill({"source": SOURCE}, max_new_tokens=4)
     np.testing.assert_allclose(dict_logits, logits, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_backbone_outputs_and_prefill_of_a_longer_prefix(normalize_first):
+    backbone = small_model(normalize_first=normalize_first).backbone
+    outputs = backbone(INPUTS)
+    encoded, mask = backbone.encode(SOURCE)
+    np.testing.assert_allclose(encoded, outputs["encoder_sequence_output"], atol=1e-6)
+    np.testing.assert_array_equal(mask, SOURCE != 0)
+    full = np.asarray(outputs["decoder_sequence_output"])
+    hidden, cache = backbone.prefill(SOURCE, TARGET_IN[:, :3], cache_length=6)
+    np.testing.assert_allclose(hidden, full[:, :3], atol=1e-5)
+    for index in (3, 4, 5):
+        hidden, cache = backbone.call_with_cache(
+            TARGET_IN[:, index : index + 1], cache, np.int32(index)
+        )
+        np.testing.assert_allclose(np.asarray(hidden)[:, 0], full[:, index], atol=1e-5)
+    with pytest.raises(ValueError, match=r"prefix_length in \[1, cache_length\]"):
+        backbone.prefill(SOURCE, TARGET_IN, cache_length=4)
 
 
 def test_is_causal():
@@ -211,7 +265,8 @@ def test_save_and_reload(tmp_path):
     path = os.path.join(tmp_path, "model.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    assert type(reloaded) is TransformerSeq2Seq
+    assert type(reloaded) is TransformerSeq2SeqLM
+    assert type(reloaded.backbone) is TransformerSeq2SeqBackbone
     assert reloaded.get_config() == model.get_config()
     np.testing.assert_allclose(reloaded(INPUTS), expected, atol=1e-6)
     reloaded.run_eagerly = True
@@ -236,17 +291,25 @@ def test_fit_lowers_the_loss_on_a_copy_task():
 
 
 def test_presets():
-    assert set(TransformerSeq2Seq.presets) == {
+    assert set(TransformerSeq2SeqBackbone.presets) == {
         "transformer_tiny",
         "transformer_base",
         "transformer_big",
     }
-    model = TransformerSeq2Seq.from_preset("transformer_tiny", vocabulary_size=40, dropout=0.0)
-    assert model.vocabulary_size == 40 and model.dropout == 0.0
-    assert model.hidden_dim == 64 and model.num_encoder_layers == 2
+    model = TransformerSeq2SeqLM.from_preset(
+        "transformer_tiny", vocabulary_size=40, dropout=0.0, start_token_id=3
+    )
+    backbone = model.backbone
+    assert backbone.vocabulary_size == 40 and backbone.dropout == 0.0
+    assert backbone.hidden_dim == 64 and backbone.num_encoder_layers == 2
+    assert model.start_token_id == 3  # a task argument, next to the backbone's
     assert model(INPUTS).shape == (3, 6, 40)
+    backbone = TransformerSeq2SeqBackbone.from_preset("transformer_tiny", num_decoder_layers=1)
+    assert len(backbone.decoder_layers) == 1
     with pytest.raises(ValueError, match="preset"):
-        TransformerSeq2Seq.from_preset("transformer_huge")
+        TransformerSeq2SeqLM.from_preset("transformer_huge")
+    with pytest.raises(TypeError, match="num_layers"):
+        TransformerSeq2SeqLM.from_preset("transformer_tiny", num_layers=3)
 
 
 def transformer_parameter_count(vocabulary_size, d, ff, num_encoder_layers, num_decoder_layers):
@@ -263,9 +326,9 @@ def transformer_parameter_count(vocabulary_size, d, ff, num_encoder_layers, num_
 def test_base_preset_parameter_count():
     expected = transformer_parameter_count(37000, 512, 2048, 6, 6)
     assert expected == 63_082_496
-    model = TransformerSeq2Seq.from_preset("transformer_base")
-    assert model.count_params() == expected
-    config = model.get_config()
+    model = TransformerSeq2SeqLM.from_preset("transformer_base")
+    assert model.count_params() == model.backbone.count_params() == expected
+    config = model.backbone.get_config()
     assert (config["hidden_dim"], config["num_heads"], config["intermediate_dim"]) == (
         512,
         8,
@@ -277,9 +340,9 @@ def test_base_preset_parameter_count():
 
 @pytest.mark.slow
 def test_big_preset_parameter_count():
-    model = TransformerSeq2Seq.from_preset("transformer_big")
+    model = TransformerSeq2SeqLM.from_preset("transformer_big")
     assert model.count_params() == transformer_parameter_count(37000, 1024, 4096, 6, 6)
-    assert model.dropout == 0.3 and model.num_heads == 16
+    assert model.backbone.dropout == 0.3 and model.backbone.num_heads == 16
 
 
 INVALID_ARGUMENTS = [
@@ -319,3 +382,76 @@ def test_invalid_generation_inputs():
         model.generate(SOURCE, 5)
     with pytest.raises(ValueError, match="source"):
         model.generate({"tokens": SOURCE}, 3)
+    with pytest.raises(TypeError, match="`backbone` must be a TransformerSeq2SeqBackbone"):
+        TransformerSeq2SeqLM(keras.Sequential([keras.layers.Dense(3)]))
+
+
+def test_default_names():
+    one_layer = {**SMALL, "num_encoder_layers": 1, "num_decoder_layers": 1}
+    assert TransformerSeq2SeqBackbone(**one_layer).name == "transformer_seq2seq_backbone"
+    model = TransformerSeq2SeqLM(TransformerSeq2SeqBackbone(**one_layer))
+    assert model.name == "transformer_seq2seq_lm"
+    assert model.backbone.name == "transformer_seq2seq_backbone_1"
+
+
+# === The deprecated 0.1 class (its generic checks: tests/models/test_deprecated_models.py) ===
+
+# `[layer.name for layer in model.layers]` of keras_seq 0.1's `TransformerSeq2Seq` for these
+# arguments: Keras saves weights at `layers/<snake_case class name>[_n]` in this order, so the
+# deprecated class must list its layers exactly so (the 0.1 .keras file of
+# tests/models/test_legacy_files.py covers the shared post-norm sine model).
+LEGACY_LAYER_NAMES = [
+    (
+        {"normalize_first": True, "position": "learned", "max_sequence_length": 8},
+        [
+            "target_in", "source", "token_embedding", "source_position_embedding",
+            "source_embedding_dropout", "encoder_layer_0", "target_position_embedding",
+            "encoder_layer_1", "target_embedding_dropout", "encoder_layer_norm",
+            "decoder_layer_0", "decoder_layer_1", "decoder_layer_2", "decoder_layer_norm",
+        ],
+    ),
+    (
+        {
+            "vocabulary_size": None,
+            "source_vocabulary_size": 13,
+            "target_vocabulary_size": 11,
+            "share_embeddings": False,
+            "normalize_first": True,
+            "position": "learned",
+            "max_sequence_length": 8,
+        },
+        [
+            "source", "source_token_embedding", "target_in", "source_position_embedding",
+            "target_token_embedding", "source_embedding_dropout", "encoder_layer_0",
+            "target_position_embedding", "encoder_layer_1", "target_embedding_dropout",
+            "encoder_layer_norm", "decoder_layer_0", "decoder_layer_1", "decoder_layer_2",
+            "decoder_layer_norm",
+        ],
+    ),
+]
+LEGACY_SIZES = {**SMALL, "num_decoder_layers": 3, "hidden_dim": 8, "num_heads": 2}
+
+
+@pytest.mark.parametrize("arguments,names", LEGACY_LAYER_NAMES)
+def test_deprecated_transformer_seq2seq_lists_its_layers_in_the_0_1_order(arguments, names):
+    with pytest.warns(DeprecationWarning, match="TransformerSeq2SeqLM"):
+        model = TransformerSeq2Seq(**{**LEGACY_SIZES, **arguments})
+    assert [layer.name for layer in model.layers] == names
+
+
+def test_deprecated_transformer_seq2seq_keeps_the_0_1_interface():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = TransformerSeq2Seq.from_preset("transformer_tiny", vocabulary_size=40)
+        assert model.name.startswith("transformer_seq2seq")
+        assert model.hidden_dim == 64 and model.start_token_id == 1  # the backbone's, its own
+        assert model.token_embedding is model.backbone.token_embedding
+        assert list(model.get_config()) == [
+            "name", "trainable", "dtype", "vocabulary_size", "num_encoder_layers",
+            "num_decoder_layers", "hidden_dim", "num_heads", "intermediate_dim", "dropout",
+            "attention_dropout", "max_sequence_length", "position", "share_embeddings",
+            "normalize_first", "start_token_id", "source_vocabulary_size",
+            "target_vocabulary_size",
+        ]
+        with pytest.raises(ValueError, match="start_token_id"):
+            TransformerSeq2Seq(**SMALL, start_token_id=0)
