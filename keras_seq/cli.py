@@ -332,7 +332,7 @@ def train_command(args):
     "generate",
     help="generate text from a saved language or seq2seq model (.keras)",
     description=(
-        "Load a language model (RNNLanguageModel, GPT) or a sequence-to-sequence model "
+        "Load a language model (RNNLanguageModel, GPTCausalLM) or a sequence-to-sequence model "
         "(Seq2Seq, TransformerSeq2Seq) saved as .keras, and print one line per --prompt: "
         "a language model's prompt and continuation, a seq2seq model's output. Text is "
         "encoded and decoded with vocabulary.json (written by `keras-seq train char-lm` and "

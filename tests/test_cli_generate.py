@@ -16,11 +16,13 @@ from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
 from keras_seq.data.date_translation import DATE_SOURCE_LENGTH
 from keras_seq.data.date_translation import DATE_SOURCE_VOCABULARY
 from keras_seq.data.date_translation import DATE_TARGET_VOCABULARY
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
-from keras_seq.models.vit.vision_transformer import VisionTransformer
+from keras_seq.models.vit.vit_backbone import ViTBackbone
+from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.generate_text import generate_text
 
@@ -49,8 +51,15 @@ def saved(tmp_path_factory):
     )
     save(
         "gpt",
-        GPT(
-            size, num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32, sequence_length=16
+        GPTCausalLM(
+            GPTBackbone(
+                size,
+                num_layers=1,
+                hidden_dim=16,
+                num_heads=2,
+                intermediate_dim=32,
+                sequence_length=16,
+            )
         ),
         source=CHAR_CORPUS_VOCABULARY,
     )
@@ -82,13 +91,15 @@ def saved(tmp_path_factory):
     )
     save(
         "vit",
-        VisionTransformer(
-            image_shape=(8, 8, 1),
-            patch_size=4,
-            num_layers=1,
-            hidden_dim=8,
-            num_heads=2,
-            intermediate_dim=16,
+        ViTImageClassifier(
+            ViTBackbone(
+                image_shape=(8, 8, 1),
+                patch_size=4,
+                num_layers=1,
+                hidden_dim=8,
+                num_heads=2,
+                intermediate_dim=16,
+            ),
             num_classes=3,
         ),
     )
@@ -264,7 +275,7 @@ def test_the_command_and_generate_read_one_table_of_strategies():
         ("rnn", ["--prompt", "a", "--vocabulary", "notes.txt"], "--vocabulary", "notes.txt"),
         ("gpt", ["--prompt", "abc", "--max-new-tokens", "14"], "--max-new-tokens", "14"),
         ("gpt", ["--prompt", "a" * 16], "--prompt", "a" * 16),
-        ("vit", ["--prompt", "1 2"], "MODEL", "VisionTransformer"),
+        ("vit", ["--prompt", "1 2"], "MODEL", "ViTImageClassifier"),
         ("broken", ["--prompt", "1 2"], "MODEL", "cannot load"),
     ],
 )

@@ -109,7 +109,7 @@ class AttentionMapLogger(keras.callbacks.Callback):
     loop), and a second model exposing them would have to mirror every architecture. The
     hook reads them where keras_seq's attention layers compute them, at any depth:
     `MultiHeadAttention` (the self- and cross-attention of `TransformerEncoder` /
-    `TransformerDecoder` blocks, GPT, DETR, Swin's `WindowAttention`) and
+    `TransformerDecoder` blocks, the GPT and DETR backbones, Swin's `WindowAttention`) and
     `BahdanauAttention` / `LuongAttention` (also inside `AttentionRNN` and `Seq2Seq`);
     other attention layers (e.g. `keras.layers.MultiHeadAttention`) cannot be recorded.
     What is drawn for each name of `layer_names`:

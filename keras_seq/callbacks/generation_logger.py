@@ -28,11 +28,12 @@ class GenerationLogger(keras.callbacks.Callback):
     and writes the texts as one `tf.summary.text` (a list, shown as a table with one row
     per prompt) under the tag `generation/samples` in `log_dir/generation`, at step
     `epoch` (0-based, the step of Keras' `TensorBoard` epoch scalars). It works with every
-    keras_seq generative model (`GPT`, `RNNLanguageModel`, `Seq2Seq`, `ImageCaptioner`,
-    `TransformerSeq2Seq`) and any model with a `generate(inputs, max_new_tokens, **options)`
-    method returning int token ids `(batch_size, length)`; `keras_seq.generation.generate`
-    lists the decoding options. A language model's output starts with its prompt. With
-    sampling strategies pass a `seed` so that epochs compare on the same randomness.
+    keras_seq generative model (`GPTCausalLM`, `RNNLanguageModel`, `Seq2Seq`,
+    `TransformerSeq2Seq`, `RNNImageCaptioner`, `TransformerImageCaptioner`) and any model
+    with a `generate(inputs, max_new_tokens, **options)` method returning int token ids
+    `(batch_size, length)`; `keras_seq.generation.generate` lists the decoding options. A
+    language model's output starts with its prompt. With sampling strategies pass a `seed`
+    so that epochs compare on the same randomness.
 
     Generation runs outside the training step, through the model's compiled decoding
     function (compiled once per configuration, with XLA by default: the first log pays the
@@ -132,7 +133,7 @@ class GenerationLogger(keras.callbacks.Callback):
         if not callable(getattr(self.model, "generate", None)):
             raise TypeError(
                 "GenerationLogger needs a model with a `generate(inputs, max_new_tokens, "
-                "**options)` method, as keras_seq's generative models have (GPT, "
+                "**options)` method, as keras_seq's generative models have (GPTCausalLM, "
                 "RNNLanguageModel, Seq2Seq, ...). Received: model "
                 f"'{self.model.name}' of type {type(self.model).__name__}, which has none"
             )

@@ -2,14 +2,14 @@
 
 32x32 images with one or two shapes of three classes (circle, square, triangle) on textured
 backgrounds, captioned "a circle at the top left and a square at the center"
-(`keras_seq.data.shapes_captioning_data`; nothing is downloaded), train an `ImageCaptioner`
-whose decoder attends over the regions of a small CNN: `--model transformer` (the default:
-two decoder blocks with cross-attention) or `--model rnn` (Show, Attend and Tell: an
-attention LSTM). The held-out scores are the exact-match rate of greedy captions and the
-rate of correct words.
+(`keras_seq.data.shapes_captioning_data`; nothing is downloaded), train an image captioner
+whose decoder attends over the regions of a small CNN backbone: `--model transformer` (the
+default: a `TransformerImageCaptioner`, two decoder blocks with cross-attention) or `--model
+rnn` (an `RNNImageCaptioner`, Show, Attend and Tell: an attention LSTM). The held-out scores
+are the exact-match rate of greedy captions and the rate of correct words.
 
 Outputs beyond the runner's: `captions.png` (held-out images, their generated caption and,
-for each word, where the decoder looked: `ImageCaptioner.generate_with_attention`),
+for each word, where the decoder looked: the captioner's `generate_with_attention`),
 `captions.txt` (held-out examples) and, in TensorBoard, sample captions after every epoch
 (`GenerationLogger`).
 
@@ -18,7 +18,7 @@ strides 2, 1, 2, 2: a 4x4 grid of regions). Measured on 2 shared CPU cores (Adam
 warm-up then a cosine decay, clipnorm 1, batch 64, width 64, 15 epochs on 8,000 images): the
 transformer decoder gets 0.70 of 300 held-out captions exactly right (0.94 of the words) in
 121 s (197 s on a busy machine), the attention LSTM 0.51 (0.92) in 208 s (busy). Tried
-first, on 4,000 images for 20 epochs: the captioner's default three-convolution backbone
+first, on 4,000 images for 20 epochs: the default three-convolution `CaptioningCNNBackbone`
 (with the LSTM decoder) learned where the shapes are (89% of the position words) but hardly
 which (40% of the shape words, chance 33%); the four convolutions without batch
 normalization, with the transformer decoder, 52%; with batch normalization 74%, then 82% on
@@ -36,12 +36,15 @@ from keras_seq.data.shapes_captioning import CAPTION_END_ID
 from keras_seq.data.shapes_captioning import SHAPES_CAPTION_VOCABULARY
 from keras_seq.data.shapes_captioning import decode_captions
 from keras_seq.data.shapes_captioning import shapes_captioning_data
-from keras_seq.models.image_captioner import ImageCaptioner
+from keras_seq.models.captioning.rnn_image_captioner import RNNImageCaptioner
+from keras_seq.models.captioning.transformer_image_captioner import TransformerImageCaptioner
 from keras_seq.recipes import outputs
 
 IMAGE_SIZE = 32
 DATA = {"image_size": IMAGE_SIZE, "min_objects": 1, "max_objects": 2, "num_classes": 3}
 LEARNING_RATES = {"transformer": 1e-3, "rnn": 3e-3}
+# `--model` -> the captioner (the decoder put on the backbone).
+CAPTIONERS = {"transformer": TransformerImageCaptioner, "rnn": RNNImageCaptioner}
 NUM_PLOTTED = 4
 
 
@@ -116,11 +119,9 @@ def train_captioning_shapes(run):
         decoder_options = {"num_layers": 2, "num_heads": 4, "intermediate_dim": 2 * width}
     steps = run.epochs * math.ceil(len(targets) / run.batch_size)
     with run.scope():
-        model = ImageCaptioner(
+        model = CAPTIONERS[run.model_name](
+            _backbone(run.quick),
             vocabulary_size=len(SHAPES_CAPTION_VOCABULARY),
-            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-            backbone=_backbone(run.quick),
-            decoder=run.model_name,
             hidden_dim=width,
             dropout=0.0,
             **decoder_options,

@@ -1,12 +1,13 @@
 """Recipe `char-lm`: a character language model on the synthetic grammar corpus.
 
-`--model rnn` (the default) trains an LSTM `RNNLanguageModel`, `--model gpt` a small `GPT`,
-on windows of `keras_seq.data.char_corpus_data` (sentences of a tiny English grammar; nothing
-is downloaded). Validation uses text of another seed during training; the held-out
-perplexity is measured on a third seed, next to an add-one smoothed character bigram model's
-(the baseline a model must beat). Outputs beyond the runner's: `vocabulary.json` (for
-`keras-seq generate`), `samples.txt` (greedy and top-p continuations of held-out prompts) and
-TensorBoard text samples from `GenerationLogger` after every epoch.
+`--model rnn` (the default) trains an LSTM `RNNLanguageModel`, `--model gpt` a small
+`GPTCausalLM` on a `GPTBackbone`, on windows of `keras_seq.data.char_corpus_data` (sentences
+of a tiny English grammar; nothing is downloaded). Validation uses text of another seed
+during training; the held-out perplexity is measured on a third seed, next to an add-one
+smoothed character bigram model's (the baseline a model must beat). Outputs beyond the
+runner's: `vocabulary.json` (for `keras-seq generate`), `samples.txt` (greedy and top-p
+continuations of held-out prompts) and TensorBoard text samples from `GenerationLogger` after
+every epoch.
 
 Settings measured on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1):
 - rnn: embedding 32, LSTM 128, windows of 64, Adam 5e-3 with a cosine decay, clipnorm 1;
@@ -26,7 +27,8 @@ from keras_seq.callbacks.generation_logger import GenerationLogger
 from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
 from keras_seq.data.char_corpus import char_corpus_data
 from keras_seq.metrics.perplexity import Perplexity
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.recipes import vocabulary_file
 
@@ -35,7 +37,7 @@ SAMPLE_TOKENS = 48
 
 
 # Text sizes: sentences for training and for each of validation and held-out text, and the
-# window length (GPT's `sequence_length`).
+# window length (the GPT backbone's `sequence_length`).
 SIZES = {
     "quick": {"sentences": 200, "validation_sentences": 40, "sequence_length": 32},
     "rnn": {"sentences": 3000, "validation_sentences": 300, "sequence_length": 64},
@@ -47,7 +49,7 @@ def _build(model_name, quick, sequence_length):
     size = len(CHAR_CORPUS_VOCABULARY)
     if model_name == "gpt":
         width = 16 if quick else 64
-        return GPT(
+        backbone = GPTBackbone(
             vocabulary_size=size,
             num_layers=1 if quick else 2,
             hidden_dim=width,
@@ -56,6 +58,7 @@ def _build(model_name, quick, sequence_length):
             sequence_length=sequence_length,
             dropout=0.0,
         )
+        return GPTCausalLM(backbone)
     return RNNLanguageModel(
         vocabulary_size=size,
         embedding_dim=8 if quick else 32,

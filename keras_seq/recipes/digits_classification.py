@@ -2,9 +2,10 @@
 
 The 1,797 8x8 digits bundled with scikit-learn (`keras_seq.data.digits_data`: upsampled
 bilinearly to 32x32, split 1,437 / 360 by a seeded permutation; nothing is downloaded) train
-a small `VisionTransformer` (patch 8: 16 patches and the class token) or a small
-`SwinTransformer` (patch 4: an 8x8 map of 4x4 windows, shifted every second block, then a
-4x4 map). The 360 held-out images are the validation set and give the held-out accuracy.
+a small `ViTImageClassifier` on a `ViTBackbone` (patch 8: 16 patches and the class token) or
+a small `SwinImageClassifier` on a `SwinBackbone` (patch 4: an 8x8 map of 4x4 windows, shifted
+every second block, then a 4x4 map). The 360 held-out images are the validation set and give
+the held-out accuracy.
 
 Outputs beyond the runner's: `predictions.png` (held-out digits with their predicted and
 true labels), `confusion_matrix.png`, and in TensorBoard the attention maps of the first
@@ -27,8 +28,10 @@ import tensorflow as tf
 from keras_seq.callbacks.attention_map_logger import AttentionMapLogger
 from keras_seq.data.digits import DIGITS_NUM_CLASSES
 from keras_seq.data.digits import digits_data
-from keras_seq.models.swin.swin_transformer import SwinTransformer
-from keras_seq.models.vit.vision_transformer import VisionTransformer
+from keras_seq.models.swin.swin_backbone import SwinBackbone
+from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
+from keras_seq.models.vit.vit_backbone import ViTBackbone
+from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
 from keras_seq.recipes import outputs
 
 IMAGE_SIZE = 32
@@ -38,19 +41,19 @@ QUICK_EXAMPLES = {"train": 256, "held_out": 64}
 
 
 def _vit(quick):
-    return VisionTransformer(
+    backbone = ViTBackbone(
         image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
         patch_size=8,
         num_layers=1 if quick else 4,
         hidden_dim=16 if quick else 64,
         num_heads=2 if quick else 4,
         intermediate_dim=32 if quick else 128,
-        num_classes=DIGITS_NUM_CLASSES,
     )
+    return ViTImageClassifier(backbone, num_classes=DIGITS_NUM_CLASSES)
 
 
 def _swin(quick):
-    return SwinTransformer(
+    backbone = SwinBackbone(
         image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
         patch_size=4,
         hidden_dim=8 if quick else 32,
@@ -58,8 +61,8 @@ def _swin(quick):
         num_heads=(1, 2) if quick else (2, 4),
         window_size=4,
         drop_path_rate=0.0,
-        num_classes=DIGITS_NUM_CLASSES,
     )
+    return SwinImageClassifier(backbone, num_classes=DIGITS_NUM_CLASSES)
 
 
 def predictions_figure(images, labels, predicted):

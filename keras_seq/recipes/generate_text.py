@@ -1,9 +1,9 @@
 """Text in, text out: generation from a saved language or sequence-to-sequence model.
 
-What `keras-seq generate` runs. A language model (`RNNLanguageModel`, `GPT`) continues the
-prompt; a sequence-to-sequence model (`Seq2Seq`, `TransformerSeq2Seq`) translates it. With a
-vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text; without one
-they are token ids written as space-separated integers.
+What `keras-seq generate` runs. A language model (`RNNLanguageModel`, `GPTCausalLM`)
+continues the prompt; a sequence-to-sequence model (`Seq2Seq`, `TransformerSeq2Seq`) translates
+it. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
+without one they are token ids written as space-separated integers.
 """
 
 import os
@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from keras_seq.decoding_options import STRATEGY_OPTIONS
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.models.seq2seq import Seq2Seq
 from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
@@ -20,7 +20,7 @@ from keras_seq.recipes.vocabulary_file import decode_output
 from keras_seq.recipes.vocabulary_file import encode_prompt
 from keras_seq.subpackages import import_subpackages
 
-LANGUAGE_MODELS = (RNNLanguageModel, GPT)
+LANGUAGE_MODELS = (RNNLanguageModel, GPTCausalLM)
 SEQ2SEQ_MODELS = (Seq2Seq, TransformerSeq2Seq)
 DEFAULT_MAX_NEW_TOKENS = 32
 
@@ -75,7 +75,7 @@ def generate_text(
     kind = model_kind(model)
     if kind is None:
         raise ValueError(
-            "`model` must be a language model (RNNLanguageModel, GPT) or a sequence-to-"
+            "`model` must be a language model (RNNLanguageModel, GPTCausalLM) or a sequence-to-"
             f"sequence model (Seq2Seq, TransformerSeq2Seq). Received: {type(model).__name__}"
         )
     vocabulary = vocabulary or {}
@@ -149,8 +149,8 @@ def generate_from_saved_model(
     """Load the `.keras` model at `model_path` and `generate_text` from it.
 
     What `keras-seq generate` runs once `check_generate_options` passed. A model with a
-    fixed number of positions (GPT's `sequence_length`) must fit the longest prompt and the
-    new tokens; when `max_new_tokens` is `None` the default is shortened to fit.
+    fixed number of positions (its GPT backbone's `sequence_length`) must fit the longest
+    prompt and the new tokens; when `max_new_tokens` is `None` the default is shortened to fit.
 
     Returns:
         One string per prompt, as `generate_text`.
@@ -174,7 +174,7 @@ def generate_from_saved_model(
     if kind is None:
         raise GenerateOptionError(
             "argument MODEL: not a language or sequence-to-sequence model (RNNLanguageModel, "
-            f"GPT, Seq2Seq, TransformerSeq2Seq) but a {type(model).__name__}. "
+            f"GPTCausalLM, Seq2Seq, TransformerSeq2Seq) but a {type(model).__name__}. "
             f"Received: {model_path!r}"
         )
     given_max_new_tokens = max_new_tokens
@@ -182,8 +182,9 @@ def generate_from_saved_model(
         max_new_tokens or (vocabulary or {}).get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
     )
     longest = max(encode_prompt(prompt, kind, vocabulary).shape[1] for prompt in prompts)
-    # GPT has `sequence_length` learned positions for the prompt and the new tokens.
-    limit = getattr(model, "sequence_length", None) if kind == "language_model" else None
+    # A GPT backbone has `sequence_length` learned positions for the prompt and the new tokens.
+    backbone = getattr(model, "backbone", model)
+    limit = getattr(backbone, "sequence_length", None) if kind == "language_model" else None
     if limit is not None and longest >= limit:
         raise GenerateOptionError(
             f"argument --prompt: a prompt of {longest} tokens leaves no room in the model's "

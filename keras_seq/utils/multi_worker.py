@@ -11,7 +11,7 @@ workers of a `MultiWorkerMirroredStrategy` (keras-team/keras#20585, tensorflow/t
    being a nest" in tensorflow's distribute_lib.py). MirroredStrategy's `_reduce_to` maps over
    the nest; the collective strategy's passes the whole batch to its all-reduce: "ValueError:
    Attempt to convert a value ({...: PerReplica:{...}}) with an unsupported type (<class
-   'dict'>) to a Tensor." (for GPT's dict of inputs). A mean of token ids over the workers
+   'dict'>) to a Tensor." (for a GPT's dict of inputs). A mean of token ids over the workers
    would be meaningless anyway: building needs only shapes and dtypes.
 2. The train and test step functions reduce the per-replica logs with `reduce_per_replica(
    outputs, self.distribute_strategy, reduction="auto")` (line 138, hard-coded: the model's
@@ -76,8 +76,10 @@ def apply_multi_worker_fixes(model):
 
     Example:
     ```python
-    model = keras_seq.models.GPT(
-        vocabulary_size=50, num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32
+    model = keras_seq.models.GPTCausalLM(
+        keras_seq.models.GPTBackbone(
+            vocabulary_size=50, num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32
+        )
     )
     model.compile("adam", loss=keras_seq.losses.SequenceCrossEntropy())
     applied = keras_seq.utils.apply_multi_worker_fixes(model)  # False: no multi-worker strategy

@@ -22,9 +22,11 @@ from keras_seq.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_seq.layers.attention.multi_head_attention import MultiHeadAttention
 from keras_seq.layers.blocks.transformer_decoder import TransformerDecoder
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
-from keras_seq.models.detr.detr import DETR
+from keras_seq.models.detr.detr_backbone import DETRBackbone
+from keras_seq.models.detr.detr_object_detector import DETRObjectDetector
 from keras_seq.models.seq2seq import Seq2Seq
-from keras_seq.models.swin.swin_transformer import SwinTransformer
+from keras_seq.models.swin.swin_backbone import SwinBackbone
+from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
 
 rng = np.random.default_rng(0)
 
@@ -184,15 +186,15 @@ def test_seq2seq_bahdanau_alignment_equals_attention_weights(tmp_path):
 
 
 def test_swin_windows_of_the_first_example(tmp_path):
-    model = SwinTransformer(
+    backbone = SwinBackbone(
         image_shape=(16, 16, 3),
         patch_size=2,
         hidden_dim=8,
         num_layers=(2,),
         num_heads=(2,),
         window_size=4,
-        num_classes=3,
     )
+    model = SwinImageClassifier(backbone, num_classes=3)
     images = rng.normal(size=(2, 16, 16, 3)).astype("float32")
     logger = AttentionMapLogger(
         str(tmp_path), images, ["stage_1_block_1"], max_windows=3, cell_size=1
@@ -200,8 +202,8 @@ def test_swin_windows_of_the_first_example(tmp_path):
     logger.set_model(model)
     logger.log_attention_maps(step=7)
     # 8 x 8 tokens in 4 x 4 windows: 4 windows per image; the block is the shifted one.
-    block_input = keras.Model(model.input, model.get_layer("stage_1_block_0").output)(images)
-    _, scores = model.get_layer("stage_1_block_1")(block_input, return_attention_scores=True)
+    block_input = keras.Model(backbone.input, backbone.get_layer("stage_1_block_0").output)(images)
+    _, scores = backbone.get_layer("stage_1_block_1")(block_input, return_attention_scores=True)
     scores = np.asarray(scores)  # (B * K, N, T, T)
     assert scores.shape == (2 * 4, 2, 16, 16)
     logged = read_images(str(tmp_path))
@@ -214,12 +216,11 @@ def test_swin_windows_of_the_first_example(tmp_path):
 
 
 def test_detr_decoder_query_cross_attention(tmp_path):
-    backbone = keras.Sequential(
+    image_encoder = keras.Sequential(
         [keras.layers.Conv2D(8, 3, strides=4, padding="same", activation="relu")]
     )
-    model = DETR(
-        num_classes=3,
-        backbone=backbone,
+    backbone = DETRBackbone(
+        image_encoder=image_encoder,
         image_shape=(16, 16, 3),
         hidden_dim=16,
         num_queries=5,
@@ -228,6 +229,7 @@ def test_detr_decoder_query_cross_attention(tmp_path):
         num_heads=2,
         intermediate_dim=16,
     )
+    model = DETRObjectDetector(backbone, num_classes=3)
     images = rng.normal(size=(2, 16, 16, 3)).astype("float32")
     name = "decoder_layer_1/cross_attention"
     logger = AttentionMapLogger(

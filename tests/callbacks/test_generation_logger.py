@@ -11,7 +11,8 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from keras_seq.callbacks.generation_logger import GenerationLogger
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 
 VOCABULARY = [f"w{index}" for index in range(20)]
@@ -48,7 +49,7 @@ def greedy_rollout(model, prompts, steps):
 
 
 def test_gpt_greedy_texts_per_epoch(tmp_path):
-    model = GPT(
+    backbone = GPTBackbone(
         vocabulary_size=20,
         num_layers=1,
         hidden_dim=16,
@@ -57,6 +58,7 @@ def test_gpt_greedy_texts_per_epoch(tmp_path):
         sequence_length=16,
         dropout=0.0,
     )
+    model = GPTCausalLM(backbone)
     model.compile(
         keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )

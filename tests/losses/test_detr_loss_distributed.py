@@ -18,7 +18,8 @@ SCRIPT = textwrap.dedent(
     import keras
     import numpy as np
     from keras_seq.losses import DETRLoss
-    from keras_seq.models import DETR
+    from keras_seq.models import DETRBackbone
+    from keras_seq.models import DETRObjectDetector
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -31,10 +32,12 @@ SCRIPT = textwrap.dedent(
     targets = {"boxes": boxes.astype("float32"), "labels": labels}
 
     def build():
-        backbone = keras.Sequential([keras.layers.Conv2D(8, 3, strides=4, padding="same")])
-        model = DETR(num_classes=3, backbone=backbone, image_shape=(32, 32, 3), hidden_dim=8,
-                     num_queries=4, num_encoder_layers=1, num_decoder_layers=2, num_heads=2,
-                     intermediate_dim=16, dropout=0.0)
+        image_encoder = keras.Sequential([keras.layers.Conv2D(8, 3, strides=4, padding="same")])
+        backbone = DETRBackbone(image_encoder=image_encoder, image_shape=(32, 32, 3),
+                                hidden_dim=8, num_queries=4, num_encoder_layers=1,
+                                num_decoder_layers=2, num_heads=2, intermediate_dim=16,
+                                dropout=0.0)
+        model = DETRObjectDetector(backbone, num_classes=3)
         model.compile(keras.optimizers.SGD(0.1), loss=DETRLoss())
         return model
 
