@@ -13,13 +13,13 @@ Through `harness.main` (interleaved, ratio ours / peer of the median time per ca
   timed, the total cost of our assignment is checked equal to SciPy's on every example, in
   both modes.
 
-- Train step: one `train_on_batch` of `keras_seq.models.DETR` at the `detr_resnet50` sizes
-  (ResNet50 backbone, 100 queries, 91 classes) on a batch of 4 shapes images of 224 x 224
-  with up to 20 targets, dropout off (so that the matchers' losses can be compared),
-  `DETRLoss` with our in-graph matcher (graph, and XLA), against the
-  same model and loss matching on the host with SciPy per image through `tf.numpy_function`
-  (DETR's reference `HungarianMatcher`; it cannot compile with XLA). The losses are checked
-  equal before timing.
+- Train step: one `train_on_batch` of a `keras_seq.models.DETRObjectDetector` on a
+  `DETRBackbone` at the `detr_resnet50` sizes (ResNet50 image encoder, 100 queries, 91
+  classes) on a batch of 4 shapes images of 224 x 224 with up to 20 targets, dropout off (so
+  that the matchers' losses can be compared), `DETRLoss` with our in-graph matcher (graph,
+  and XLA), against the same model and loss matching on the host with SciPy per image
+  through `tf.numpy_function` (DETR's reference `HungarianMatcher`; it cannot compile with
+  XLA). The losses are checked equal before timing.
 
 `build` concatenates sections (`matcher_variants`, `train_step_variants`), each returning its
 variants and its settings. The throughput column is images (matching problems) per second.
@@ -41,21 +41,22 @@ FULL_SIZES = {
         "batch": 4,
         "image_size": 224,
         "num_targets": 20,
-        "tiny_backbone": False,
-        "config": {"num_classes": 91, "dropout": 0.0},
+        "tiny_image_encoder": False,
+        "num_classes": 91,
+        "config": {"dropout": 0.0},  # DETRBackbone's arguments
     },
 }
 QUICK_SIZES = {
     "matcher": {"batch": 2, "num_queries": 6, "num_targets": 3},
     "train_step": {
-        "name": "tiny (two-convolution backbone, width 16)",
+        "name": "tiny (two-convolution image encoder, width 16)",
         "batch": 2,
         "image_size": 32,
         "num_targets": 2,
-        "tiny_backbone": True,
+        "tiny_image_encoder": True,
+        "num_classes": 3,
         "config": {
             "dropout": 0.0,
-            "num_classes": 3,
             "hidden_dim": 16,
             "num_queries": 4,
             "num_encoder_layers": 1,
@@ -194,7 +195,8 @@ def train_step_variants(quick):
 
     from keras_seq.data import shapes_detection_data
     from keras_seq.losses import DETRLoss
-    from keras_seq.models import DETR
+    from keras_seq.models import DETRBackbone
+    from keras_seq.models import DETRObjectDetector
 
     sizes = (QUICK_SIZES if quick else FULL_SIZES)["train_step"]
     keras.utils.set_random_seed(0)
@@ -210,9 +212,9 @@ def train_step_variants(quick):
     config = dict(sizes["config"], image_shape=(size, size, 3))
     variants = []
 
-    def backbone():
-        if not sizes["tiny_backbone"]:
-            return None  # DETR's default ResNet50
+    def image_encoder():
+        if not sizes["tiny_image_encoder"]:
+            return None  # DETRBackbone's default ResNet50
         return keras.Sequential(
             [keras.layers.Conv2D(8, 3, strides=4, padding="same"), keras.layers.Conv2D(16, 1)]
         )
@@ -224,7 +226,8 @@ def train_step_variants(quick):
         ("keras_seq DETR train step graph", DETRLoss(), False),
         ("keras_seq DETR train step XLA", DETRLoss(), True),
     ):
-        model = DETR(**config, backbone=backbone())
+        backbone = DETRBackbone(image_encoder=image_encoder(), **config)
+        model = DETRObjectDetector(backbone, num_classes=sizes["num_classes"])
         if models:
             model.set_weights(next(iter(models.values())).get_weights())
         model.compile(keras.optimizers.SGD(0.0), loss=loss, jit_compile=jit)

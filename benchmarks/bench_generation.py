@@ -1,10 +1,10 @@
-"""keras_seq GPT generation against keras_hub's GPT2CausalLM with the same weights.
+"""keras_seq GPTCausalLM generation against keras_hub's GPT2CausalLM with the same weights.
 
 Greedy decoding of 128 new tokens after a 16-token prompt, at batch 1 and 8, with the decoding
 loop compiled by XLA (`jit_compile=True`) and without (a plain `tf.function`), on a small
-configuration (4 layers, hidden 256, 4 heads, feed-forward 1024, vocabulary
-5,000, random weights copied from keras_hub's backbone into ours). Both produce the same tokens
-(checked first). keras_hub's model has no preprocessor, so its input is the prompt padded to
+configuration (4 layers, hidden 256, 4 heads, feed-forward 1024, vocabulary 5,000, random
+weights copied from keras_hub's backbone into our `GPTBackbone`). Both produce the same
+tokens (checked first). keras_hub's model has no preprocessor, so its input is the prompt padded to
 the full length with a padding mask, and `stop_token_ids=None` (what it needs without one).
 
 Beam search: ours at 1, 2, 4 and 8 beams (batch 1, XLA) with our greedy run as the peer, so the
@@ -49,7 +49,8 @@ def _models(sizes):
     import keras
     import keras_hub
 
-    from keras_seq.models import GPT
+    from keras_seq.models import GPTBackbone
+    from keras_seq.models import GPTCausalLM
 
     total = sizes["prompt_length"] + sizes["new_tokens"]
     keras.utils.set_random_seed(0)
@@ -62,16 +63,18 @@ def _models(sizes):
         max_sequence_length=total,
         dropout=0.0,
     )
-    ours = GPT(
-        vocabulary_size=sizes["vocabulary_size"],
-        num_layers=sizes["num_layers"],
-        hidden_dim=sizes["hidden_dim"],
-        num_heads=sizes["num_heads"],
-        intermediate_dim=sizes["intermediate_dim"],
-        sequence_length=total,
-        dropout=0.0,
+    ours = GPTCausalLM(
+        GPTBackbone(
+            vocabulary_size=sizes["vocabulary_size"],
+            num_layers=sizes["num_layers"],
+            hidden_dim=sizes["hidden_dim"],
+            num_heads=sizes["num_heads"],
+            intermediate_dim=sizes["intermediate_dim"],
+            sequence_length=total,
+            dropout=0.0,
+        )
     )
-    ours.set_weights(backbone.get_weights())
+    ours.backbone.set_weights(backbone.get_weights())
     return backbone, ours
 
 

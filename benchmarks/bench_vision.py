@@ -1,17 +1,17 @@
-"""keras_seq VisionTransformer and SwinTransformer against keras_hub's ViT and Swin backbones.
+"""keras_seq ViTBackbone and SwinBackbone against keras_hub's ViT and Swin backbones.
 
 Through `harness.main` (interleaved, ratio ours / peer of the median time per call, target
 1.0; a ratio of 0.9 is 10% more images per second than the peer), at batch 8 and 224 x 224:
 
-- ViT-S/16: `keras_seq.models.VisionTransformer` (12 layers, hidden 384, 6 heads, MLP 1536,
-  patch 16, `num_classes=None`: the final-norm class token) vs `keras_hub.models.ViTBackbone`
-  with the same configuration, whose output (the final-norm token sequence) is cut to its
-  class token in the timed function. 21,665,664 parameters each.
-- Swin-T: `keras_seq.models.SwinTransformer` (hidden 96, blocks (2, 2, 6, 2), heads (3, 6,
-  12, 24), window 7, patch 4, `num_classes=None`: the mean of the final-norm map) vs
-  `keras_hub.models.SwinTransformerBackbone` with the same settings, whose token output is
-  averaged in the timed function. Stochastic depth 0.2 on both (Swin-T's); it is only active
-  in the train step. 27,519,354 parameters each.
+- ViT-S/16: `keras_seq.models.ViTBackbone` (12 layers, hidden 384, 6 heads, MLP 1536,
+  patch 16) vs `keras_hub.models.ViTBackbone` with the same configuration; both return the
+  final-norm token sequence, cut to its class token in the timed function. 21,665,664
+  parameters each.
+- Swin-T: `keras_seq.models.SwinBackbone` (hidden 96, blocks (2, 2, 6, 2), heads (3, 6,
+  12, 24), window 7, patch 4) vs `keras_hub.models.SwinTransformerBackbone` with the same
+  settings; ours returns the final-norm map `(B, h, w, C)`, keras_hub's the same as tokens
+  `(B, h * w, C)`, each averaged over its positions in the timed function. Stochastic depth
+  0.2 on both (Swin-T's); it is only active in the train step. 27,519,354 parameters each.
 
 The peer's weights (perturbed by a little noise, so that layer norms and biases are not at
 their trivial initial values) are copied into ours, and the pooled outputs are checked equal
@@ -96,7 +96,7 @@ def parse_args(argv=None):
 def _vit_pair(sizes):
     import keras_hub
 
-    from keras_seq.models import VisionTransformer
+    from keras_seq.models import ViTBackbone
 
     config = sizes["vit"]
     size = sizes["image_size"]
@@ -108,14 +108,14 @@ def _vit_pair(sizes):
         hidden_dim=config["hidden_dim"],
         mlp_dim=config["intermediate_dim"],
     )
-    ours = VisionTransformer(image_shape=(size, size, 3), num_classes=None, **config)
+    ours = ViTBackbone(image_shape=(size, size, 3), **config)
     return peer, ours
 
 
 def _swin_pair(sizes):
     import keras_hub
 
-    from keras_seq.models import SwinTransformer
+    from keras_seq.models import SwinBackbone
 
     config = sizes["swin"]
     size = sizes["image_size"]
@@ -128,7 +128,7 @@ def _swin_pair(sizes):
         patch_size=config["patch_size"],
         drop_path=config["drop_path_rate"],
     )
-    ours = SwinTransformer(image_shape=(size, size, 3), num_classes=None, **config)
+    ours = SwinBackbone(image_shape=(size, size, 3), **config)
     return peer, ours
 
 
@@ -214,16 +214,15 @@ def swin_weights_from_peer(ours, peer_weights):
 
 def _vit_features(model, images, training, peer):
     tokens = model(images, training=training)
-    return tokens[:, 0] if peer else tokens  # keras_hub: (B, T, C) -> class token (B, C)
+    return tokens[:, 0]  # both: (B, T, C) -> class token (B, C)
 
 
 def _swin_features(model, images, training, peer):
     import keras
 
     features = model(images, training=training)
-    return (
-        keras.ops.mean(features, axis=1) if peer else features
-    )  # keras_hub: (B, h * w, C) -> (B, C)
+    # keras_hub: (B, h * w, C) tokens; ours: (B, h, w, C) map -> (B, C)
+    return keras.ops.mean(features, axis=1 if peer else (1, 2))
 
 
 def _check_same(label, ours, peer, to_ours, features, images):
@@ -289,7 +288,7 @@ def build_variants(quick, jit=False):
         (
             "ViT",
             "ViTBackbone",
-            "VisionTransformer",
+            "ViTBackbone",
             _vit_pair,
             vit_weights_from_peer,
             _vit_features,
@@ -297,7 +296,7 @@ def build_variants(quick, jit=False):
         (
             "Swin",
             "SwinTransformerBackbone",
-            "SwinTransformer",
+            "SwinBackbone",
             _swin_pair,
             swin_weights_from_peer,
             _swin_features,
@@ -332,7 +331,7 @@ def build_variants(quick, jit=False):
         "image": f"{size}x{size}x3",
         "ViT": ", ".join(f"{k} {v}" for k, v in vit.items()) + "; " + checks["ViT"],
         "Swin": ", ".join(f"{k} {v}" for k, v in swin.items()) + "; " + checks["Swin"],
-        "features": "ours num_classes=None; keras_hub ViT's class token, Swin's token mean",
+        "features": "ViT's class token, Swin's mean over positions (both sides)",
         "dtype": "float32",
         "mode": f"tf.function(jit_compile={jit})",
         "train step": "forward + gradient of mean(features**2) w.r.t. all weights, no optimizer",

@@ -27,8 +27,8 @@ def test_quick_run_pairs_every_variant_with_its_peer(capsys):
     results = bench_vision.main(["--quick", "--no-record", "--repeats", "1", "--warmup", "0"])
     peers = {r.name: r.peer for r in results}
     for peer, ours in (
-        ("ViTBackbone", "VisionTransformer"),
-        ("SwinTransformerBackbone", "SwinTransformer"),
+        ("ViTBackbone", "ViTBackbone"),
+        ("SwinTransformerBackbone", "SwinBackbone"),
     ):
         for task in bench_vision.TASKS:
             assert peers[f"keras_seq {ours} {task} graph"] == f"keras_hub {peer} {task} graph"
@@ -37,5 +37,5 @@ def test_quick_run_pairs_every_variant_with_its_peer(capsys):
         r.items == bench_vision.QUICK_SIZES["batch"] and r.item_unit == "img" for r in results
     )
     out = capsys.readouterr().out
-    assert "| keras_seq SwinTransformer train graph |" in out
+    assert "| keras_seq SwinBackbone train graph |" in out
     assert "img/s" in out
