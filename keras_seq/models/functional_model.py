@@ -79,13 +79,3 @@ class FunctionalModel(keras.Model):
         if "dtype" in config and isinstance(config["dtype"], dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
-
-    # Until every family is split into a `Backbone` and `Task`s (which define their own).
-    presets = {}
-
-    @classmethod
-    def from_preset(cls, preset, **overrides):
-        """Build the architecture named `preset` (random weights), with constructor overrides."""
-        from keras_seq.models.presets import preset_config
-
-        return cls(**{**preset_config(cls, preset)["config"], **overrides})

@@ -7,7 +7,6 @@ length, D `hidden_dim`.
 import math
 
 import keras
-import keras_hub
 from keras import ops
 
 from keras_seq.api import keras_seq_export
@@ -88,7 +87,7 @@ class TransformerSeq2SeqBackbone(Backbone):
     matrix embeds source and target tokens and, transposed, is the output projection; the
     embedding initializer is `RandomNormal(stddev=hidden_dim ** -0.5)`, so that the scaled
     embeddings start at unit scale. With `False`, source and target get their own tables and
-    the target table (`token_embedding`, a keras_hub `ReversibleEmbedding` with
+    the target table (`token_embedding`, a `keras.layers.ReversibleEmbedding` with
     `tie_weights=False`) holds a separate `(hidden_dim, target_vocabulary_size)` output
     projection. `normalize_first=True` gives the pre-norm variant, with a final layer norm
     after each stack (part of the returned outputs). `from_preset("transformer_base")` is the
@@ -215,7 +214,7 @@ class TransformerSeq2SeqBackbone(Backbone):
 
         # === Layers ===
         def token_embedding(size, tie_weights, name):
-            return keras_hub.layers.ReversibleEmbedding(
+            return keras.layers.ReversibleEmbedding(
                 size,
                 hidden_dim,
                 tie_weights=tie_weights,

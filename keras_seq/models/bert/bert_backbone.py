@@ -80,7 +80,7 @@ class BERTBackbone(Backbone):
     `sequence_output` differ on purpose (they attend to nothing here, see
     `TransformerEncoder`).
 
-    The token table, `token_embedding`, is a `keras_hub.layers.ReversibleEmbedding`:
+    The token table, `token_embedding`, is a `keras.layers.ReversibleEmbedding`:
     `token_embedding(hidden, reverse=True)` projects onto the vocabulary with the tied
     table, which is how `keras_seq.layers.MaskedLMHead` uses it.
 
