@@ -2,7 +2,7 @@
 Title: Decoding strategies: greedy, beam search, temperature, top-k and top-p
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: Generate text from a trained language model with every decoding strategy of
     keras_seq, and see what each one trades.
 Accelerator: None
@@ -13,8 +13,8 @@ Accelerator: None
 
 A language model gives a distribution over the next token; a decoding strategy turns those
 distributions into a sequence. Every generative model of keras_seq (`RNNLanguageModel`,
-`GPT`, `Seq2Seq`, `TransformerSeq2Seq`, `ImageCaptioner`) has the same
-`generate(inputs, max_new_tokens, strategy=...)`:
+`GPTCausalLM`, `Seq2Seq`, `TransformerSeq2Seq`, `RNNImageCaptioner`,
+`TransformerImageCaptioner`) has the same `generate(inputs, max_new_tokens, strategy=...)`:
 
 - `"greedy"`: the most likely token at each step;
 - `"beam"`: keeps the `num_beams` most likely partial sequences, with a length penalty;
@@ -49,12 +49,14 @@ keras.utils.set_random_seed(0)
 """
 ## A character language model to decode from
 
-A small GPT learns the text of a toy grammar ("the old cat sees a red bird ...").
+A small GPT learns the text of a toy grammar ("the old cat sees a red bird ..."): a
+`GPTBackbone` (embeddings and causal transformer blocks) under a `GPTCausalLM`, the task
+model that adds the language-model head and `generate()`.
 """
 
 vocabulary = keras_seq.data.CHAR_CORPUS_VOCABULARY
 x, y = keras_seq.data.char_corpus_data(300 if FAST else 2000, sequence_length=48, seed=0)
-model = keras_seq.models.GPT(
+backbone = keras_seq.models.GPTBackbone(
     vocabulary_size=len(vocabulary),
     num_layers=2,
     hidden_dim=64,
@@ -63,6 +65,7 @@ model = keras_seq.models.GPT(
     sequence_length=128,
     dropout=0.0,
 )
+model = keras_seq.models.GPTCausalLM(backbone)
 model.compile(
     optimizer=keras.optimizers.AdamW(3e-3),
     loss=keras_seq.losses.SequenceCrossEntropy(),

@@ -2,7 +2,7 @@
 Title: Distributed training, mixed precision, XLA and TPUs with keras_seq
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: Train keras_seq models with tf.distribute strategies (one machine, several
     workers, TPUs), in mixed precision and with XLA; watch and resume the training.
 Accelerator: None
@@ -166,7 +166,7 @@ tf.tpu.experimental.initialize_tpu_system(resolver)
 strategy = tf.distribute.TPUStrategy(resolver)
 
 with strategy.scope():
-    model = keras_seq.models.GPT.from_preset("gpt_small", vocabulary_size=32000)
+    model = keras_seq.models.GPTCausalLM.from_preset("gpt2_small", vocabulary_size=32000)
     model.compile(
         optimizer=keras.optimizers.AdamW(3e-4),
         loss=keras_seq.losses.SequenceCrossEntropy(ignore_index=0),
@@ -247,7 +247,7 @@ in its scope, and shard the dataset by data:
 #                            "task": {"type": "worker", "index": i}}'
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 with strategy.scope():
-    model = keras_seq.models.GPT(...)
+    model = keras_seq.models.GPTCausalLM(keras_seq.models.GPTBackbone(...))
     model.compile(optimizer="adamw", loss=keras_seq.losses.SequenceCrossEntropy())
 options = tf.data.Options()
 options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -2,7 +2,7 @@
 Title: Getting started with keras_seq
 Author: keras_seq contributors
 Date created: 2026/11/23
-Last modified: 2026/11/23
+Last modified: 2026/12/06
 Description: A first tour for Keras users: what the package holds, its built-in data,
     keras_seq layers in a functional model, a ready language model with `generate()`, and
     `.keras` saving.
@@ -20,9 +20,12 @@ concept:
 - `keras_seq.layers`: recurrent cells (`ElmanCell`, `LSTMCell`, `GRUCell`) for
   `keras.layers.RNN`, attention (`MultiHeadAttention`, Bahdanau, Luong, window attention),
   transformer encoder and decoder blocks, position embeddings, patch embeddings;
-- `keras_seq.models`: ready models with presets, `RNNLanguageModel`, `GPT`, `BERT`,
-  `Seq2Seq`, `TransformerSeq2Seq`, `ImageCaptioner`, `VisionTransformer`,
-  `SwinTransformer` and `DETR`;
+- `keras_seq.models`: ready models with presets. Most families are a backbone (the
+  features) and task models that put a head on it: `GPTBackbone` with `GPTCausalLM`,
+  `CaptioningCNNBackbone` with `RNNImageCaptioner` and `TransformerImageCaptioner`,
+  `ViTBackbone` with `ViTImageClassifier`, `SwinBackbone` with `SwinImageClassifier`,
+  `DETRBackbone` with `DETRObjectDetector`; also `RNNLanguageModel`, `BERT`, `Seq2Seq` and
+  `TransformerSeq2Seq`;
 - `keras_seq.generation`: greedy decoding, beam search and sampling (temperature, top-k,
   top-p) for every generative model;
 - `keras_seq.losses`, `keras_seq.metrics`, `keras_seq.callbacks`: sequence cross-entropy,

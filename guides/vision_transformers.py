@@ -2,7 +2,7 @@
 Title: Vision transformers: ViT and Swin
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: Presets, images of any size, feature maps, training small ViT and Swin models
     on scikit-learn's digits, and reading their attention maps.
 Accelerator: None
@@ -21,11 +21,14 @@ windows by half a window every second block so that information crosses window b
 and merges 2 x 2 neighbouring tokens between stages: a pyramid of feature maps, like a CNN,
 at a cost linear in the image area.
 
-`keras_seq.models.VisionTransformer` and `SwinTransformer` are both functional Keras
-models. This guide shows their presets, how they handle image sizes they were not built
-for, their feature maps, trains small versions of both on the 8 x 8 digits bundled with
-scikit-learn (nothing is downloaded), and reads their attention maps. Set
-`KERAS_SEQ_GUIDE_FAST=1` for smaller sizes.
+Each is a backbone, a functional Keras model that computes features
+(`keras_seq.models.ViTBackbone`: the normalized tokens, class token first;
+`keras_seq.models.SwinBackbone`: the last stage's feature map), and a task model that puts a
+head on it (`ViTImageClassifier`, `SwinImageClassifier`: pooling and a linear layer). This
+guide shows their presets, how they handle image sizes they were not built for, their
+feature maps, trains small classifiers on the 8 x 8 digits bundled with scikit-learn
+(nothing is downloaded), and reads their attention maps. Set `KERAS_SEQ_GUIDE_FAST=1` for
+smaller sizes.
 """
 
 """
@@ -53,31 +56,38 @@ directory = tempfile.mkdtemp()
 ## Presets
 
 `from_preset(name, **overrides)` builds the architecture of a published model with random
-weights (keras_seq downloads nothing). The presets match the original models parameter for
-parameter (timm's counts):
+weights (keras_seq downloads nothing). The presets belong to the backbones; a task's
+`from_preset` builds the preset's backbone and its head (1,000 ImageNet classes). The
+classifiers match the original models parameter for parameter (timm's counts):
 """
 
 for name, preset in {
-    **keras_seq.models.VisionTransformer.presets,
-    **keras_seq.models.SwinTransformer.presets,
+    **keras_seq.models.ViTBackbone.presets,
+    **keras_seq.models.SwinBackbone.presets,
 }.items():
     print(f"{name:>30}: {preset['description']}")
 
-vit_tiny = keras_seq.models.VisionTransformer.from_preset("vit_tiny_patch16_224")
-swin_tiny = keras_seq.models.SwinTransformer.from_preset("swin_tiny_patch4_window7_224")
+vit_tiny = keras_seq.models.ViTImageClassifier.from_preset("vit_tiny_patch16_224")
+swin_tiny = keras_seq.models.SwinImageClassifier.from_preset("swin_tiny_patch4_window7_224")
 print("ViT-Ti/16 parameters:", f"{vit_tiny.count_params():,}")
 print("Swin-T parameters:   ", f"{swin_tiny.count_params():,}")
 assert vit_tiny.count_params() == 5_717_416 and swin_tiny.count_params() == 28_288_354
 
 """
-Overrides change any constructor argument, for example the number of classes (the head
-shrinks accordingly):
+Overrides change any constructor argument of the backbone or of the task (each goes where it
+belongs), for example the number of classes (the head shrinks accordingly). A backbone's own
+`from_preset` builds it without a head:
 """
 
-ten_classes = keras_seq.models.VisionTransformer.from_preset("vit_tiny_patch16_224", num_classes=10)
+ten_classes = keras_seq.models.ViTImageClassifier.from_preset(
+    "vit_tiny_patch16_224", num_classes=10
+)
 print("ViT-Ti/16 with 10 classes:", f"{ten_classes.count_params():,}")
 assert vit_tiny.count_params() - ten_classes.count_params() == 990 * (192 + 1)
-del vit_tiny, swin_tiny, ten_classes
+vit_tiny_backbone = keras_seq.models.ViTBackbone.from_preset("vit_tiny_patch16_224")
+print("ViT-Ti/16 backbone:", f"{vit_tiny_backbone.count_params():,}")
+assert vit_tiny.count_params() - vit_tiny_backbone.count_params() == 1000 * (192 + 1)
+del vit_tiny, swin_tiny, ten_classes, vit_tiny_backbone
 
 """
 ## Data: scikit-learn's digits
@@ -144,15 +154,15 @@ the last encoder block's, after the last epoch.
 """
 
 VIT_EPOCHS = 1 if FAST else 12
-vit = keras_seq.models.VisionTransformer(
+vit_backbone = keras_seq.models.ViTBackbone(
     image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
     patch_size=8,
     num_layers=4,
     hidden_dim=64,
     num_heads=4,
     intermediate_dim=128,
-    num_classes=10,
 )
+vit = keras_seq.models.ViTImageClassifier(vit_backbone, num_classes=10)
 print("ViT parameters:", f"{vit.count_params():,}")
 log_dir = os.path.join(directory, "logs")
 logger = keras_seq.callbacks.AttentionMapLogger(
@@ -178,7 +188,7 @@ after merging, a 4 x 4 map in a single window.
 """
 
 SWIN_EPOCHS = 1 if FAST else 15
-swin = keras_seq.models.SwinTransformer(
+swin_backbone = keras_seq.models.SwinBackbone(
     image_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
     patch_size=4,
     hidden_dim=32,
@@ -186,8 +196,8 @@ swin = keras_seq.models.SwinTransformer(
     num_heads=(2, 4),
     window_size=4,
     drop_path_rate=0.0,
-    num_classes=10,
 )
+swin = keras_seq.models.SwinImageClassifier(swin_backbone, num_classes=10)
 print("Swin parameters:", f"{swin.count_params():,}")
 print("losses:", train(swin, SWIN_EPOCHS, learning_rate=3e-3))
 swin_accuracy = accuracy(swin, test_x, test_y)
@@ -196,7 +206,7 @@ if not FAST:
     assert swin_accuracy >= 0.9, swin_accuracy  # Measured: 0.933.
 
 """
-Both save to and reload from `.keras` files:
+Both save to and reload from `.keras` files (the backbone inside the task's file):
 """
 
 for model in (vit, swin):
@@ -210,21 +220,23 @@ print("reloaded: same predictions")
 """
 ## Any image size
 
-ViT's position table belongs to one patch grid. Given another image size, the model
-resamples the table in 2-D (bicubic) to the new grid at call time. Build with
+ViT's position table belongs to one patch grid. Given another image size, the backbone
+resamples the table in 2-D (bicubic) to the new grid at call time. Build the backbone with
 `image_shape=(None, None, channels)` and the grid of the table, `position_grid_shape`, to
 take any size; the weights are the same variables, so the trained ones copy across. Here the
 digits at 48 x 48, a 6 x 6 patch grid the model never saw:
 """
 
-any_size_vit = keras_seq.models.VisionTransformer(
-    image_shape=(None, None, 1),
-    position_grid_shape=(4, 4),
-    patch_size=8,
-    num_layers=4,
-    hidden_dim=64,
-    num_heads=4,
-    intermediate_dim=128,
+any_size_vit = keras_seq.models.ViTImageClassifier(
+    keras_seq.models.ViTBackbone(
+        image_shape=(None, None, 1),
+        position_grid_shape=(4, 4),
+        patch_size=8,
+        num_layers=4,
+        hidden_dim=64,
+        num_heads=4,
+        intermediate_dim=128,
+    ),
     num_classes=10,
 )
 any_size_vit.set_weights(vit.get_weights())
@@ -246,34 +258,35 @@ resampled once, at load time, and gives what the call-time resampling gives.
 
 weights_path = os.path.join(directory, "vit_32.weights.h5")
 vit.save_weights(weights_path)
-vit_48 = keras_seq.models.VisionTransformer(
-    image_shape=(48, 48, 1),
-    patch_size=8,
-    num_layers=4,
-    hidden_dim=64,
-    num_heads=4,
-    intermediate_dim=128,
+vit_48 = keras_seq.models.ViTImageClassifier(
+    keras_seq.models.ViTBackbone(
+        image_shape=(48, 48, 1),
+        patch_size=8,
+        num_layers=4,
+        hidden_dim=64,
+        num_heads=4,
+        intermediate_dim=128,
+    ),
     num_classes=10,
 )
 vit_48.load_weights(weights_path)
-table = vit_48.get_layer("position_embedding").weights[-1]
+table = vit_48.backbone.get_layer("position_embedding").weights[-1]
 print("position table of the 48 x 48 model:", tuple(table.shape))  # 1 + 6 * 6 rows
 np.testing.assert_allclose(vit_48(large_x), any_size_vit(large_x), atol=1e-4)
 
 """
 Swin pads images and feature maps to multiples of the patch and window sizes (the padding
 is masked out of attention), clamps a window larger than its map, and pads odd maps before
-merging. Non-square sizes work too:
+merging. Non-square sizes work too (a backbone alone, no head needed):
 """
 
 for shape in ((100, 100), (96, 160)):
-    odd = keras_seq.models.SwinTransformer(
+    odd = keras_seq.models.SwinBackbone(
         image_shape=(*shape, 3),
         hidden_dim=16,
         num_layers=(2, 2, 2),
         num_heads=(2, 2, 4),
         window_size=7,
-        num_classes=10,
     )
     features = odd.feature_extractor()(np.zeros((1, *shape, 3), "float32"))
     print(f"Swin at {shape}:", {k: tuple(v.shape[1:]) for k, v in features.items()})
@@ -281,13 +294,13 @@ for shape in ((100, 100), (96, 160)):
 """
 ## Feature maps
 
-`feature_extractor()` returns a model sharing the weights that outputs feature maps instead
-of logits, e.g. as the backbone of a detector or segmenter: the patch tokens on their grid
-for ViT, every stage for Swin.
+A backbone's `feature_extractor()` returns a model sharing its weights that outputs feature
+maps, e.g. for a detector or segmenter: the patch tokens on their grid for ViT, every stage
+for Swin. The trained classifiers' backbones are `vit.backbone` and `swin.backbone`:
 """
 
-vit_features = vit.feature_extractor()(test_x[:2])
-swin_features = swin.feature_extractor()(test_x[:2])
+vit_features = vit.backbone.feature_extractor()(test_x[:2])
+swin_features = swin.backbone.feature_extractor()(test_x[:2])
 print("ViT:", {k: tuple(v.shape) for k, v in vit_features.items()})
 print("Swin:", {k: tuple(v.shape) for k, v in swin_features.items()})
 assert vit_features["feature_map"].shape == (2, 4, 4, 64)
@@ -301,7 +314,7 @@ without changing the outputs. For the ViT's last block: how much the class token
 to each of the 16 patches, averaged over heads, next to the digit.
 """
 
-attention = vit.get_layer("encoder_layer_3").self_attention
+attention = vit.backbone.get_layer("encoder_layer_3").self_attention
 with keras_seq.layers.record_attention_scores([attention]) as (calls,):
     vit(test_x[:3])
 scores = calls[0]  # (3, heads, 17, 17): the class token first, then 16 patches
@@ -335,7 +348,7 @@ the (cyclically shifted) map hold tokens from different image regions; a mask ke
 from attending to each other, so part of their scores is exactly zero:
 """
 
-blocks = [swin.get_layer(f"stage_1_block_{index}") for index in (0, 1)]
+blocks = [swin.backbone.get_layer(f"stage_1_block_{index}") for index in (0, 1)]
 layers = [block.window_attention.self_attention for block in blocks]
 with keras_seq.layers.record_attention_scores(layers) as recordings:
     swin(test_x[:2])
@@ -349,12 +362,14 @@ assert np.mean(recordings[0][0] == 0.0) == 0.0 and np.mean(recordings[1][0] == 0
 """
 ## Recap
 
-- `VisionTransformer.from_preset("vit_base_patch16_224")`, `SwinTransformer.from_preset(
-  "swin_tiny_patch4_window7_224")`: the published architectures, random weights, any
-  override.
+- Backbones (`ViTBackbone`, `SwinBackbone`) compute features; task models
+  (`ViTImageClassifier`, `SwinImageClassifier`) put a head on any backbone of the right kind.
+- `ViTImageClassifier.from_preset("vit_base_patch16_224", num_classes=...)`,
+  `SwinBackbone.from_preset("swin_tiny_patch4_window7_224")`: the published architectures,
+  random weights, any override, at either level.
 - Any image size: ViT resamples its position table (at call time, or once when loading
   weights saved at another size); Swin pads and masks.
-- `feature_extractor()` for backbones; `.keras` saving for both.
+- `backbone.feature_extractor()` for feature maps; `.keras` saving for both.
 - `record_attention_scores` reads any keras_seq attention layer during an eager call;
   `AttentionMapLogger` writes the maps to TensorBoard while training.
 """
