@@ -26,7 +26,8 @@ import keras
 import numpy as np
 
 from keras_seq.losses.sequence_loss import SequenceCrossEntropy
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 
 EPOCHS = 4
@@ -38,7 +39,7 @@ VOCABULARY = 23
 
 def build_model(name):
     if name == "gpt":
-        model = GPT(
+        backbone = GPTBackbone(
             vocabulary_size=VOCABULARY,
             num_layers=1,
             hidden_dim=16,
@@ -47,6 +48,7 @@ def build_model(name):
             sequence_length=LENGTH,
             dropout=0.0,
         )
+        model = GPTCausalLM(backbone)
     else:
         model = RNNLanguageModel(vocabulary_size=VOCABULARY, embedding_dim=8, hidden_dim=16)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=SequenceCrossEntropy())

@@ -4,13 +4,13 @@
 
 creates a `tf.distribute.MultiWorkerMirroredStrategy` from `TF_CONFIG` before TensorFlow runs
 any op, then, with MODE:
-- `fixed`: for each model of `MODELS`, builds and compiles it in the strategy's scope, fits it
-  (keras_seq's `fit` applies `apply_multi_worker_fixes`) on the global batches of
-  `dataset(name)` (auto-sharded by DATA), evaluates and predicts, and writes
+- `fixed`: for each model of `MODELS`, builds and compiles it in the strategy's scope, calls
+  `apply_multi_worker_fixes(model)`, fits it on the global batches of `dataset(name)`
+  (auto-sharded by DATA), evaluates and predicts, and writes
   `OUTPUT_DIR/{name}_{task index}.npz`;
 - `unfixed`: calls `fit`, `evaluate`, `train_on_batch` and `test_on_batch` of a GPT's graph
-  in a plain `keras.Model` (no keras_seq `fit`), without the fixes, and writes what each
-  raised to `OUTPUT_DIR/unfixed_{task index}.json`.
+  in a plain `keras.Model`, without the fixes, and writes what each raised to
+  `OUTPUT_DIR/unfixed_{task index}.json`.
 
 The test imports the data and model builders below to train the single-device reference.
 """
@@ -23,7 +23,8 @@ import keras
 import numpy as np
 
 from keras_seq.losses.sequence_loss import SequenceCrossEntropy
-from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel
 from keras_seq.utils.multi_worker import apply_multi_worker_fixes
 
@@ -38,7 +39,7 @@ VOCABULARY = 23
 def build_model(name):
     """A fresh compiled tiny model (no dropout: replicas would draw different masks)."""
     if name == "gpt":
-        model = GPT(
+        backbone = GPTBackbone(
             vocabulary_size=VOCABULARY,
             num_layers=1,
             hidden_dim=16,
@@ -47,6 +48,7 @@ def build_model(name):
             sequence_length=LENGTH,
             dropout=0.0,
         )
+        model = GPTCausalLM(backbone)
         loss = SequenceCrossEntropy()
     else:
         model = RNNLanguageModel(vocabulary_size=VOCABULARY, embedding_dim=8, hidden_dim=16)
