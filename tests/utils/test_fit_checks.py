@@ -1,5 +1,6 @@
 """check_fit_data: clear errors for data that does not fit the model, before Keras traces."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,13 @@ import pytest
 import tensorflow as tf
 
 from keras_seq.layers import LSTMCell
+from keras_seq.models import GPTBackbone
+from keras_seq.models import GPTCausalLM
+from keras_seq.models import ViTBackbone
+from keras_seq.models import ViTImageClassifier
 from keras_seq.utils.fit_checks import check_fit_data
+from tests.model_families import LENGTH
+from tests.model_families import VOCABULARY
 from tests.model_families import make_case
 
 
@@ -21,13 +28,41 @@ def _dataset(*parts, batch_size=2, drop_remainder=False):
 
 @pytest.fixture(scope="module")
 def vit():
-    case = make_case("vit")
+    # The family's data and loss (tests/model_families.py), on a ViTImageClassifier.
+    case = dataclasses.replace(
+        make_case("vit"),
+        build_model=lambda: ViTImageClassifier(
+            ViTBackbone(
+                image_shape=(16, 16, 3),
+                patch_size=4,
+                num_layers=1,
+                hidden_dim=16,
+                num_heads=2,
+                intermediate_dim=32,
+            ),
+            num_classes=5,
+        ),
+    )
     return case, case.build()
 
 
 @pytest.fixture(scope="module")
 def gpt():
-    case = make_case("gpt")
+    # The family's data and loss, on a GPTCausalLM.
+    case = dataclasses.replace(
+        make_case("gpt"),
+        build_model=lambda: GPTCausalLM(
+            GPTBackbone(
+                VOCABULARY,
+                num_layers=2,
+                hidden_dim=16,
+                num_heads=2,
+                intermediate_dim=32,
+                sequence_length=LENGTH,
+                dropout=0.0,
+            )
+        ),
+    )
     return case, case.build()
 
 
