@@ -118,10 +118,10 @@ def mean_average_precision(
         - [Lin et al., 2014. Microsoft COCO: Common Objects in Context](https://arxiv.org/abs/1405.0312)
         - pycocotools `COCOeval`: https://github.com/cocodataset/cocoapi
     """
-    validate_choice("box_format", box_format, _BOX_FORMATS)
-    validate_positive_int("max_detections", max_detections)
+    box_format = validate_choice("box_format", box_format, _BOX_FORMATS)
+    max_detections = validate_positive_int("max_detections", max_detections)
     if num_classes is not None:
-        validate_positive_int("num_classes", num_classes)
+        num_classes = validate_positive_int("num_classes", num_classes)
     thresholds = _check_iou_thresholds(iou_thresholds)
     ranges = _check_area_ranges(area_ranges)
     pred_boxes, scores, pred_labels = _check_inputs(
@@ -201,19 +201,19 @@ def _mean_of_valid(values):
 def _check_iou_thresholds(iou_thresholds):
     if iou_thresholds is None:
         return _COCO_IOU_THRESHOLDS
+    expected = "None or a non-empty sequence of floats in (0, 1)"
     try:
         thresholds = np.asarray(iou_thresholds, dtype="float64")
     except (TypeError, ValueError):
         thresholds = None
-    if (
-        thresholds is None
-        or thresholds.ndim != 1
-        or thresholds.size == 0
-        or not np.all((thresholds > 0) & (thresholds < 1))
-    ):
+    if thresholds is None or thresholds.ndim != 1:
+        raise TypeError(
+            f"`iou_thresholds` must be {expected}. Received: iou_thresholds={iou_thresholds!r} "
+            f"of type {type(iou_thresholds).__name__}"
+        )
+    if thresholds.size == 0 or not np.all((thresholds > 0) & (thresholds < 1)):
         raise ValueError(
-            "`iou_thresholds` must be None or a non-empty sequence of floats in (0, 1). "
-            f"Received: iou_thresholds={iou_thresholds!r}"
+            f"`iou_thresholds` must be {expected}. Received: iou_thresholds={iou_thresholds!r}"
         )
     return thresholds
 
@@ -222,7 +222,7 @@ def _check_area_ranges(area_ranges):
     if area_ranges is None:
         return {}
     if isinstance(area_ranges, str):
-        validate_choice("area_ranges", area_ranges, ("coco",))
+        area_ranges = validate_choice("area_ranges", area_ranges, ("coco",))
         return dict(_COCO_AREA_RANGES)
     ranges = {}
     if isinstance(area_ranges, Mapping) and area_ranges:
@@ -247,10 +247,14 @@ def _check_area_ranges(area_ranges):
 
 def _check_inputs(argument, inputs, keys, optional=None):
     """The arrays of `inputs[key]` for `keys` (+ `optional` or None), checked for shape."""
-    if not isinstance(inputs, Mapping) or not all(key in inputs for key in keys):
-        received = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
+    if not isinstance(inputs, Mapping):
+        raise TypeError(
+            f"`{argument}` must be a dict with keys {list(keys)}. Received: {argument} of "
+            f"type {type(inputs).__name__}"
+        )
+    if not all(key in inputs for key in keys):
         raise ValueError(
-            f"`{argument}` must be a dict with keys {list(keys)}. Received: {received}"
+            f"`{argument}` must be a dict with keys {list(keys)}. Received: {sorted(inputs)}"
         )
     names = list(keys) + ([optional] if optional else [])
     arrays = []
@@ -275,14 +279,18 @@ def _check_inputs(argument, inputs, keys, optional=None):
                 f"`{argument}['boxes']` without its last axis). Received: shape={array.shape}"
             )
     labels = arrays[names.index("labels")]
-    if not np.issubdtype(labels.dtype, np.integer) or (labels < -1).any():
-        smallest = labels.min(initial=0) if np.issubdtype(labels.dtype, np.integer) else "-"
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(
+            f"`{argument}['labels']` must hold integer class ids >= 0, or -1 for padding. "
+            f"Received: dtype={labels.dtype}"
+        )
+    if (labels < -1).any():
         raise ValueError(
             f"`{argument}['labels']` must hold integer class ids >= 0, or -1 for padding. "
-            f"Received: dtype={labels.dtype}, smallest label {smallest}"
+            f"Received: smallest label {labels.min()}"
         )
     if not np.issubdtype(boxes.dtype, np.number):
-        raise ValueError(f"`{argument}['boxes']` must hold numbers. Received: dtype={boxes.dtype}")
+        raise TypeError(f"`{argument}['boxes']` must hold numbers. Received: dtype={boxes.dtype}")
     checked = [boxes.astype("float64")]
     for name, array in zip(names[1:], arrays[1:]):
         if array is None or name == "labels":

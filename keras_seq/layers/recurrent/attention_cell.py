@@ -114,13 +114,13 @@ class AttentionCell(keras.layers.Layer):
 
     def __init__(self, cell, units=None, attention="bahdanau", attention_dim=None, **kwargs):
         if units is not None:
-            validate_positive_int("units", units)
+            units = validate_positive_int("units", units)
         if isinstance(cell, str) and units is None:
             raise ValueError(
                 f"`units` is required when `cell` is a name. Received: cell={cell!r}, units=None"
             )
         if attention_dim is not None:
-            validate_positive_int("attention_dim", attention_dim)
+            attention_dim = validate_positive_int("attention_dim", attention_dim)
         super().__init__(**kwargs)
         cell_kwargs = {} if units is None else {"units": units}
         if isinstance(cell, str):

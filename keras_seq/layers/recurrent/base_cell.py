@@ -14,6 +14,7 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.validation import validate_seed
 
 
 class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
@@ -49,11 +50,10 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        validate_positive_int("units", units)
-        validate_rate("dropout", dropout)
-        validate_rate("recurrent_dropout", recurrent_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        units = validate_positive_int("units", units)
+        dropout = validate_rate("dropout", dropout)
+        recurrent_dropout = validate_rate("recurrent_dropout", recurrent_dropout)
+        seed = validate_seed("seed", seed)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activation

@@ -144,7 +144,7 @@ class TruncatedBPTT(keras.layers.Wrapper):
                 "not causal chunking. "
                 f"Received: layer={layer.name!r} with go_backwards=True"
             )
-        validate_positive_int("chunk_length", chunk_length)
+        chunk_length = validate_positive_int("chunk_length", chunk_length)
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         self.chunk_length = chunk_length
