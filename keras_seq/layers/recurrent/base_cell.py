@@ -12,6 +12,7 @@ from keras import ops
 # than re-implementing the mask caching that `RNN` is wired to.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 from keras_seq.utils.validation import validate_seed
@@ -141,8 +142,10 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         return inputs, h_tm1
 
     def get_initial_state(self, batch_size=None):
-        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
-        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
+        return [
+            ops.zeros((batch_size, size), dtype=self.compute_dtype)
+            for size in cell_state_sizes(self)
+        ]
 
     def get_config(self):
         config = super().get_config()
