@@ -36,55 +36,54 @@ def shapes_detection_paths(directory, split):
 def write_shapes_detection_files(directory, num_examples, split="train", seed=None, **kwargs):
     """Write shapes detection images as PNG files with a COCO annotation file.
 
-        Writes `directory/{split}/000000.png`, `000001.png`, ... (one per example, the same
-        images as `shapes_detection_data(num_examples, seed=seed, **kwargs)`, pixel for pixel)
-        and `directory/annotations/instances_{split}.json` in the COCO format:
+    Writes `directory/{split}/000000.png`, `000001.png`, ... (one per example, the same
+    images as `shapes_detection_data(num_examples, seed=seed, **kwargs)`, pixel for pixel)
+    and `directory/annotations/instances_{split}.json` in the COCO format:
 
-        - `"images"`: `{"id", "file_name", "width", "height"}`; ids `1 .. num_examples` in
-          example order, `file_name` relative to `directory/{split}`.
-        - `"annotations"`: `{"id", "image_id", "category_id", "bbox", "area", "iscrowd"}`;
-          ids from 1, in example order and, within an image, in drawing order. `"bbox"` is
-          the tight box `[x, y, width, height]` in (integer) pixels, `"area"` the number of
-          pixels of the shape, `"iscrowd"` 0.
-        - `"categories"`: `{"id", "name", "supercategory": "shape"}` for the first
-          `num_classes` of `SHAPES_CLASSES`; as in COCO, ids start at 1: `category_id` is
-          the label plus one.
+    - `"images"`: `{"id", "file_name", "width", "height"}`; ids `1 .. num_examples` in
+      example order, `file_name` relative to `directory/{split}`.
+    - `"annotations"`: `{"id", "image_id", "category_id", "bbox", "area", "iscrowd"}`;
+      ids from 1, in example order and, within an image, in drawing order. `"bbox"` is
+      the tight box `[x, y, width, height]` in (integer) pixels, `"area"` the number of
+      pixels of the shape, `"iscrowd"` 0.
+    - `"categories"`: `{"id", "name", "supercategory": "shape"}` for the first
+      `num_classes` of `SHAPES_CLASSES`; as in COCO, ids start at 1: `category_id` is
+      the label plus one.
 
-        Existing files of the same names are overwritten. This is the manual-download
-        directory of the TensorFlow Datasets builder in
-        `keras_seq.data.shapes_detection_builder`; write one call per split.
+    Existing files of the same names are overwritten. This is the manual-download
+    directory of the TensorFlow Datasets builder in
+    `keras_seq.data.shapes_detection_builder`; write one call per split.
 
-        Args:
-            directory: str or path-like. Root of the dataset; created if missing. Any file
-                system that `tf.io.gfile` supports.
-            num_examples: int. Number of images.
-            split: `"train"`, `"validation"` or `"test"`. Defaults to `"train"`.
-            seed: optional int >= 0. Defaults to a seed per split (train 0, validation 1,
-                test 2), so that the splits hold different images.
-            **kwargs: the other arguments of `shapes_detection_data` (`image_size`,
-                `min_objects`, `max_objects`, `num_classes`, `min_object_size`,
-                `max_object_size`).
+    Args:
+        directory: str or path-like. Root of the dataset; created if missing. Any file
+            system that `tf.io.gfile` supports.
+        num_examples: int. Number of images.
+        split: `"train"`, `"validation"` or `"test"`. Defaults to `"train"`.
+        seed: optional int >= 0. Defaults to a seed per split (train 0, validation 1,
+            test 2), so that the splits hold different images.
+        **kwargs: the other arguments of `shapes_detection_data` (`image_size`,
+            `min_objects`, `max_objects`, `num_classes`, `min_object_size`,
+            `max_object_size`).
 
-        Returns:
-            `(annotation_file, image_directory)`, two strings.
+    Returns:
+        `(annotation_file, image_directory)`, two strings.
 
-        Example:
-        ```python
-        import inspect
+    Example:
+    ```python
     import json
-        import tempfile
+    import tempfile
 
-        with tempfile.TemporaryDirectory() as directory:
-            annotation_file, image_directory = keras_seq.data.write_shapes_detection_files(
-                directory, 3, split="validation", image_size=32
-            )
-            with open(annotation_file) as file:
-                coco = json.load(file)
-        assert [image["file_name"] for image in coco["images"]] == [
-            "000000.png", "000001.png", "000002.png"
-        ]
-        x, y, width, height = coco["annotations"][0]["bbox"]  # pixels
-        ```
+    with tempfile.TemporaryDirectory() as directory:
+        annotation_file, image_directory = keras_seq.data.write_shapes_detection_files(
+            directory, 3, split="validation", image_size=32
+        )
+        with open(annotation_file) as file:
+            coco = json.load(file)
+    assert [image["file_name"] for image in coco["images"]] == [
+        "000000.png", "000001.png", "000002.png"
+    ]
+    x, y, width, height = coco["annotations"][0]["bbox"]  # pixels
+    ```
     """
     split = validate_choice("split", split, SHAPES_DETECTION_SPLITS)
     seed = _DEFAULT_SEEDS[split] if seed is None else seed

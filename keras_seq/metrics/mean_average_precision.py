@@ -5,6 +5,7 @@
 
 from collections.abc import Mapping
 
+import keras
 import numpy as np
 
 from keras_seq.utils.validation import validate_choice
@@ -20,7 +21,8 @@ _COCO_AREA_RANGES = {
     "medium": (32.0**2, 96.0**2),
     "large": (96.0**2, 1e5**2),
 }
-_BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+# Our box format names -> keras.utils.bounding_boxes' names.
+_BOX_FORMATS = {"xyxy": "xyxy", "xywh": "xywh", "cxcywh": "center_xywh"}
 _MAX_CHUNK_ELEMENTS = 4_000_000  # IoU entries (float64) held at once: 32 MB
 
 
@@ -59,6 +61,13 @@ def mean_average_precision(
     (`iscrowd`; every object is a regular one), segmentation masks and keypoints.
     Matching runs vectorized over images and thresholds (a loop over the detection rank
     only); a few thousand images with 100 detections each take seconds.
+
+    This is keras_seq's only mAP, and it does not call pycocotools, for what it adds: no
+    dependency (pycocotools is needed only by the tests that compare the two on random
+    and edge cases); it takes the padded batches that `predict` and `postprocess` return
+    (arrays or tensors, `-1` labels as padding) instead of COCO JSON files or per-image
+    dictionaries; and it is vectorized over images and thresholds. It runs in NumPy on the
+    host, not in the graph (`keras_seq.metrics.evaluate_detection` runs it over a dataset).
 
     Args:
         predictions: dict of arrays (or tensors) for N images with K detections each:
@@ -306,14 +315,18 @@ def _check_inputs(argument, inputs, keys, optional=None):
 
 
 def _to_corners_and_sizes(argument, boxes, labels, box_format):
-    """`(..., 4)` boxes in `box_format` -> `(..., 6)`: x1, y1, x2, y2, width, height."""
-    first, second = boxes[..., :2], boxes[..., 2:]
-    if box_format == "xyxy":
-        corners, sizes = (first, second), second - first
-    elif box_format == "xywh":
-        corners, sizes = (first, first + second), second  # x2 = x + w, as pycocotools
-    else:
-        corners, sizes = (first - second / 2, first + second / 2), second
+    """`(..., 4)` boxes in `box_format` -> `(..., 6)`: x1, y1, x2, y2, width, height.
+
+    The corners come from `keras.utils.bounding_boxes.convert_format` (in float64); the sizes
+    are the given ones where the format has them, as pycocotools takes a box's area from its
+    width and height rather than from its corners.
+    """
+    corners = keras.ops.convert_to_numpy(
+        keras.utils.bounding_boxes.convert_format(
+            boxes, _BOX_FORMATS[box_format], "xyxy", dtype="float64"
+        )
+    )
+    sizes = corners[..., 2:] - corners[..., :2] if box_format == "xyxy" else boxes[..., 2:]
     real = labels >= 0
     bad = ~np.isfinite(boxes).all(axis=-1) | (sizes < 0).any(axis=-1)  # NaN sizes: not < 0
     if (bad & real).any():
@@ -323,7 +336,7 @@ def _to_corners_and_sizes(argument, boxes, labels, box_format):
             f"and height where the label is not -1; check `box_format`. Received: "
             f"box_format={box_format!r} and the box {example}"
         )
-    return np.concatenate([*corners, sizes], axis=-1)
+    return np.concatenate([corners, sizes], axis=-1)
 
 
 def _prepare(boxes, scores, labels, max_detections):
