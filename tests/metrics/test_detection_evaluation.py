@@ -1,7 +1,6 @@
 """`evaluate_detection` is the predict -> postprocess -> mAP loop written out, for arrays and
 for an iterable of batches whose padding differs."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,8 +8,8 @@ import tensorflow as tf
 from keras_seq.data import shapes_detection_data
 from keras_seq.metrics import evaluate_detection
 from keras_seq.metrics import mean_average_precision
-from keras_seq.models import DETR
 from keras_seq.ops import box_cxcywh_to_xyxy
+from tests.model_families import make_case
 
 DATA = {"image_size": 32, "max_objects": 3, "num_classes": 3, "seed": 4}
 
@@ -71,23 +70,9 @@ def test_a_tf_data_dataset():
     assert metrics["map"] == pytest.approx(1.0)
 
 
-def _tiny_detr():
-    return DETR(
-        num_classes=3,
-        backbone=keras.Sequential([keras.layers.Conv2D(16, 3, strides=8)]),
-        image_shape=(32, 32, 3),
-        hidden_dim=16,
-        num_queries=4,
-        num_encoder_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        intermediate_dim=32,
-    )
-
-
 def test_equals_the_loop_written_out():
     images, targets = shapes_detection_data(6, **DATA)
-    model = _tiny_detr()
+    model = make_case("detr").build_model()  # a tiny DETR for 32 x 32 images, 3 classes
     metrics, predictions = evaluate_detection(
         model, (images, targets), batch_size=6, num_classes=3, return_predictions=True
     )
