@@ -269,21 +269,15 @@ print("losses:", [round(value, 2) for value in losses[:: max(1, len(losses) // 8
 its most likely real class, that class' probability as the score, and the box in pixels as
 corners. `keras_seq.metrics.mean_average_precision` is COCO's mAP (equal to pycocotools):
 `map` averages over IoU thresholds 0.5 to 0.95, `map_50` is at IoU 0.5.
+`keras_seq.metrics.evaluate_detection` does the whole loop: predict, post-process, the
+targets' boxes in the same pixels, mAP; with `return_predictions=True` it also returns what
+it scored.
 """
 
-
-def evaluate(model, images, targets):
-    outputs = model.predict(images, batch_size=len(images), verbose=0)
-    sizes = np.tile([[IMAGE_SIZE, IMAGE_SIZE]], (len(images), 1))
-    detections = {k: np.asarray(v) for k, v in model.postprocess(outputs, sizes).items()}
-    truth = {
-        "boxes": np.asarray(keras_seq.ops.box_cxcywh_to_xyxy(targets["boxes"])) * IMAGE_SIZE,
-        "labels": targets["labels"],
-    }
-    return keras_seq.metrics.mean_average_precision(detections, truth), outputs, detections
-
-
-metrics, test_outputs, detections = evaluate(model, test_x, test_y)
+metrics, predictions = keras_seq.metrics.evaluate_detection(
+    model, (test_x, test_y), batch_size=len(test_x), return_predictions=True
+)
+test_outputs, detections = predictions["outputs"], predictions["detections"]
 print(f"held-out mAP {metrics['map']:.3f}, mAP@0.5 {metrics['map_50']:.3f}")
 print("per class:", {name: round(float(ap), 3) for name, ap in zip(CLASSES, metrics["per_class"])})
 if not FAST:
@@ -312,8 +306,8 @@ colors = ("tab:red", "tab:blue", "tab:green")
 for index, axis in enumerate(axes):
     axis.imshow(test_x[index])
     axis.set_axis_off()
-    truth_boxes = np.asarray(keras_seq.ops.box_cxcywh_to_xyxy(test_y["boxes"][index])) * IMAGE_SIZE
-    for (x0, y0, x1, y1), label in zip(truth_boxes, test_y["labels"][index]):
+    truth = predictions["ground_truth"]  # pixel corners
+    for (x0, y0, x1, y1), label in zip(truth["boxes"][index], truth["labels"][index]):
         if label >= 0:
             axis.add_patch(
                 plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", ec="white")
@@ -394,7 +388,7 @@ Such a dataset feeds `fit`, `evaluate` and `predict` directly (batched, e.g.
 - `hungarian_match` / `linear_sum_assignment`: exact one-to-one matching, batched, in
   `keras.ops` (XLA-compatible).
 - `DETRLoss`: matching, then cross-entropy, L1 and GIoU; train with `fit`.
-- `postprocess` and `mean_average_precision` for COCO mAP; `box_iou`,
+- `postprocess`, `mean_average_precision` and `evaluate_detection` for COCO mAP; `box_iou`,
   `generalized_box_iou` and the conversions in `keras_seq.ops`.
 - `write_shapes_detection_files` and the `"shapes_detection"` tfds builder for data on
   disk.

@@ -4,7 +4,7 @@ Training: 2,000 images of 48 x 48 with 1 to 3 objects of 3 classes (8 to 16 pixe
 four-convolution backbone (stride 8: a 6 x 6 map of 36 tokens), a transformer of width 64 with
 2 encoder and 2 decoder layers, 8 queries, DETRLoss with its paper weights, AdamW with global
 gradient clipping, XLA. Evaluation: COCO mAP at IoU 0.5 (`keras_seq.metrics.
-mean_average_precision`) on 200 held-out images of another seed, after the `.keras` round trip.
+evaluate_detection`) on 200 held-out images of another seed, after the `.keras` round trip.
 
 DETR converges slowly (Carion et al. train for 500 epochs; the lecture notes list "slow
 convergence" as a drawback): measured on 2 CPU cores with these settings, held-out
@@ -20,9 +20,8 @@ import pytest
 
 from keras_seq.data import shapes_detection_data
 from keras_seq.losses import DETRLoss
-from keras_seq.metrics import mean_average_precision
+from keras_seq.metrics import evaluate_detection
 from keras_seq.models import DETR
-from keras_seq.ops import box_cxcywh_to_xyxy
 
 IMAGE_SIZE = 48
 NUM_CLASSES = 3
@@ -50,17 +49,6 @@ def backbone(width):
         ],
         name="backbone",
     )
-
-
-def held_out_map_50(model, images, targets):
-    outputs = model.predict(images, batch_size=len(images), verbose=0)
-    sizes = np.tile([[IMAGE_SIZE, IMAGE_SIZE]], (len(images), 1))
-    detections = {k: np.asarray(v) for k, v in model.postprocess(outputs, sizes).items()}
-    truth = {
-        "boxes": np.asarray(box_cxcywh_to_xyxy(targets["boxes"])) * IMAGE_SIZE,
-        "labels": targets["labels"],
-    }
-    return mean_average_precision(detections, truth)["map_50"], outputs
 
 
 @pytest.mark.slow
@@ -98,10 +86,13 @@ def test_detr_learns_shapes(tmp_path):
     path = tmp_path / "detr.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    map_50, outputs = held_out_map_50(reloaded, test_x, test_y)
+    metrics, predictions = evaluate_detection(
+        reloaded, (test_x, test_y), batch_size=len(test_x), return_predictions=True
+    )
+    map_50 = metrics["map_50"]
     expected = model.predict(test_x, batch_size=len(test_x), verbose=0)
     for key in expected:
-        np.testing.assert_allclose(outputs[key], expected[key], atol=1e-5)
+        np.testing.assert_allclose(predictions["outputs"][key], expected[key], atol=1e-5)
     # Measured: 0.466 (the same settings stepped epoch by epoch: 0.20, 0.30, 0.40, 0.48, 0.44
     # after 20, 30, 40, 50, 60 epochs); an untrained model scores about 0.002.
     assert map_50 >= THRESHOLD, map_50

@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_seq.data.char_vocabulary import CharVocabulary
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 DETERMINERS = ("the", "a", "every", "some", "no")
 ADJECTIVES = ("small", "red", "quick", "lazy", "old", "happy", "green")
@@ -53,9 +54,8 @@ def grammar_text(num_sentences, seed=0):
     Example: `"the lazy fox chases a bird. some robot sleeps quietly. a child is green."`.
     Every character is in `CHAR_CORPUS_VOCABULARY` (lower-case letters, space, period).
     """
-    validate_positive_int("num_sentences", num_sentences)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    num_sentences = validate_positive_int("num_sentences", num_sentences)
+    seed = validate_seed("seed", seed, allow_none=False)
     rng = np.random.default_rng(seed)
     return " ".join(_sentence(rng) for _ in range(num_sentences))
 
@@ -73,7 +73,7 @@ def char_corpus_data(num_sentences, sequence_length, seed=0):
     Args:
         num_sentences: int. Sentences of text (about 25 characters each).
         sequence_length: int. Steps per window L.
-        seed: int. Seed of the text. Defaults to `0`.
+        seed: int >= 0. Seed of the text. Defaults to `0`.
 
     Returns:
         `(inputs, targets)`, int32 `(N, L)` each, `N = (len(text) - 1) // L`; a
@@ -90,7 +90,7 @@ def char_corpus_data(num_sentences, sequence_length, seed=0):
     )
     ```
     """
-    validate_positive_int("sequence_length", sequence_length)
+    sequence_length = validate_positive_int("sequence_length", sequence_length)
     text = grammar_text(num_sentences, seed=seed)
     ids = CHAR_CORPUS_VOCABULARY.encode([text])[0]  # (len(text),)
     num_windows = (len(ids) - 1) // sequence_length

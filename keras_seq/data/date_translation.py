@@ -15,6 +15,7 @@ from keras_seq.data.char_vocabulary import CharVocabulary
 from keras_seq.data.teacher_forcing import teacher_forcing_inputs
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 MONTHS = (
     "january",
@@ -75,7 +76,7 @@ def format_date(date, date_format):
     Dates must lie in 1950-2049 (two-digit years are read as 1950-2049). Month and weekday
     names are English, independent of the locale.
     """
-    validate_choice("date_format", date_format, DATE_FORMATS)
+    date_format = validate_choice("date_format", date_format, DATE_FORMATS)
     if not isinstance(date, datetime.date) or not FIRST_DATE <= date <= LAST_DATE:
         raise ValueError(
             f"`date` must be a datetime.date between {FIRST_DATE} and {LAST_DATE}. "
@@ -95,22 +96,21 @@ def random_dates(num_examples, formats=None, split=None, seed=0):
             multiple of 10 and `"train"` dates all others, so a model evaluated on `"test"`
             has never seen those days in any format; `None` draws from every day. Defaults
             to `None`.
-        seed: int. Seed of the NumPy generator. Defaults to `0`.
+        seed: int >= 0. Seed of the NumPy generator. Defaults to `0`.
 
     Returns:
         `(sources, targets)`: two lists of `num_examples` strings, e.g.
         `"Tuesday, March 3, 1998"` and `"1998-03-03"`.
     """
-    validate_positive_int("num_examples", num_examples)
+    num_examples = validate_positive_int("num_examples", num_examples)
     formats = DATE_FORMATS if formats is None else tuple(formats)
     if not formats:
         raise ValueError("`formats` must name at least one format. Received: formats=()")
     for date_format in formats:
         validate_choice("formats", date_format, DATE_FORMATS)
     if split is not None:
-        validate_choice("split", split, SPLITS)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+        split = validate_choice("split", split, SPLITS)
+    seed = validate_seed("seed", seed, allow_none=False)
     ordinals = np.arange(FIRST_DATE.toordinal(), LAST_DATE.toordinal() + 1)
     if split == "test":
         ordinals = ordinals[ordinals % 10 == 0]

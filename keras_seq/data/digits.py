@@ -13,6 +13,7 @@ import numpy as np
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.validation import validate_seed
 
 DIGITS_NUM_EXAMPLES = 1797
 DIGITS_NUM_CLASSES = 10
@@ -51,11 +52,10 @@ def digits_data(image_size=32, channels=1, seed=0, validation_fraction=0.2):
     assert set(np.unique(y)) == set(range(10))
     ```
     """
-    validate_positive_int("image_size", image_size)
-    validate_choice("channels", channels, (1, 3))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
-    validate_rate("validation_fraction", validation_fraction)
+    image_size = validate_positive_int("image_size", image_size)
+    channels = validate_choice("channels", channels, (1, 3))
+    seed = validate_seed("seed", seed, allow_none=False)
+    validation_fraction = validate_rate("validation_fraction", validation_fraction)
     try:
         from sklearn.datasets import load_digits
     except ImportError as error:

@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_seq.api import PACKAGE
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 # Adding problem.
 ADDING_PROBLEM_TOLERANCE = 0.04  # |prediction - target| below this counts as solved.
@@ -24,12 +25,6 @@ ADDING_PROBLEM_BASELINE_ACCURACY = 1 - (1 - ADDING_PROBLEM_TOLERANCE) ** 2  # 0.
 # Copy task.
 COPY_BLANK_ID = 0  # Symbols are ids 1 .. num_symbols; the delimiter is num_symbols + 1.
 COPY_FIRST_SYMBOL_ID = 1
-
-
-def _validate_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
-    return int(seed)
 
 
 def adding_problem_data(num_examples, sequence_length, seed=0):
@@ -68,14 +63,14 @@ def adding_problem_data(num_examples, sequence_length, seed=0):
         - [Hochreiter & Schmidhuber, 1997](https://doi.org/10.1162/neco.1997.9.8.1735)
         - [Le et al., 2015](https://arxiv.org/abs/1504.00941)
     """
-    validate_positive_int("num_examples", num_examples)
-    validate_positive_int("sequence_length", sequence_length)
+    num_examples = validate_positive_int("num_examples", num_examples)
+    sequence_length = validate_positive_int("sequence_length", sequence_length)
     if sequence_length < 2:
         raise ValueError(
             "`sequence_length` must be at least 2 (one marker in each half). "
             f"Received: sequence_length={sequence_length}"
         )
-    rng = np.random.default_rng(_validate_seed(seed))
+    rng = np.random.default_rng(validate_seed("seed", seed, allow_none=False))
     half = sequence_length // 2
     values = rng.random((num_examples, sequence_length), dtype=np.float32)  # (N, T)
     first = rng.integers(0, half, size=num_examples)  # (N,)
@@ -159,9 +154,9 @@ def copy_task_data(num_examples, sequence_length, num_symbols=8, copy_length=10,
         - [Hochreiter & Schmidhuber, 1997](https://doi.org/10.1162/neco.1997.9.8.1735)
         - [Arjovsky et al., 2016](https://arxiv.org/abs/1511.06464)
     """
-    validate_positive_int("num_examples", num_examples)
+    num_examples = validate_positive_int("num_examples", num_examples)
     copy_task_baseline_loss(sequence_length, num_symbols, copy_length)  # validates
-    rng = np.random.default_rng(_validate_seed(seed))
+    rng = np.random.default_rng(validate_seed("seed", seed, allow_none=False))
     symbols = rng.integers(
         COPY_FIRST_SYMBOL_ID, COPY_FIRST_SYMBOL_ID + num_symbols, size=(num_examples, copy_length)
     ).astype(np.int32)  # (N, C)
@@ -193,9 +188,9 @@ def copy_task_baseline_loss(sequence_length, num_symbols=8, copy_length=10):
     assert abs(loss - 10 * np.log(8) / 120) < 1e-12
     ```
     """
-    validate_positive_int("sequence_length", sequence_length)
-    validate_positive_int("num_symbols", num_symbols)
-    validate_positive_int("copy_length", copy_length)
+    sequence_length = validate_positive_int("sequence_length", sequence_length)
+    num_symbols = validate_positive_int("num_symbols", num_symbols)
+    copy_length = validate_positive_int("copy_length", copy_length)
     return copy_length * math.log(num_symbols) / (copy_length + sequence_length + copy_length)
 
 

@@ -7,22 +7,14 @@ import math
 
 import tensorflow as tf
 
+from keras_seq.utils.validation import is_integer
+from keras_seq.utils.validation import validate_fraction
+from keras_seq.utils.validation import validate_int
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 # One fixed random algorithm: the same draws eagerly, in tf.data, under XLA and on any device.
 ALGORITHM = "philox"
-
-
-def _validate_fraction(name, value, allow_zero=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"`{name}` must be a float in [0, 1]. Received: {name}={value!r} "
-            f"of type {type(value).__name__}"
-        )
-    low_ok = value >= 0.0 if allow_zero else value > 0.0
-    if not (low_ok and value <= 1.0):
-        interval = "[0, 1]" if allow_zero else "(0, 1]"
-        raise ValueError(f"`{name}` must be a float in {interval}. Received: {name}={value!r}")
 
 
 def _validate_arguments(
@@ -36,18 +28,15 @@ def _validate_arguments(
     seed,
 ):
     validate_positive_int("vocabulary_size", vocabulary_size)
-    if (
-        isinstance(mask_token_id, bool)
-        or not isinstance(mask_token_id, int)
-        or not 0 <= mask_token_id < vocabulary_size
-    ):
+    validate_int("mask_token_id", mask_token_id)
+    if not 0 <= mask_token_id < vocabulary_size:
         raise ValueError(
             "`mask_token_id` must be an int in [0, vocabulary_size). Received: "
             f"mask_token_id={mask_token_id!r}, vocabulary_size={vocabulary_size}"
         )
-    _validate_fraction("mask_rate", mask_rate, allow_zero=False)
-    _validate_fraction("mask_token_rate", mask_token_rate)
-    _validate_fraction("random_token_rate", random_token_rate)
+    validate_fraction("mask_rate", mask_rate, include_zero=False)
+    validate_fraction("mask_token_rate", mask_token_rate)
+    validate_fraction("random_token_rate", random_token_rate)
     if mask_token_rate + random_token_rate > 1.0 + 1e-9:
         raise ValueError(
             "`mask_token_rate + random_token_rate` must be at most 1 (the rest keeps the "
@@ -57,30 +46,38 @@ def _validate_arguments(
     if max_predictions is not None:
         validate_positive_int("max_predictions", max_predictions)
     if isinstance(unselectable_token_ids, (str, bytes)) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in unselectable_token_ids
+        is_integer(i) for i in unselectable_token_ids
     ):
         raise TypeError(
             "`unselectable_token_ids` must be a sequence of ints, e.g. (0,) for padding. "
             f"Received: unselectable_token_ids={unselectable_token_ids!r}"
         )
-    if seed is None or (isinstance(seed, int) and not isinstance(seed, bool)):
+    if seed is None or is_integer(seed):
+        validate_seed("seed", seed)
         return
-    if (
-        not (tf.is_tensor(seed) or isinstance(seed, (tuple, list)))
-        or tuple(tf.convert_to_tensor(seed).shape) != (2,)
-        or not tf.convert_to_tensor(seed).dtype.is_integer
-    ):
-        raise ValueError(
-            "`seed` must be None, an int or a pair of ints (a stateless seed, e.g. "
-            f"(seed, step) or a shape-(2,) int tensor). Received: seed={seed!r}"
+    expected = (
+        "None, a non-negative integer or a pair of integers (a stateless seed, e.g. "
+        "(seed, step) or a shape-(2,) int tensor)"
+    )
+    pair = None
+    if tf.is_tensor(seed) or isinstance(seed, (tuple, list)):
+        try:
+            pair = tf.convert_to_tensor(seed)
+        except (TypeError, ValueError):  # ragged or mixed entries
+            pass
+    if pair is None or not pair.dtype.is_integer:
+        raise TypeError(
+            f"`seed` must be {expected}. Received: seed={seed!r} of type {type(seed).__name__}"
         )
+    if tuple(pair.shape) != (2,):
+        raise ValueError(f"`seed` must be {expected}. Received: seed={seed!r}")
 
 
 def _stateless_seed(seed):
     """A shape-(2,) int64 stateless seed: drawn at random when `seed` is None."""
     if seed is None:
         return tf.random.uniform((2,), maxval=2**31 - 1, dtype="int64")
-    if isinstance(seed, int):
+    if is_integer(seed):
         return tf.constant([seed, 0], "int64")
     return tf.cast(seed, "int64")
 
@@ -134,7 +131,7 @@ def mask_tokens(
             tokens. Defaults to `None` (every position is real).
         unselectable_token_ids: sequence of ints. Ids never chosen (padding, `[CLS]`,
             `[SEP]`, ...). Defaults to `(0,)`.
-        seed: `None`, an int, or a pair of ints (or a shape-`(2,)` int tensor). With a
+        seed: `None`, an int >= 0, or a pair of ints (or a shape-`(2,)` int tensor). With a
             seed the result depends only on the seed and the inputs; the same int seed
             gives every call the same draws, so in a `Dataset.map` either leave it `None`
             (fresh draws per element, reproducible under `tf.random.set_seed`) or vary a

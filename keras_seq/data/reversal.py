@@ -8,6 +8,7 @@ import numpy as np
 from keras_seq.data.teacher_forcing import teacher_forcing_inputs
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 PAD_ID = 0
 START_ID = 1
@@ -35,7 +36,7 @@ def reversal_data(
         max_length: int >= `min_length`. Longest source L. Defaults to `10`.
         num_symbols: int. Number of distinct symbols. Defaults to `10`.
         task: `"reverse"` or `"copy"`. Defaults to `"reverse"`.
-        seed: int. Seed of the NumPy generator; the same seed gives the same data.
+        seed: int >= 0. Seed of the NumPy generator; the same seed gives the same data.
             Defaults to `0`.
 
     Returns:
@@ -51,18 +52,17 @@ def reversal_data(
     assert (target[:length] == source[:length][::-1]).all() and target[length] == 2
     ```
     """
-    validate_positive_int("num_examples", num_examples)
-    validate_positive_int("min_length", min_length)
-    validate_positive_int("max_length", max_length)
-    validate_positive_int("num_symbols", num_symbols)
-    validate_choice("task", task, TASKS)
+    num_examples = validate_positive_int("num_examples", num_examples)
+    min_length = validate_positive_int("min_length", min_length)
+    max_length = validate_positive_int("max_length", max_length)
+    num_symbols = validate_positive_int("num_symbols", num_symbols)
+    task = validate_choice("task", task, TASKS)
     if min_length > max_length:
         raise ValueError(
             "`min_length` must not exceed `max_length`. Received: "
             f"min_length={min_length}, max_length={max_length}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    seed = validate_seed("seed", seed, allow_none=False)
     rng = np.random.default_rng(seed)
     lengths = rng.integers(min_length, max_length + 1, size=num_examples)  # (N,)
     symbols = rng.integers(

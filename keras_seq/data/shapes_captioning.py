@@ -43,7 +43,7 @@ _EMPTY_CAPTION = "no shapes"
 def shapes_caption_length(max_objects):
     """Tokens of the longest caption of `max_objects` shapes, its end token included:
     `CAPTION_WORDS_PER_OBJECT * max_objects + (max_objects - 1) + 1` (the "and"s and end)."""
-    validate_positive_int("max_objects", max_objects)
+    max_objects = validate_positive_int("max_objects", max_objects)
     return (CAPTION_WORDS_PER_OBJECT + 1) * max_objects
 
 
@@ -169,7 +169,7 @@ def encode_captions(captions, length=None):
     longest = max((len(row) for row in rows), default=1)
     if length is None:
         length = longest
-    validate_positive_int("length", length)
+    length = validate_positive_int("length", length)
     if length < longest:
         raise ValueError(
             f"`length` must fit the longest caption and its end token ({longest} tokens). "

@@ -15,7 +15,11 @@ import functools
 
 import numpy as np
 
+from keras_seq.utils.validation import validate_int
+from keras_seq.utils.validation import validate_int_pair
+from keras_seq.utils.validation import validate_non_negative_int
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 SHAPES_CLASSES = ("circle", "square", "triangle", "cross", "ring")
 MIN_OBJECT_SIZE = 6  # Below this a ring, a circle and a cross look alike.
@@ -24,27 +28,6 @@ BACKGROUND_MAX_SPREAD = 48 / 255  # Background pixels: max minus min channel at 
 OBJECT_MIN_SPREAD = 0.36  # Shape colours: max minus min channel (saturation x value) at least.
 _ATTEMPTS_PER_OBJECT = 100
 _ATTEMPTS_PER_IMAGE = 20
-
-
-def _validate_non_negative_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def _image_size_pair(image_size):
-    valid_int = isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool)
-    pair = (image_size, image_size) if valid_int else image_size
-    valid = isinstance(pair, (tuple, list)) and len(pair) == 2
-    valid = valid and all(
-        isinstance(size, (int, np.integer)) and not isinstance(size, bool) for size in pair
-    )
-    if not valid or min(pair) < MIN_OBJECT_SIZE:
-        raise ValueError(
-            f"`image_size` must be an int or a (height, width) pair of ints, each at least "
-            f"{MIN_OBJECT_SIZE}. Received: image_size={image_size!r}"
-        )
-    return int(pair[0]), int(pair[1])
 
 
 def _validate_arguments(
@@ -59,19 +42,17 @@ def _validate_arguments(
 ):
     """Check every argument; return `(height, width, min_object_size, max_object_size)`."""
     validate_positive_int("num_examples", num_examples)
-    height, width = _image_size_pair(image_size)
-    _validate_non_negative_int("min_objects", min_objects)
+    pair = validate_int_pair("image_size", image_size, minimum=MIN_OBJECT_SIZE)
+    height, width = int(pair[0]), int(pair[1])
+    validate_non_negative_int("min_objects", min_objects)
     validate_positive_int("max_objects", max_objects)
     if min_objects > max_objects:
         raise ValueError(
             "`min_objects` must not exceed `max_objects`. Received: "
             f"min_objects={min_objects}, max_objects={max_objects}"
         )
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, int)
-        or not 1 <= num_classes <= len(SHAPES_CLASSES)
-    ):
+    validate_int("num_classes", num_classes)
+    if not 1 <= num_classes <= len(SHAPES_CLASSES):
         raise ValueError(
             f"`num_classes` must be an int in [1, {len(SHAPES_CLASSES)}] (the first "
             f"`num_classes` of {SHAPES_CLASSES}). Received: num_classes={num_classes!r}"
@@ -82,11 +63,8 @@ def _validate_arguments(
     if max_object_size is None:
         max_object_size = max(min_object_size, side * 3 // 8)
     for name, size in (("min_object_size", min_object_size), ("max_object_size", max_object_size)):
-        if (
-            isinstance(size, bool)
-            or not isinstance(size, (int, np.integer))
-            or not MIN_OBJECT_SIZE <= size <= side
-        ):
+        validate_int(name, size)
+        if not MIN_OBJECT_SIZE <= size <= side:
             raise ValueError(
                 f"`{name}` must be an int in [{MIN_OBJECT_SIZE}, min(height, width)] = "
                 f"[{MIN_OBJECT_SIZE}, {side}] pixels. Received: {name}={size!r}, "
@@ -97,7 +75,7 @@ def _validate_arguments(
             "`min_object_size` must not exceed `max_object_size`. Received: "
             f"min_object_size={min_object_size}, max_object_size={max_object_size}"
         )
-    _validate_non_negative_int("seed", seed)
+    validate_seed("seed", seed, allow_none=False)
     return height, width, int(min_object_size), int(max_object_size)
 
 

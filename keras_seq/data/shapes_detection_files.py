@@ -9,6 +9,7 @@ Letter legend for shape comments: H height, W width, M objects in an image, K
 `max_objects`.
 """
 
+import inspect
 import json
 import os
 
@@ -84,15 +85,16 @@ def write_shapes_detection_files(directory, num_examples, split="train", seed=No
     x, y, width, height = coco["annotations"][0]["bbox"]  # pixels
     ```
     """
-    validate_choice("split", split, SHAPES_DETECTION_SPLITS)
+    split = validate_choice("split", split, SHAPES_DETECTION_SPLITS)
     seed = _DEFAULT_SEEDS[split] if seed is None else seed
-    try:
-        height, width, examples = _generate_examples(num_examples, seed=seed, **kwargs)
-    except TypeError as error:  # an unknown keyword
+    try:  # an unknown keyword; the arguments' own checks raise their errors below
+        inspect.signature(_generate_examples).bind(num_examples, seed=seed, **kwargs)
+    except TypeError as error:
         raise TypeError(
             "`write_shapes_detection_files` takes the arguments of `shapes_detection_data` "
             f"as keywords; {error}. Received: kwargs={kwargs!r}"
         ) from None
+    height, width, examples = _generate_examples(num_examples, seed=seed, **kwargs)
     directory = os.fspath(directory)
     annotation_file, image_directory = shapes_detection_paths(directory, split)
     tf.io.gfile.makedirs(image_directory)
@@ -167,7 +169,7 @@ def detection_targets(example, max_objects, truncate=False):
     # On a dataset: dataset.map(lambda e: keras_seq.data.detection_targets(e, 4))
     ```
     """
-    validate_positive_int("max_objects", max_objects)
+    max_objects = validate_positive_int("max_objects", max_objects)
     validate_bool("truncate", truncate)
     image = tf.convert_to_tensor(example["image"])
     if image.dtype != tf.uint8:

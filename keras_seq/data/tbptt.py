@@ -71,8 +71,8 @@ def truncated_bptt_dataset(inputs, targets, chunk_length, batch_size):
     # 2 groups of 2 sequences x 3 chunks = 6 batches of shape (2, 4, 3) / (2, 4, 1).
     ```
     """
-    validate_positive_int("chunk_length", chunk_length)
-    validate_positive_int("batch_size", batch_size)
+    chunk_length = validate_positive_int("chunk_length", chunk_length)
+    batch_size = validate_positive_int("batch_size", batch_size)
     inputs = _as_sequences("inputs", inputs)
     num_sequences, sequence_length = inputs.shape[:2]
     if targets is not None:

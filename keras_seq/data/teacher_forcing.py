@@ -35,7 +35,7 @@ def teacher_forcing_inputs(source, target, start_token_id=1):
     assert inputs["target_in"].tolist() == [[1, 7, 6, 5, 0]]  # padded where the target is
     ```
     """
-    validate_positive_int("start_token_id", start_token_id)  # 0 is padding
+    start_token_id = validate_positive_int("start_token_id", start_token_id)  # 0 is padding
     source = np.asarray(source)
     target = np.asarray(target)
     for name, array in (("source", source), ("target", target)):

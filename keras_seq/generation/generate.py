@@ -1,7 +1,5 @@
 """`generate`: decode a model that implements the generation protocol, compiled once per shape."""
 
-import numbers
-
 import keras
 import keras_hub
 from keras import ops
@@ -12,9 +10,14 @@ from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.generation.beam_search import beam_search
 from keras_seq.generation.protocol import check_generative
 from keras_seq.generation.sampling import sample_search
+from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
+from keras_seq.utils.validation import validate_float
+from keras_seq.utils.validation import validate_fraction
+from keras_seq.utils.validation import validate_non_negative_int
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_seed
 
 # With "top_p", `top_k` is an optional extra bound: no default.
 _NO_DEFAULT = {("top_p", "top_k")}
@@ -34,34 +37,19 @@ def _validate_options(strategy, options):
         for name in STRATEGY_OPTIONS[strategy]
     }
     if "num_beams" in resolved:
-        validate_positive_int("num_beams", resolved["num_beams"])
+        resolved["num_beams"] = validate_positive_int("num_beams", resolved["num_beams"])
     if "temperature" in resolved:
-        validate_positive_float("temperature", resolved["temperature"])
+        resolved["temperature"] = validate_positive_float("temperature", resolved["temperature"])
     if "top_k" in resolved and resolved["top_k"] is not None:
-        validate_positive_int("top_k", resolved["top_k"])
+        resolved["top_k"] = validate_positive_int("top_k", resolved["top_k"])
     if "top_p" in resolved:
-        top_p = resolved["top_p"]
-        if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1:
-            raise ValueError(f"`top_p` must be a float in (0, 1]. Received: top_p={top_p!r}")
+        resolved["top_p"] = validate_fraction("top_p", resolved["top_p"], include_zero=False)
     if "length_penalty" in resolved:
-        penalty = resolved["length_penalty"]
-        if isinstance(penalty, bool) or not isinstance(penalty, numbers.Real):
-            raise ValueError(
-                f"`length_penalty` must be a float. Received: length_penalty={penalty!r}"
-            )
+        penalty = validate_float("length_penalty", resolved["length_penalty"])
         resolved["length_penalty"] = float(penalty)
-    if "seed" in resolved and resolved["seed"] is not None:
-        seed = resolved["seed"]
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+    if "seed" in resolved:
+        resolved["seed"] = validate_seed("seed", resolved["seed"])
     return resolved
-
-
-def _validate_token_id(name, value):
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative int. Received: {name}={value!r}")
 
 
 def _make_sampler(strategy, options):
@@ -159,8 +147,8 @@ def generate(
         stop_token_id: optional int. A sequence ends when it produces this token; later
             positions hold `pad_token_id`.
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
-        seed: optional int (sampling strategies only). The same seed gives the same tokens
-            on every call; `None` draws new randomness each call.
+        seed: optional non-negative int (sampling strategies only). The same seed gives the
+            same tokens on every call; `None` draws new randomness each call.
         return_scores: bool. Also return the scores. Defaults to `False`.
         jit_compile: bool or `None`. Compile the loop with XLA (TensorFlow backend). `None`
             means `True` unless the model runs eagerly: XLA made generation about 2x faster on
@@ -174,8 +162,8 @@ def generate(
         included) under the model, for beam search divided by the length penalty.
     """
     check_generative(model)
-    validate_positive_int("max_new_tokens", max_new_tokens)
-    validate_choice("strategy", strategy, STRATEGIES)
+    max_new_tokens = validate_positive_int("max_new_tokens", max_new_tokens)
+    strategy = validate_choice("strategy", strategy, STRATEGIES)
     options = _validate_options(
         strategy,
         {
@@ -187,10 +175,11 @@ def generate(
             "seed": seed,
         },
     )
-    _validate_token_id("stop_token_id", stop_token_id)
-    _validate_token_id("pad_token_id", pad_token_id)
-    if jit_compile is not None and not isinstance(jit_compile, bool):
-        raise ValueError(f"`jit_compile` must be a bool or None. Received: {jit_compile!r}")
+    if stop_token_id is not None:
+        stop_token_id = validate_non_negative_int("stop_token_id", stop_token_id)
+    pad_token_id = validate_non_negative_int("pad_token_id", pad_token_id)
+    if jit_compile is not None:
+        validate_bool("jit_compile", jit_compile)
     eager = bool(getattr(model, "run_eagerly", False)) or keras.backend.backend() != "tensorflow"
     if jit_compile and eager:
         raise ValueError(

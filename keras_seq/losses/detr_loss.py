@@ -14,14 +14,10 @@ from keras_seq.ops.detection_matching import hungarian_match
 from keras_seq.utils.distribute import cross_replica_sum
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
+from keras_seq.utils.validation import validate_non_negative_float
 from keras_seq.utils.validation import validate_positive_float
 
 REDUCTIONS = ("sum", "none")
-
-
-def _validate_weight(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"`{name}` must be a float >= 0. Received: {name}={value!r}")
 
 
 @keras_seq_export
@@ -93,12 +89,12 @@ class DETRLoss(keras.losses.Loss):
         reduction="sum",
         name="detr_loss",
     ):
-        _validate_weight("class_weight", class_weight)
-        _validate_weight("l1_weight", l1_weight)
-        _validate_weight("giou_weight", giou_weight)
-        validate_positive_float("no_object_weight", no_object_weight)
+        class_weight = validate_non_negative_float("class_weight", class_weight)
+        l1_weight = validate_non_negative_float("l1_weight", l1_weight)
+        giou_weight = validate_non_negative_float("giou_weight", giou_weight)
+        no_object_weight = validate_positive_float("no_object_weight", no_object_weight)
         validate_bool("auxiliary_loss", auxiliary_loss)
-        validate_choice("reduction", reduction, REDUCTIONS)
+        reduction = validate_choice("reduction", reduction, REDUCTIONS)
         # Always float32: matching and logs are computed in float32 under mixed precision.
         super().__init__(name=name, reduction=reduction, dtype="float32")
         self.class_weight = class_weight

@@ -11,20 +11,12 @@ from keras_seq.api import keras_seq_export
 from keras_seq.utils.distribute import cross_replica_sum
 from keras_seq.utils.distribute import num_replicas_in_sync
 from keras_seq.utils.validation import validate_bool
+from keras_seq.utils.validation import validate_choice
+from keras_seq.utils.validation import validate_int
 from keras_seq.utils.validation import validate_rate
 
 REDUCTIONS = ("mean_with_sample_weight", "sum_over_batch_size", "mean", "sum", "none", None)
 MEAN_REDUCTIONS = ("mean_with_sample_weight", "sum_over_batch_size", "mean")
-
-
-def validate_ignore_index(value):
-    """Check that `ignore_index` is `None` or an int (bools rejected) and return it."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise TypeError(
-            "`ignore_index` must be `None` or an int token id. "
-            f"Received: ignore_index={value!r} of type {type(value).__name__}"
-        )
-    return value
 
 
 def token_cross_entropy(y_true, y_pred, from_logits=True, label_smoothing=0.0, ignore_index=None):
@@ -182,12 +174,10 @@ class SequenceCrossEntropy(keras.losses.Loss):
         name="sequence_cross_entropy",
     ):
         validate_bool("from_logits", from_logits)
-        validate_rate("label_smoothing", label_smoothing)
-        validate_ignore_index(ignore_index)
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f"`reduction` must be one of {list(REDUCTIONS)}. Received: reduction={reduction!r}"
-            )
+        label_smoothing = validate_rate("label_smoothing", label_smoothing)
+        if ignore_index is not None:
+            ignore_index = validate_int("ignore_index", ignore_index)
+        reduction = validate_choice("reduction", reduction, REDUCTIONS)
         # Always float32: the loss is computed in float32 even under mixed precision.
         super().__init__(name=name, reduction=reduction, dtype="float32")
         self.from_logits = from_logits

@@ -5,6 +5,7 @@
 
 from collections.abc import Mapping
 
+import keras
 import numpy as np
 
 from keras_seq.utils.validation import validate_choice
@@ -20,7 +21,8 @@ _COCO_AREA_RANGES = {
     "medium": (32.0**2, 96.0**2),
     "large": (96.0**2, 1e5**2),
 }
-_BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+# Our box format names -> keras.utils.bounding_boxes' names.
+_BOX_FORMATS = {"xyxy": "xyxy", "xywh": "xywh", "cxcywh": "center_xywh"}
 _MAX_CHUNK_ELEMENTS = 4_000_000  # IoU entries (float64) held at once: 32 MB
 
 
@@ -59,6 +61,13 @@ def mean_average_precision(
     (`iscrowd`; every object is a regular one), segmentation masks and keypoints.
     Matching runs vectorized over images and thresholds (a loop over the detection rank
     only); a few thousand images with 100 detections each take seconds.
+
+    This is keras_seq's only mAP, and it does not call pycocotools, for what it adds: no
+    dependency (pycocotools is needed only by the tests that compare the two on random
+    and edge cases); it takes the padded batches that `predict` and `postprocess` return
+    (arrays or tensors, `-1` labels as padding) instead of COCO JSON files or per-image
+    dictionaries; and it is vectorized over images and thresholds. It runs in NumPy on the
+    host, not in the graph (`keras_seq.metrics.evaluate_detection` runs it over a dataset).
 
     Args:
         predictions: dict of arrays (or tensors) for N images with K detections each:
@@ -118,10 +127,10 @@ def mean_average_precision(
         - [Lin et al., 2014. Microsoft COCO: Common Objects in Context](https://arxiv.org/abs/1405.0312)
         - pycocotools `COCOeval`: https://github.com/cocodataset/cocoapi
     """
-    validate_choice("box_format", box_format, _BOX_FORMATS)
-    validate_positive_int("max_detections", max_detections)
+    box_format = validate_choice("box_format", box_format, _BOX_FORMATS)
+    max_detections = validate_positive_int("max_detections", max_detections)
     if num_classes is not None:
-        validate_positive_int("num_classes", num_classes)
+        num_classes = validate_positive_int("num_classes", num_classes)
     thresholds = _check_iou_thresholds(iou_thresholds)
     ranges = _check_area_ranges(area_ranges)
     pred_boxes, scores, pred_labels = _check_inputs(
@@ -201,19 +210,19 @@ def _mean_of_valid(values):
 def _check_iou_thresholds(iou_thresholds):
     if iou_thresholds is None:
         return _COCO_IOU_THRESHOLDS
+    expected = "None or a non-empty sequence of floats in (0, 1)"
     try:
         thresholds = np.asarray(iou_thresholds, dtype="float64")
     except (TypeError, ValueError):
         thresholds = None
-    if (
-        thresholds is None
-        or thresholds.ndim != 1
-        or thresholds.size == 0
-        or not np.all((thresholds > 0) & (thresholds < 1))
-    ):
+    if thresholds is None or thresholds.ndim != 1:
+        raise TypeError(
+            f"`iou_thresholds` must be {expected}. Received: iou_thresholds={iou_thresholds!r} "
+            f"of type {type(iou_thresholds).__name__}"
+        )
+    if thresholds.size == 0 or not np.all((thresholds > 0) & (thresholds < 1)):
         raise ValueError(
-            "`iou_thresholds` must be None or a non-empty sequence of floats in (0, 1). "
-            f"Received: iou_thresholds={iou_thresholds!r}"
+            f"`iou_thresholds` must be {expected}. Received: iou_thresholds={iou_thresholds!r}"
         )
     return thresholds
 
@@ -222,7 +231,7 @@ def _check_area_ranges(area_ranges):
     if area_ranges is None:
         return {}
     if isinstance(area_ranges, str):
-        validate_choice("area_ranges", area_ranges, ("coco",))
+        area_ranges = validate_choice("area_ranges", area_ranges, ("coco",))
         return dict(_COCO_AREA_RANGES)
     ranges = {}
     if isinstance(area_ranges, Mapping) and area_ranges:
@@ -247,10 +256,14 @@ def _check_area_ranges(area_ranges):
 
 def _check_inputs(argument, inputs, keys, optional=None):
     """The arrays of `inputs[key]` for `keys` (+ `optional` or None), checked for shape."""
-    if not isinstance(inputs, Mapping) or not all(key in inputs for key in keys):
-        received = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
+    if not isinstance(inputs, Mapping):
+        raise TypeError(
+            f"`{argument}` must be a dict with keys {list(keys)}. Received: {argument} of "
+            f"type {type(inputs).__name__}"
+        )
+    if not all(key in inputs for key in keys):
         raise ValueError(
-            f"`{argument}` must be a dict with keys {list(keys)}. Received: {received}"
+            f"`{argument}` must be a dict with keys {list(keys)}. Received: {sorted(inputs)}"
         )
     names = list(keys) + ([optional] if optional else [])
     arrays = []
@@ -275,14 +288,18 @@ def _check_inputs(argument, inputs, keys, optional=None):
                 f"`{argument}['boxes']` without its last axis). Received: shape={array.shape}"
             )
     labels = arrays[names.index("labels")]
-    if not np.issubdtype(labels.dtype, np.integer) or (labels < -1).any():
-        smallest = labels.min(initial=0) if np.issubdtype(labels.dtype, np.integer) else "-"
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(
+            f"`{argument}['labels']` must hold integer class ids >= 0, or -1 for padding. "
+            f"Received: dtype={labels.dtype}"
+        )
+    if (labels < -1).any():
         raise ValueError(
             f"`{argument}['labels']` must hold integer class ids >= 0, or -1 for padding. "
-            f"Received: dtype={labels.dtype}, smallest label {smallest}"
+            f"Received: smallest label {labels.min()}"
         )
     if not np.issubdtype(boxes.dtype, np.number):
-        raise ValueError(f"`{argument}['boxes']` must hold numbers. Received: dtype={boxes.dtype}")
+        raise TypeError(f"`{argument}['boxes']` must hold numbers. Received: dtype={boxes.dtype}")
     checked = [boxes.astype("float64")]
     for name, array in zip(names[1:], arrays[1:]):
         if array is None or name == "labels":
@@ -298,14 +315,18 @@ def _check_inputs(argument, inputs, keys, optional=None):
 
 
 def _to_corners_and_sizes(argument, boxes, labels, box_format):
-    """`(..., 4)` boxes in `box_format` -> `(..., 6)`: x1, y1, x2, y2, width, height."""
-    first, second = boxes[..., :2], boxes[..., 2:]
-    if box_format == "xyxy":
-        corners, sizes = (first, second), second - first
-    elif box_format == "xywh":
-        corners, sizes = (first, first + second), second  # x2 = x + w, as pycocotools
-    else:
-        corners, sizes = (first - second / 2, first + second / 2), second
+    """`(..., 4)` boxes in `box_format` -> `(..., 6)`: x1, y1, x2, y2, width, height.
+
+    The corners come from `keras.utils.bounding_boxes.convert_format` (in float64); the sizes
+    are the given ones where the format has them, as pycocotools takes a box's area from its
+    width and height rather than from its corners.
+    """
+    corners = keras.ops.convert_to_numpy(
+        keras.utils.bounding_boxes.convert_format(
+            boxes, _BOX_FORMATS[box_format], "xyxy", dtype="float64"
+        )
+    )
+    sizes = corners[..., 2:] - corners[..., :2] if box_format == "xyxy" else boxes[..., 2:]
     real = labels >= 0
     bad = ~np.isfinite(boxes).all(axis=-1) | (sizes < 0).any(axis=-1)  # NaN sizes: not < 0
     if (bad & real).any():
@@ -315,7 +336,7 @@ def _to_corners_and_sizes(argument, boxes, labels, box_format):
             f"and height where the label is not -1; check `box_format`. Received: "
             f"box_format={box_format!r} and the box {example}"
         )
-    return np.concatenate([*corners, sizes], axis=-1)
+    return np.concatenate([corners, sizes], axis=-1)
 
 
 def _prepare(boxes, scores, labels, max_detections):

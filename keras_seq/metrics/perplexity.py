@@ -9,8 +9,8 @@ from keras.src.backend import get_keras_mask  # Read before any cast, which drop
 from keras_seq.api import keras_seq_export
 from keras_seq.losses.sequence_loss import per_token_sample_weight
 from keras_seq.losses.sequence_loss import token_cross_entropy
-from keras_seq.losses.sequence_loss import validate_ignore_index
 from keras_seq.utils.validation import validate_bool
+from keras_seq.utils.validation import validate_int
 
 
 @keras_seq_export
@@ -68,7 +68,8 @@ class Perplexity(keras.metrics.Metric):
 
     def __init__(self, from_logits=True, ignore_index=None, name="perplexity", dtype="float32"):
         validate_bool("from_logits", from_logits)
-        validate_ignore_index(ignore_index)
+        if ignore_index is not None:
+            ignore_index = validate_int("ignore_index", ignore_index)
         if not keras.backend.is_float_dtype(dtype):
             raise ValueError(f"`dtype` must be a floating-point dtype. Received: dtype={dtype!r}")
         super().__init__(name=name, dtype=dtype)

@@ -5,8 +5,14 @@ center_y, width, height)` (DETR's predictions and targets, normalized to [0, 1])
 `(x_min, y_min, x_max, y_max)`. Units are the caller's (normalized or pixels); IoU and
 generalized IoU do not depend on them. Pairwise functions take boxes `(..., N, 4)` and
 `(..., M, 4)` and return `(..., N, M)`; leading axes broadcast (a batch of images).
+
+Keras has box conversions and IoU too (`keras.utils.bounding_boxes`); this module uses them
+where they give the same numbers and keeps its own functions only where they add something,
+said in each docstring: `box_cxcywh_to_xyxy` is Keras' `convert_format("center_xywh",
+"xyxy")`; `box_xyxy_to_cxcywh`, `box_iou` and `generalized_box_iou` are DETR's own.
 """
 
+import keras
 from keras import ops
 
 
@@ -20,6 +26,10 @@ def _check_boxes(boxes, name):
 
 def box_cxcywh_to_xyxy(boxes):
     """Convert boxes from `(center_x, center_y, width, height)` to `(x_min, y_min, x_max, y_max)`.
+
+    `keras.utils.bounding_boxes.convert_format(boxes, "center_xywh", "xyxy")` in the dtype of
+    `boxes` (Keras' default would cast to float32), bit for bit, with any number of leading
+    axes; this name is DETR's.
 
     Args:
         boxes: float tensor `(..., 4)`.
@@ -37,20 +47,18 @@ def box_cxcywh_to_xyxy(boxes):
     """
     boxes = ops.convert_to_tensor(boxes)
     _check_boxes(boxes, "boxes")
-    center_x, center_y, width, height = ops.unstack(boxes, 4, axis=-1)
-    return ops.stack(
-        [
-            center_x - 0.5 * width,
-            center_y - 0.5 * height,
-            center_x + 0.5 * width,
-            center_y + 0.5 * height,
-        ],
-        axis=-1,
+    return keras.utils.bounding_boxes.convert_format(
+        boxes, "center_xywh", "xyxy", dtype=keras.backend.standardize_dtype(boxes.dtype)
     )
 
 
 def box_xyxy_to_cxcywh(boxes):
     """Convert boxes from `(x_min, y_min, x_max, y_max)` to `(center_x, center_y, width, height)`.
+
+    Ours rather than Keras' `convert_format(boxes, "xyxy", "center_xywh")`: the centre is
+    DETR's `(x_min + x_max) / 2`, where Keras computes `x_min + (x_max - x_min) / 2`, which
+    differs in the last bit for some boxes; DETR's reference implementation uses this
+    formula.
 
     Args:
         boxes: float tensor `(..., 4)`.
@@ -110,7 +118,10 @@ def _pairwise_intersection_union(boxes1, boxes2):
 def box_iou(boxes1, boxes2):
     """Pairwise intersection over union of `(x_min, y_min, x_max, y_max)` boxes.
 
-    Two boxes whose union is empty (both of zero area) have IoU 0, not NaN.
+    Two boxes whose union is empty (both of zero area) have IoU 0, not NaN. Ours rather than
+    `keras.utils.bounding_boxes.compute_iou`, which adds an epsilon to the union (so its
+    values differ slightly), takes boxes of rank 2 or 3 only and has no generalized IoU; this
+    one shares its intersection and union with `generalized_box_iou`.
 
     Args:
         boxes1: float tensor `(..., N, 4)`, `"xyxy"`.

@@ -7,18 +7,7 @@ M window height and width (`Mh`, `Mw`), T tokens per window (`Mh * Mw`), K windo
 import numpy as np
 from keras import ops
 
-
-def to_pair(value, name):
-    """`(height, width)` from an int or a pair of ints; `name` is the argument in errors."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        return tuple(value)
-    raise ValueError(f"`{name}` must be an int or a pair of ints. Received: {name}={value!r}")
+from keras_seq.utils.validation import validate_int_pair
 
 
 def window_partition(inputs, window_size):
@@ -41,7 +30,7 @@ def window_partition(inputs, window_size):
     np.testing.assert_array_equal(keras_seq.ops.window_reverse(windows, (4, 3), 8, 6), x)
     ```
     """
-    window_height, window_width = to_pair(window_size, "window_size")
+    window_height, window_width = validate_int_pair("window_size", window_size)
     height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
     if height is None or width is None or height % window_height or width % window_width:
         raise ValueError(
@@ -66,7 +55,7 @@ def window_reverse(windows, window_size, height, width):
     Returns:
         Tensor `(batch_size, height, width, channels)`.
     """
-    window_height, window_width = to_pair(window_size, "window_size")
+    window_height, window_width = validate_int_pair("window_size", window_size)
     if height % window_height or width % window_width:
         raise ValueError(
             "`height` and `width` must be multiples of `window_size`. Received: "
@@ -113,8 +102,8 @@ def shifted_window_mask(
         NumPy bool array `(num_windows, tokens, tokens)`, `True` = may attend, windows and
         tokens in `window_partition`'s order.
     """
-    window_height, window_width = to_pair(window_size, "window_size")
-    shift_height, shift_width = to_pair(shift_size, "shift_size")
+    window_height, window_width = validate_int_pair("window_size", window_size)
+    shift_height, shift_width = validate_int_pair("shift_size", shift_size)
     valid_height = height if valid_height is None else valid_height
     valid_width = width if valid_width is None else valid_width
     for axis, size, window, shift, valid in (
@@ -154,7 +143,7 @@ def relative_position_index(window_size):
     Returns:
         NumPy int32 array `(tokens, tokens)`, tokens in row-major order within the window.
     """
-    window_height, window_width = to_pair(window_size, "window_size")
+    window_height, window_width = validate_int_pair("window_size", window_size)
     coordinates = np.stack(
         np.meshgrid(np.arange(window_height), np.arange(window_width), indexing="ij")
     ).reshape(2, -1)  # (2, T)

@@ -4,7 +4,7 @@
 textured backgrounds (`keras_seq.data.shapes_detection_data`; nothing is downloaded) train a
 `DETR` on a four-convolution backbone (stride 8: a 6x6 map of 36 tokens), width 64, 2 encoder
 and 2 decoder layers, 8 object queries, with `DETRLoss` (Hungarian matching, the paper's
-weights). The held-out score is COCO mAP (`keras_seq.metrics.mean_average_precision`) on 200
+weights). The held-out score is COCO mAP (`keras_seq.metrics.evaluate_detection`) on 200
 images of another seed: `map` (IoU 0.5:0.95) and `map_50`.
 
 Outputs beyond the runner's: `detections.png` (held-out images with the ground truth dashed
@@ -23,15 +23,13 @@ slowly: fewer epochs detect little.
 import math
 
 import keras
-import numpy as np
 
 from keras_seq.callbacks.attention_map_logger import AttentionMapLogger
 from keras_seq.data.shapes_detection import SHAPES_CLASSES
 from keras_seq.data.shapes_detection import shapes_detection_data
 from keras_seq.losses.detr_loss import DETRLoss
-from keras_seq.metrics.mean_average_precision import mean_average_precision
+from keras_seq.metrics.detection_evaluation import evaluate_detection
 from keras_seq.models.detr.detr import DETR
-from keras_seq.ops.boxes import box_cxcywh_to_xyxy
 from keras_seq.recipes import outputs
 
 IMAGE_SIZE = 48
@@ -166,13 +164,14 @@ def train_detr_shapes(run):
     )
     run.save_model(model, probe_inputs=test_images[:8])
 
-    predictions = model.predict(test_images, batch_size=len(test_images), verbose=0)
-    detections = {key: np.asarray(value) for key, value in model.postprocess(predictions).items()}
-    truth = {
-        "boxes": np.asarray(box_cxcywh_to_xyxy(test_targets["boxes"])) * IMAGE_SIZE,
-        "labels": test_targets["labels"],
-    }
-    scores = mean_average_precision(detections, truth, num_classes=NUM_CLASSES)
+    scores, predictions = evaluate_detection(
+        model,
+        (test_images, test_targets),
+        batch_size=len(test_images),
+        num_classes=NUM_CLASSES,
+        return_predictions=True,
+    )
+    detections, truth = predictions["detections"], predictions["ground_truth"]
     run.report(map=scores["map"], map_50=scores["map_50"], map_75=scores["map_75"])
     plotted = slice(0, NUM_PLOTTED)
     run.save_figure(

@@ -52,9 +52,9 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, hidden_dim, warmup_steps=4000, scale=1.0):
-        validate_positive_int("hidden_dim", hidden_dim)
-        validate_positive_int("warmup_steps", warmup_steps)
-        validate_positive_float("scale", scale)
+        hidden_dim = validate_positive_int("hidden_dim", hidden_dim)
+        warmup_steps = validate_positive_int("warmup_steps", warmup_steps)
+        scale = validate_positive_float("scale", scale)
         super().__init__()
         self.hidden_dim = hidden_dim
         self.warmup_steps = warmup_steps

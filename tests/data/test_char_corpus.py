@@ -32,14 +32,26 @@ def test_windows_continue_the_text():
 
 
 @pytest.mark.parametrize(
-    "kwargs,pattern",
+    "kwargs,error,pattern",
     [
-        ({"num_sentences": 0, "sequence_length": 4}, "`num_sentences` must be a positive"),
-        ({"num_sentences": 2, "sequence_length": 0}, "`sequence_length` must be a positive"),
-        ({"num_sentences": 1, "sequence_length": 500}, "shorter than one window"),
-        ({"num_sentences": 2, "sequence_length": 4, "seed": "a"}, "`seed` must be an int"),
+        (
+            {"num_sentences": 0, "sequence_length": 4},
+            ValueError,
+            "`num_sentences` must be a positive",
+        ),
+        (
+            {"num_sentences": 2, "sequence_length": 0},
+            ValueError,
+            "`sequence_length` must be a positive",
+        ),
+        ({"num_sentences": 1, "sequence_length": 500}, ValueError, "shorter than one window"),
+        (
+            {"num_sentences": 2, "sequence_length": 4, "seed": "a"},
+            TypeError,
+            "`seed` must be a non-negative integer",
+        ),
     ],
 )
-def test_validation_errors(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_validation_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         char_corpus_data(**kwargs)

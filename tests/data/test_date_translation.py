@@ -122,17 +122,17 @@ def test_decode_stops_at_the_end_token():
 
 
 @pytest.mark.parametrize(
-    "kwargs,pattern",
+    "kwargs,error,pattern",
     [
-        ({"num_examples": 0}, "`num_examples` must be a positive integer"),
-        ({"num_examples": 5, "formats": ["iso"]}, "`formats` must be one of"),
-        ({"num_examples": 5, "formats": []}, "`formats` must name at least one format"),
-        ({"num_examples": 5, "split": "validation"}, "`split` must be one of"),
-        ({"num_examples": 5, "seed": 1.5}, "`seed` must be an int"),
+        ({"num_examples": 0}, ValueError, "`num_examples` must be a positive integer"),
+        ({"num_examples": 5, "formats": ["iso"]}, ValueError, "`formats` must be one of"),
+        ({"num_examples": 5, "formats": []}, ValueError, "`formats` must name at least one format"),
+        ({"num_examples": 5, "split": "validation"}, ValueError, "`split` must be one of"),
+        ({"num_examples": 5, "seed": 1.5}, TypeError, "`seed` must be a non-negative integer"),
     ],
 )
-def test_validation_errors(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_validation_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         date_translation.date_translation_data(**kwargs)
 
 

@@ -148,30 +148,30 @@ def test_seeds():
 
 
 @pytest.mark.parametrize(
-    "kwargs,pattern",
+    "kwargs,error,pattern",
     [
-        ({"num_examples": 0}, "`num_examples` must be a positive integer"),
-        ({"sequence_length": 1}, "`sequence_length` must be at least 2"),
-        ({"sequence_length": 4.0}, "`sequence_length` must be a positive integer"),
-        ({"seed": -1}, "`seed` must be a non-negative integer"),
-        ({"seed": None}, "`seed` must be a non-negative integer"),
+        ({"num_examples": 0}, ValueError, "`num_examples` must be a positive integer"),
+        ({"sequence_length": 1}, ValueError, "`sequence_length` must be at least 2"),
+        ({"sequence_length": 4.0}, TypeError, "`sequence_length` must be a positive integer"),
+        ({"seed": -1}, ValueError, "`seed` must be a non-negative integer"),
+        ({"seed": None}, TypeError, "`seed` must be a non-negative integer"),
     ],
 )
-def test_adding_problem_validation_errors(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_adding_problem_validation_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         adding_problem_data(**{"num_examples": 4, "sequence_length": 10, **kwargs})
 
 
 @pytest.mark.parametrize(
-    "kwargs,pattern",
+    "kwargs,error,pattern",
     [
-        ({"num_examples": -2}, "`num_examples` must be a positive integer"),
-        ({"sequence_length": 0}, "`sequence_length` must be a positive integer"),
-        ({"num_symbols": 0}, "`num_symbols` must be a positive integer"),
-        ({"copy_length": True}, "`copy_length` must be a positive integer"),
-        ({"seed": 1.5}, "`seed` must be a non-negative integer"),
+        ({"num_examples": -2}, ValueError, "`num_examples` must be a positive integer"),
+        ({"sequence_length": 0}, ValueError, "`sequence_length` must be a positive integer"),
+        ({"num_symbols": 0}, ValueError, "`num_symbols` must be a positive integer"),
+        ({"copy_length": True}, TypeError, "`copy_length` must be a positive integer"),
+        ({"seed": 1.5}, TypeError, "`seed` must be a non-negative integer"),
     ],
 )
-def test_copy_task_validation_errors(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_copy_task_validation_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         copy_task_data(**{"num_examples": 4, "sequence_length": 10, **kwargs})

@@ -155,26 +155,29 @@ def test_dynamic_length_needs_max_predictions():
 
 
 INVALID_ARGUMENTS = [
-    ({"vocabulary_size": 0}, "vocabulary_size"),
-    ({"mask_token_id": VOCABULARY}, "mask_token_id"),
-    ({"mask_token_id": -1}, "mask_token_id"),
-    ({"mask_rate": 0.0}, "mask_rate"),
-    ({"mask_rate": 1.5}, "mask_rate"),
-    ({"mask_token_rate": -0.1}, "mask_token_rate"),
-    ({"random_token_rate": "0.1"}, "random_token_rate"),
-    ({"mask_token_rate": 0.8, "random_token_rate": 0.3}, "random_token_rate"),
-    ({"max_predictions": 0}, "max_predictions"),
-    ({"unselectable_token_ids": "0"}, "unselectable_token_ids"),
-    ({"seed": 1.5}, "seed"),
-    ({"seed": (1, 2, 3)}, "seed"),
-    ({"padding_mask": np.ones((512, 127), bool)}, "padding_mask"),
+    ({"vocabulary_size": 0}, ValueError, "vocabulary_size"),
+    ({"mask_token_id": VOCABULARY}, ValueError, "mask_token_id"),
+    ({"mask_token_id": -1}, ValueError, "mask_token_id"),
+    ({"mask_token_id": 1.0}, TypeError, "mask_token_id"),
+    ({"mask_rate": 0.0}, ValueError, "mask_rate"),
+    ({"mask_rate": 1.5}, ValueError, "mask_rate"),
+    ({"mask_token_rate": -0.1}, ValueError, "mask_token_rate"),
+    ({"random_token_rate": "0.1"}, TypeError, "random_token_rate"),
+    ({"mask_token_rate": 0.8, "random_token_rate": 0.3}, ValueError, "random_token_rate"),
+    ({"max_predictions": 0}, ValueError, "max_predictions"),
+    ({"unselectable_token_ids": "0"}, TypeError, "unselectable_token_ids"),
+    ({"seed": 1.5}, TypeError, "seed"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"seed": (1.0, 2.0)}, TypeError, "seed"),
+    ({"seed": (1, 2, 3)}, ValueError, "seed"),
+    ({"padding_mask": np.ones((512, 127), bool)}, ValueError, "padding_mask"),
 ]
 
 
 def test_invalid_arguments():
     # One test for all cases: the per-test Keras clean-up costs more than the checks.
-    for kwargs, match in INVALID_ARGUMENTS:
-        with pytest.raises((ValueError, TypeError), match=match):
+    for kwargs, error, match in INVALID_ARGUMENTS:
+        with pytest.raises(error, match=match):
             mask_tokens(TOKENS, **{**KWARGS, **kwargs})
     for token_ids in (np.zeros((2, 3, 4), "int32"), np.zeros((2, 3), "float32")):
         with pytest.raises((ValueError, TypeError), match="token_ids"):

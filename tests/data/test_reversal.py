@@ -42,17 +42,21 @@ def test_fixed_length():
 
 
 @pytest.mark.parametrize(
-    "kwargs,pattern",
+    "kwargs,error,pattern",
     [
-        ({"num_examples": 0}, "`num_examples` must be a positive integer"),
-        ({"min_length": 0}, "`min_length` must be a positive integer"),
-        ({"max_length": 2.0}, "`max_length` must be a positive integer"),
-        ({"num_symbols": 0}, "`num_symbols` must be a positive integer"),
-        ({"min_length": 5, "max_length": 4}, "`min_length` must not exceed `max_length`"),
-        ({"task": "sort"}, "`task` must be one of"),
-        ({"seed": None}, "`seed` must be an int"),
+        ({"num_examples": 0}, ValueError, "`num_examples` must be a positive integer"),
+        ({"min_length": 0}, ValueError, "`min_length` must be a positive integer"),
+        ({"max_length": 2.0}, TypeError, "`max_length` must be a positive integer"),
+        ({"num_symbols": 0}, ValueError, "`num_symbols` must be a positive integer"),
+        (
+            {"min_length": 5, "max_length": 4},
+            ValueError,
+            "`min_length` must not exceed `max_length`",
+        ),
+        ({"task": "sort"}, ValueError, "`task` must be one of"),
+        ({"seed": None}, TypeError, "`seed` must be a non-negative integer"),
     ],
 )
-def test_validation_errors(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_validation_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         reversal_data(**{"num_examples": 4, **kwargs})

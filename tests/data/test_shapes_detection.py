@@ -167,25 +167,37 @@ def test_impossible_placement_is_an_error():
 
 
 @pytest.mark.parametrize(
-    "kwargs,pattern",
+    "kwargs,error,pattern",
     [
-        ({"num_examples": 0}, "`num_examples` must be a positive integer"),
-        ({"image_size": 5}, r"`image_size` must be .* Received: image_size=5"),
-        ({"image_size": (32, 32, 3)}, r"`image_size` must be .* image_size=\(32, 32, 3\)"),
-        ({"image_size": 32.0}, "`image_size` must be"),
-        ({"min_objects": -1}, "`min_objects` must be a non-negative integer"),
-        ({"max_objects": 0}, "`max_objects` must be a positive integer"),
-        ({"min_objects": 5, "max_objects": 4}, "`min_objects` must not exceed `max_objects`"),
-        ({"num_classes": 0}, r"`num_classes` must be an int in \[1, 5\]"),
-        ({"num_classes": 6}, "Received: num_classes=6"),
-        ({"min_object_size": 5}, r"`min_object_size` must be an int in \[6, "),
-        ({"max_object_size": 65}, "Received: max_object_size=65"),
-        ({"image_size": (32, 64), "max_object_size": 40}, r"\[6, 32\] pixels"),
-        ({"min_object_size": 20, "max_object_size": 10}, "`min_object_size` must not exceed"),
-        ({"seed": -1}, "`seed` must be a non-negative integer"),
-        ({"seed": None}, "Received: seed=None"),
+        ({"num_examples": 0}, ValueError, "`num_examples` must be a positive integer"),
+        ({"image_size": 5}, ValueError, r"`image_size` must be .* Received: image_size=5"),
+        (
+            {"image_size": (32, 32, 3)},
+            ValueError,
+            r"`image_size` must be .* image_size=\(32, 32, 3\)",
+        ),
+        ({"image_size": 32.0}, TypeError, "`image_size` must be"),
+        ({"min_objects": -1}, ValueError, "`min_objects` must be a non-negative integer"),
+        ({"max_objects": 0}, ValueError, "`max_objects` must be a positive integer"),
+        (
+            {"min_objects": 5, "max_objects": 4},
+            ValueError,
+            "`min_objects` must not exceed `max_objects`",
+        ),
+        ({"num_classes": 0}, ValueError, r"`num_classes` must be an int in \[1, 5\]"),
+        ({"num_classes": 6}, ValueError, "Received: num_classes=6"),
+        ({"min_object_size": 5}, ValueError, r"`min_object_size` must be an int in \[6, "),
+        ({"max_object_size": 65}, ValueError, "Received: max_object_size=65"),
+        ({"image_size": (32, 64), "max_object_size": 40}, ValueError, r"\[6, 32\] pixels"),
+        (
+            {"min_object_size": 20, "max_object_size": 10},
+            ValueError,
+            "`min_object_size` must not exceed",
+        ),
+        ({"seed": -1}, ValueError, "`seed` must be a non-negative integer"),
+        ({"seed": None}, TypeError, "Received: seed=None"),
     ],
 )
-def test_validation_errors(kwargs, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_validation_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
         shapes_detection_data(**{"num_examples": 4, **kwargs})

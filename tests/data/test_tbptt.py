@@ -64,10 +64,10 @@ def test_errors_name_the_argument():
         truncated_bptt_dataset(x, y[:, :11], chunk_length=CHUNK, batch_size=BATCH)
     with pytest.raises(ValueError, match="`inputs`.*inputs.shape=\\(6,\\)"):
         truncated_bptt_dataset(x[:, 0, 0], None, chunk_length=CHUNK, batch_size=BATCH)
-    for bad in (0, -2, 1.5, True):
-        with pytest.raises(ValueError, match=f"chunk_length={bad!r}"):
+    for bad, error in ((0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match=f"chunk_length={bad!r}"):
             truncated_bptt_dataset(x, y, chunk_length=bad, batch_size=BATCH)
-        with pytest.raises(ValueError, match=f"batch_size={bad!r}"):
+        with pytest.raises(error, match=f"batch_size={bad!r}"):
             truncated_bptt_dataset(x, y, chunk_length=CHUNK, batch_size=bad)
 
 

@@ -18,25 +18,27 @@ def test_shift_behind_the_start_token_padded_like_the_target():
 
 
 @pytest.mark.parametrize(
-    "source,target,start,pattern",
+    "source,target,start,error,pattern",
     [
         (
             np.ones((2, 3), int),
             np.ones((2, 3), int),
             0,
+            ValueError,
             "`start_token_id` must be a positive integer",
         ),
         (
             np.ones((2, 3), int),
             np.ones((2, 3), int),
             True,
+            TypeError,
             "`start_token_id` must be a positive integer",
         ),
-        (np.ones((2,), int), np.ones((2, 3), int), 1, "`source` must be a 2-D int array"),
-        (np.ones((2, 3), int), np.ones((2, 3)), 1, "`target` must be a 2-D int array"),
-        (np.ones((2, 3), int), np.ones((3, 3), int), 1, "same number of examples"),
+        (np.ones((2,), int), np.ones((2, 3), int), 1, ValueError, "`source` must be a 2-D int"),
+        (np.ones((2, 3), int), np.ones((2, 3)), 1, ValueError, "`target` must be a 2-D int array"),
+        (np.ones((2, 3), int), np.ones((3, 3), int), 1, ValueError, "same number of examples"),
     ],
 )
-def test_errors(source, target, start, pattern):
-    with pytest.raises(ValueError, match=pattern):
+def test_errors(source, target, start, error, pattern):
+    with pytest.raises(error, match=pattern):
         teacher_forcing_inputs(source, target, start_token_id=start)

@@ -191,27 +191,30 @@ def test_sampled_first_token_follows_the_filtered_distribution(strategy, options
 
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    "kwargs,error,match",
     [
-        ({"max_new_tokens": 0}, "max_new_tokens"),
-        ({"strategy": "nucleus"}, "strategy"),
-        ({"num_beams": 2}, "num_beams"),
-        ({"strategy": "beam", "num_beams": 0}, "num_beams"),
-        ({"strategy": "beam", "temperature": 0.5}, "temperature"),
-        ({"strategy": "sample", "temperature": 0.0}, "temperature"),
-        ({"strategy": "top_p", "top_p": 1.5}, "top_p"),
-        ({"strategy": "top_k", "top_k": 0}, "top_k"),
-        ({"strategy": "greedy", "seed": 1}, "seed"),
-        ({"strategy": "sample", "seed": 1.5}, "seed"),
-        ({"strategy": "beam", "length_penalty": "long"}, "length_penalty"),
-        ({"stop_token_id": -1}, "stop_token_id"),
-        ({"stop_token_id": 99}, "stop_token_id"),
-        ({"jit_compile": "yes"}, "jit_compile"),
+        ({"max_new_tokens": 0}, ValueError, "max_new_tokens"),
+        ({"strategy": "nucleus"}, ValueError, "strategy"),
+        ({"num_beams": 2}, ValueError, "num_beams"),
+        ({"strategy": "beam", "num_beams": 0}, ValueError, "num_beams"),
+        ({"strategy": "beam", "temperature": 0.5}, ValueError, "temperature"),
+        ({"strategy": "sample", "temperature": 0.0}, ValueError, "temperature"),
+        ({"strategy": "top_p", "top_p": 1.5}, ValueError, "top_p"),
+        ({"strategy": "top_p", "top_p": "all"}, TypeError, "top_p"),
+        ({"strategy": "top_k", "top_k": 0}, ValueError, "top_k"),
+        ({"strategy": "greedy", "seed": 1}, ValueError, "seed"),
+        ({"strategy": "sample", "seed": 1.5}, TypeError, "seed"),
+        ({"strategy": "sample", "seed": -1}, ValueError, "seed"),
+        ({"strategy": "beam", "length_penalty": "long"}, TypeError, "length_penalty"),
+        ({"stop_token_id": -1}, ValueError, "stop_token_id"),
+        ({"stop_token_id": 1.0}, TypeError, "stop_token_id"),
+        ({"stop_token_id": 99}, ValueError, "stop_token_id"),
+        ({"jit_compile": "yes"}, TypeError, "jit_compile"),
     ],
 )
-def test_bad_arguments_name_the_argument(kwargs, match):
+def test_bad_arguments_name_the_argument(kwargs, error, match):
     kwargs = {"max_new_tokens": 3, "jit_compile": False, **kwargs}
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         generate(ToyLanguageModel(), PROMPTS, **kwargs)
 
 

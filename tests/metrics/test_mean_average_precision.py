@@ -534,25 +534,25 @@ def _valid_inputs():
 
 
 ARGUMENT_ERRORS = [
-    ({"box_format": "xyhw"}, "box_format"),
-    ({"iou_thresholds": [0.5, 1.0]}, "iou_thresholds"),
-    ({"iou_thresholds": []}, "iou_thresholds"),
-    ({"iou_thresholds": 0.5}, "iou_thresholds"),
-    ({"iou_thresholds": ["high"]}, "iou_thresholds"),
-    ({"max_detections": 0}, "max_detections"),
-    ({"max_detections": 1.5}, "max_detections"),
-    ({"num_classes": 0}, "num_classes"),
-    ({"area_ranges": "small"}, "area_ranges"),
-    ({"area_ranges": {"small": (10, 5)}}, "area_ranges"),
-    ({"area_ranges": {"all": (0, 5)}}, "area_ranges"),
-    ({"area_ranges": {"x": 5}}, "area_ranges"),
-    ({"area_ranges": {}}, "area_ranges"),
+    ({"box_format": "xyhw"}, ValueError, "box_format"),
+    ({"iou_thresholds": [0.5, 1.0]}, ValueError, "iou_thresholds"),
+    ({"iou_thresholds": []}, ValueError, "iou_thresholds"),
+    ({"iou_thresholds": 0.5}, TypeError, "iou_thresholds"),
+    ({"iou_thresholds": ["high"]}, TypeError, "iou_thresholds"),
+    ({"max_detections": 0}, ValueError, "max_detections"),
+    ({"max_detections": 1.5}, TypeError, "max_detections"),
+    ({"num_classes": 0}, ValueError, "num_classes"),
+    ({"area_ranges": "small"}, ValueError, "area_ranges"),
+    ({"area_ranges": {"small": (10, 5)}}, ValueError, "area_ranges"),
+    ({"area_ranges": {"all": (0, 5)}}, ValueError, "area_ranges"),
+    ({"area_ranges": {"x": 5}}, ValueError, "area_ranges"),
+    ({"area_ranges": {}}, ValueError, "area_ranges"),
 ]
 
 
 def test_argument_errors():
-    for kwargs, match in ARGUMENT_ERRORS:
-        with pytest.raises(ValueError, match=match):
+    for kwargs, error, match in ARGUMENT_ERRORS:
+        with pytest.raises(error, match=match):
             mean_average_precision(*_valid_inputs(), **kwargs)
     predictions, ground_truth = _inputs([A], [3], [A], [0.9], [0])
     with pytest.raises(ValueError, match="num_classes=2"):
@@ -574,24 +574,45 @@ TWO_IMAGES = {"boxes": np.zeros((2, 1, 4)), "labels": np.zeros((2, 1), "int64")}
 
 
 INPUT_ERRORS = [
-    (_broken("predictions", None, [A]), r"`predictions` must be a dict"),
-    (_broken("ground_truth", None, {"boxes": [[A]]}), r"`ground_truth` must be a dict"),
-    (_broken("predictions", "boxes", np.zeros((1, 4))), r"predictions\['boxes'\]"),
-    (_broken("ground_truth", "boxes", np.zeros((1, 1, 5))), r"ground_truth\['boxes'\]"),
-    (_broken("predictions", "scores", np.zeros((1, 2))), r"predictions\['scores'\]"),
-    (_broken("ground_truth", "labels", np.zeros((1, 2), int)), r"ground_truth\['labels'\]"),
-    (_broken("predictions", "labels", np.array([[0.0]])), r"predictions\['labels'\]"),
-    (_broken("predictions", "labels", np.array([[-2]])), r"predictions\['labels'\]"),
-    (_broken("ground_truth", "areas", np.zeros((2, 1))), r"ground_truth\['areas'\]"),
-    (_broken("predictions", "scores", np.array([[np.nan]])), r"predictions\['scores'\]"),
-    (_broken("predictions", "boxes", np.array([[[5, 0, 0, 5]]])), r"predictions\['boxes'\]"),
-    (_broken("ground_truth", "boxes", np.array([[[0, 0, np.inf, 1]]])), "ground_truth"),
-    (_broken("ground_truth", None, TWO_IMAGES), "same number of images"),
-    (_broken("predictions", "labels", [[0], [0, 1]]), r"predictions\['labels'\].*padded"),
+    (_broken("predictions", None, [A]), TypeError, r"`predictions` must be a dict"),
+    (_broken("ground_truth", None, {"boxes": [[A]]}), ValueError, r"`ground_truth` must be a dict"),
+    (_broken("predictions", "boxes", np.zeros((1, 4))), ValueError, r"predictions\['boxes'\]"),
+    (
+        _broken("predictions", "boxes", np.full((1, 1, 4), "a")),
+        TypeError,
+        r"predictions\['boxes'\]",
+    ),
+    (_broken("ground_truth", "boxes", np.zeros((1, 1, 5))), ValueError, r"ground_truth\['boxes'\]"),
+    (_broken("predictions", "scores", np.zeros((1, 2))), ValueError, r"predictions\['scores'\]"),
+    (
+        _broken("ground_truth", "labels", np.zeros((1, 2), int)),
+        ValueError,
+        r"ground_truth\['labels'\]",
+    ),
+    (_broken("predictions", "labels", np.array([[0.0]])), TypeError, r"predictions\['labels'\]"),
+    (_broken("predictions", "labels", np.array([[-2]])), ValueError, r"predictions\['labels'\]"),
+    (_broken("ground_truth", "areas", np.zeros((2, 1))), ValueError, r"ground_truth\['areas'\]"),
+    (
+        _broken("predictions", "scores", np.array([[np.nan]])),
+        ValueError,
+        r"predictions\['scores'\]",
+    ),
+    (
+        _broken("predictions", "boxes", np.array([[[5, 0, 0, 5]]])),
+        ValueError,
+        r"predictions\['boxes'\]",
+    ),
+    (_broken("ground_truth", "boxes", np.array([[[0, 0, np.inf, 1]]])), ValueError, "ground_truth"),
+    (_broken("ground_truth", None, TWO_IMAGES), ValueError, "same number of images"),
+    (
+        _broken("predictions", "labels", [[0], [0, 1]]),
+        ValueError,
+        r"predictions\['labels'\].*padded",
+    ),
 ]
 
 
 def test_input_errors():
-    for inputs, match in INPUT_ERRORS:
-        with pytest.raises(ValueError, match=match):
+    for inputs, error, match in INPUT_ERRORS:
+        with pytest.raises(error, match=match):
             mean_average_precision(**inputs)

@@ -32,14 +32,25 @@ def test_conversions_round_trip_and_match_keras():
     xyxy = random_xyxy(3, 7)
     cxcywh = ops.box_xyxy_to_cxcywh(xyxy)
     np.testing.assert_allclose(ops.box_cxcywh_to_xyxy(cxcywh), xyxy, atol=1e-6)
-    # keras' "center_xywh" is the same convention as DETR's cxcywh.
+    # keras' "center_xywh" is the same convention as DETR's cxcywh; its centre formula
+    # differs in the last bit, hence our own box_xyxy_to_cxcywh.
     reference = keras.utils.bounding_boxes.convert_format(xyxy, "xyxy", "center_xywh")
     np.testing.assert_allclose(cxcywh, reference, atol=1e-6)
-    np.testing.assert_allclose(
-        ops.box_cxcywh_to_xyxy(reference),
-        keras.utils.bounding_boxes.convert_format(reference, "center_xywh", "xyxy"),
-        atol=1e-6,
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_cxcywh_to_xyxy_is_keras_convert_format_exactly(dtype):
+    cxcywh = tf.cast(ops.box_xyxy_to_cxcywh(random_xyxy(2, 3, 5)), dtype)  # two batch axes
+    ours = ops.box_cxcywh_to_xyxy(cxcywh)
+    assert keras.backend.standardize_dtype(ours.dtype) == dtype
+    keras_boxes = keras.utils.bounding_boxes.convert_format(
+        cxcywh, "center_xywh", "xyxy", dtype=dtype
     )
+    np.testing.assert_array_equal(tf.cast(ours, "float64"), tf.cast(keras_boxes, "float64"))
+    if dtype == "float32":  # and the definition, in NumPy
+        values = np.asarray(cxcywh)
+        corners = [values[..., :2] - values[..., 2:] / 2, values[..., :2] + values[..., 2:] / 2]
+        np.testing.assert_array_equal(ours, np.concatenate(corners, axis=-1))
 
 
 def test_area():

@@ -150,13 +150,13 @@ def test_errors_name_the_argument():
         ops.window_partition(x, (3, 3))  # 8 is not a multiple of 3.
     with pytest.raises(ValueError, match="`window_size`"):
         ops.window_partition(x, (2, 2, 2))
-    with pytest.raises(ValueError, match="`window_size`"):
+    with pytest.raises(TypeError, match="`window_size`"):
         ops.window_partition(x, True)
     with pytest.raises(ValueError, match="`height`"):
         ops.window_reverse(np.zeros((4, 4, 2), "float32"), 2, 5, 4)
     with pytest.raises(ValueError, match="`shift_size`"):
         ops.shifted_window_mask(8, 8, 4, (2,))
-    with pytest.raises(ValueError, match="`window_size`"):
+    with pytest.raises(TypeError, match="`window_size`"):
         ops.relative_position_index("7")
 
 

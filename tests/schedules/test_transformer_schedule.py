@@ -74,8 +74,8 @@ def test_adam_uses_the_schedule_per_iteration():
 def test_validation_errors():
     cases = [
         ({"hidden_dim": 0}, ValueError, "hidden_dim"),
-        ({"hidden_dim": 8.0}, ValueError, "hidden_dim"),
-        ({"hidden_dim": True}, ValueError, "hidden_dim"),
+        ({"hidden_dim": 8.0}, TypeError, "hidden_dim"),
+        ({"hidden_dim": True}, TypeError, "hidden_dim"),
         ({"hidden_dim": 8, "warmup_steps": 0}, ValueError, "warmup_steps"),
         ({"hidden_dim": 8, "warmup_steps": -5}, ValueError, "warmup_steps"),
         ({"hidden_dim": 8, "scale": 0.0}, ValueError, "scale"),

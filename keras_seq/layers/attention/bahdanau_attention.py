@@ -33,7 +33,7 @@ class BahdanauAttention(BaseAttention):
         use_bias: bool. Whether the score network has its bias b. Defaults to `True`.
         dropout: float in [0, 1). Dropout rate on the attention weights, in training only.
             Defaults to `0.0`.
-        seed: int or `None`. Seed of the dropout. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the dropout. Defaults to `None`.
         kernel_initializer: initializer of W_q, W_k and v. Defaults to `"glorot_uniform"`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
@@ -80,7 +80,7 @@ class BahdanauAttention(BaseAttention):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
-        validate_positive_int("units", units)
+        units = validate_positive_int("units", units)
         validate_bool("use_bias", use_bias)
         super().__init__(
             dropout=dropout, seed=seed, kernel_initializer=kernel_initializer, **kwargs

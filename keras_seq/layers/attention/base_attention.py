@@ -11,6 +11,7 @@ from keras_seq.layers.attention import attention_recorder
 from keras_seq.ops.attention import attention_probabilities
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.validation import validate_seed
 
 
 def _unpack_inputs(inputs, what):
@@ -66,9 +67,8 @@ class BaseAttention(keras.layers.Layer):
     """
 
     def __init__(self, dropout=0.0, seed=None, kernel_initializer="glorot_uniform", **kwargs):
-        validate_rate("dropout", dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        dropout = validate_rate("dropout", dropout)
+        seed = validate_seed("seed", seed)
         super().__init__(**kwargs)
         self.dropout = dropout
         self.seed = seed

@@ -42,7 +42,7 @@ class LuongAttention(BaseAttention):
             as `keras.layers.Attention(use_scale=True)`. Defaults to `False`.
         dropout: float in [0, 1). Dropout rate on the attention weights, in training only.
             Defaults to `0.0`.
-        seed: int or `None`. Seed of the dropout. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the dropout. Defaults to `None`.
         kernel_initializer: initializer of W_a and v. Defaults to `"glorot_uniform"`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
@@ -91,14 +91,14 @@ class LuongAttention(BaseAttention):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
-        validate_choice("score_mode", score_mode, SCORE_MODES)
+        score_mode = validate_choice("score_mode", score_mode, SCORE_MODES)
         if score_mode == "concat":
             if units is None:
                 raise ValueError(
                     "`units` is required when score_mode='concat' (the width of the score "
                     "network). Received: units=None"
                 )
-            validate_positive_int("units", units)
+            units = validate_positive_int("units", units)
         elif units is not None:
             raise ValueError(
                 "`units` only applies to score_mode='concat'; leave it `None` for "

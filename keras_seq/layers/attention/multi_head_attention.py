@@ -17,6 +17,7 @@ from keras_seq.utils.masks import strip_keras_mask
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.validation import validate_seed
 
 
 class _HeadProjection(keras.layers.EinsumDense):
@@ -107,7 +108,7 @@ class MultiHeadAttention(keras.layers.Layer):
             `"glorot_uniform"`.
         bias_initializer: initializer for the projection biases. Defaults to `"zeros"`.
         kernel_regularizer, bias_regularizer: optional regularizers. Default to `None`.
-        seed: int or `None`. Seed of the attention dropout. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the attention dropout. Defaults to `None`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -173,23 +174,24 @@ class MultiHeadAttention(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        validate_positive_int("num_heads", num_heads)
-        validate_positive_int("key_dim", key_dim)
+        num_heads = validate_positive_int("num_heads", num_heads)
+        key_dim = validate_positive_int("key_dim", key_dim)
         if value_dim is not None:
-            validate_positive_int("value_dim", value_dim)
-        validate_rate("dropout", dropout)
+            value_dim = validate_positive_int("value_dim", value_dim)
+        dropout = validate_rate("dropout", dropout)
         validate_bool("use_bias", use_bias)
         if output_dim is not None:
-            validate_positive_int("output_dim", output_dim)
+            output_dim = validate_positive_int("output_dim", output_dim)
         if query_chunk_size is not None:
-            validate_positive_int("query_chunk_size", query_chunk_size)
+            query_chunk_size = validate_positive_int("query_chunk_size", query_chunk_size)
             if dropout > 0:
                 raise ValueError(
                     "The memory-efficient path (`query_chunk_size`) does not apply dropout to "
                     "attention probabilities; set `dropout=0.0` or `query_chunk_size=None`. "
                     f"Received: dropout={dropout}, query_chunk_size={query_chunk_size}"
                 )
-        validate_positive_int("key_chunk_size", key_chunk_size)
+        key_chunk_size = validate_positive_int("key_chunk_size", key_chunk_size)
+        seed = validate_seed("seed", seed)
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.key_dim = key_dim

@@ -12,7 +12,7 @@ from keras_seq.api import keras_seq_export
 from keras_seq.layers.attention.get_attention import make_attention
 from keras_seq.ops.interpolation import bicubic_resize
 from keras_seq.ops.windows import relative_position_index
-from keras_seq.ops.windows import to_pair
+from keras_seq.utils.validation import validate_int_pair
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -82,11 +82,9 @@ class WindowAttention(keras.layers.Layer):
         attention="multi_head",
         **kwargs,
     ):
-        validate_positive_int("num_heads", num_heads)
-        window_height, window_width = to_pair(window_size, "window_size")
-        validate_positive_int("window_size", window_height)
-        validate_positive_int("window_size", window_width)
-        validate_rate("attention_dropout", attention_dropout)
+        num_heads = validate_positive_int("num_heads", num_heads)
+        window_height, window_width = validate_int_pair("window_size", window_size, minimum=1)
+        attention_dropout = validate_rate("attention_dropout", attention_dropout)
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.window_size = window_size

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.validation import validate_seed
 
 
 @keras_seq_export
@@ -21,7 +22,7 @@ class DropPath(keras.layers.Layer):
     Args:
         rate: float in [0, 1). Probability of dropping the branch for an example. Defaults
             to `0.0` (identity).
-        seed: int or `None`. Seed of the draws. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the draws. Defaults to `None`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -47,7 +48,8 @@ class DropPath(keras.layers.Layer):
     """
 
     def __init__(self, rate=0.0, seed=None, **kwargs):
-        validate_rate("rate", rate)
+        rate = validate_rate("rate", rate)
+        seed = validate_seed("seed", seed)
         super().__init__(**kwargs)
         self.rate = rate
         self.seed = seed

@@ -57,10 +57,10 @@ class MLP(keras.layers.Layer):
         bias_initializer="zeros",
         **kwargs,
     ):
-        validate_positive_int("intermediate_dim", intermediate_dim)
+        intermediate_dim = validate_positive_int("intermediate_dim", intermediate_dim)
         if output_dim is not None:
-            validate_positive_int("output_dim", output_dim)
-        validate_rate("dropout", dropout)
+            output_dim = validate_positive_int("output_dim", output_dim)
+        dropout = validate_rate("dropout", dropout)
         validate_bool("use_bias", use_bias)
         keras.activations.get(activation)  # Raises on an unknown name.
         super().__init__(**kwargs)

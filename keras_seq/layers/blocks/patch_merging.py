@@ -48,8 +48,8 @@ class PatchMerging(keras.layers.Layer):
         **kwargs,
     ):
         if output_dim is not None:
-            validate_positive_int("output_dim", output_dim)
-        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+            output_dim = validate_positive_int("output_dim", output_dim)
+        layer_norm_epsilon = validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         super().__init__(**kwargs)
         self.output_dim = output_dim
         self.layer_norm_epsilon = layer_norm_epsilon

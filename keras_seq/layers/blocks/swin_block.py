@@ -91,8 +91,8 @@ class SwinBlock(TransformerBlock):
         drop_path_rate=0.0,
         **kwargs,
     ):
-        validate_positive_int("num_heads", num_heads)
-        validate_positive_int("window_size", window_size)
+        num_heads = validate_positive_int("num_heads", num_heads)
+        window_size = validate_positive_int("window_size", window_size)
         validate_bool("shift", shift)
         super().__init__(
             num_heads=num_heads if isinstance(attention, str) else None,

@@ -34,20 +34,20 @@ class TransformerBlock(keras.layers.Layer):
         drop_path_rate=0.0,
         **kwargs,
     ):
-        validate_positive_int("intermediate_dim", intermediate_dim)
+        intermediate_dim = validate_positive_int("intermediate_dim", intermediate_dim)
         if isinstance(attention, str):
-            validate_positive_int("num_heads", num_heads)
+            num_heads = validate_positive_int("num_heads", num_heads)
         elif num_heads is not None:
             raise ValueError(
                 "`num_heads` configures the attention only when `attention` is a name; an "
                 "attention instance or config carries its own. Received: "
                 f"num_heads={num_heads}, attention={attention!r}"
             )
-        validate_rate("dropout", dropout)
-        validate_rate("attention_dropout", attention_dropout)
-        validate_rate("drop_path_rate", drop_path_rate)
+        dropout = validate_rate("dropout", dropout)
+        attention_dropout = validate_rate("attention_dropout", attention_dropout)
+        drop_path_rate = validate_rate("drop_path_rate", drop_path_rate)
         validate_bool("normalize_first", normalize_first)
-        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        layer_norm_epsilon = validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         keras.activations.get(activation)  # Raises on an unknown name.
         if not isinstance(attention, (str, dict, keras.layers.Layer)):
             raise TypeError(

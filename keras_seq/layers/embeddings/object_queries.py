@@ -42,8 +42,8 @@ class ObjectQueries(keras.layers.Layer):
     """
 
     def __init__(self, num_queries, hidden_dim, embeddings_initializer=None, **kwargs):
-        validate_positive_int("num_queries", num_queries)
-        validate_positive_int("hidden_dim", hidden_dim)
+        num_queries = validate_positive_int("num_queries", num_queries)
+        hidden_dim = validate_positive_int("hidden_dim", hidden_dim)
         super().__init__(**kwargs)
         self.num_queries = num_queries
         self.hidden_dim = hidden_dim

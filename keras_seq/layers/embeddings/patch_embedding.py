@@ -56,8 +56,8 @@ class PatchEmbedding(keras.layers.Layer):
         bias_initializer="zeros",
         **kwargs,
     ):
-        validate_positive_int("hidden_dim", hidden_dim)
-        validate_positive_int("patch_size", patch_size)
+        hidden_dim = validate_positive_int("hidden_dim", hidden_dim)
+        patch_size = validate_positive_int("patch_size", patch_size)
         validate_bool("pad_to_multiple", pad_to_multiple)
         super().__init__(**kwargs)
         self.hidden_dim = hidden_dim

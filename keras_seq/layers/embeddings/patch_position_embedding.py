@@ -12,7 +12,7 @@ from keras_seq.api import keras_seq_export
 from keras_seq.ops.interpolation import bicubic_resize
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.validation import validate_bool
-from keras_seq.utils.validation import validate_positive_int
+from keras_seq.utils.validation import validate_int_pair
 
 
 @keras_seq_export
@@ -60,13 +60,7 @@ class PatchPositionEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, grid_shape, use_class_token=True, initializer=None, **kwargs):
-        if not isinstance(grid_shape, (tuple, list)) or len(grid_shape) != 2:
-            raise ValueError(
-                "`grid_shape` must be a pair (grid_height, grid_width). Received: "
-                f"grid_shape={grid_shape!r}"
-            )
-        for size in grid_shape:
-            validate_positive_int("grid_shape", size)
+        validate_int_pair("grid_shape", grid_shape, minimum=1, allow_single=False)
         validate_bool("use_class_token", use_class_token)
         super().__init__(**kwargs)
         self.grid_shape = grid_shape

@@ -126,7 +126,7 @@ class PositionEmbedding(keras.layers.Layer):
         interpolate=False,
         **kwargs,
     ):
-        validate_positive_int("sequence_length", sequence_length)
+        sequence_length = validate_positive_int("sequence_length", sequence_length)
         self._initializer = get_initializer("initializer", initializer)
         validate_merge(merge, hidden_dim)
         validate_bool("interpolate", interpolate)

@@ -19,14 +19,14 @@ MERGE_MODES = ("add", "concat")
 
 def validate_merge(merge, hidden_dim):
     """Check a `merge` / `hidden_dim` pair of a position layer; `hidden_dim` only with concat."""
-    validate_choice("merge", merge, MERGE_MODES)
+    merge = validate_choice("merge", merge, MERGE_MODES)
     if merge == "concat":
         if hidden_dim is None:
             raise ValueError(
                 "`hidden_dim` is required with merge='concat': it is the width of the "
                 "concatenated position vectors. Received: merge='concat', hidden_dim=None"
             )
-        validate_positive_int("hidden_dim", hidden_dim)
+        hidden_dim = validate_positive_int("hidden_dim", hidden_dim)
     elif hidden_dim is not None:
         raise ValueError(
             "`hidden_dim` only applies with merge='concat'; with merge='add' the width is the "
@@ -148,7 +148,7 @@ class SinePositionEncoding(keras.layers.Layer):
     """
 
     def __init__(self, max_wavelength=10000, merge="add", hidden_dim=None, **kwargs):
-        validate_positive_float("max_wavelength", max_wavelength)
+        max_wavelength = validate_positive_float("max_wavelength", max_wavelength)
         validate_merge(merge, hidden_dim)
         super().__init__(**kwargs)
         self.max_wavelength = max_wavelength

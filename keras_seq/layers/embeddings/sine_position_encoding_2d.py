@@ -56,9 +56,9 @@ class SinePositionEncoding2D(keras.layers.Layer):
     """
 
     def __init__(self, temperature=10000.0, normalize=True, scale=2 * math.pi, **kwargs):
-        validate_positive_float("temperature", temperature)
+        temperature = validate_positive_float("temperature", temperature)
         validate_bool("normalize", normalize)
-        validate_positive_float("scale", scale)
+        scale = validate_positive_float("scale", scale)
         super().__init__(**kwargs)
         self.temperature = temperature
         self.normalize = normalize

@@ -96,16 +96,16 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         interpolate=False,
         **kwargs,
     ):
-        validate_positive_int("vocabulary_size", vocabulary_size)
-        validate_positive_int("embedding_dim", embedding_dim)
-        validate_choice("position", position, POSITION_TYPES)
+        vocabulary_size = validate_positive_int("vocabulary_size", vocabulary_size)
+        embedding_dim = validate_positive_int("embedding_dim", embedding_dim)
+        position = validate_choice("position", position, POSITION_TYPES)
         if sequence_length is None and position == "learned":
             raise ValueError(
                 "`sequence_length` is required with position='learned': it is the number of "
                 "rows of the position table. Received: sequence_length=None"
             )
         if sequence_length is not None:
-            validate_positive_int("sequence_length", sequence_length)
+            sequence_length = validate_positive_int("sequence_length", sequence_length)
         validate_bool("mask_zero", mask_zero)
         validate_bool("tie_weights", tie_weights)
         validate_bool("interpolate", interpolate)

@@ -97,7 +97,7 @@ class MaskedLMHead(keras.layers.Layer):
         **kwargs,
     ):
         if vocabulary_size is not None:
-            validate_positive_int("vocabulary_size", vocabulary_size)
+            vocabulary_size = validate_positive_int("vocabulary_size", vocabulary_size)
         if token_embedding is None:
             if vocabulary_size is None:
                 raise ValueError(
@@ -117,7 +117,7 @@ class MaskedLMHead(keras.layers.Layer):
             )
         _validate_activation("intermediate_activation", intermediate_activation)
         _validate_activation("activation", activation, allow_none=True)
-        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        layer_norm_epsilon = validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         get_initializer("kernel_initializer", kernel_initializer)
         get_initializer("bias_initializer", bias_initializer)
         super().__init__(**kwargs)

@@ -15,22 +15,13 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.attention.bahdanau_attention import BahdanauAttention
+from keras_seq.layers.attention.get_attention import ATTENTION_ALIASES
+from keras_seq.layers.attention.get_attention import get_attention
 from keras_seq.layers.attention.luong_attention import LuongAttention
+from keras_seq.layers.recurrent.cell_sizes import cell_output_size
+from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
 from keras_seq.layers.recurrent.get_cell import get_cell
-from keras_seq.utils.resolve import resolve
 from keras_seq.utils.validation import validate_positive_int
-
-ATTENTION_ALIASES = {"bahdanau": BahdanauAttention, "luong": LuongAttention}
-
-
-def _sizes(state_size):
-    return list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
-
-
-def _cell_output_size(cell):
-    """The size of a cell's output: `output_size`, else its first state size (as Keras)."""
-    size = getattr(cell, "output_size", None)
-    return size if isinstance(size, int) else _sizes(cell.state_size)[0]
 
 
 @keras_seq_export
@@ -62,9 +53,10 @@ class AttentionCell(keras.layers.Layer):
             instance (see `keras_seq.layers.get_cell`). Its output h_t is the query.
         units: int or `None`. Units of the wrapped cell; required when `cell` is a name and
             must be `None` otherwise. Defaults to `None`.
-        attention: the attention layer: `"bahdanau"` (`BahdanauAttention` with as many
-            units as the cell's output), `"luong"` (`LuongAttention("general")`, which
-            compares vectors of any sizes), a registered name, a config dict or an
+        attention: the attention layer, resolved by `keras_seq.layers.get_attention`:
+            `"bahdanau"` or `"additive"` (`BahdanauAttention` with as many units as the
+            cell's output), `"luong"` or `"multiplicative"` (`LuongAttention("general")`,
+            which compares vectors of any sizes), a registered name, a config dict or an
             instance of any layer called as `layer([query, value],
             mask=[query_mask, value_mask], return_attention_scores=True)` on 3-D queries
             (`keras.layers.Attention` works too). Defaults to `"bahdanau"`.
@@ -114,13 +106,13 @@ class AttentionCell(keras.layers.Layer):
 
     def __init__(self, cell, units=None, attention="bahdanau", attention_dim=None, **kwargs):
         if units is not None:
-            validate_positive_int("units", units)
+            units = validate_positive_int("units", units)
         if isinstance(cell, str) and units is None:
             raise ValueError(
                 f"`units` is required when `cell` is a name. Received: cell={cell!r}, units=None"
             )
         if attention_dim is not None:
-            validate_positive_int("attention_dim", attention_dim)
+            attention_dim = validate_positive_int("attention_dim", attention_dim)
         super().__init__(**kwargs)
         cell_kwargs = {} if units is None else {"units": units}
         if isinstance(cell, str):
@@ -134,18 +126,12 @@ class AttentionCell(keras.layers.Layer):
         attention_kwargs = {}
         if isinstance(attention, str):
             attention_kwargs.update(name="attention_layer", dtype=self.dtype_policy)
-            if attention.lower() == "bahdanau":
-                attention_kwargs["units"] = _cell_output_size(self.recurrent_cell)
-            elif attention.lower() == "luong":
+            attention_class = ATTENTION_ALIASES.get(attention.lower())
+            if attention_class is BahdanauAttention:
+                attention_kwargs["units"] = cell_output_size(self.recurrent_cell)
+            elif attention_class is LuongAttention:
                 attention_kwargs["score_mode"] = "general"
-        self.attention_layer = resolve(
-            attention,
-            argument="attention",
-            aliases=ATTENTION_ALIASES,
-            accepts=lambda obj: isinstance(obj, keras.layers.Layer),
-            description="an attention layer",
-            **attention_kwargs,
-        )
+        self.attention_layer = get_attention(attention, **attention_kwargs)
         # Names stay as given; a config dict is kept as the instance it describes, so that
         # its weights are saved and reloaded under the same attribute path.
         self.cell = cell if isinstance(cell, str) else self.recurrent_cell
@@ -166,7 +152,7 @@ class AttentionCell(keras.layers.Layer):
     @property
     def state_size(self):
         fed_dim = self.attention_dim or self._context_dim
-        return _sizes(self.recurrent_cell.state_size) + [fed_dim]
+        return cell_state_sizes(self.recurrent_cell) + [fed_dim]
 
     @property
     def output_size(self):
@@ -174,7 +160,7 @@ class AttentionCell(keras.layers.Layer):
             return self.attention_dim
         if self._context_dim is None:
             return None
-        return _cell_output_size(self.recurrent_cell) + self._context_dim
+        return cell_output_size(self.recurrent_cell) + self._context_dim
 
     def build(self, inputs_shape, memory_shape):
         if inputs_shape[-1] is None or len(memory_shape) != 3 or memory_shape[-1] is None:
@@ -184,7 +170,7 @@ class AttentionCell(keras.layers.Layer):
                 f"Received shapes: inputs={tuple(inputs_shape)}, memory={tuple(memory_shape)}"
             )
         batch_size, memory_shape = inputs_shape[0], tuple(memory_shape)
-        query_shape = (batch_size, 1, _cell_output_size(self.recurrent_cell))
+        query_shape = (batch_size, 1, cell_output_size(self.recurrent_cell))
         if not self.attention_layer.built:
             self.attention_layer.build([query_shape, memory_shape])
         context, _ = self.attention_layer.compute_output_spec(
@@ -209,7 +195,7 @@ class AttentionCell(keras.layers.Layer):
         if get_state is None:
             cell_states = [
                 ops.zeros((batch_size, size), dtype=self.compute_dtype)
-                for size in _sizes(self.recurrent_cell.state_size)
+                for size in cell_state_sizes(self.recurrent_cell)
             ]
         else:
             cell_states = get_state(batch_size=batch_size)

@@ -12,8 +12,10 @@ from keras import ops
 # than re-implementing the mask caching that `RNN` is wired to.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.validation import validate_seed
 
 
 class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
@@ -49,11 +51,10 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        validate_positive_int("units", units)
-        validate_rate("dropout", dropout)
-        validate_rate("recurrent_dropout", recurrent_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        units = validate_positive_int("units", units)
+        dropout = validate_rate("dropout", dropout)
+        recurrent_dropout = validate_rate("recurrent_dropout", recurrent_dropout)
+        seed = validate_seed("seed", seed)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activation
@@ -141,8 +142,10 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         return inputs, h_tm1
 
     def get_initial_state(self, batch_size=None):
-        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
-        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
+        return [
+            ops.zeros((batch_size, size), dtype=self.compute_dtype)
+            for size in cell_state_sizes(self)
+        ]
 
     def get_config(self):
         config = super().get_config()

@@ -40,7 +40,7 @@ class ElmanCell(RecurrentCell):
         dropout: float in [0, 1). Variational dropout rate on x_t. Defaults to `0.0`.
         recurrent_dropout: float in [0, 1). Variational dropout rate on h_{t-1}.
             Defaults to `0.0`.
-        seed: int or `None`. Seed of the dropout masks. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the dropout masks. Defaults to `None`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -86,7 +86,7 @@ class ElmanCell(RecurrentCell):
         **kwargs,
     ):
         if output_units is not None:
-            validate_positive_int("output_units", output_units)
+            output_units = validate_positive_int("output_units", output_units)
         elif output_activation is not None:
             raise ValueError(
                 "`output_activation` only applies with an output projection; set "

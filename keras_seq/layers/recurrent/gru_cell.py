@@ -41,7 +41,7 @@ class GRUCell(RecurrentCell):
         dropout: float in [0, 1). Variational dropout on the inputs. Defaults to `0.0`.
         recurrent_dropout: float in [0, 1). Variational dropout on the state. Defaults to
             `0.0`.
-        seed: int or `None`. Seed of the dropout masks. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the dropout masks. Defaults to `None`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:

@@ -56,7 +56,7 @@ class LSTMCell(RecurrentCell):
         dropout: float in [0, 1). Variational dropout on the inputs. Defaults to `0.0`.
         recurrent_dropout: float in [0, 1). Variational dropout on h_{t-1}. Defaults to
             `0.0`.
-        seed: int or `None`. Seed of the dropout masks. Defaults to `None`.
+        seed: non-negative int or `None`. Seed of the dropout masks. Defaults to `None`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -108,7 +108,7 @@ class LSTMCell(RecurrentCell):
         validate_bool("unit_forget_bias", unit_forget_bias)
         validate_bool("use_layer_norm", use_layer_norm)
         validate_bool("use_peepholes", use_peepholes)
-        validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        layer_norm_epsilon = validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         super().__init__(
             units,
             activation=activation,

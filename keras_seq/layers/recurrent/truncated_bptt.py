@@ -10,6 +10,7 @@ from keras import ops
 from keras import tree
 
 from keras_seq.api import keras_seq_export
+from keras_seq.layers.recurrent.cell_sizes import cell_output_size
 from keras_seq.utils.validation import validate_positive_int
 
 
@@ -35,7 +36,7 @@ class _ChunkBoundaryCell(keras.layers.Layer):
 
     @property
     def output_size(self):
-        return getattr(self.cell, "output_size", None)
+        return cell_output_size(self.cell)
 
     def build(self, input_shape):
         # The last channel of a step is the chunk-start flag; the cell sees the rest.
@@ -144,7 +145,7 @@ class TruncatedBPTT(keras.layers.Wrapper):
                 "not causal chunking. "
                 f"Received: layer={layer.name!r} with go_backwards=True"
             )
-        validate_positive_int("chunk_length", chunk_length)
+        chunk_length = validate_positive_int("chunk_length", chunk_length)
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         self.chunk_length = chunk_length

@@ -302,7 +302,7 @@ def test_contract(name, layer_cls, init_kwargs, num_weights, case):
 
 ERROR_CASES = [
     (lambda: BahdanauAttention(0), ValueError, r"`units` .* Received: units=0"),
-    (lambda: BahdanauAttention(4.0), ValueError, r"Received: units=4.0"),
+    (lambda: BahdanauAttention(4.0), TypeError, r"Received: units=4.0"),
     (lambda: BahdanauAttention(4, use_bias="no"), TypeError, r"`use_bias` .* use_bias='no'"),
     (lambda: BahdanauAttention(4, dropout=1.0), ValueError, r"`dropout` .* dropout=1.0"),
     (lambda: LuongAttention(dropout="0.1"), TypeError, r"`dropout` .* dropout='0.1'"),

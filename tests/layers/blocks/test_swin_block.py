@@ -245,7 +245,7 @@ def test_errors_name_the_argument():
         layers.SwinBlock(num_heads=2, intermediate_dim=8)(keras.Input((None, 8, 8)))
     with pytest.raises(ValueError, match="`window_size`"):
         layers.SwinBlock(num_heads=2, intermediate_dim=8, window_size=0)
-    with pytest.raises(ValueError, match="`window_size`"):
+    with pytest.raises(TypeError, match="`window_size`"):
         layers.SwinBlock(num_heads=2, intermediate_dim=8, window_size=(4, 4))
     with pytest.raises(TypeError, match="`shift`"):
         layers.SwinBlock(num_heads=2, intermediate_dim=8, shift=1)

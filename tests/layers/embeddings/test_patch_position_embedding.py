@@ -160,8 +160,11 @@ def test_contract(init_kwargs, shape, expected_shape, num_weights):
 
 
 def test_bad_grid_shape_raises():
-    for grid_shape in [(4,), (4, 0), 4, (4, 4, 4), (2.0, 2), None]:
-        with pytest.raises(ValueError, match="`grid_shape`"):
+    for grid_shape in [(4,), (4, 0), (4, 4, 4)]:
+        with pytest.raises(ValueError, match="`grid_shape` must be a pair of integers"):
+            layers.PatchPositionEmbedding(grid_shape=grid_shape)
+    for grid_shape in [4, (2.0, 2), None]:
+        with pytest.raises(TypeError, match="`grid_shape` must be a pair of integers"):
             layers.PatchPositionEmbedding(grid_shape=grid_shape)
 
 

@@ -191,8 +191,8 @@ def test_contract(init_kwargs, call_kwargs, width):
 
 ARGUMENT_ERRORS = [
     ({"sequence_length": 0}, ValueError, r"`sequence_length` .* sequence_length=0"),
-    ({"sequence_length": None}, ValueError, r"`sequence_length` .* sequence_length=None"),
-    ({"sequence_length": 8.0}, ValueError, r"`sequence_length` .* sequence_length=8.0"),
+    ({"sequence_length": None}, TypeError, r"`sequence_length` .* sequence_length=None"),
+    ({"sequence_length": 8.0}, TypeError, r"`sequence_length` .* sequence_length=8.0"),
     (
         {"sequence_length": 8, "initializer": "no_such_initializer"},
         ValueError,

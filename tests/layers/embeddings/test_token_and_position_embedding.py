@@ -180,7 +180,7 @@ VALID = {"vocabulary_size": 10, "sequence_length": 4, "embedding_dim": 2}
 
 ARGUMENT_ERRORS = [
     ({"vocabulary_size": 0}, ValueError, r"`vocabulary_size` .* vocabulary_size=0"),
-    ({"embedding_dim": None}, ValueError, r"`embedding_dim` .* embedding_dim=None"),
+    ({"embedding_dim": None}, TypeError, r"`embedding_dim` .* embedding_dim=None"),
     ({"sequence_length": None}, ValueError, r"`sequence_length` is required .*=None"),
     ({"sequence_length": -3}, ValueError, r"`sequence_length` .* sequence_length=-3"),
     ({"mask_zero": "yes"}, TypeError, r"`mask_zero` must be a bool. Received: mask_zero="),

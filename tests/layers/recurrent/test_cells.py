@@ -251,7 +251,7 @@ def test_contract_return_state(cell_cls):
     "kwargs,error,pattern",
     [
         ({"units": 0}, ValueError, r"`units` must be a positive integer. Received: units=0"),
-        ({"units": 4.0}, ValueError, r"`units` .* Received: units=4.0"),
+        ({"units": 4.0}, TypeError, r"`units` .* Received: units=4.0"),
         (
             {"units": 4, "dropout": 1.0},
             ValueError,
@@ -266,7 +266,12 @@ def test_contract_return_state(cell_cls):
         (
             {"units": 4, "seed": "42"},
             TypeError,
-            r"`seed` must be an int or None. Received: seed='42'",
+            r"`seed` must be None or a non-negative integer. Received: seed='42'",
+        ),
+        (
+            {"units": 4, "seed": -1},
+            ValueError,
+            r"`seed` must be None or a non-negative integer. Received: seed=-1",
         ),
     ],
 )

@@ -433,8 +433,11 @@ def test_validation_errors():
         TruncatedBPTT(keras.layers.Bidirectional(keras.layers.LSTM(3)), 2)
     with pytest.raises(ValueError, match="`layer`.*go_backwards=True"):
         TruncatedBPTT(keras.layers.LSTM(3, go_backwards=True), 2)
-    for bad in (0, -1, 2.5, True, None, "4"):
+    for bad in (0, -1):
         with pytest.raises(ValueError, match=f"chunk_length={bad!r}"):
+            TruncatedBPTT(keras.layers.LSTM(3), bad)
+    for bad in (2.5, True, None, "4"):
+        with pytest.raises(TypeError, match=f"chunk_length={bad!r}"):
             TruncatedBPTT(keras.layers.LSTM(3), bad)
 
 
