@@ -6,17 +6,9 @@ import copy
 import keras
 from keras import tree
 
+from keras_seq.layers.recurrent.cell_sizes import cell_output_size
 from keras_seq.layers.recurrent.get_cell import get_cell
 from keras_seq.layers.recurrent.get_cell import is_recurrent_cell
-
-
-def cell_output_size(cell):
-    """A cell's output size: `output_size`, else its first state size (as `keras.layers.RNN`)."""
-    size = getattr(cell, "output_size", None)
-    if isinstance(size, int):
-        return size
-    state_size = cell.state_size
-    return state_size[0] if isinstance(state_size, (list, tuple)) else state_size
 
 
 def cell_argument(cell):

@@ -319,7 +319,7 @@ def test_from_preset():
     "kwargs,error,pattern",
     [
         ({"vocabulary_size": 0}, ValueError, "`vocabulary_size` must be a positive integer"),
-        ({"embedding_dim": 2.5}, ValueError, "`embedding_dim` must be a positive integer"),
+        ({"embedding_dim": 2.5}, TypeError, "`embedding_dim` must be a positive integer"),
         ({"hidden_dim": -1}, ValueError, "`hidden_dim` must be a positive integer"),
         ({"num_layers": 0}, ValueError, "`num_layers` must be a positive integer"),
         ({"dropout": 1.0}, ValueError, r"`dropout` must be a float in \[0, 1\)"),

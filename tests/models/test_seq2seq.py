@@ -295,9 +295,9 @@ def test_default_names():
     "kwargs,error,pattern",
     [
         ({"source_vocabulary_size": 0}, ValueError, "`source_vocabulary_size` must be a positive"),
-        ({"target_vocabulary_size": None}, ValueError, "`target_vocabulary_size` must be a"),
+        ({"target_vocabulary_size": None}, TypeError, "`target_vocabulary_size` must be a"),
         ({"embedding_dim": 0}, ValueError, "`embedding_dim` must be a positive integer"),
-        ({"hidden_dim": 1.5}, ValueError, "`hidden_dim` must be a positive integer"),
+        ({"hidden_dim": 1.5}, TypeError, "`hidden_dim` must be a positive integer"),
         ({"num_layers": 0}, ValueError, "`num_layers` must be a positive integer"),
         ({"dropout": -0.1}, ValueError, r"`dropout` must be a float in \[0, 1\)"),
         ({"bidirectional_encoder": "yes"}, TypeError, "`bidirectional_encoder` must be a bool"),

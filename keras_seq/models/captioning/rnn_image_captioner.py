@@ -10,6 +10,7 @@ from keras import ops
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
 from keras_seq.layers.recurrent.attention_rnn import AttentionRNN
+from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
 from keras_seq.models.captioning.image_captioning_task import ImageCaptioningTask
 
 
@@ -121,8 +122,7 @@ class RNNImageCaptioner(ImageCaptioningTask):
         self.attention_rnn = AttentionRNN(
             attention_cell, return_sequences=True, dtype=dtype, name="attention_rnn"
         )
-        state_size = attention_cell.recurrent_cell.state_size
-        state_sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+        state_sizes = cell_state_sizes(attention_cell.recurrent_cell)
         self.initial_state_layers = [
             keras.layers.Dense(size, activation="tanh", dtype=dtype, name=f"initial_state_{i}")
             for i, size in enumerate(state_sizes)
