@@ -384,8 +384,8 @@ def test_unknown_ambiguous_and_non_attention_names(tmp_path):
     "kwargs, error, match",
     [
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs"),
-        ({"every_n_epochs": 1.5}, ValueError, "every_n_epochs"),
-        ({"every_n_epochs": True}, ValueError, "every_n_epochs"),
+        ({"every_n_epochs": 1.5}, TypeError, "every_n_epochs"),
+        ({"every_n_epochs": True}, TypeError, "every_n_epochs"),
         ({"max_examples": 0}, ValueError, "max_examples"),
         ({"max_windows": -1}, ValueError, "max_windows"),
         ({"average_heads": 1}, TypeError, "average_heads"),

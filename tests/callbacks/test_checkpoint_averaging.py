@@ -104,8 +104,8 @@ def test_no_snapshot_warns_and_keeps_weights():
 def test_validation_errors():
     cases = [
         ({"num_checkpoints": 0}, ValueError, "num_checkpoints"),
-        ({"num_checkpoints": 2.0}, ValueError, "num_checkpoints"),
-        ({"num_checkpoints": True}, ValueError, "num_checkpoints"),
+        ({"num_checkpoints": 2.0}, TypeError, "num_checkpoints"),
+        ({"num_checkpoints": True}, TypeError, "num_checkpoints"),
         ({"save_freq": "batch"}, ValueError, "save_freq"),
         ({"save_freq": 0}, ValueError, "save_freq"),
         ({"apply_on_train_end": 1}, TypeError, "apply_on_train_end"),

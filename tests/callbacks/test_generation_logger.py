@@ -121,9 +121,9 @@ def test_model_without_generate(tmp_path):
     "kwargs, error, match",
     [
         ({"max_new_tokens": 0}, ValueError, "max_new_tokens"),
-        ({"max_new_tokens": 2.0}, ValueError, "max_new_tokens"),
+        ({"max_new_tokens": 2.0}, TypeError, "max_new_tokens"),
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs"),
-        ({"every_n_epochs": False}, ValueError, "every_n_epochs"),
+        ({"every_n_epochs": False}, TypeError, "every_n_epochs"),
         ({"detokenize": "words"}, TypeError, "detokenize"),
         ({"generate_kwargs": [("strategy", "beam")]}, TypeError, "generate_kwargs"),
         ({"generate_kwargs": {"max_new_tokens": 3}}, ValueError, "generate_kwargs"),

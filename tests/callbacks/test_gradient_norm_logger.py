@@ -657,7 +657,7 @@ CONSTRUCTOR_ERRORS = [
     ({"sample_weight": np.ones(5)}, ValueError, r"sample_weight batch sizes \[5\]"),
     ({"sample_weight": 1.0}, ValueError, "sample_weight"),
     ({"every_n_epochs": 0}, ValueError, "every_n_epochs=0"),
-    ({"every_n_epochs": True}, ValueError, "every_n_epochs=True"),
+    ({"every_n_epochs": True}, TypeError, "every_n_epochs=True"),
     ({"layer_names": "dense"}, TypeError, "layer_names='dense'"),
     ({"layer_names": ["dense", 1]}, TypeError, r"layer_names=\['dense', 1\]"),
     ({"recurrent_layer_names": "rnn"}, TypeError, "recurrent_layer_names='rnn'"),

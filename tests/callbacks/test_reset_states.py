@@ -126,8 +126,8 @@ def test_resets_every_nested_stateful_rnn_at_group_starts():
 
 
 def test_errors():
-    for bad in (0, -1, 2.0, None):
-        with pytest.raises(ValueError, match=f"chunks_per_sequence={bad!r}"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (2.0, TypeError), (None, TypeError)):
+        with pytest.raises(error, match=f"chunks_per_sequence={bad!r}"):
             ResetStatesAtSequenceBoundary(bad)
     x, y = _sequences()
     dataset = truncated_bptt_dataset(x, y, CHUNK, BATCH)
