@@ -1,9 +1,10 @@
 """One tiny instance of every model family with a batch of training data, for the tests that
 must hold for all of them: tf.distribute, XLA train steps, mixed precision.
 
-`make_case(family)` returns a `Case` whose `build()` makes a fresh model (call it inside a
-`strategy.scope()` to distribute it) and whose `x`, `y`, `sample_weight` hold a global batch
-of `BATCH_SIZE` examples. Padding is spread unevenly over the batch, so that the two halves of
+`make_case(family)` returns a `Case` whose `build()` makes a fresh model, a task model on its
+backbone (call it inside a `strategy.scope()` to distribute it), whose `build_deprecated()`
+makes the same architecture through the deprecated 0.1 class, and whose `x`, `y`,
+`sample_weight` hold a global batch of `BATCH_SIZE` examples. Padding is spread unevenly over the batch, so that the two halves of
 a two-replica split hold different numbers of real tokens (or boxes): losses that divide by a
 count must reduce it over the replicas to match one device. No dropout (replicas would draw
 different masks).
@@ -20,13 +21,31 @@ from keras_seq.losses import SequenceCrossEntropy
 from keras_seq.models import BERT
 from keras_seq.models import DETR
 from keras_seq.models import GPT
+from keras_seq.models import BERTBackbone
 from keras_seq.models import BERTMaskedLM
+from keras_seq.models import CaptioningCNNBackbone
+from keras_seq.models import DETRBackbone
+from keras_seq.models import DETRObjectDetector
+from keras_seq.models import GPTBackbone
+from keras_seq.models import GPTCausalLM
 from keras_seq.models import ImageCaptioner
+from keras_seq.models import RNNBackbone
+from keras_seq.models import RNNCausalLM
+from keras_seq.models import RNNImageCaptioner
 from keras_seq.models import RNNLanguageModel
+from keras_seq.models import RNNSeq2SeqBackbone
+from keras_seq.models import RNNSeq2SeqLM
 from keras_seq.models import Seq2Seq
+from keras_seq.models import SwinBackbone
+from keras_seq.models import SwinImageClassifier
 from keras_seq.models import SwinTransformer
+from keras_seq.models import TransformerImageCaptioner
 from keras_seq.models import TransformerSeq2Seq
+from keras_seq.models import TransformerSeq2SeqBackbone
+from keras_seq.models import TransformerSeq2SeqLM
 from keras_seq.models import VisionTransformer
+from keras_seq.models import ViTBackbone
+from keras_seq.models import ViTImageClassifier
 
 BATCH_SIZE = 4
 VOCABULARY = 23
@@ -35,11 +54,13 @@ LENGTH = 8
 
 @dataclasses.dataclass
 class Case:
-    build_model: object  # () -> uncompiled model
+    build_model: object  # () -> uncompiled model (a task on its backbone)
     make_loss: object  # () -> keras.losses.Loss
     x: object
     y: object
     sample_weight: object = None
+    # () -> the same architecture as the deprecated 0.1 class (tests/models/test_deprecated_*)
+    build_deprecated: object = None
 
     def build(self, optimizer=None, **compile_kwargs):
         """A fresh compiled model (SGD 0.1 unless `optimizer` is given; no metrics)."""
@@ -72,29 +93,34 @@ def _sequence_loss():
 def _rnn_language_model(rng):
     ids = _token_ids(rng, LENGTHS, LENGTH + 1)
     return Case(
-        lambda: RNNLanguageModel(VOCABULARY, embedding_dim=8, hidden_dim=8, num_layers=2),
+        lambda: RNNCausalLM(RNNBackbone(VOCABULARY, embedding_dim=8, hidden_dim=8, num_layers=2)),
         _sequence_loss,
         ids[:, :-1],
         ids[:, 1:],
+        build_deprecated=lambda: RNNLanguageModel(
+            VOCABULARY, embedding_dim=8, hidden_dim=8, num_layers=2
+        ),
     )
 
 
 def _gpt(rng):
     ids = _token_ids(rng, LENGTHS, LENGTH + 1)
     inputs = {"token_ids": ids[:, :-1], "padding_mask": (ids[:, :-1] > 0).astype("int32")}
+    arguments = dict(
+        vocabulary_size=VOCABULARY,
+        num_layers=2,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        sequence_length=LENGTH,
+        dropout=0.0,
+    )
     return Case(
-        lambda: GPT(
-            VOCABULARY,
-            num_layers=2,
-            hidden_dim=16,
-            num_heads=2,
-            intermediate_dim=32,
-            sequence_length=LENGTH,
-            dropout=0.0,
-        ),
+        lambda: GPTCausalLM(GPTBackbone(**arguments)),
         _sequence_loss,
         inputs,
         ids[:, 1:],
+        build_deprecated=lambda: GPT(**arguments),
     )
 
 
@@ -116,37 +142,38 @@ def _bert_masked_lm(rng):
         "mask_positions": batch["mask_positions"],
     }
 
-    def build():
-        backbone = BERT(
-            VOCABULARY,
-            num_layers=1,
-            num_heads=2,
-            hidden_dim=16,
-            intermediate_dim=32,
-            max_sequence_length=LENGTH,
-            dropout=0.0,
-        )
-        return BERTMaskedLM(backbone)
-
-    return Case(build, SequenceCrossEntropy, inputs, batch["mask_ids"], batch["mask_weights"])
+    arguments = dict(
+        vocabulary_size=VOCABULARY,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=LENGTH,
+        dropout=0.0,
+    )
+    return Case(
+        lambda: BERTMaskedLM(BERTBackbone(**arguments)),
+        SequenceCrossEntropy,
+        inputs,
+        batch["mask_ids"],
+        batch["mask_weights"],
+        build_deprecated=lambda: BERTMaskedLM(BERT(**arguments)),
+    )
 
 
 def _seq2seq(rng, attention="bahdanau"):
     source = _token_ids(rng, [7, 6, 2, 3], 7)
     target = _token_ids(rng, LENGTHS, LENGTH + 1)
     target[:, 0] = 1  # start token
+    arguments = dict(
+        embedding_dim=8, hidden_dim=8, attention=attention, bidirectional_encoder=True
+    )
     return Case(
-        lambda: Seq2Seq(
-            VOCABULARY,
-            VOCABULARY,
-            embedding_dim=8,
-            hidden_dim=8,
-            attention=attention,
-            bidirectional_encoder=True,
-        ),
+        lambda: RNNSeq2SeqLM(RNNSeq2SeqBackbone(VOCABULARY, VOCABULARY, **arguments)),
         _sequence_loss,
         {"source": source, "target_in": target[:, :-1]},
         target[:, 1:],
+        build_deprecated=lambda: Seq2Seq(VOCABULARY, VOCABULARY, **arguments),
     )
 
 
@@ -154,19 +181,20 @@ def _transformer_seq2seq(rng):
     source = _token_ids(rng, [7, 6, 2, 3], 7)
     target = _token_ids(rng, LENGTHS, LENGTH + 1)
     target[:, 0] = 1
+    arguments = dict(
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        dropout=0.0,
+    )
     return Case(
-        lambda: TransformerSeq2Seq(
-            VOCABULARY,
-            num_encoder_layers=1,
-            num_decoder_layers=1,
-            hidden_dim=16,
-            num_heads=2,
-            intermediate_dim=32,
-            dropout=0.0,
-        ),
+        lambda: TransformerSeq2SeqLM(TransformerSeq2SeqBackbone(VOCABULARY, **arguments)),
         _sequence_loss,
         {"source": source, "target_in": target[:, :-1]},
         target[:, 1:],
+        build_deprecated=lambda: TransformerSeq2Seq(VOCABULARY, **arguments),
     )
 
 
@@ -175,55 +203,66 @@ def _image_captioner(rng, decoder):
     target = _token_ids(rng, LENGTHS, LENGTH + 1)
     target[:, 0] = 1
     images = rng.uniform(size=(BATCH_SIZE,) + image_shape).astype("float32")
+    decoder_arguments = dict(num_layers=1, num_heads=2, intermediate_dim=32)
+
+    def build():
+        backbone = CaptioningCNNBackbone(image_shape=image_shape)
+        if decoder == "rnn":
+            return RNNImageCaptioner(backbone, VOCABULARY, hidden_dim=16, dropout=0.0)
+        return TransformerImageCaptioner(
+            backbone, VOCABULARY, hidden_dim=16, dropout=0.0, **decoder_arguments
+        )
+
     return Case(
-        lambda: ImageCaptioner(
+        build,
+        _sequence_loss,
+        {"images": images, "target_in": target[:, :-1]},
+        target[:, 1:],
+        build_deprecated=lambda: ImageCaptioner(
             VOCABULARY,
             image_shape,
             decoder=decoder,
             hidden_dim=16,
-            num_layers=1,
-            num_heads=2,
-            intermediate_dim=32,
             dropout=0.0,
+            **decoder_arguments,
         ),
-        _sequence_loss,
-        {"images": images, "target_in": target[:, :-1]},
-        target[:, 1:],
     )
 
 
 def _vit(rng):
+    arguments = dict(
+        image_shape=(16, 16, 3),
+        patch_size=4,
+        num_layers=1,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+    )
     return Case(
-        lambda: VisionTransformer(
-            image_shape=(16, 16, 3),
-            patch_size=4,
-            num_layers=1,
-            hidden_dim=16,
-            num_heads=2,
-            intermediate_dim=32,
-            num_classes=5,
-        ),
+        lambda: ViTImageClassifier(ViTBackbone(**arguments), num_classes=5),
         lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         rng.normal(size=(BATCH_SIZE, 16, 16, 3)).astype("float32"),
         rng.integers(0, 5, size=(BATCH_SIZE,)).astype("int32"),
+        build_deprecated=lambda: VisionTransformer(**arguments, num_classes=5),
     )
 
 
 def _swin(rng):
+    arguments = dict(
+        image_shape=(16, 16, 3),
+        patch_size=2,
+        hidden_dim=8,
+        num_layers=(1, 1),
+        num_heads=(2, 2),
+        window_size=4,
+        drop_path_rate=0.0,
+    )
     return Case(
-        lambda: SwinTransformer(
-            image_shape=(16, 16, 3),
-            patch_size=2,
-            hidden_dim=8,
-            num_layers=(1, 1),
-            num_heads=(2, 2),
-            window_size=4,
-            num_classes=5,
-            drop_path_rate=0.0,
-        ),
+        lambda: SwinImageClassifier(SwinBackbone(**arguments), num_classes=5),
         lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         rng.normal(size=(BATCH_SIZE, 16, 16, 3)).astype("float32"),
         rng.integers(0, 5, size=(BATCH_SIZE,)).astype("int32"),
+        build_deprecated=lambda: SwinTransformer(**arguments, num_classes=5),
     )
 
 
@@ -236,29 +275,30 @@ def _detr(rng):
     sizes = rng.uniform(0.1, 0.3, (BATCH_SIZE, 3, 2))
     boxes = np.where(labels[..., None] >= 0, np.concatenate([centers, sizes], -1), 0.0)
 
-    def build():
-        backbone = keras.Sequential(
+    def image_encoder():
+        return keras.Sequential(
             [keras.layers.Conv2D(8, 3, strides=4, padding="same", activation="relu")],
             name="tiny_backbone",
         )
-        return DETR(
-            num_classes=3,
-            backbone=backbone,
-            image_shape=(32, 32, 3),
-            hidden_dim=16,
-            num_queries=4,
-            num_encoder_layers=1,
-            num_decoder_layers=2,
-            num_heads=2,
-            intermediate_dim=32,
-            dropout=0.0,
-        )
 
+    arguments = dict(
+        image_shape=(32, 32, 3),
+        hidden_dim=16,
+        num_queries=4,
+        num_encoder_layers=1,
+        num_decoder_layers=2,
+        num_heads=2,
+        intermediate_dim=32,
+        dropout=0.0,
+    )
     return Case(
-        build,
+        lambda: DETRObjectDetector(
+            DETRBackbone(image_encoder=image_encoder(), **arguments), num_classes=3
+        ),
         DETRLoss,
         rng.normal(size=(BATCH_SIZE, 32, 32, 3)).astype("float32"),
         {"boxes": boxes.astype("float32"), "labels": labels},
+        build_deprecated=lambda: DETR(num_classes=3, backbone=image_encoder(), **arguments),
     )
 
 

@@ -71,7 +71,7 @@ def test_deprecated_class_warns_and_is_its_replacement(family, tmp_path):
     deprecated, replacement = DEPRECATED[family]
     case = make_case(family)
     with pytest.warns(DeprecationWarning, match=replacement.__name__):
-        model = case.build_model()
+        model = case.build_deprecated()
     # An instance of its replacement or, standing for several, of their common base.
     replacements = [task for old, task in DEPRECATED.values() if old is deprecated]
     common = next(c for c in replacement.__mro__ if all(issubclass(r, c) for r in replacements))

@@ -33,9 +33,7 @@ DEFAULT_FAMILIES = ("gpt", "transformer_seq2seq", "vit")
 )
 def test_int8_quantizes_every_projection_and_round_trips(family, tmp_path):
     case = make_case(family)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model = case.build_model()
+    model = case.build_model()
     reference = keras.tree.flatten(model(case.x))
     with warnings.catch_warnings():
         # Keras warns for every layer without weights to quantize (norms, dropout, ...).
@@ -53,9 +51,7 @@ def test_int8_quantizes_every_projection_and_round_trips(family, tmp_path):
 
     path = tmp_path / f"{family}.keras"
     model.save(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        reloaded = keras.saving.load_model(path)
+    reloaded = keras.saving.load_model(path)
     for value, expected in zip(keras.tree.flatten(reloaded(case.x)), quantized):
         np.testing.assert_allclose(np.asarray(value), np.asarray(expected), atol=1e-6)
 
