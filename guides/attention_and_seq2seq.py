@@ -2,7 +2,7 @@
 Title: Attention and sequence-to-sequence models: Bahdanau, Luong and the bottleneck
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: Additive and multiplicative attention on their own, then recurrent
     encoder-decoders with and without attention on date translation and sequence reversal.
 Accelerator: None
@@ -24,10 +24,11 @@ Two families of score functions:
 - **multiplicative** (Luong et al., 2015): `q . k` (`"dot"`), `q W k` (`"general"`) or
   the additive form without a bias (`"concat"`).
 
-This guide uses `keras_seq.layers.BahdanauAttention` and `LuongAttention` on their own,
-then `keras_seq.models.Seq2Seq` with `attention=None` and `attention="bahdanau"` on two
-synthetic tasks: translating human-readable dates to ISO 8601, and reversing sequences of
-growing length. Set `KERAS_SEQ_GUIDE_FAST=1` for smaller sizes (and little learning).
+This guide uses `keras_seq.layers.BahdanauAttention` and `LuongAttention` on their own, then
+`keras_seq.models.RNNSeq2SeqLM` on an `RNNSeq2SeqBackbone` with `attention=None` and
+`attention="bahdanau"` on two synthetic tasks: translating human-readable dates to ISO 8601,
+and reversing sequences of growing length. Set `KERAS_SEQ_GUIDE_FAST=1` for smaller sizes
+(and little learning).
 """
 
 """
@@ -211,12 +212,14 @@ print("source", dates["source"].shape, "target_in", dates["target_in"].shape)
 print("first example:", repr(source_vocabulary.decode(dates["source"][:1])[0]), "->")
 print("   ", repr(keras_seq.data.decode_dates(date_targets[:1])[0]))
 
-date_model = keras_seq.models.Seq2Seq(
-    source_vocabulary_size=len(source_vocabulary),
-    target_vocabulary_size=len(target_vocabulary),
-    embedding_dim=32,
-    hidden_dim=64,
-    attention="bahdanau",
+date_model = keras_seq.models.RNNSeq2SeqLM(
+    keras_seq.models.RNNSeq2SeqBackbone(
+        source_vocabulary_size=len(source_vocabulary),
+        target_vocabulary_size=len(target_vocabulary),
+        embedding_dim=32,
+        hidden_dim=64,
+        attention="bahdanau",
+    ),
     start_token_id=target_vocabulary.start_id,
 )
 print("losses:", train(date_model, dates, date_targets, epochs=1 if FAST else 6))
@@ -246,7 +249,7 @@ print(keras_seq.data.decode_dates(np.asarray(mine_translated)))
 """
 ## Reading the alignment
 
-`Seq2Seq.attention_weights(source, target_in)` returns the attention weights of the
+`RNNSeq2SeqLM.attention_weights(source, target_in)` returns the attention weights of the
 teacher-forced pass, `(batch, target_length, source_length)`. For the model's own output,
 feed the generated tokens back behind the start token. Each output character should look at
 the source characters that decide it: the year digits for the year, the month name for the
@@ -326,12 +329,14 @@ buckets = np.array_split(np.arange(MIN_LENGTH, MAX_LENGTH + 1), 3)
 scores = {}
 reversal_models = {}
 for attention in (None, "bahdanau"):
-    model = keras_seq.models.Seq2Seq(
-        source_vocabulary_size=NUM_SYMBOLS + 3,
-        target_vocabulary_size=NUM_SYMBOLS + 3,
-        embedding_dim=32,
-        hidden_dim=64,
-        attention=attention,
+    model = keras_seq.models.RNNSeq2SeqLM(
+        keras_seq.models.RNNSeq2SeqBackbone(
+            source_vocabulary_size=NUM_SYMBOLS + 3,
+            target_vocabulary_size=NUM_SYMBOLS + 3,
+            embedding_dim=32,
+            hidden_dim=64,
+            attention=attention,
+        )
     )
     losses = train(model, reversals, reversal_targets, epochs=1 if FAST else 5)
     reversed_ids, exact, tokens = greedy(
@@ -394,9 +399,9 @@ text_heatmap(alignments[example, :length, :length], list(symbols[::-1]), list(sy
 - `BahdanauAttention(units)` and `LuongAttention(score_mode)` take `[query, value]`, masks
   with `True` = real, 2-D queries for one decoder step, and return the alignment with
   `return_attention_scores=True`; fully masked rows give zeros.
-- `Seq2Seq(attention=None | "bahdanau" | "luong")` is an RNN encoder-decoder; train it on
-  `{"source", "target_in"}` with a loss that ignores padding, decode with
-  `generate(source, max_new_tokens, stop_token_id=...)`.
+- `RNNSeq2SeqLM(RNNSeq2SeqBackbone(..., attention=None | "bahdanau" | "luong"))` is an RNN
+  encoder-decoder; train it on `{"source", "target_in"}` with a loss that ignores padding,
+  decode with `generate(source, max_new_tokens, stop_token_id=...)`.
 - `attention_weights(source, target_in)` gives the alignment for plots.
 - Without attention, the final encoder state is a bottleneck that fails as inputs grow;
   attention removes it.

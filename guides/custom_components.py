@@ -2,7 +2,7 @@
 Title: Writing your own recurrent cell or attention layer for keras_seq
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: A custom cell and a custom attention layer that plug into keras_seq's models
     and blocks, pass the layer-contract harness, and save and reload from `.keras` files.
 Accelerator: None
@@ -103,20 +103,23 @@ keras_seq.testing.run_cell_test(
 print("IndRNNCell passes the contract")
 
 """
-Now plug it into a keras_seq model. `RNNLanguageModel(cell=...)` takes a name, a config or
-an instance; with an instance, every layer of the stack gets its own copy from its config.
+Now plug it into a keras_seq model. `RNNBackbone(cell=...)` takes a name, a config or an
+instance; with an instance, every layer of the stack gets its own copy from its config.
+`RNNCausalLM` puts the next-token readout on the backbone.
 """
 
 vocabulary = keras_seq.data.CHAR_CORPUS_VOCABULARY
 x, y = keras_seq.data.char_corpus_data(200 if FAST else 800, sequence_length=32, seed=0)
 print("windows", x.shape, "vocabulary", len(vocabulary))
 
-model = keras_seq.models.RNNLanguageModel(
-    vocabulary_size=len(vocabulary),
-    embedding_dim=16,
-    hidden_dim=32,
-    num_layers=2,
-    cell=IndRNNCell(32, recurrent_max=0.9),
+model = keras_seq.models.RNNCausalLM(
+    keras_seq.models.RNNBackbone(
+        vocabulary_size=len(vocabulary),
+        embedding_dim=16,
+        hidden_dim=32,
+        num_layers=2,
+        cell=IndRNNCell(32, recurrent_max=0.9),
+    )
 )
 model.compile(
     optimizer=keras.optimizers.Adam(3e-3, global_clipnorm=1.0),

@@ -12,8 +12,8 @@ Accelerator: None
 ## Introduction
 
 A language model gives a distribution over the next token; a decoding strategy turns those
-distributions into a sequence. Every generative model of keras_seq (`RNNLanguageModel`,
-`GPTCausalLM`, `Seq2Seq`, `TransformerSeq2Seq`, `RNNImageCaptioner`,
+distributions into a sequence. Every generative model of keras_seq (`RNNCausalLM`,
+`GPTCausalLM`, `RNNSeq2SeqLM`, `TransformerSeq2SeqLM`, `RNNImageCaptioner`,
 `TransformerImageCaptioner`) has the same `generate(inputs, max_new_tokens, strategy=...)`:
 
 - `"greedy"`: the most likely token at each step;

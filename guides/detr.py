@@ -2,7 +2,7 @@
 Title: Object detection with DETR
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: Train a small DETR on synthetic shapes: box algebra, Hungarian matching, the
     DETR loss, post-processing, COCO mAP, and the data as a TensorFlow Datasets builder.
 Accelerator: None
@@ -11,17 +11,18 @@ Accelerator: None
 """
 ## Introduction
 
-DETR (Carion et al., 2020) treats detection as set prediction. A backbone turns the image
-into a grid of features; a transformer encoder mixes them; a transformer decoder reads them
-with a fixed number of learned *object queries*, and each query predicts one box and one
-class, or "no object". There are no anchors and no non-maximum suppression: during training
-each real object is assigned to exactly one query by an optimal one-to-one matching (the
-Hungarian algorithm), and the loss scores the matched pairs; the unmatched queries learn to
-say "no object".
+DETR (Carion et al., 2020) treats detection as set prediction. A convolutional network (the
+image encoder) turns the image into a grid of features; a transformer encoder mixes them; a
+transformer decoder reads them with a fixed number of learned *object queries*, and each
+query predicts one box and one class, or "no object". There are no anchors and no
+non-maximum suppression: during training each real object is assigned to exactly one query
+by an optimal one-to-one matching (the Hungarian algorithm), and the loss scores the matched
+pairs; the unmatched queries learn to say "no object".
 
 keras_seq has every part:
 
-- `keras_seq.models.DETR`: backbone, transformer, object queries and prediction heads;
+- `keras_seq.models.DETRBackbone`: image encoder, transformer and object queries; and
+  `keras_seq.models.DETRObjectDetector`, which puts the class and box heads on it;
 - `keras_seq.ops`: box conversions, IoU and generalized IoU, `linear_sum_assignment` and
   `hungarian_match` (exact, batched, compiled with XLA: no SciPy in the training step);
 - `keras_seq.losses.DETRLoss`: matching, cross-entropy, L1 and GIoU box losses;
@@ -115,15 +116,16 @@ for box, label in zip(train_y["boxes"][0], train_y["labels"][0]):
 """
 ## The model
 
-Any Keras model with one 4-D output can be the backbone (the default is a ResNet-50 without
-weights; a Swin stage works too). Here four convolutions with a total stride of 8 turn a
+A `DETRBackbone` takes any Keras model with one 4-D output as its `image_encoder` (the
+default is a ResNet-50 without weights; a Swin stage works too), and a `DETRObjectDetector`
+puts the prediction heads on the backbone. Here four convolutions with a total stride of 8 turn a
 48 x 48 image into a 6 x 6 grid: 36 tokens. The settings come from
 `integration_tests/test_detr_learning.py`: width 64, two encoder and two decoder layers, 8
 object queries.
 """
 
 
-def small_backbone():
+def small_image_encoder():
     return keras.Sequential(
         [
             keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
@@ -131,13 +133,12 @@ def small_backbone():
             keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
             keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
         ],
-        name="backbone",
+        name="image_encoder",
     )
 
 
-model = keras_seq.models.DETR(
-    num_classes=NUM_CLASSES,
-    backbone=small_backbone(),
+backbone = keras_seq.models.DETRBackbone(
+    image_encoder=small_image_encoder(),
     image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
     hidden_dim=64,
     num_queries=8,
@@ -147,6 +148,7 @@ model = keras_seq.models.DETR(
     intermediate_dim=128,
     dropout=0.0,
 )
+model = keras_seq.models.DETRObjectDetector(backbone, num_classes=NUM_CLASSES)
 print("parameters:", f"{model.count_params():,}")
 outputs = model(train_x[:4])
 print({name: tuple(value.shape) for name, value in outputs.items()})
@@ -156,8 +158,8 @@ The logits have `num_classes + 1` columns, the last one for "no object". With mo
 decoder layer, the earlier layers' predictions come too (`aux_*`, a layer axis after the
 batch): the loss applies to each of them, which helps the decoder train.
 
-For reference, `keras_seq.models.DETR.from_preset("detr_resnet50")` is the original model
-(ResNet-50, width 256, 6 + 6 layers, 100 queries), with random weights.
+For reference, `keras_seq.models.DETRObjectDetector.from_preset("detr_resnet50")` is the
+original model (ResNet-50, width 256, 6 + 6 layers, 100 queries), with random weights.
 
 ## Hungarian matching
 
@@ -236,7 +238,7 @@ np.testing.assert_allclose(per_image.sum(), total, rtol=1e-5)
 """
 ## Training
 
-`DETR.compute_loss` hands the whole output and target dicts to `DETRLoss`, so a plain
+`DETRObjectDetector.compute_loss` hands the whole output and target dicts to `DETRLoss`, so a plain
 `fit(images, {"boxes", "labels"})` works. The train step compiles with XLA, matching
 included. AdamW at a constant 5e-4 with gradient clipping; full batches only, since a
 smaller last batch would compile a second train step. (In fast mode the guide runs a few
@@ -326,7 +328,7 @@ print("saved", figure_path)
 """
 ## Saving
 
-The backbone, the transformer and the heads save to one `.keras` file:
+The image encoder, the transformer and the heads save to one `.keras` file:
 """
 
 path = os.path.join(directory, "detr.keras")
@@ -383,8 +385,9 @@ Such a dataset feeds `fit`, `evaluate` and `predict` directly (batched, e.g.
 
 ## Recap
 
-- `DETR(num_classes, backbone=..., num_queries=...)`: any one-output backbone; outputs
-  logits with a "no object" class and normalized boxes, plus every decoder layer's.
+- `DETRObjectDetector(DETRBackbone(image_encoder=..., num_queries=...), num_classes)`: any
+  one-output image encoder; outputs logits with a "no object" class and normalized boxes,
+  plus every decoder layer's.
 - `hungarian_match` / `linear_sum_assignment`: exact one-to-one matching, batched, in
   `keras.ops` (XLA-compatible).
 - `DETRLoss`: matching, then cross-entropy, L1 and GIoU; train with `fit`.

@@ -89,8 +89,10 @@ GLOBAL_BATCH = 16
 
 
 def build_model():
-    model = keras_seq.models.RNNLanguageModel(
-        vocabulary_size=VOCABULARY, embedding_dim=16, hidden_dim=32, num_layers=2
+    model = keras_seq.models.RNNCausalLM(
+        keras_seq.models.RNNBackbone(
+            vocabulary_size=VOCABULARY, embedding_dim=16, hidden_dim=32, num_layers=2
+        )
     )
     model.compile(
         optimizer=keras.optimizers.SGD(0.5),

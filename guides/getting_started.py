@@ -24,8 +24,9 @@ concept:
   features) and task models that put a head on it: `GPTBackbone` with `GPTCausalLM`,
   `CaptioningCNNBackbone` with `RNNImageCaptioner` and `TransformerImageCaptioner`,
   `ViTBackbone` with `ViTImageClassifier`, `SwinBackbone` with `SwinImageClassifier`,
-  `DETRBackbone` with `DETRObjectDetector`; also `RNNLanguageModel`, `BERT`, `Seq2Seq` and
-  `TransformerSeq2Seq`;
+  `DETRBackbone` with `DETRObjectDetector`, `RNNBackbone` with `RNNCausalLM`, `BERTBackbone`
+  with `BERTMaskedLM` and `BERTTextClassifier`, `RNNSeq2SeqBackbone` with `RNNSeq2SeqLM`,
+  `TransformerSeq2SeqBackbone` with `TransformerSeq2SeqLM`;
 - `keras_seq.generation`: greedy decoding, beam search and sampling (temperature, top-k,
   top-p) for every generative model;
 - `keras_seq.losses`, `keras_seq.metrics`, `keras_seq.callbacks`: sequence cross-entropy,
@@ -161,21 +162,24 @@ if not FAST:
 
 `keras_seq.models` holds assembled models. Each is a functional `keras.Model` whose config
 is its constructor arguments, with architecture presets (random weights, nothing
-downloaded): `Model.from_preset(name, **overrides)`, listed in `Model.presets`.
+downloaded). The presets belong to the backbones, listed in `Backbone.presets`;
+`Backbone.from_preset(name, **overrides)` builds the backbone alone and
+`Task.from_preset(name, **overrides)` the backbone with the task's head on it.
 
-`RNNLanguageModel` embeds token ids, runs stacked recurrent layers and predicts the next
-token at every step. It learns the text of `char_corpus_data`, sentences of a toy grammar
-("the old cat sees a red bird."), encoded with `CHAR_CORPUS_VOCABULARY`: windows of
-characters as inputs, the same windows shifted by one as targets.
+`RNNBackbone` embeds token ids and runs stacked recurrent layers; `RNNCausalLM` puts a
+readout on it that predicts the next token at every step. The model learns the text of
+`char_corpus_data`, sentences of a toy grammar ("the old cat sees a red bird."), encoded
+with `CHAR_CORPUS_VOCABULARY`: windows of characters as inputs, the same windows shifted by
+one as targets.
 """
 
 vocabulary = keras_seq.data.CHAR_CORPUS_VOCABULARY
-print("presets:", sorted(keras_seq.models.RNNLanguageModel.presets))
+print("presets:", sorted(keras_seq.models.RNNBackbone.presets))
 x_text, y_text = keras_seq.data.char_corpus_data(300 if FAST else 3000, sequence_length=64)
 print("windows", x_text.shape, "first:", repr(vocabulary.decode(x_text[:1])[0][:40]))
 assert np.all(x_text[:, 1:] == y_text[:, :-1])
 
-language_model = keras_seq.models.RNNLanguageModel.from_preset(
+language_model = keras_seq.models.RNNCausalLM.from_preset(
     "char_gru_small", vocabulary_size=len(vocabulary)
 )
 language_model.compile(
@@ -284,7 +288,7 @@ np.testing.assert_array_equal(reloaded.generate(prompt, NEW_TOKENS), greedy)
 - [attention_and_seq2seq.py](attention_and_seq2seq.py): Bahdanau and Luong attention in a
   recurrent encoder-decoder.
 - [transformers_from_blocks.py](transformers_from_blocks.py): embeddings, attention options,
-  encoder and decoder blocks with caches, `TransformerSeq2Seq`.
+  encoder and decoder blocks with caches, `TransformerSeq2SeqLM`.
 - [decoding_strategies.py](decoding_strategies.py): greedy, beam search, temperature, top-k
   and top-p decoding compared.
 - [vision_transformers.py](vision_transformers.py): ViT and Swin.

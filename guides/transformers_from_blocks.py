@@ -2,10 +2,10 @@
 Title: Building a transformer from keras_seq blocks
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/11/22
+Last modified: 2026/12/06
 Description: Embeddings, multi-head attention options, encoder and decoder blocks with
     caches, a tiny encoder-decoder in the functional API, and the same as
-    `TransformerSeq2Seq`.
+    `TransformerSeq2SeqLM`.
 Accelerator: None
 """
 
@@ -23,7 +23,7 @@ A transformer is a stack of a few blocks. keras_seq has each of them as a layer:
 
 This guide puts them together in the Keras functional API, trains a tiny encoder-decoder
 to reverse sequences, then does the same with the ready-made
-`keras_seq.models.TransformerSeq2Seq`. Set `KERAS_SEQ_GUIDE_FAST=1` for smaller sizes.
+`keras_seq.models.TransformerSeq2SeqLM`. Set `KERAS_SEQ_GUIDE_FAST=1` for smaller sizes.
 """
 
 """
@@ -359,17 +359,18 @@ print("reloaded functional model, max difference:", float(difference))
 assert difference < 1e-6
 
 """
-## The same with `TransformerSeq2Seq`
+## The same with `TransformerSeq2SeqLM`
 
-`keras_seq.models.TransformerSeq2Seq` is this architecture ready-made: shared source and
-target embeddings (scaled by `sqrt(hidden_dim)`), sine positions, encoder and decoder
-stacks, and the output projection tied to the embedding. Presets give the paper's sizes
-(`transformer_base`, `transformer_big`); `transformer_tiny` has the sizes used above, and
-any argument can be overridden. Its `generate()` uses the decoder caches, so each new
-token costs one position.
+`keras_seq.models.TransformerSeq2SeqBackbone` is this architecture ready-made: shared source
+and target embeddings (scaled by `sqrt(hidden_dim)`), sine positions, encoder and decoder
+stacks. `keras_seq.models.TransformerSeq2SeqLM` puts the output projection, tied to the
+embedding, on it. Presets give the paper's sizes (`transformer_base`, `transformer_big`);
+`transformer_tiny` has the sizes used above, and any argument can be overridden:
+`TransformerSeq2SeqLM.from_preset` builds the backbone and the task together. Its
+`generate()` uses the decoder caches, so each new token costs one position.
 """
 
-seq2seq = keras_seq.models.TransformerSeq2Seq.from_preset(
+seq2seq = keras_seq.models.TransformerSeq2SeqLM.from_preset(
     "transformer_tiny", vocabulary_size=VOCABULARY_SIZE, dropout=0.0
 )
 print("parameters:", seq2seq.count_params())
@@ -381,7 +382,7 @@ generated = np.asarray(
         test_inputs["source"], max_new_tokens=test_targets.shape[1], stop_token_id=END_ID
     )
 )
-seq2seq_exact = report("TransformerSeq2Seq", generated)
+seq2seq_exact = report("TransformerSeq2SeqLM", generated)
 if not FAST:
     assert seq2seq_exact >= 0.8, seq2seq_exact
 
@@ -400,11 +401,11 @@ And it saves and reloads like any Keras model:
 
 seq2seq.save(os.path.join(directory, "transformer_seq2seq.keras"))
 reloaded = keras.saving.load_model(os.path.join(directory, "transformer_seq2seq.keras"))
-assert type(reloaded) is keras_seq.models.TransformerSeq2Seq
+assert type(reloaded) is keras_seq.models.TransformerSeq2SeqLM
 difference = np.abs(
     seq2seq.predict_on_batch(test_inputs) - reloaded.predict_on_batch(test_inputs)
 ).max()
-print("reloaded TransformerSeq2Seq, max difference:", float(difference))
+print("reloaded TransformerSeq2SeqLM, max difference:", float(difference))
 assert difference < 1e-6
 
 """
@@ -416,6 +417,7 @@ assert difference < 1e-6
   right shape, zeros for fully masked rows and `query_chunk_size` for long sequences.
 - `TransformerEncoder` / `TransformerDecoder` equal keras_hub's blocks given the same
   weights, return their attention, and decode with caches.
-- `TransformerSeq2Seq.from_preset(...)` is the assembled model, with cached `generate()`
-  and `.keras` saving.
+- `TransformerSeq2SeqLM.from_preset(...)` is the assembled model (a
+  `TransformerSeq2SeqBackbone` with its output projection), with cached `generate()` and
+  `.keras` saving.
 """

@@ -11,7 +11,8 @@ import numpy as np
 
 from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
 from keras_seq.data.char_corpus import char_corpus_data
-from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 
 SEQUENCE_LENGTH = 64
 BATCH_SIZE = 32
@@ -31,7 +32,7 @@ def test_char_lstm_perplexity():
     inputs, targets = char_corpus_data(3000, SEQUENCE_LENGTH, seed=0)  # (1385, 64)
     validation_inputs, validation_targets = char_corpus_data(300, SEQUENCE_LENGTH, seed=1)
     size = len(CHAR_CORPUS_VOCABULARY)
-    model = RNNLanguageModel(vocabulary_size=size, embedding_dim=32, hidden_dim=128)
+    model = RNNCausalLM(RNNBackbone(vocabulary_size=size, embedding_dim=32, hidden_dim=128))
     steps = EPOCHS * math.ceil(len(inputs) / BATCH_SIZE)
     model.compile(
         optimizer=keras.optimizers.Adam(

@@ -1,7 +1,7 @@
-"""A tiny DETR learns the synthetic shapes detection set (keras_seq.data.shapes_detection_data).
+"""A tiny DETRObjectDetector learns the synthetic shapes detection set (keras_seq.data.shapes_detection_data).
 
 Training: 2,000 images of 48 x 48 with 1 to 3 objects of 3 classes (8 to 16 pixels), a
-four-convolution backbone (stride 8: a 6 x 6 map of 36 tokens), a transformer of width 64 with
+four-convolution image encoder (stride 8: a 6 x 6 map of 36 tokens), a transformer of width 64 with
 2 encoder and 2 decoder layers, 8 queries, DETRLoss with its paper weights, AdamW with global
 gradient clipping, XLA. Evaluation: COCO mAP at IoU 0.5 (`keras_seq.metrics.
 evaluate_detection`) on 200 held-out images of another seed, after the `.keras` round trip.
@@ -21,7 +21,8 @@ import pytest
 from keras_seq.data import shapes_detection_data
 from keras_seq.losses import DETRLoss
 from keras_seq.metrics import evaluate_detection
-from keras_seq.models import DETR
+from keras_seq.models import DETRBackbone
+from keras_seq.models import DETRObjectDetector
 
 IMAGE_SIZE = 48
 NUM_CLASSES = 3
@@ -39,7 +40,7 @@ DATA = {
 }
 
 
-def backbone(width):
+def image_encoder(width):
     return keras.Sequential(
         [
             keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
@@ -47,7 +48,7 @@ def backbone(width):
             keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
             keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
         ],
-        name="backbone",
+        name="image_encoder",
     )
 
 
@@ -56,9 +57,8 @@ def test_detr_learns_shapes(tmp_path):
     keras.utils.set_random_seed(0)
     train_x, train_y = shapes_detection_data(2000, seed=0, **DATA)
     test_x, test_y = shapes_detection_data(200, seed=1, **DATA)
-    model = DETR(
-        num_classes=NUM_CLASSES,
-        backbone=backbone(64),
+    backbone = DETRBackbone(
+        image_encoder=image_encoder(64),
         image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
         hidden_dim=64,
         num_queries=8,
@@ -68,6 +68,7 @@ def test_detr_learns_shapes(tmp_path):
         intermediate_dim=128,
         dropout=0.0,
     )
+    model = DETRObjectDetector(backbone, num_classes=NUM_CLASSES)
     # A constant learning rate: with a cosine decay over the same 60 epochs (2 of warm-up)
     # the held-out mAP@0.5 was 0.278 against 0.44-0.48 (DETR keeps its rate for 2/3 of
     # training).

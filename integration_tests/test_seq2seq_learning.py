@@ -1,5 +1,5 @@
-"""A Seq2Seq learns: attention translates dates, and beats the fixed-vector bottleneck on long
-reversals.
+"""An RNNSeq2SeqLM learns: attention translates dates, and beats the fixed-vector bottleneck
+on long reversals.
 
 Budgets measured on 2 shared (busy) CPU cores, TensorFlow 2.21 / Keras 3.15.1: the date test
 takes 40-51 s, the reversal comparison 60-83 s (both models); the whole file 1.7-2.3 min.
@@ -18,7 +18,8 @@ from keras_seq.data.date_translation import decode_dates
 from keras_seq.data.date_translation import random_dates
 from keras_seq.data.reversal import END_ID
 from keras_seq.data.reversal import reversal_data
-from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
+from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 
 BATCH_SIZE = 64
 
@@ -49,14 +50,14 @@ def test_attention_learns_date_translation():
     inputs, targets = date_translation_data(8000, split="train", seed=0)
     # Held out: days never seen in training, in any format.
     test_inputs, test_targets = date_translation_data(500, split="test", seed=1)
-    model = Seq2Seq(
+    backbone = RNNSeq2SeqBackbone(
         source_vocabulary_size=len(DATE_SOURCE_VOCABULARY),
         target_vocabulary_size=len(DATE_TARGET_VOCABULARY),
         embedding_dim=32,
         hidden_dim=64,
         attention="bahdanau",
-        start_token_id=DATE_TARGET_VOCABULARY.start_id,
     )
+    model = RNNSeq2SeqLM(backbone, start_token_id=DATE_TARGET_VOCABULARY.start_id)
     train(model, inputs, targets, epochs=6, learning_rate=5e-3)
     exact, _, generated = greedy_scores(
         model, test_inputs["source"], test_targets, DATE_TARGET_VOCABULARY.end_id
@@ -77,13 +78,14 @@ def test_attention_beats_the_bottleneck_on_long_reversals():
     )
     results = {}
     for attention in ("bahdanau", None):
-        model = Seq2Seq(
+        backbone = RNNSeq2SeqBackbone(
             source_vocabulary_size=num_symbols + 3,
             target_vocabulary_size=num_symbols + 3,
             embedding_dim=32,
             hidden_dim=64,
             attention=attention,
         )
+        model = RNNSeq2SeqLM(backbone)
         train(model, inputs, targets, epochs=5, learning_rate=5e-3)
         results[attention] = greedy_scores(model, test_inputs["source"], test_targets, END_ID)[:2]
         if attention is not None:

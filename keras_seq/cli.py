@@ -332,8 +332,9 @@ def train_command(args):
     "generate",
     help="generate text from a saved language or seq2seq model (.keras)",
     description=(
-        "Load a language model (RNNLanguageModel, GPTCausalLM) or a sequence-to-sequence model "
-        "(Seq2Seq, TransformerSeq2Seq) saved as .keras, and print one line per --prompt: "
+        "Load a causal language model (RNNCausalLM, GPTCausalLM) or a sequence-to-sequence "
+        "model (RNNSeq2SeqLM, TransformerSeq2SeqLM; their deprecated 0.1 classes too) saved "
+        "as .keras, and print one line per --prompt: "
         "a language model's prompt and continuation, a seq2seq model's output. Text is "
         "encoded and decoded with vocabulary.json (written by `keras-seq train char-lm` and "
         "`seq2seq-attention` beside model.keras, or given with --vocabulary); without one, "

@@ -110,7 +110,7 @@ class AttentionMapLogger(keras.callbacks.Callback):
     hook reads them where keras_seq's attention layers compute them, at any depth:
     `MultiHeadAttention` (the self- and cross-attention of `TransformerEncoder` /
     `TransformerDecoder` blocks, the GPT and DETR backbones, Swin's `WindowAttention`) and
-    `BahdanauAttention` / `LuongAttention` (also inside `AttentionRNN` and `Seq2Seq`);
+    `BahdanauAttention` / `LuongAttention` (also inside `AttentionRNN` and `RNNSeq2SeqLM`);
     other attention layers (e.g. `keras.layers.MultiHeadAttention`) cannot be recorded.
     What is drawn for each name of `layer_names`:
 
@@ -119,7 +119,7 @@ class AttentionMapLogger(keras.callbacks.Callback):
       `cross_attention` gives one row per object query over the image tokens.
     - a recurrent decoder calls its attention once per step: the per-step rows are stacked
       into the `(target_length, source_length)` alignment, the same as
-      `Seq2Seq.attention_weights` (every call of one forward pass is concatenated along
+      `RNNSeq2SeqLM.attention_weights` (every call of one forward pass is concatenated along
       the query axis).
     - Swin windows: when the attention's batch axis is a multiple of the probe batch (the
       `(batch_size * num_windows, ...)` windows of `WindowAttention`), the first
@@ -129,7 +129,7 @@ class AttentionMapLogger(keras.callbacks.Callback):
     layer's path in the model (`"self_attention"` if only one layer has that name,
     `"encoder_layer_0/self_attention"`, `"decoder_layer_1/cross_attention"`); it may also
     name a layer holding exactly one attention layer (`"encoder_layer_0"`, a Swin block
-    `"stage_1_block_0"`, a `Seq2Seq` decoder `"decoder_layer_0"`). Paths are those of
+    `"stage_1_block_0"`, an `RNNSeq2SeqLM` decoder `"decoder_layer_0"`). Paths are those of
     `keras_seq.utils.iter_layers`: names joined by "/" from the model down, with Keras'
     automatic names (`transformer_encoder_3`) numbered among their siblings instead
     (`transformer_encoder_1`), so that they do not depend on how many layers the process

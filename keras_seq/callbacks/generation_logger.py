@@ -28,8 +28,8 @@ class GenerationLogger(keras.callbacks.Callback):
     and writes the texts as one `tf.summary.text` (a list, shown as a table with one row
     per prompt) under the tag `generation/samples` in `log_dir/generation`, at step
     `epoch` (0-based, the step of Keras' `TensorBoard` epoch scalars). It works with every
-    keras_seq generative model (`GPTCausalLM`, `RNNLanguageModel`, `Seq2Seq`,
-    `TransformerSeq2Seq`, `RNNImageCaptioner`, `TransformerImageCaptioner`) and any model
+    keras_seq generative model (`GPTCausalLM`, `RNNCausalLM`, `RNNSeq2SeqLM`,
+    `TransformerSeq2SeqLM`, `RNNImageCaptioner`, `TransformerImageCaptioner`) and any model
     with a `generate(inputs, max_new_tokens, **options)` method returning int token ids
     `(batch_size, length)`; `keras_seq.generation.generate` lists the decoding options. A
     language model's output starts with its prompt. With sampling strategies pass a `seed`
@@ -64,8 +64,10 @@ class GenerationLogger(keras.callbacks.Callback):
     import tempfile
 
     vocabulary = ["<pad>", "the", "cat", "sat", "on", "mat"]
-    model = keras_seq.models.RNNLanguageModel(
-        vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=8
+    model = keras_seq.models.RNNCausalLM(
+        keras_seq.models.RNNBackbone(
+            vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=8
+        )
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     tokens = np.array([[1, 2, 3, 4, 1, 5]] * 4)
@@ -134,7 +136,7 @@ class GenerationLogger(keras.callbacks.Callback):
             raise TypeError(
                 "GenerationLogger needs a model with a `generate(inputs, max_new_tokens, "
                 "**options)` method, as keras_seq's generative models have (GPTCausalLM, "
-                "RNNLanguageModel, Seq2Seq, ...). Received: model "
+                "RNNCausalLM, RNNSeq2SeqLM, ...). Received: model "
                 f"'{self.model.name}' of type {type(self.model).__name__}, which has none"
             )
 

@@ -83,10 +83,12 @@ def char_corpus_data(num_sentences, sequence_length, seed=0):
     ```python
     inputs, targets = keras_seq.data.char_corpus_data(100, sequence_length=32, seed=0)
     assert (inputs[:, 1:] == targets[:, :-1]).all()
-    model = keras_seq.models.RNNLanguageModel(
-        vocabulary_size=len(keras_seq.data.CHAR_CORPUS_VOCABULARY),
-        embedding_dim=8,
-        hidden_dim=16,
+    model = keras_seq.models.RNNCausalLM(
+        keras_seq.models.RNNBackbone(
+            vocabulary_size=len(keras_seq.data.CHAR_CORPUS_VOCABULARY),
+            embedding_dim=8,
+            hidden_dim=16,
+        )
     )
     ```
     """

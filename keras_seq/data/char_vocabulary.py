@@ -9,7 +9,7 @@ class CharVocabulary:
     """Maps strings to padded arrays of character ids and back.
 
     Id 0 is always padding (`"<pad>"`), the `special_tokens` follow in order (by default
-    `"<start>"` = 1 and `"<end>"` = 2, the layout `keras_seq.models.Seq2Seq` expects), then
+    `"<start>"` = 1 and `"<end>"` = 2, the layout `keras_seq.models.RNNSeq2SeqLM` expects), then
     one id per character, in the order given. The task builders of `keras_seq.data` use it
     for their source and target sides; it holds no weights and is never saved with a model.
 

@@ -139,7 +139,7 @@ def decode_dates(ids):
 
 
 def date_translation_data(num_examples, formats=None, split=None, seed=0):
-    """Date translation examples ready for `fit` on a `keras_seq.models.Seq2Seq`.
+    """Date translation examples ready for `fit` on a `keras_seq.models.RNNSeq2SeqLM`.
 
     Sources are the characters of `random_dates(...)`'s human-readable dates
     (`DATE_SOURCE_VOCABULARY`, padding 0, no special tokens), targets the characters of the
@@ -157,13 +157,14 @@ def date_translation_data(num_examples, formats=None, split=None, seed=0):
     Example:
     ```python
     inputs, targets = keras_seq.data.date_translation_data(8, split="train", seed=0)
-    model = keras_seq.models.Seq2Seq(
+    backbone = keras_seq.models.RNNSeq2SeqBackbone(
         source_vocabulary_size=len(keras_seq.data.DATE_SOURCE_VOCABULARY),
         target_vocabulary_size=len(keras_seq.data.DATE_TARGET_VOCABULARY),
         embedding_dim=8,
         hidden_dim=16,
         attention="bahdanau",
     )
+    model = keras_seq.models.RNNSeq2SeqLM(backbone, start_token_id=1)
     model.compile(
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),

@@ -225,7 +225,7 @@ def shapes_captioning_data(
     max_object_size=None,
     seed=0,
 ):
-    """Shapes captioning examples ready for `fit` on a `keras_seq.models.ImageCaptioner`.
+    """Shapes captioning examples for `fit` on `RNNImageCaptioner` / `TransformerImageCaptioner`.
 
     The images and captions of `shapes_captions` (same arguments), the captions encoded
     with `encode_captions` to `shapes_caption_length(max_objects)` tokens (`<pad>` 0,
@@ -245,9 +245,9 @@ def shapes_captioning_data(
     Example:
     ```python
     inputs, targets = keras_seq.data.shapes_captioning_data(8, seed=0)
-    model = keras_seq.models.ImageCaptioner(
+    model = keras_seq.models.RNNImageCaptioner(
+        keras_seq.models.CaptioningCNNBackbone(image_shape=(32, 32, 3)),
         vocabulary_size=len(keras_seq.data.SHAPES_CAPTION_VOCABULARY),
-        image_shape=(32, 32, 3),
         hidden_dim=16,
     )
     model.compile(

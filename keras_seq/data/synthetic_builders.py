@@ -220,7 +220,7 @@ class Reversal(_SyntheticTask):
         target: int32 `(max_length + 1,)`.
 
     Supervised keys `({"source": "source", "target_in": "target_in"}, "target")`: the
-    inputs of a `keras_seq.models.Seq2Seq`. Split `s` is `reversal_data(split_sizes[s],
+    inputs of a `keras_seq.models.RNNSeq2SeqLM`. Split `s` is `reversal_data(split_sizes[s],
     ..., seed=SPLIT_SEEDS[s])`.
     """
 
@@ -327,8 +327,9 @@ class ShapesCaptioning(_SyntheticTask):
             decoder input.
         target: int32, the same length: the caption's ids and the end token.
 
-    No supervised keys: the images are uint8, and `keras_seq.models.ImageCaptioner`
-    takes floats in [0, 1]; map each example with
+    No supervised keys: the images are uint8, and the captioners
+    (`keras_seq.models.RNNImageCaptioner`, `TransformerImageCaptioner`) take floats in
+    [0, 1]; map each example with
     `lambda e: ({"images": tf.cast(e["image"], "float32") / 255.0, "target_in":
     e["target_in"]}, e["target"])`, which gives the generator's arrays bit for bit.
     """

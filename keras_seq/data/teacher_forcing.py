@@ -9,8 +9,8 @@ from keras_seq.utils.validation import validate_positive_int
 
 
 def teacher_forcing_inputs(source, target, start_token_id=1):
-    """The training inputs of an encoder-decoder (`keras_seq.models.Seq2Seq`,
-    `TransformerSeq2Seq`) for a source and a target.
+    """The training inputs of an encoder-decoder (`keras_seq.models.RNNSeq2SeqLM`,
+    `TransformerSeq2SeqLM`) for a source and a target.
 
     The decoder reads the target shifted right by one behind the start token:
     `target_in[:, 0] = start_token_id` and `target_in[:, 1:] = target[:, :-1]`, so that at

@@ -37,8 +37,9 @@ class DETRLoss(keras.losses.Loss):
     (the original divides by the number of boxes but averages the cross-entropy per
     replica). Matching is exact, batched and compiles with XLA; keras_hub has no DETR loss.
 
-    Use it with `keras_seq.models.DETR`, whose `compute_loss` hands it the whole output
-    and target dicts (Keras would otherwise pair a single loss with each output).
+    Use it with `keras_seq.models.DETRObjectDetector`, whose `compute_loss` hands it the
+    whole output and target dicts (Keras would otherwise pair a single loss with each
+    output).
 
     Args:
         class_weight: float >= 0. Weight of the class term in matching and in the loss.
@@ -59,7 +60,8 @@ class DETRLoss(keras.losses.Loss):
             `num_targets <= num_queries`.
         y_pred: dict `{"logits": (batch_size, num_queries, num_classes + 1), "boxes":
             (batch_size, num_queries, 4)}` and optionally `"aux_logits"` / `"aux_boxes"`
-            with a layer axis after the batch, as `keras_seq.models.DETR` returns.
+            with a layer axis after the batch, as `keras_seq.models.DETRObjectDetector`
+            returns.
         sample_weight: not supported (must be `None`).
 
     Returns:

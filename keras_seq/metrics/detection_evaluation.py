@@ -23,7 +23,7 @@ def evaluate_detection(model, dataset, batch_size=None, num_classes=None, return
     Args:
         model: a detection model with `predict` and `postprocess(outputs, image_sizes)`
             returning `{"boxes": (batch_size, num_detections, 4)` pixel `(x_min, y_min,
-            x_max, y_max)`, `"scores"`, `"labels"}`, such as `keras_seq.models.DETR`.
+            x_max, y_max)`, `"scores"`, `"labels"}`, such as `keras_seq.models.DETRObjectDetector`.
         dataset: `(images, targets)`: images `(num_images, height, width, channels)` and a
             dict of `"boxes"` float `(num_images, max_objects, 4)`, normalized `(center_x,
             center_y, width, height)` as DETR is trained on, and `"labels"` int
@@ -47,9 +47,8 @@ def evaluate_detection(model, dataset, batch_size=None, num_classes=None, return
     images, targets = keras_seq.data.shapes_detection_data(
         8, image_size=32, max_objects=2, num_classes=3, seed=1
     )
-    model = keras_seq.models.DETR(
-        num_classes=3,
-        backbone=keras.Sequential([keras.layers.Conv2D(16, 3, strides=8)]),
+    backbone = keras_seq.models.DETRBackbone(
+        image_encoder=keras.Sequential([keras.layers.Conv2D(16, 3, strides=8)]),
         image_shape=(32, 32, 3),
         hidden_dim=16,
         num_queries=4,
@@ -58,6 +57,7 @@ def evaluate_detection(model, dataset, batch_size=None, num_classes=None, return
         num_heads=2,
         intermediate_dim=32,
     )
+    model = keras_seq.models.DETRObjectDetector(backbone, num_classes=3)
     metrics = keras_seq.metrics.evaluate_detection(model, (images, targets), num_classes=3)
     assert 0.0 <= metrics["map_50"] <= 1.0  # untrained: close to 0
     ```

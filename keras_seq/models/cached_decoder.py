@@ -1,7 +1,7 @@
 """Cached decoding through a stack of `TransformerDecoder` blocks with cross-attention.
 
-The two functions shared by the encoder-decoder models (`TransformerSeq2Seq`, the transformer
-decoder of `ImageCaptioner`) to implement the generation protocol of `keras_seq.generation`:
+The two functions shared by the encoder-decoder models (`TransformerSeq2SeqBackbone`,
+`TransformerImageCaptioner`) to implement the generation protocol of `keras_seq.generation`:
 `prefill_decoder_stack` runs the first decoder position and computes every block's
 cross-attention keys and values once; `decoder_stack_step` feeds one more position, reading
 those cross-attention caches as they are.

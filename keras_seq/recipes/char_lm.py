@@ -1,6 +1,6 @@
 """Recipe `char-lm`: a character language model on the synthetic grammar corpus.
 
-`--model rnn` (the default) trains an LSTM `RNNLanguageModel`, `--model gpt` a small
+`--model rnn` (the default) trains an `RNNCausalLM` on an LSTM `RNNBackbone`, `--model gpt` a small
 `GPTCausalLM` on a `GPTBackbone`, on windows of `keras_seq.data.char_corpus_data` (sentences
 of a tiny English grammar; nothing is downloaded). Validation uses text of another seed
 during training; the held-out perplexity is measured on a third seed, next to an add-one
@@ -29,7 +29,8 @@ from keras_seq.data.char_corpus import char_corpus_data
 from keras_seq.metrics.perplexity import Perplexity
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.recipes import vocabulary_file
 
 PROMPT_LENGTH = 16
@@ -59,11 +60,12 @@ def _build(model_name, quick, sequence_length):
             dropout=0.0,
         )
         return GPTCausalLM(backbone)
-    return RNNLanguageModel(
+    backbone = RNNBackbone(
         vocabulary_size=size,
         embedding_dim=8 if quick else 32,
         hidden_dim=16 if quick else 128,
     )
+    return RNNCausalLM(backbone)
 
 
 def _model_inputs(model_name, token_ids):

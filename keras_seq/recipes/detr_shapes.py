@@ -2,9 +2,9 @@
 
 48x48 images with 1 to 3 shapes of 3 classes (circle, square, triangle; 8 to 16 pixels) on
 textured backgrounds (`keras_seq.data.shapes_detection_data`; nothing is downloaded) train a
-`DETR` on a four-convolution backbone (stride 8: a 6x6 map of 36 tokens), width 64, 2 encoder
-and 2 decoder layers, 8 object queries, with `DETRLoss` (Hungarian matching, the paper's
-weights). The held-out score is COCO mAP (`keras_seq.metrics.evaluate_detection`) on 200
+`DETRObjectDetector` on a `DETRBackbone` whose image encoder is four convolutions (stride 8: a
+6x6 map of 36 tokens), width 64, 2 encoder and 2 decoder layers, 8 object queries, with
+`DETRLoss` (Hungarian matching, the paper's weights). The held-out score is COCO mAP (`keras_seq.metrics.evaluate_detection`) on 200
 images of another seed: `map` (IoU 0.5:0.95) and `map_50`.
 
 Outputs beyond the runner's: `detections.png` (held-out images with the ground truth dashed
@@ -29,7 +29,8 @@ from keras_seq.data.shapes_detection import SHAPES_CLASSES
 from keras_seq.data.shapes_detection import shapes_detection_data
 from keras_seq.losses.detr_loss import DETRLoss
 from keras_seq.metrics.detection_evaluation import evaluate_detection
-from keras_seq.models.detr.detr import DETR
+from keras_seq.models.detr.detr_backbone import DETRBackbone
+from keras_seq.models.detr.detr_object_detector import DETRObjectDetector
 from keras_seq.recipes import outputs
 
 IMAGE_SIZE = 48
@@ -50,7 +51,7 @@ NUM_PLOTTED = 6
 COLORS = ("tab:red", "tab:blue", "tab:green")
 
 
-def _backbone(width):
+def _image_encoder(width):
     return keras.Sequential(
         [
             keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
@@ -58,7 +59,7 @@ def _backbone(width):
             keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
             keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
         ],
-        name="backbone",
+        name="image_encoder",
     )
 
 
@@ -124,9 +125,8 @@ def train_detr_shapes(run):
 
     width = sizes["hidden_dim"]
     with run.scope():
-        model = DETR(
-            num_classes=NUM_CLASSES,
-            backbone=_backbone(width),
+        backbone = DETRBackbone(
+            image_encoder=_image_encoder(width),
             image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
             hidden_dim=width,
             num_queries=8,
@@ -136,6 +136,7 @@ def train_detr_shapes(run):
             intermediate_dim=2 * width,
             dropout=0.0,
         )
+        model = DETRObjectDetector(backbone, num_classes=NUM_CLASSES)
         model.compile(
             keras.optimizers.AdamW(5e-4, weight_decay=1e-4, global_clipnorm=1.0),
             loss=DETRLoss(),

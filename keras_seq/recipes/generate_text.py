@@ -1,8 +1,8 @@
 """Text in, text out: generation from a saved language or sequence-to-sequence model.
 
-What `keras-seq generate` runs. A language model (`RNNLanguageModel`, `GPTCausalLM`)
-continues the prompt; a sequence-to-sequence model (`Seq2Seq`, `TransformerSeq2Seq`) translates
-it. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
+What `keras-seq generate` runs. A causal language model (`RNNCausalLM`, `GPTCausalLM`)
+continues the prompt; a sequence-to-sequence model (`RNNSeq2SeqLM`, `TransformerSeq2SeqLM`)
+translates it. The deprecated 0.1 classes are subclasses of these, so their saved files work too. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
 without one they are token ids written as space-separated integers.
 """
 
@@ -12,16 +12,18 @@ import numpy as np
 
 from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_seq.models.rnn_language_model import RNNLanguageModel
-from keras_seq.models.seq2seq import Seq2Seq
-from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
+from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
+from keras_seq.models.transformer_seq2seq_lm import TransformerSeq2SeqLM
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.vocabulary_file import decode_output
 from keras_seq.recipes.vocabulary_file import encode_prompt
 from keras_seq.subpackages import import_subpackages
 
-LANGUAGE_MODELS = (RNNLanguageModel, GPTCausalLM)
-SEQ2SEQ_MODELS = (Seq2Seq, TransformerSeq2Seq)
+# Task classes, so that their deprecated 0.1 subclasses (RNNLanguageModel, GPT, Seq2Seq,
+# TransformerSeq2Seq) and a user's subclasses are accepted as well.
+LANGUAGE_MODELS = (RNNCausalLM, GPTCausalLM)
+SEQ2SEQ_MODELS = (RNNSeq2SeqLM, TransformerSeq2SeqLM)
 DEFAULT_MAX_NEW_TOKENS = 32
 
 
@@ -45,7 +47,9 @@ def generate_text(
     """Generate from `model` for each prompt; return one string per prompt.
 
     Args:
-        model: a keras_seq language model or sequence-to-sequence model.
+        model: a causal language model (`RNNCausalLM`, `GPTCausalLM`) or a
+            sequence-to-sequence model (`RNNSeq2SeqLM`, `TransformerSeq2SeqLM`), or a
+            subclass of one.
         prompts: list of str. Text, or space-separated ids without a vocabulary.
         vocabulary: dict from `read_vocabulary_file`, or `None`.
         max_new_tokens: int or `None`. `None` uses the vocabulary's default, else 32.
@@ -57,13 +61,18 @@ def generate_text(
         A list of strings: for a language model the prompt and its continuation, for a
         seq2seq model the output alone.
 
+    Raises:
+        TypeError: `model` is none of these.
+
     Example:
     ```python
     from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
     from keras_seq.recipes.generate_text import generate_text
 
-    model = keras_seq.models.RNNLanguageModel(
-        vocabulary_size=len(CHAR_CORPUS_VOCABULARY), embedding_dim=8, hidden_dim=16
+    model = keras_seq.models.RNNCausalLM(
+        keras_seq.models.RNNBackbone(
+            vocabulary_size=len(CHAR_CORPUS_VOCABULARY), embedding_dim=8, hidden_dim=16
+        )
     )
     vocabulary = {"source": CHAR_CORPUS_VOCABULARY, "target": CHAR_CORPUS_VOCABULARY}
     texts = generate_text(model, ["the cat"], vocabulary=vocabulary, max_new_tokens=5)
@@ -74,9 +83,10 @@ def generate_text(
     """
     kind = model_kind(model)
     if kind is None:
-        raise ValueError(
-            "`model` must be a language model (RNNLanguageModel, GPTCausalLM) or a sequence-to-"
-            f"sequence model (Seq2Seq, TransformerSeq2Seq). Received: {type(model).__name__}"
+        raise TypeError(
+            "`model` must be a causal language model (RNNCausalLM, GPTCausalLM) or a sequence-"
+            "to-sequence model (RNNSeq2SeqLM, TransformerSeq2SeqLM). Received: model of type "
+            f"{type(model).__name__}"
         )
     vocabulary = vocabulary or {}
     if max_new_tokens is None:
@@ -173,8 +183,8 @@ def generate_from_saved_model(
     kind = model_kind(model)
     if kind is None:
         raise GenerateOptionError(
-            "argument MODEL: not a language or sequence-to-sequence model (RNNLanguageModel, "
-            f"GPTCausalLM, Seq2Seq, TransformerSeq2Seq) but a {type(model).__name__}. "
+            "argument MODEL: not a language or sequence-to-sequence model (RNNCausalLM, "
+            f"GPTCausalLM, RNNSeq2SeqLM, TransformerSeq2SeqLM) but a {type(model).__name__}. "
             f"Received: {model_path!r}"
         )
     given_max_new_tokens = max_new_tokens

@@ -1,8 +1,9 @@
 """Recipe `seq2seq-attention`: an LSTM encoder-decoder with Bahdanau attention translates dates.
 
 Human-readable dates in nine formats ("Tuesday, March 3, 1998", "03/03/98", ...) are
-translated character by character to ISO 8601 ("1998-03-03") by a `Seq2Seq` with
-`attention="bahdanau"` (`keras_seq.data.date_translation_data`; nothing is downloaded).
+translated character by character to ISO 8601 ("1998-03-03") by an `RNNSeq2SeqLM` on an
+`RNNSeq2SeqBackbone` with `attention="bahdanau"` (`keras_seq.data.date_translation_data`;
+nothing is downloaded).
 Validation and held-out dates are days never seen in training, in any format. The held-out
 score is the exact-match rate of greedy decoding (and the rate of correct characters).
 
@@ -30,7 +31,8 @@ from keras_seq.data.date_translation import DATE_TARGET_VOCABULARY
 from keras_seq.data.date_translation import date_translation_data
 from keras_seq.data.date_translation import decode_dates
 from keras_seq.metrics.perplexity import Perplexity
-from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
+from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 from keras_seq.recipes import outputs
 from keras_seq.recipes import vocabulary_file
 
@@ -74,14 +76,14 @@ def train_seq2seq_attention(run):
 
     steps = run.epochs * math.ceil(len(targets) / run.batch_size)
     with run.scope():
-        model = Seq2Seq(
+        backbone = RNNSeq2SeqBackbone(
             source_vocabulary_size=len(DATE_SOURCE_VOCABULARY),
             target_vocabulary_size=len(DATE_TARGET_VOCABULARY),
             embedding_dim=sizes["embedding_dim"],
             hidden_dim=sizes["hidden_dim"],
             attention="bahdanau",
-            start_token_id=DATE_TARGET_VOCABULARY.start_id,
         )
+        model = RNNSeq2SeqLM(backbone, start_token_id=DATE_TARGET_VOCABULARY.start_id)
         model.compile(
             optimizer=keras.optimizers.Adam(
                 keras.optimizers.schedules.CosineDecay(5e-3, steps), clipnorm=1.0

@@ -60,7 +60,7 @@ def record_attention_scores(layers):
       windows in `keras_seq.ops.window_partition` order (image-major).
     - `BahdanauAttention` / `LuongAttention`: `(batch_size, query_length, value_length)`,
       also for a 2-D (single step) query, which gives `query_length = 1`. A recurrent
-      decoder (`AttentionRNN`, `Seq2Seq`) calls its attention once per step: the recording
+      decoder (`AttentionRNN`, `RNNSeq2SeqLM`) calls its attention once per step: the recording
       holds one `(batch_size, 1, source_length)` array per step, in order (the steps of a
       masked decoder position are recorded as computed, not zeroed as `AttentionRNN`'s
       own alignment history zeroes them).

@@ -20,7 +20,7 @@ class DETRFeatureTokens(keras.layers.Layer):
     interpolation in the original), the `SinePositionEncoding2D` of the map is computed
     from it, and map, encoding and mask are flattened row-major to `h * w` tokens. Works
     for sizes known only at run time (a Keras functional reshape cannot flatten two
-    unknown axes). Used by `keras_seq.models.DETR`.
+    unknown axes). Used by `keras_seq.models.DETRBackbone`.
 
     Args:
         temperature: float > 0. Of the sine encoding. Defaults to `10000.0`.

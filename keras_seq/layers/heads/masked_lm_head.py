@@ -46,7 +46,7 @@ class MaskedLMHead(keras.layers.Layer):
             `token_embedding` (whose `input_dim` it must then equal); required without.
             Defaults to `None`.
         token_embedding: a `keras.layers.ReversibleEmbedding` (e.g. keras_hub's, as in
-            `keras_seq.models.BERT.token_embedding`) whose table is reused, transposed, as
+            `keras_seq.models.BERTBackbone.token_embedding`) whose table is reused, transposed, as
             the output projection; `None` for an own kernel. Defaults to `None`.
         intermediate_activation: activation of the transform `Dense` (name or config).
             Defaults to `"gelu"`.

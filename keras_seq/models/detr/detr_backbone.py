@@ -49,7 +49,7 @@ class DETRBackbone(Backbone):
     The image encoder is pluggable: any `keras.Model` mapping the images to one feature map.
     The default is `keras.applications.ResNet50(include_top=False, weights=None)` (nothing is
     downloaded; its layout is Keras', not that of the published DETR checkpoints) with frozen
-    batch norms, as in the paper; a `SwinTransformer`'s last stage works too. The preset
+    batch norms, as in the paper; a `SwinBackbone` (its last stage's map) works too. The preset
     `detr_resnet50` reproduces the original transformer parameter for parameter.
 
     Args:

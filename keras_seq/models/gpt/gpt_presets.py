@@ -1,4 +1,4 @@
-"""Architecture presets of `GPT` (random weights; nothing is downloaded)."""
+"""Architecture presets of `GPTBackbone` / `GPTCausalLM` (random weights; nothing downloaded)."""
 
 # GPT-2 sizes from Radford et al. (2019), Table 2, with the released checkpoints' vocabulary
 # (50,257 byte-level BPE tokens) and context (1,024 positions).

@@ -46,7 +46,8 @@ class SwinBackbone(Backbone):
     al., 2021). It returns the last stage's normalized feature map `(batch_size, H/32, W/32,
     8C)`: timm's `SwinTransformer.forward_features`; HF's `SwinModel` returns the same as
     tokens, `last_hidden_state` `(batch_size, H/32 * W/32, 8C)`. `SwinImageClassifier` averages
-    it and puts a linear head on top; a 4-D output also makes it a `DETR` backbone as it is.
+    it and puts a linear head on top; its 4-D output also makes it a `DETRBackbone` image
+    encoder as it is.
     The presets are Swin-T / S / B (random weights).
 
     Any image size, square or not (e.g. 112 x 112, 100 x 100, 96 x 160, where keras_hub's
