@@ -4,12 +4,12 @@
 
 import keras
 from keras import ops
-from keras.src.backend import get_keras_mask  # As Keras' own `ignore_class` does.
-from keras.src.backend import set_keras_mask
 
 from keras_seq.api import keras_seq_export
 from keras_seq.utils.distribute import cross_replica_sum
 from keras_seq.utils.distribute import num_replicas_in_sync
+from keras_seq.utils.masks import get_keras_mask
+from keras_seq.utils.masks import set_keras_mask
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_int

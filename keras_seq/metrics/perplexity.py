@@ -4,11 +4,11 @@
 
 import keras
 from keras import ops
-from keras.src.backend import get_keras_mask  # Read before any cast, which drops it.
 
 from keras_seq.api import keras_seq_export
 from keras_seq.losses.sequence_loss import per_token_sample_weight
 from keras_seq.losses.sequence_loss import token_cross_entropy
+from keras_seq.utils.masks import get_keras_mask
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_int
 
@@ -83,7 +83,7 @@ class Perplexity(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        keras_mask = get_keras_mask(y_pred)
+        keras_mask = get_keras_mask(y_pred)  # Read before any cast, which drops it.
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
         losses, valid = token_cross_entropy(

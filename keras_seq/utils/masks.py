@@ -1,7 +1,11 @@
 """Keras-mask helpers shared by blocks that take padding masks explicitly or implicitly."""
 
 from keras import ops
-from keras.src.backend import get_keras_mask  # Also how keras_hub's blocks read it.
+
+# The Keras mask attached to a tensor: private Keras API (no public accessor exists; keras_hub's
+# blocks and Keras' own losses read it the same way). keras_seq imports it only here; guarded by
+# tests/test_private_keras_api.py.
+from keras.src.backend import get_keras_mask
 from keras.src.backend import set_keras_mask
 
 
