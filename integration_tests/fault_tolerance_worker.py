@@ -2,7 +2,7 @@
 
     python fault_tolerance_worker.py MODEL WORK_DIR [--save-freq N] [--pause-at EPOCH BATCH]
 
-trains a tiny keras_seq model (`gpt` or `rnn_language_model`) for `EPOCHS` epochs with
+trains a tiny keras_seq model (`gpt` or `rnn_causal_lm`) for `EPOCHS` epochs with
 `keras.callbacks.BackupAndRestore(WORK_DIR/backup)`, resuming from that backup if one is
 there, and writes to WORK_DIR:
 - `progress`: a line `epoch batch` at the end of every batch (flushed and fsynced);
@@ -28,7 +28,8 @@ import numpy as np
 from keras_seq.losses.sequence_loss import SequenceCrossEntropy
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 
 EPOCHS = 4
 BATCH_SIZE = 8
@@ -50,7 +51,8 @@ def build_model(name):
         )
         model = GPTCausalLM(backbone)
     else:
-        model = RNNLanguageModel(vocabulary_size=VOCABULARY, embedding_dim=8, hidden_dim=16)
+        backbone = RNNBackbone(vocabulary_size=VOCABULARY, embedding_dim=8, hidden_dim=16)
+        model = RNNCausalLM(backbone)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=SequenceCrossEntropy())
     return model
 
@@ -93,7 +95,7 @@ class Progress(keras.callbacks.Callback):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("model", choices=["gpt", "rnn_language_model"])
+    parser.add_argument("model", choices=["gpt", "rnn_causal_lm"])
     parser.add_argument("work_dir")
     parser.add_argument("--save-freq", type=int, default=None)
     parser.add_argument("--pause-at", type=int, nargs=2, default=None)

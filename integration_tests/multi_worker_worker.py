@@ -25,10 +25,11 @@ import numpy as np
 from keras_seq.losses.sequence_loss import SequenceCrossEntropy
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.utils.multi_worker import apply_multi_worker_fixes
 
-MODELS = ("gpt", "rnn_language_model")
+MODELS = ("gpt", "rnn_causal_lm")
 GLOBAL_BATCH_SIZE = 8  # 4 per worker
 NUM_EXAMPLES = 24  # 3 steps per epoch
 EPOCHS = 2
@@ -51,7 +52,8 @@ def build_model(name):
         model = GPTCausalLM(backbone)
         loss = SequenceCrossEntropy()
     else:
-        model = RNNLanguageModel(vocabulary_size=VOCABULARY, embedding_dim=8, hidden_dim=16)
+        backbone = RNNBackbone(vocabulary_size=VOCABULARY, embedding_dim=8, hidden_dim=16)
+        model = RNNCausalLM(backbone)
         loss = SequenceCrossEntropy(ignore_index=0)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
     return model

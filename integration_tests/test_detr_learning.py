@@ -1,4 +1,5 @@
-"""A tiny DETRObjectDetector learns the synthetic shapes detection set (keras_seq.data.shapes_detection_data).
+"""A tiny DETRObjectDetector learns the synthetic shapes detection set
+(keras_seq.data.shapes_detection_data).
 
 Training: 2,000 images of 48 x 48 with 1 to 3 objects of 3 classes (8 to 16 pixels), a
 four-convolution image encoder (stride 8: a 6 x 6 map of 36 tokens), a transformer of width 64 with

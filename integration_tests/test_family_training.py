@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seq.utils import find_layers
 from tests.model_families import BATCH_SIZE
 from tests.model_families import FAMILIES
 from tests.model_families import make_case
@@ -94,9 +95,7 @@ def test_mixed_precision_trains_without_nan(family, dtype_policy):
     assert all(np.all(np.isfinite(weight)) for weight in weights)
     assert any(np.any(a != b) for a, b in zip(weights, initial)), "nothing was trained"
     # The layers compute in the low precision (outputs may be cast back to float32 at the end).
-    computing = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if layer.weights and layer.compute_dtype == compute_dtype
-    ]
+    computing = find_layers(
+        model, lambda layer: bool(layer.weights) and layer.compute_dtype == compute_dtype
+    )
     assert computing, f"no layer computes in {compute_dtype}"

@@ -1,6 +1,6 @@
 """Fault tolerance: a training process killed (SIGKILL) in the middle of an epoch and started
 again with `keras.callbacks.BackupAndRestore` ends with the weights of an uninterrupted run,
-for a transformer (GPT) and a recurrent model (RNNLanguageModel).
+for a transformer (GPT) and a recurrent model (RNNCausalLM).
 
 Each run is integration_tests/fault_tolerance_worker.py in its own process: 4 epochs of 6
 batches, Adam, no dropout, arrays fed in order (`shuffle=False`). The killed run stops after
@@ -132,7 +132,7 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.slow  # three training processes: about 22 s on 2 busy cores
 @pytest.mark.integration
-@pytest.mark.parametrize("model", ["gpt", "rnn_language_model"])
+@pytest.mark.parametrize("model", ["gpt", "rnn_causal_lm"])
 def test_killed_mid_epoch_then_resumed_equals_uninterrupted(model, tmp_path, uninterrupted):
     killed, resumed, weights = _killed_and_resumed(model, tmp_path)
     # Killed in the middle of the third epoch: batch 2 of 6 was the last to end.
@@ -155,15 +155,13 @@ def test_mid_epoch_backup_replays_the_epoch_from_its_start(tmp_path, uninterrupt
     epoch, replaying the batches already applied. If this fails, Keras now resumes where the
     backup was taken: mid-epoch backups then give exact resumes too (update the module
     docstring and assert equality here)."""
-    killed, resumed, weights = _killed_and_resumed(
-        "rnn_language_model", tmp_path, "--save-freq", "1"
-    )
+    killed, resumed, weights = _killed_and_resumed("rnn_causal_lm", tmp_path, "--save-freq", "1")
     assert killed["progress"][-1] == "2 2"
     assert resumed["progress"][0] == "2 0"  # epoch 2 from its first batch again
     # Epoch 2 whole (its first 3 batches are in the backup already), then epoch 3: 6 + 6.
     assert len(resumed["progress"]) == 12
     difference = max(
         float(np.max(np.abs(actual - reference)))
-        for actual, reference in zip(weights, uninterrupted("rnn_language_model"))
+        for actual, reference in zip(weights, uninterrupted("rnn_causal_lm"))
     )
     assert difference > 1e-3  # measured: 0.05

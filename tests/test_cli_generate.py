@@ -18,13 +18,17 @@ from keras_seq.data.date_translation import DATE_SOURCE_VOCABULARY
 from keras_seq.data.date_translation import DATE_TARGET_VOCABULARY
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_seq.models.rnn_language_model import RNNLanguageModel
-from keras_seq.models.seq2seq import Seq2Seq
-from keras_seq.models.transformer_seq2seq import TransformerSeq2Seq
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
+from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
+from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
+from keras_seq.models.transformer_seq2seq_backbone import TransformerSeq2SeqBackbone
+from keras_seq.models.transformer_seq2seq_lm import TransformerSeq2SeqLM
 from keras_seq.models.vit.vit_backbone import ViTBackbone
 from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.generate_text import generate_text
+from keras_seq.recipes.generate_text import model_kind
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,7 @@ def saved(tmp_path_factory):
     size = len(CHAR_CORPUS_VOCABULARY)
     save(
         "rnn",
-        RNNLanguageModel(vocabulary_size=size, embedding_dim=8, hidden_dim=16),
+        RNNCausalLM(RNNBackbone(vocabulary_size=size, embedding_dim=8, hidden_dim=16)),
         source=CHAR_CORPUS_VOCABULARY,
         max_new_tokens=12,
     )
@@ -65,12 +69,15 @@ def saved(tmp_path_factory):
     )
     save(
         "seq2seq",
-        Seq2Seq(
-            source_vocabulary_size=len(DATE_SOURCE_VOCABULARY),
-            target_vocabulary_size=len(DATE_TARGET_VOCABULARY),
-            embedding_dim=8,
-            hidden_dim=16,
-            attention="bahdanau",
+        RNNSeq2SeqLM(
+            RNNSeq2SeqBackbone(
+                source_vocabulary_size=len(DATE_SOURCE_VOCABULARY),
+                target_vocabulary_size=len(DATE_TARGET_VOCABULARY),
+                embedding_dim=8,
+                hidden_dim=16,
+                attention="bahdanau",
+            ),
+            start_token_id=DATE_TARGET_VOCABULARY.start_id,
         ),
         source=DATE_SOURCE_VOCABULARY,
         target=DATE_TARGET_VOCABULARY,
@@ -80,13 +87,15 @@ def saved(tmp_path_factory):
     )
     save(
         "transformer_ids",
-        TransformerSeq2Seq(
-            vocabulary_size=20,
-            num_encoder_layers=1,
-            num_decoder_layers=1,
-            hidden_dim=16,
-            num_heads=2,
-            intermediate_dim=32,
+        TransformerSeq2SeqLM(
+            TransformerSeq2SeqBackbone(
+                vocabulary_size=20,
+                num_encoder_layers=1,
+                num_decoder_layers=1,
+                hidden_dim=16,
+                num_heads=2,
+                intermediate_dim=32,
+            )
         ),
     )
     save(
@@ -197,12 +206,32 @@ def test_vocabulary_option_overrides_the_file_beside(saved, capsys, tmp_path):
     assert len(lines) == 1 and set(lines[0]) <= set("0123456789-")
 
 
+def test_model_kind_accepts_every_task_class(saved):
+    # The task classes themselves, as saved and reloaded (their deprecated 0.1 subclasses
+    # match the same `isinstance` tests).
+    models = {name: keras.saving.load_model(path) for name, path in saved.items()}
+    assert {name: type(model).__name__ for name, model in models.items()} == {
+        "rnn": "RNNCausalLM",
+        "gpt": "GPTCausalLM",
+        "seq2seq": "RNNSeq2SeqLM",
+        "transformer_ids": "TransformerSeq2SeqLM",
+        "vit": "ViTImageClassifier",
+    }
+    assert {name: model_kind(model) for name, model in models.items()} == {
+        "rnn": "language_model",
+        "gpt": "language_model",
+        "seq2seq": "seq2seq",
+        "transformer_ids": "seq2seq",
+        "vit": None,
+    }
+
+
 def test_generate_text_function(saved):
     model = keras.saving.load_model(saved["rnn"])
     vocabulary = vocabulary_file.read_vocabulary_file(saved["rnn"].parent / "vocabulary.json")
     texts = generate_text(model, ["the", "a cat"], vocabulary=vocabulary, max_new_tokens=4)
     assert [len(text) for text in texts] == [7, 9]
-    with pytest.raises(ValueError, match="`model` must be a language model"):
+    with pytest.raises(TypeError, match="`model` must be a causal language model"):
         generate_text(keras.saving.load_model(saved["vit"]), ["1"])
 
 

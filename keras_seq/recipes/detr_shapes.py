@@ -4,8 +4,9 @@
 textured backgrounds (`keras_seq.data.shapes_detection_data`; nothing is downloaded) train a
 `DETRObjectDetector` on a `DETRBackbone` whose image encoder is four convolutions (stride 8: a
 6x6 map of 36 tokens), width 64, 2 encoder and 2 decoder layers, 8 object queries, with
-`DETRLoss` (Hungarian matching, the paper's weights). The held-out score is COCO mAP (`keras_seq.metrics.evaluate_detection`) on 200
-images of another seed: `map` (IoU 0.5:0.95) and `map_50`.
+`DETRLoss` (Hungarian matching, the paper's weights). The held-out score is COCO mAP
+(`keras_seq.metrics.evaluate_detection`) on 200 images of another seed: `map` (IoU 0.5:0.95)
+and `map_50`.
 
 Outputs beyond the runner's: `detections.png` (held-out images with the ground truth dashed
 and the detections scoring at least 0.5 drawn with their class and score) and, in

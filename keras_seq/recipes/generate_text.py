@@ -2,7 +2,8 @@
 
 What `keras-seq generate` runs. A causal language model (`RNNCausalLM`, `GPTCausalLM`)
 continues the prompt; a sequence-to-sequence model (`RNNSeq2SeqLM`, `TransformerSeq2SeqLM`)
-translates it. The deprecated 0.1 classes are subclasses of these, so their saved files work too. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
+translates it. The deprecated 0.1 classes are subclasses of these, so their saved files work
+too. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
 without one they are token ids written as space-separated integers.
 """
 

@@ -1,8 +1,8 @@
 """AttentionMapLogger and the attention recorder: the heatmaps in the images read back from the
 event files equal the attention probabilities computed independently (the blocks'
-`return_attention_scores`, `Seq2Seq.attention_weights`, the softmax of the logits), for self-
-and cross-attention, Bahdanau alignments in a recurrent decoder, Swin windows and DETR queries;
-tags that do not depend on Keras' automatic names; errors."""
+`return_attention_scores`, `RNNSeq2SeqLM.attention_weights`, the softmax of the logits), for
+self- and cross-attention, Bahdanau alignments in a recurrent decoder, Swin windows and DETR
+queries; tags that do not depend on Keras' automatic names; errors."""
 
 import os
 
@@ -24,7 +24,8 @@ from keras_seq.layers.blocks.transformer_decoder import TransformerDecoder
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
 from keras_seq.models.detr.detr_backbone import DETRBackbone
 from keras_seq.models.detr.detr_object_detector import DETRObjectDetector
-from keras_seq.models.seq2seq import Seq2Seq
+from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
+from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 from keras_seq.models.swin.swin_backbone import SwinBackbone
 from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
 
@@ -160,13 +161,14 @@ def test_decoder_self_and_cross_attention_with_dict_probe(tmp_path):
 
 
 def test_seq2seq_bahdanau_alignment_equals_attention_weights(tmp_path):
-    model = Seq2Seq(
+    backbone = RNNSeq2SeqBackbone(
         source_vocabulary_size=12,
         target_vocabulary_size=10,
         embedding_dim=6,
         hidden_dim=8,
         attention="bahdanau",
     )
+    model = RNNSeq2SeqLM(backbone)
     source = np.array([[3, 4, 5, 6, 0], [7, 8, 0, 0, 0]], "int32")  # 0 is padding
     target_in = np.array([[1, 4, 5, 6], [1, 7, 2, 3]], "int32")
     probe = {"source": source, "target_in": target_in}

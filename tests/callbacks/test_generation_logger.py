@@ -13,7 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from keras_seq.callbacks.generation_logger import GenerationLogger
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 
 VOCABULARY = [f"w{index}" for index in range(20)]
 rng = np.random.default_rng(0)
@@ -73,14 +74,14 @@ def test_gpt_greedy_texts_per_epoch(tmp_path):
     assert texts[1] == [words(row) for row in np.asarray(model.generate(PROMPTS, 4))]
 
 
-def make_rnn_language_model():
-    model = RNNLanguageModel(vocabulary_size=20, embedding_dim=6, hidden_dim=8)
+def make_rnn_causal_lm():
+    model = RNNCausalLM(RNNBackbone(vocabulary_size=20, embedding_dim=6, hidden_dim=8))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
 
 def test_every_n_epochs_default_detokenize_and_sampling_options(tmp_path):
-    model = make_rnn_language_model()
+    model = make_rnn_causal_lm()
     options = {"strategy": "top_k", "top_k": 3, "seed": 7, "jit_compile": False}
     logger = GenerationLogger(
         tmp_path, PROMPTS, max_new_tokens=5, every_n_epochs=2, generate_kwargs=options
@@ -95,7 +96,7 @@ def test_every_n_epochs_default_detokenize_and_sampling_options(tmp_path):
 
 
 def test_detokenize_may_return_bytes_or_string_tensors(tmp_path):
-    model = make_rnn_language_model()
+    model = make_rnn_causal_lm()
     logger = GenerationLogger(
         str(tmp_path), PROMPTS, 2, detokenize=lambda ids: tf.constant(words(ids).encode())
     )

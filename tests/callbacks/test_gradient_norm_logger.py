@@ -27,7 +27,8 @@ from keras_seq.layers.recurrent.elman_cell import ElmanCell
 from keras_seq.layers.recurrent.gru_cell import GRUCell
 from keras_seq.layers.recurrent.lstm_cell import LSTMCell
 from keras_seq.layers.recurrent.truncated_bptt import TruncatedBPTT
-from keras_seq.models.rnn_language_model import RNNLanguageModel
+from keras_seq.models.rnn.rnn_backbone import RNNBackbone
+from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 
 B, T, F, U = 3, 6, 4, 5
 rng = np.random.default_rng(7)
@@ -475,10 +476,10 @@ def test_callback_events_equal_direct_gradients(tmp_path):
     )
 
 
-def test_rnn_language_model_events_equal_hand_written_lstm_stack(tmp_path):
+def test_rnn_causal_lm_events_equal_hand_written_lstm_stack(tmp_path):
     """Driven through the callback hooks (`fit` is covered above); left padding included."""
     config = {"vocabulary_size": 11, "embedding_dim": 6, "hidden_dim": 8, "num_layers": 2}
-    model = RNNLanguageModel(**config)
+    model = RNNCausalLM(RNNBackbone(**config))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     tokens = rng.integers(1, 11, size=(B, 8)).astype("int32")  # ids repeat
     tokens[0, :2] = 0  # left padding: masked in the LSTMs and in the loss
@@ -491,8 +492,10 @@ def test_rnn_language_model_events_equal_hand_written_lstm_stack(tmp_path):
     logger.on_epoch_end(1)
     logger.on_train_end()
 
-    table = tf.Variable(model.token_embedding.embeddings.numpy())
-    cells = [[tf.Variable(w) for w in weights_of(layer.cell)] for layer in model.recurrent_layers]
+    backbone = model.backbone
+    table = tf.Variable(backbone.token_embedding.embeddings.numpy())
+    layers = backbone.recurrent_layers
+    cells = [[tf.Variable(w) for w in weights_of(layer.cell)] for layer in layers]
     readout = [tf.Variable(w.numpy()) for w in model.output_dense.weights]
     steps, hidden_dim = probe_x.shape[1], config["hidden_dim"]
     eps = [zeros_eps(B, steps, hidden_dim) for _ in cells]
@@ -518,10 +521,11 @@ def test_rnn_language_model_events_equal_hand_written_lstm_stack(tmp_path):
         )
 
     events = read_events(str(tmp_path))
+    # Layers are named by their path: the backbone's under "rnn_backbone/".
     expected_scalars = {
-        "token_embedding": norm([table]),
-        "recurrent_layer_0/recurrent_layer_0_cell": norm(cells[0]),
-        "recurrent_layer_1/recurrent_layer_1_cell": norm(cells[1]),
+        "rnn_backbone/token_embedding": norm([table]),
+        "rnn_backbone/recurrent_layer_0/recurrent_layer_0_cell": norm(cells[0]),
+        "rnn_backbone/recurrent_layer_1/recurrent_layer_1_cell": norm(cells[1]),
         "output_dense": norm(readout),
         "global": norm([table, *cells[0], *cells[1], *readout]),
     }
@@ -533,12 +537,13 @@ def test_rnn_language_model_events_equal_hand_written_lstm_stack(tmp_path):
         assert (first[0], step) == (0, 1)
         np.testing.assert_allclose(logged, value, rtol=2e-5)
     for index, layer_eps in enumerate(eps):
-        [first, (step, curve)] = events[f"hidden_state_gradient_values/recurrent_layer_{index}"]
+        name = f"rnn_backbone/recurrent_layer_{index}"
+        [first, (step, curve)] = events[f"hidden_state_gradient_values/{name}"]
         expected = per_example_norms(tape.gradient(loss, layer_eps))
         assert expected[0, 0] == expected[0, 1] == 0.0 and np.all(expected[:, 2:] > 0)
         np.testing.assert_allclose(curve, expected.mean(axis=0), rtol=2e-5)
         assert not np.allclose(first[1], curve)
-        assert f"hidden_state_gradient/recurrent_layer_{index}" in events
+        assert f"hidden_state_gradient/{name}" in events
 
 
 def test_callback_default_finds_nested_rnns_that_run(tmp_path):

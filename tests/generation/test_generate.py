@@ -236,7 +236,9 @@ def test_an_error_raised_while_tracing_reaches_the_caller_unwrapped(jit_compile)
     # the caller gets the model's own message, not AutoGraph's "in user code" trace.
     import keras_seq
 
-    model = keras_seq.models.RNNLanguageModel(vocabulary_size=10, embedding_dim=4, hidden_dim=8)
+    model = keras_seq.models.RNNCausalLM(
+        keras_seq.models.RNNBackbone(vocabulary_size=10, embedding_dim=4, hidden_dim=8)
+    )
     with pytest.raises(ValueError) as error:
         generate(model, np.array([1, 2, 3]), 2, jit_compile=jit_compile)
     message = str(error.value)
