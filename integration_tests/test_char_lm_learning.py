@@ -8,6 +8,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 
 from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
 from keras_seq.data.char_corpus import char_corpus_data
@@ -28,6 +29,7 @@ def bigram_perplexity(inputs, targets, validation_inputs, validation_targets, si
     return float(np.exp(-log_probabilities.mean()))
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_char_lstm_perplexity():
     inputs, targets = char_corpus_data(3000, SEQUENCE_LENGTH, seed=0)  # (1385, 64)
     validation_inputs, validation_targets = char_corpus_data(300, SEQUENCE_LENGTH, seed=1)

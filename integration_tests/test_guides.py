@@ -16,8 +16,19 @@ def test_guides_exist():
     assert GUIDES, f"no guides found in {GUIDES_DIR}"
 
 
+# The longest guide (about 40 s in fast mode on 2 cores) runs with the slow tests.
+SLOW_GUIDES = {"decoding_strategies"}
+
+
 @pytest.mark.integration
-@pytest.mark.parametrize("guide", GUIDES, ids=[path.stem for path in GUIDES])
+@pytest.mark.parametrize(
+    "guide",
+    [
+        pytest.param(path, marks=pytest.mark.slow) if path.stem in SLOW_GUIDES else path
+        for path in GUIDES
+    ],
+    ids=[path.stem for path in GUIDES],
+)
 def test_guide_runs(guide, tmp_path):
     env = dict(
         os.environ,

@@ -9,6 +9,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 
 from keras_seq.data.date_translation import DATE_SOURCE_VOCABULARY
 from keras_seq.data.date_translation import DATE_TARGET_LENGTH
@@ -46,6 +47,7 @@ def greedy_scores(model, source, targets, end_id):
     return exact, tokens, generated
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_attention_learns_date_translation():
     inputs, targets = date_translation_data(8000, split="train", seed=0)
     # Held out: days never seen in training, in any format.
@@ -69,6 +71,7 @@ def test_attention_learns_date_translation():
     assert np.mean(np.array(decode_dates(generated)) == np.array(iso_dates)) == exact
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_attention_beats_the_bottleneck_on_long_reversals():
     num_symbols = 10
     inputs, targets = reversal_data(6000, min_length=8, max_length=20, num_symbols=num_symbols)

@@ -19,6 +19,7 @@ update of every weight (cProfile), not the models.
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_seq.data.digits import digits_data
@@ -72,6 +73,7 @@ def accuracy_and_reload(model, images, labels, path):
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_vision_transformer_learns_digits(tmp_path):
     (train_x, train_y), (test_x, test_y) = digits_data(image_size=IMAGE_SIZE)
     backbone = ViTBackbone(
@@ -89,6 +91,7 @@ def test_vision_transformer_learns_digits(tmp_path):
     assert accuracy >= 0.90, accuracy
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_swin_transformer_learns_digits(tmp_path):
     (train_x, train_y), (test_x, test_y) = digits_data(image_size=IMAGE_SIZE)
     backbone = SwinBackbone(

@@ -4,10 +4,10 @@ must hold for all of them: tf.distribute, XLA train steps, mixed precision.
 `make_case(family)` returns a `Case` whose `build()` makes a fresh model, a task model on its
 backbone (call it inside a `strategy.scope()` to distribute it), whose `build_deprecated()`
 makes the same architecture through the deprecated 0.1 class, and whose `x`, `y`,
-`sample_weight` hold a global batch of `BATCH_SIZE` examples. Padding is spread unevenly over the batch, so that the two halves of
-a two-replica split hold different numbers of real tokens (or boxes): losses that divide by a
-count must reduce it over the replicas to match one device. No dropout (replicas would draw
-different masks).
+`sample_weight` hold a global batch of `BATCH_SIZE` examples. Padding is spread unevenly over
+the batch, so that the two halves of a two-replica split hold different numbers of real
+tokens (or boxes): losses that divide by a count must reduce it over the replicas to match
+one device. No dropout (replicas would draw different masks).
 """
 
 import dataclasses

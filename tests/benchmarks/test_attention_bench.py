@@ -113,6 +113,7 @@ def test_quick_timing_runs_every_pair_with_equal_weights(capsys):
     assert "Meet the target" in out
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_quick_memory_probes_run_in_fresh_processes(capsys):
     memory = bench_attention.main(["--quick", "--skip-timing"])["memory"]
     assert [(spec["label"], spec["length"]) for spec, _ in memory] == [

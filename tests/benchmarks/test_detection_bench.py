@@ -41,6 +41,7 @@ def test_check_totals_rejects_a_suboptimal_or_invalid_assignment():
         bench_detection.check_totals("twice", cost, mask, twice)
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_quick_run_pairs_every_variant_with_the_scipy_loop(capsys):
     results = bench_detection.main(["--quick", "--no-record", "--repeats", "1", "--warmup", "0"])
     peers = {r.name: r.peer for r in results}

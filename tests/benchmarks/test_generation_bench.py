@@ -7,6 +7,8 @@ weights (it raises otherwise), so this also runs that equality at tiny sizes in 
 import sys
 from pathlib import Path
 
+import pytest
+
 try:
     from benchmarks import bench_generation
     from benchmarks import harness
@@ -16,6 +18,7 @@ except ImportError:  # `pytest` (unlike `python -m pytest`) does not put the rep
     from benchmarks import harness
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_quick_run_pairs_every_variant_with_its_peer(capsys):
     results = harness.main(
         bench_generation.TITLE,

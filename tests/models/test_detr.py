@@ -190,6 +190,7 @@ def test_fit_save_and_reload(tmp_path):
     assert np.isfinite(restored.train_on_batch(x[:4], {k: v[:4] for k, v in y.items()}))
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_fit_with_xla():
     model = detector(num_decoder_layers=1, dropout=0.0)
     x, y = shapes_data(4, max_objects=2)

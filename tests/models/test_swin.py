@@ -232,8 +232,8 @@ def test_classifier_takes_a_users_feature_map_backbone():
 
 def test_bad_classifier_arguments():
     backbone = SwinBackbone(**SMALL)
-    for num_classes in (0, None):
-        with pytest.raises(ValueError, match="num_classes"):
+    for num_classes, error in ((0, ValueError), (None, TypeError)):
+        with pytest.raises(error, match="num_classes"):
             SwinImageClassifier(backbone, num_classes)
     with pytest.raises(TypeError, match="backbone"):
         SwinImageClassifier(backbone.feature_extractor(), 5)  # two outputs

@@ -252,8 +252,8 @@ def test_bad_classifier_arguments():
     backbone = ViTBackbone(**SMALL)
     with pytest.raises(ValueError, match="pooling"):
         ViTImageClassifier(backbone, 5, pooling="max")
-    for num_classes in (0, None, 2.5):
-        with pytest.raises(ValueError, match="num_classes"):
+    for num_classes, error in ((0, ValueError), (None, TypeError), (2.5, TypeError)):
+        with pytest.raises(error, match="num_classes"):
             ViTImageClassifier(backbone, num_classes)
     with pytest.raises(TypeError, match="backbone"):
         ViTImageClassifier(backbone.feature_extractor(), 5)  # a 4-D feature map, not tokens

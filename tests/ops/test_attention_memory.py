@@ -8,11 +8,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 PROBE = r"""
 import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
 import tensorflow as tf
+import pytest
 from keras_seq import layers
 
 length, chunked = int(sys.argv[1]), sys.argv[2] == "chunked"
@@ -47,6 +50,7 @@ def peak_memory(length, path):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # over 15 s on 2 cores; the default run stays within its budget
 def test_peak_memory_grows_linearly_and_stays_below_plain():
     plain_2048 = peak_memory(2048, "plain")
     chunked_2048 = peak_memory(2048, "chunked")
