@@ -7,8 +7,8 @@ four-convolution image encoder (stride 8: a 6 x 6 map of 36 tokens), a transform
 gradient clipping, XLA. Evaluation: COCO mAP at IoU 0.5 (`keras_seq.metrics.
 evaluate_detection`) on 200 held-out images of another seed, after the `.keras` round trip.
 
-DETR converges slowly (Carion et al. train for 500 epochs; the lecture notes list "slow
-convergence" as a drawback): measured on 2 CPU cores with these settings, held-out
+DETR converges slowly (Carion et al. train for 500 epochs; slow convergence is its known
+drawback): measured on 2 CPU cores with these settings, held-out
 mAP@0.5 0.466 after 60 epochs (0.20 / 0.30 / 0.40 at 20 / 30 / 40 epochs), in 182 s; at a
 learning rate of 1e-3 training stalled at the "mean box" (loss 8.0 after 30 epochs, mAP 0),
 at 3e-4 it reached 0.23 after 40 epochs. Marked slow (3 minutes): run with

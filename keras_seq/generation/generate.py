@@ -152,7 +152,8 @@ def generate(
         return_scores: bool. Also return the scores. Defaults to `False`.
         jit_compile: bool or `None`. Compile the loop with XLA (TensorFlow backend). `None`
             means `True` unless the model runs eagerly: XLA made generation about 2x faster on
-            CPU (FIELD_NOTES), the first call of a shape pays the compilation.
+            CPU (benchmarks/bench_generation.py), the first call of a shape pays the
+            compilation.
 
     Returns:
         int32 token ids `(batch_size, prefix_length + max_new_tokens)`: the model's prefix

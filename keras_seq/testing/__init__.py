@@ -1,5 +1,5 @@
 """The public layer-contract harness: test any Keras layer or recurrent cell the way
-keras_seq tests its own (STYLE.md section 8)."""
+keras_seq tests its own."""
 
 from keras_seq.testing.checks import check_build
 from keras_seq.testing.checks import check_config

@@ -1,4 +1,4 @@
-"""The checks of the keras_seq layer contract (STYLE.md section 8); masks are in `masking.py`.
+"""The checks of the keras_seq layer contract; masks are in `masking.py`.
 
 Each check is a plain function that raises `AssertionError` with a message saying what broke
 and how to fix it, so it works under pytest, unittest or a script. Checks other than

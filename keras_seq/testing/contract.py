@@ -22,7 +22,7 @@ def run_layer_test(
     run_mixed_precision_check=True,
     mixed_precision_policies=("mixed_float16", "mixed_bfloat16"),
 ):
-    """Run the eight contract checks of STYLE.md section 8 on `layer_cls(**init_kwargs)`.
+    """Run the eight checks of the keras_seq layer contract on `layer_cls(**init_kwargs)`.
 
     The public entry point of the harness: users test their own layers with it, exactly as
     keras_seq tests its own. Each check raises `AssertionError` naming what broke.

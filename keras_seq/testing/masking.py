@@ -1,4 +1,4 @@
-"""Check 5 of the keras_seq layer contract: masks (STYLE.md sections 6 and 8).
+"""Check 5 of the keras_seq layer contract: masks.
 
 Keras mask == explicit mask, padded positions don't leak into real ones, and the output mask
 is right. Shares its helpers with the other checks in `keras_seq.testing.checks`.

@@ -53,7 +53,7 @@ def resample_positions(table, length):
 class PositionEmbedding(keras.layers.Layer):
     """Learned absolute position embedding: a `(sequence_length, d)` table, one row a position.
 
-    The lookup table of the lecture notes (BERT, GPT-2, ViT): row `t` is added to step `t`
+    The learned lookup table of BERT, GPT-2 and ViT: row `t` is added to step `t`
     of the input (or concatenated with it), so `outputs[:, t] = inputs[:, t] + table[t]`.
     By default, inputs shorter than `sequence_length` use the first rows; longer ones are
     an error.

@@ -39,7 +39,7 @@ class AttentionCell(keras.layers.Layer):
        y_t = a_t; without: a_t = c_t and the output is y_t = [h_t; c_t].
 
     The context that enters step t is thus computed from the state after step t-1, the
-    chain of Bahdanau et al. (and of the lecture notes: "use s_1 to compute c_2"), except
+    chain of Bahdanau et al. (the state after step 1 computes the context of step 2), except
     that step 1 is fed a_0 = 0 (or whatever `initial_state` holds) rather than attending
     from s_0; a readout `Dense` on y_t gives the next-token distribution.
 

@@ -15,7 +15,7 @@ from keras_seq.utils.validation import validate_positive_int
 class ElmanCell(RecurrentCell):
     """Elman (vanilla) RNN cell: h_t = act(x_t W_xh + h_{t-1} W_hh + b).
 
-    The recurrence of the lecture notes, with an optional output projection
+    The recurrence above, with an optional output projection
     y_t = out_act(h_t W_hy + b_y) so that a cell can emit something other than its state (a
     per-step vocabulary distribution, say). With `output_units=None` it is weight-for-weight
     `keras.layers.SimpleRNNCell`: the same `kernel`, `recurrent_kernel` and `bias`, so
