@@ -19,24 +19,14 @@ def _quantizable_layers(model):
     return [layer for _, layer in find_layers(model, QUANTIZABLE)]
 
 
-# The default run covers an attention stack with a tied embedding and a vision model; the
-# other families run with the slow tests.
-DEFAULT_FAMILIES = ("gpt", "transformer_seq2seq", "vit")
-
-
-# Known bug, found here: after `quantize("int8")`, RNNBackbone's padded steps (id 0 with
-# `mask_zero=True`) are no longer skipped: real positions match to 0.5%, padded ones do not.
-# The int8 embedding path seems to lose the Keras mask; to fix in the next session.
-KNOWN_BUGS = {
-    "rnn_language_model": "int8 embedding loses the mask_zero mask (padded steps not skipped)"
-}
+# The default run covers an attention stack with a tied embedding, a vision model and the
+# RNN language model (whose padded steps were no longer skipped once its int8 embedding had
+# dropped the Keras mask); the other families run with the slow tests.
+DEFAULT_FAMILIES = ("gpt", "rnn_language_model", "transformer_seq2seq", "vit")
 
 
 def _marks(family):
-    marks = [] if family in DEFAULT_FAMILIES else [pytest.mark.slow]
-    if family in KNOWN_BUGS:
-        marks.append(pytest.mark.xfail(reason=KNOWN_BUGS[family], strict=True))
-    return marks
+    return [] if family in DEFAULT_FAMILIES else [pytest.mark.slow]
 
 
 @pytest.mark.parametrize(

@@ -138,8 +138,11 @@ class RNNBackbone(Backbone):
         # === Functional model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         x = token_embedding(token_ids)  # (B, T, E), masked where the id is 0
+        # The mask also goes to the recurrent layers explicitly: the int8 path of Keras'
+        # ReversibleEmbedding (3.15) drops the Keras mask after `model.quantize("int8")`.
+        mask = ops.not_equal(token_ids, 0) if mask_zero else None  # (B, T)
         for recurrent_layer, dropout_layer in zip(recurrent_layers, dropout_layers):
-            x = recurrent_layer(dropout_layer(x))[0]  # (B, T, H)
+            x = recurrent_layer(dropout_layer(x), mask=mask)[0]  # (B, T, H)
         outputs = dropout_layers[-1](x)  # (B, T, H)
         super().__init__(inputs=token_ids, outputs=outputs, **kwargs)
 
