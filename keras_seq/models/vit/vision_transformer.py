@@ -1,8 +1,7 @@
 """VisionTransformer: the 0.1 single-class ViT, now `ViTImageClassifier` on a `ViTBackbone`."""
 
-from keras.src.utils.naming import auto_name  # Unique default names, as Keras gives layers.
-
 from keras_seq.api import keras_seq_export
+from keras_seq.models.default_name import default_name
 from keras_seq.models.deprecation import LegacyWeightLayout
 from keras_seq.models.deprecation import warn_deprecated
 from keras_seq.models.presets import check_overrides
@@ -86,7 +85,7 @@ class VisionTransformer(LegacyWeightLayout, ViTImageClassifier):
             layer_norm_epsilon=layer_norm_epsilon,
             position_grid_shape=position_grid_shape,
         )
-        kwargs.setdefault("name", auto_name("vision_transformer"))
+        kwargs.setdefault("name", default_name("vision_transformer"))
         backbone = ViTBackbone(**arguments, dtype=kwargs.get("dtype"), name="vit_backbone")
         super().__init__(backbone, num_classes=num_classes, pooling=pooling, **kwargs)
         for name, value in arguments.items():

@@ -7,13 +7,13 @@ T tokens (class token plus patches).
 import keras
 import numpy as np
 from keras import ops
-from keras.src.utils.naming import auto_name  # Unique default names, as Keras gives layers.
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
 from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
 from keras_seq.models.backbone import Backbone
+from keras_seq.models.default_name import default_name
 from keras_seq.models.vit.vit_presets import VIT_PRESETS
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
@@ -118,7 +118,7 @@ class ViTBackbone(Backbone):
         validate_rate("drop_path_rate", drop_path_rate)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         grid_shape = _position_grid(image_shape, patch_size, position_grid_shape)
-        kwargs.setdefault("name", auto_name("vit_backbone"))  # Keras would say "vi_t_backbone".
+        kwargs.setdefault("name", default_name("vit_backbone"))  # Keras would say "vi_t_backbone".
         dtype = kwargs.get("dtype")
 
         # === Layers ===

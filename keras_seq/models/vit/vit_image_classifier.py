@@ -6,9 +6,9 @@ K classes.
 
 import keras
 from keras import ops
-from keras.src.utils.naming import auto_name  # Unique default names, as Keras gives layers.
 
 from keras_seq.api import keras_seq_export
+from keras_seq.models.default_name import default_name
 from keras_seq.models.task import Task
 from keras_seq.models.vit.vit_backbone import ViTBackbone
 from keras_seq.utils.validation import validate_choice
@@ -81,7 +81,7 @@ class ViTImageClassifier(Task):
         if num_classes is not None or not self._head_optional:
             validate_positive_int("num_classes", num_classes)
         validate_choice("pooling", pooling, ("token", "mean"))
-        kwargs.setdefault("name", auto_name("vit_image_classifier"))
+        kwargs.setdefault("name", default_name("vit_image_classifier"))
         kwargs.setdefault("dtype", backbone.dtype_policy)
 
         # === Layers ===
