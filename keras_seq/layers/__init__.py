@@ -21,6 +21,7 @@ from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncod
 from keras_seq.layers.embeddings.sine_position_encoding_2d import SinePositionEncoding2D
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
+from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
 from keras_seq.layers.recurrent.attention_rnn import AttentionRNN
 from keras_seq.layers.recurrent.elman_cell import ElmanCell

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_seq.models.checkpoints import keras_preset
+from keras_seq.models.checkpoints import loader
 from keras_seq.models.functional_model import FunctionalModel
 from keras_seq.models.presets import BASE_ARGUMENTS
 from keras_seq.models.presets import check_overrides
@@ -52,13 +54,16 @@ class Task(FunctionalModel):
     def from_preset(cls, preset, **overrides):
         """Build the preset's backbone (`backbone_cls.from_preset`) and this task on it.
 
-        Built-in preset names are architectures only: the weights are random. Raises
-        `ValueError` for an unknown preset and `TypeError` for an override that neither the
+        `preset` is a built-in architecture name (random weights), a checkpoint directory, an
+        `hf://owner/name` handle or a keras-hub preset, as for `Backbone.from_preset`. From a
+        checkpoint with a task head, the head, its label names and the checkpoint's
+        preprocessing are loaded too; passing `num_classes` puts a new head on the loaded
+        backbone instead (the fine-tuning path). Raises `ValueError` for an unknown preset or
+        a checkpoint that does not fit, and `TypeError` for an override that neither the
         backbone nor the task takes.
         """
         if cls.backbone_cls is None:
             raise TypeError(f"{cls.__name__} has no presets (no `backbone_cls`).")
-        entry = preset_config(cls.backbone_cls, preset)
         backbone_arguments = set(constructor_arguments(cls.backbone_cls)) - set(BASE_ARGUMENTS)
         task_arguments = set(constructor_arguments(cls)) - {"backbone"}
         check_overrides(cls, preset, overrides, backbone_arguments | task_arguments)
@@ -70,6 +75,9 @@ class Task(FunctionalModel):
         }
         if "dtype" in overrides:
             backbone_overrides["dtype"] = overrides["dtype"]
+        if not (isinstance(preset, str) and preset in cls.backbone_cls.presets):
+            return loader.load_task(cls, preset, backbone_overrides, task_overrides)
+        entry = preset_config(cls.backbone_cls, preset)
         backbone = cls.backbone_cls.from_preset(preset, **backbone_overrides)
         task_config = {
             key: value
@@ -77,3 +85,10 @@ class Task(FunctionalModel):
             if key in task_arguments
         }
         return cls(backbone, **{**task_config, **task_overrides})
+
+    def save_to_preset(self, preset_dir):
+        """Write this task and its backbone to `preset_dir` in keras-hub's preset layout
+        (`config.json` and `model.weights.h5` for the backbone, `task.json` and
+        `task.weights.h5` for the task, `metadata.json`); `from_preset(preset_dir)` reads it
+        back, and `backbone_cls.from_preset(preset_dir)` reads the backbone alone."""
+        keras_preset.save(self, self.backbone, preset_dir)

@@ -117,6 +117,8 @@ class DETR(LegacyWeightLayout, DETRObjectDetector):
     def get_config(self):
         config = super().get_config()
         del config["backbone"]
+        # Not arguments of the 0.1 class (its models never carry a checkpoint's preprocessing).
+        del config["preprocessor"], config["label_names"]
         backbone_config = self.backbone.get_config()
         return {
             **config,

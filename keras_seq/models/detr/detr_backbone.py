@@ -13,6 +13,7 @@ from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
 from keras_seq.layers.embeddings.detr_feature_tokens import DETRFeatureTokens
 from keras_seq.layers.embeddings.object_queries import ObjectQueries
 from keras_seq.models.backbone import Backbone
+from keras_seq.models.detr.detr_converter_transformers import DETRTransformersConverter
 from keras_seq.models.detr.detr_presets import DETR_PRESETS
 from keras_seq.utils.layer_walk import find_layers
 from keras_seq.utils.validation import validate_bool
@@ -109,6 +110,7 @@ class DETRBackbone(Backbone):
     """
 
     presets = DETR_PRESETS
+    checkpoint_converters = (DETRTransformersConverter,)
 
     def __init__(
         self,

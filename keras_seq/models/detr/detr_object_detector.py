@@ -11,7 +11,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.detr.detr_backbone import DETRBackbone
-from keras_seq.models.task import Task
+from keras_seq.models.image_task import ImageTask
 from keras_seq.ops.boxes import box_cxcywh_to_xyxy
 from keras_seq.utils.validation import validate_positive_int
 
@@ -31,7 +31,7 @@ def _is_detr_backbone(model):
 
 
 @keras_seq_export
-class DETRObjectDetector(Task):
+class DETRObjectDetector(ImageTask):
     """DETR object detector: a class head and a box head on every decoder layer's output.
 
     From each of the backbone's normalized decoder states, a linear class head gives logits
@@ -51,6 +51,11 @@ class DETRObjectDetector(Task):
             `(batch_size, num_decoder_layers, num_queries, hidden_dim)` (a static number of
             layers) plugs in. Its weights are shared, not copied.
         num_classes: int. Object classes (without "no object").
+        preprocessor: a `keras_seq.layers.ImagePreprocessor` (or its config) turning raw
+            images into the backbone's inputs; set by `from_preset` from a checkpoint's
+            preprocessing. Defaults to `None`.
+        label_names: list of `num_classes` strings (a checkpoint's `id2label`). Defaults to
+            `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
@@ -87,7 +92,7 @@ class DETRObjectDetector(Task):
 
     backbone_cls = DETRBackbone
 
-    def __init__(self, backbone, num_classes, **kwargs):
+    def __init__(self, backbone, num_classes, preprocessor=None, label_names=None, **kwargs):
         backbone = self.resolve_backbone(
             backbone,
             _is_detr_backbone,
@@ -126,6 +131,7 @@ class DETRObjectDetector(Task):
         # === Config ===
         self.backbone = backbone
         self.num_classes = num_classes
+        self._set_image_task(preprocessor, label_names, num_classes)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """A set loss (`keras.losses.Loss`) gets all outputs and targets at once.

@@ -11,6 +11,8 @@ from keras_seq.layers.blocks.patch_merging import PatchMerging
 from keras_seq.layers.blocks.swin_block import SwinBlock
 from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.models.backbone import Backbone
+from keras_seq.models.swin.swin_converter_timm import SwinTimmConverter
+from keras_seq.models.swin.swin_converter_transformers import SwinTransformersConverter
 from keras_seq.models.swin.swin_presets import SWIN_PRESETS
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
@@ -100,6 +102,7 @@ class SwinBackbone(Backbone):
     """
 
     presets = SWIN_PRESETS
+    checkpoint_converters = (SwinTransformersConverter, SwinTimmConverter)
 
     def __init__(
         self,

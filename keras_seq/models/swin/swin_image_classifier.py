@@ -8,8 +8,8 @@ import keras
 from keras import ops
 
 from keras_seq.api import keras_seq_export
+from keras_seq.models.image_task import ImageClassifier
 from keras_seq.models.swin.swin_backbone import SwinBackbone
-from keras_seq.models.task import Task
 from keras_seq.utils.validation import validate_positive_int
 
 
@@ -19,7 +19,7 @@ def _is_feature_map_backbone(model):
 
 
 @keras_seq_export
-class SwinImageClassifier(Task):
+class SwinImageClassifier(ImageClassifier):
     """Image classifier on a Swin backbone: average the feature map, then a linear head.
 
     The backbone's final feature map is averaged over its height and width and a `Dense` head
@@ -31,6 +31,11 @@ class SwinImageClassifier(Task):
             any functional model with one output `(batch_size, height, width, channels)`
             plugs in. Its weights are shared, not copied.
         num_classes: int. Number of classes (logits) of the head.
+        preprocessor: a `keras_seq.layers.ImagePreprocessor` (or its config) turning raw
+            images into the backbone's inputs, used by `classify`; set by `from_preset`
+            from a checkpoint's preprocessing. Defaults to `None`.
+        label_names: list of `num_classes` strings (a checkpoint's `id2label`), used by
+            `classify`. Defaults to `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
@@ -60,7 +65,7 @@ class SwinImageClassifier(Task):
     # that deprecated subclass builds without a head.
     _head_optional = False
 
-    def __init__(self, backbone, num_classes, **kwargs):
+    def __init__(self, backbone, num_classes, preprocessor=None, label_names=None, **kwargs):
         backbone = self.resolve_backbone(
             backbone,
             _is_feature_map_backbone,
@@ -88,6 +93,7 @@ class SwinImageClassifier(Task):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self.head = head
+        self._set_image_task(preprocessor, label_names, num_classes)
 
         # === Config ===
         self.num_classes = num_classes

@@ -101,4 +101,6 @@ class SwinTransformer(LegacyWeightLayout, SwinImageClassifier):
     def get_config(self):
         config = super().get_config()
         del config["backbone"]
+        # Not arguments of the 0.1 class (its models never carry a checkpoint's preprocessing).
+        del config["preprocessor"], config["label_names"]
         return {**config, **{name: getattr(self, name) for name in _BACKBONE_ARGUMENTS}}

@@ -106,4 +106,6 @@ class VisionTransformer(LegacyWeightLayout, ViTImageClassifier):
     def get_config(self):
         config = super().get_config()
         del config["backbone"]
+        # Not arguments of the 0.1 class (its models never carry a checkpoint's preprocessing).
+        del config["pooled_layer_norm"], config["preprocessor"], config["label_names"]
         return {**config, **{name: getattr(self, name) for name in _BACKBONE_ARGUMENTS}}

@@ -14,7 +14,10 @@ from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
 from keras_seq.models.backbone import Backbone
 from keras_seq.models.default_name import default_name
+from keras_seq.models.vit.vit_converter_timm import ViTTimmConverter
+from keras_seq.models.vit.vit_converter_transformers import ViTTransformersConverter
 from keras_seq.models.vit.vit_presets import VIT_PRESETS
+from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
 from keras_seq.utils.validation import validate_positive_float
@@ -59,6 +62,11 @@ class ViTBackbone(Backbone):
         position_grid_shape: pair `(rows, columns)` or `None`. Patch grid of the learned
             position table. Defaults to `image_shape[:2] // patch_size`; required when the
             image size is `None`.
+        use_class_token: bool. Prepend a learned class token. `False` for models pooled by
+            averaging without one (timm's `class_token=False`). Defaults to `True`.
+        use_final_layer_norm: bool. Normalize the output tokens. `False` where the
+            classifier normalizes after pooling instead (timm's average-pooled ViTs with
+            `fc_norm`; use `ViTImageClassifier(pooled_layer_norm=True)`). Defaults to `True`.
         **kwargs: base model arguments (`name`, `dtype`).
 
     Call arguments:
@@ -67,7 +75,8 @@ class ViTBackbone(Backbone):
 
     Returns:
         Tokens `(batch_size, 1 + (height / patch_size) * (width / patch_size), hidden_dim)`
-        after the final layer norm: the class token, then the patches in row-major order.
+        after the final layer norm: the class token, then the patches in row-major order
+        (without a class token or the final norm when those are turned off).
 
     Example:
     ```python
@@ -87,6 +96,7 @@ class ViTBackbone(Backbone):
     """
 
     presets = VIT_PRESETS
+    checkpoint_converters = (ViTTransformersConverter, ViTTimmConverter)
 
     def __init__(
         self,
@@ -101,6 +111,8 @@ class ViTBackbone(Backbone):
         drop_path_rate=0.0,
         layer_norm_epsilon=1e-6,
         position_grid_shape=None,
+        use_class_token=True,
+        use_final_layer_norm=True,
         **kwargs,
     ):
         validate_image_shape(image_shape)
@@ -117,6 +129,8 @@ class ViTBackbone(Backbone):
         validate_rate("attention_dropout", attention_dropout)
         validate_rate("drop_path_rate", drop_path_rate)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        validate_bool("use_class_token", use_class_token)
+        validate_bool("use_final_layer_norm", use_final_layer_norm)
         grid_shape = _position_grid(image_shape, patch_size, position_grid_shape)
         kwargs.setdefault("name", default_name("vit_backbone"))  # Keras would say "vi_t_backbone".
         dtype = kwargs.get("dtype")
@@ -126,7 +140,7 @@ class ViTBackbone(Backbone):
             hidden_dim, patch_size, dtype=dtype, name="patch_embedding"
         )
         self.position_embedding = PatchPositionEmbedding(
-            grid_shape, dtype=dtype, name="position_embedding"
+            grid_shape, use_class_token=use_class_token, dtype=dtype, name="position_embedding"
         )
         self.embedding_dropout = keras.layers.Dropout(
             dropout, dtype=dtype, name="embedding_dropout"
@@ -146,8 +160,12 @@ class ViTBackbone(Backbone):
             )
             for index, rate in enumerate(np.linspace(0.0, drop_path_rate, num_layers))
         ]
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=dtype, name="layer_norm"
+        self.layer_norm = (
+            keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="layer_norm"
+            )
+            if use_final_layer_norm
+            else None
         )
 
         # === Functional model ===
@@ -156,7 +174,7 @@ class ViTBackbone(Backbone):
         x = self.embedding_dropout(self.position_embedding(patches))  # (B, T, C)
         for layer in self.encoder_layers:
             x = layer(x)
-        tokens = self.layer_norm(x)  # (B, T, C)
+        tokens = x if self.layer_norm is None else self.layer_norm(x)  # (B, T, C)
         super().__init__(inputs=images, outputs=tokens, **kwargs)
 
         # === Config ===
@@ -171,6 +189,8 @@ class ViTBackbone(Backbone):
         self.drop_path_rate = drop_path_rate
         self.layer_norm_epsilon = layer_norm_epsilon
         self.position_grid_shape = position_grid_shape
+        self.use_class_token = use_class_token
+        self.use_final_layer_norm = use_final_layer_norm
 
     def feature_extractor(self):
         """A model sharing this one's layers that returns `{"feature_map": (B, h, w, C)}`.
@@ -186,7 +206,7 @@ class ViTBackbone(Backbone):
                 "model with a fixed `image_shape` and load these weights into it."
             )
         grid_height, grid_width = height // self.patch_size, width // self.patch_size
-        patch_tokens = self.output[:, 1:]  # (B, h * w, C)
+        patch_tokens = self.output[:, int(self.use_class_token) :]  # (B, h * w, C)
         feature_map = ops.reshape(patch_tokens, (-1, grid_height, grid_width, self.hidden_dim))
         return keras.Model(self.input, {"feature_map": feature_map}, name=f"{self.name}_features")
 
@@ -204,6 +224,8 @@ class ViTBackbone(Backbone):
             "drop_path_rate": self.drop_path_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "position_grid_shape": self.position_grid_shape,
+            "use_class_token": self.use_class_token,
+            "use_final_layer_norm": self.use_final_layer_norm,
         }
 
 

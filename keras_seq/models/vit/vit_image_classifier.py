@@ -9,8 +9,9 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.default_name import default_name
-from keras_seq.models.task import Task
+from keras_seq.models.image_task import ImageClassifier
 from keras_seq.models.vit.vit_backbone import ViTBackbone
+from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
 
@@ -21,7 +22,7 @@ def _is_token_backbone(model):
 
 
 @keras_seq_export
-class ViTImageClassifier(Task):
+class ViTImageClassifier(ImageClassifier):
     """Image classifier on a ViT backbone: pool the tokens, then a linear head.
 
     Pooling takes the class token (`"token"`, the original ViT) or the mean of the patch
@@ -37,6 +38,14 @@ class ViTImageClassifier(Task):
         num_classes: int. Number of classes (logits) of the head.
         pooling: `"token"` (the class token) or `"mean"` (mean of the patch tokens).
             Defaults to `"token"`.
+        pooled_layer_norm: bool. Normalize the pooled features before the head (timm's
+            `fc_norm`, used by its average-pooled ViTs, whose backbone has no final norm:
+            `use_final_layer_norm=False`). Defaults to `False`.
+        preprocessor: a `keras_seq.layers.ImagePreprocessor` (or its config) turning raw
+            images into the backbone's inputs, used by `classify`; set by `from_preset`
+            from a checkpoint's preprocessing. Defaults to `None`.
+        label_names: list of `num_classes` strings (a checkpoint's `id2label`), used by
+            `classify`. Defaults to `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
@@ -71,7 +80,16 @@ class ViTImageClassifier(Task):
     # only that deprecated subclass builds without a head.
     _head_optional = False
 
-    def __init__(self, backbone, num_classes, pooling="token", **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        pooling="token",
+        pooled_layer_norm=False,
+        preprocessor=None,
+        label_names=None,
+        **kwargs,
+    ):
         backbone = self.resolve_backbone(
             backbone,
             _is_token_backbone,
@@ -81,6 +99,13 @@ class ViTImageClassifier(Task):
         if num_classes is not None or not self._head_optional:
             validate_positive_int("num_classes", num_classes)
         validate_choice("pooling", pooling, ("token", "mean"))
+        validate_bool("pooled_layer_norm", pooled_layer_norm)
+        num_prefix_tokens = int(getattr(backbone, "use_class_token", True))
+        if pooling == "token" and not num_prefix_tokens:
+            raise ValueError(
+                "`pooling='token'` needs a class token, and the backbone has none "
+                "(use_class_token=False): use pooling='mean'."
+            )
         kwargs.setdefault("name", default_name("vit_image_classifier"))
         kwargs.setdefault("dtype", backbone.dtype_policy)
 
@@ -94,19 +119,41 @@ class ViTImageClassifier(Task):
             if num_classes is not None
             else None
         )
+        pooled_norm = (
+            keras.layers.LayerNormalization(
+                epsilon=getattr(backbone, "layer_norm_epsilon", 1e-6),
+                dtype=kwargs["dtype"],
+                name="pooled_norm",
+            )
+            if pooled_layer_norm
+            else None
+        )
 
         # === Functional model ===
         inputs = backbone.input
         tokens = backbone(inputs)  # (B, T, C)
-        pooled = tokens[:, 0] if pooling == "token" else ops.mean(tokens[:, 1:], axis=1)
+        if pooling == "token":
+            pooled = tokens[:, 0]  # (B, C)
+        else:
+            pooled = ops.mean(tokens[:, num_prefix_tokens:], axis=1)  # (B, C)
+        if pooled_norm is not None:
+            pooled = pooled_norm(pooled)
         outputs = pooled if head is None else head(pooled)  # (B, K)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
+        self.pooled_norm = pooled_norm
         self.head = head
+        self._set_image_task(preprocessor, label_names, num_classes)
 
         # === Config ===
         self.num_classes = num_classes
         self.pooling = pooling
+        self.pooled_layer_norm = pooled_layer_norm
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "pooling": self.pooling}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "pooling": self.pooling,
+            "pooled_layer_norm": self.pooled_layer_norm,
+        }

@@ -1,0 +1,1 @@
+"""Preprocessing layers: what a checkpoint expects done to its inputs."""

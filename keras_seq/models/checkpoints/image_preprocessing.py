@@ -1,0 +1,81 @@
+"""The `ImagePreprocessor` of a checkpoint, from Hugging Face's `preprocessor_config.json` or
+timm's `pretrained_cfg`."""
+
+from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
+from keras_seq.models.checkpoints import handles
+
+# PIL's resampling filter numbers, as Hugging Face image processors store them.
+_PIL_FILTERS = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+_TIMM_INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic"}
+
+
+def _unsupported(source, field, value):
+    return ValueError(
+        f"The checkpoint's preprocessing ({source}) sets {field}={value!r}, which "
+        "keras_seq.layers.ImagePreprocessor cannot reproduce."
+    )
+
+
+def from_transformers(directory):
+    """The `ImagePreprocessor` of `directory/preprocessor_config.json`, or `None` without one.
+
+    Reads ViT / Swin-style processors (`size` as height and width, or DETR's
+    `shortest_edge` / `longest_edge`), `do_rescale` / `rescale_factor`, `do_normalize` /
+    `image_mean` / `image_std`; `ValueError` for a setting it cannot reproduce (a center
+    crop, another resampling filter).
+    """
+    config = handles.read_json(directory, "preprocessor_config.json")
+    if config is None:
+        return None
+    source = f"{directory}/preprocessor_config.json"
+    if config.get("do_center_crop"):
+        raise _unsupported(source, "do_center_crop", True)
+    arguments = {}
+    if config.get("do_resize", True) and "size" in config:
+        size = config["size"]
+        if isinstance(size, int):
+            size = {"height": size, "width": size}
+        if "height" in size and "width" in size:
+            arguments.update(image_size=(size["height"], size["width"]), resize="exact")
+        elif "shortest_edge" in size:
+            arguments.update(
+                resize="shortest_edge",
+                shortest_edge=size["shortest_edge"],
+                longest_edge=size.get("longest_edge"),
+            )
+        else:
+            raise _unsupported(source, "size", size)
+        resample = config.get("resample", 2)
+        if resample not in _PIL_FILTERS:
+            raise _unsupported(source, "resample", resample)
+        arguments["interpolation"] = _PIL_FILTERS[resample]
+    arguments["scale"] = (
+        config.get("rescale_factor", 1 / 255) if config.get("do_rescale", True) else 1.0
+    )
+    if config.get("do_normalize", True):
+        arguments.update(mean=config.get("image_mean"), std=config.get("image_std"))
+    return ImagePreprocessor(**arguments, name="preprocessor")
+
+
+def from_timm(pretrained_cfg, source):
+    """The `ImagePreprocessor` of timm's `pretrained_cfg` (its evaluation transform: resize the
+    shorter side to `input_size / crop_pct`, center-crop `input_size`, scale to [0, 1],
+    normalize with `mean` / `std`), or `None` without one."""
+    if not pretrained_cfg:
+        return None
+    crop_mode = pretrained_cfg.get("crop_mode", "center")
+    if crop_mode != "center":
+        raise _unsupported(source, "crop_mode", crop_mode)
+    interpolation = pretrained_cfg.get("interpolation", "bicubic")
+    if interpolation not in _TIMM_INTERPOLATIONS:
+        raise _unsupported(source, "interpolation", interpolation)
+    input_size = pretrained_cfg.get("input_size", (3, 224, 224))
+    return ImagePreprocessor(
+        image_size=tuple(input_size[1:]),
+        resize="center_crop",
+        crop_fraction=pretrained_cfg.get("crop_pct", 0.875),
+        interpolation=_TIMM_INTERPOLATIONS[interpolation],
+        mean=list(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))),
+        std=list(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
+        name="preprocessor",
+    )
