@@ -3,9 +3,9 @@
 import pathlib
 import shutil
 
-from huggingface_hub import constants as hub_constants
 import numpy as np
 import pytest
+from huggingface_hub import constants as hub_constants
 
 from keras_seq.models import ViTImageClassifier
 from keras_seq.models.checkpoints import handles
