@@ -35,8 +35,11 @@ setup(
         "packaging>=23",
         # The plots of `keras-seq demo` / `keras-seq train` and the guides (Agg backend).
         "matplotlib>=3.11",
-        # LoRA adapter files (keras_seq.models.lora); checkpoints in the field's format.
+        # LoRA adapter files (keras_seq.models.lora) and checkpoints (keras_seq.models.checkpoints),
+        # read with its NumPy reader.
         "safetensors>=0.8",
+        # `hf://owner/name` checkpoint handles: download into, or offline read from, its cache.
+        "huggingface_hub>=2.4",
     ],
     extras_require={
         "tests": [
