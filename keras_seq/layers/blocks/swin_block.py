@@ -26,8 +26,9 @@ class SwinBlock(TransformerBlock):
     al., 2021). With `shift=True` the map is rolled by half a window before partitioning so
     that windows straddle the previous block's window borders; the mask that keeps the
     wrapped-around pieces apart is computed once in `build()`, not per call. Any map size
-    works: the map is zero-padded to window multiples (padded tokens are masked out as keys,
-    so real outputs do not depend on the padding; the original lets them take part), and a
+    works: the map is zero-padded to window multiples (by default the padded tokens are
+    masked out as keys, so real outputs do not depend on the padding; the original, Hugging
+    Face's and timm's Swin let them take part, which `mask_padding=False` reproduces), and a
     window axis longer than the map is clamped to the map with no shift on that axis (as
     timm does), so keras_seq's Swin runs at sizes such as 112x112, 100x100 and 96x160 where
     keras_hub's fails. Shares its sublayers and residual logic with the transformer blocks.
@@ -50,6 +51,9 @@ class SwinBlock(TransformerBlock):
             `"multi_head"`.
         drop_path_rate: float in [0, 1). Stochastic depth of each residual branch. Defaults
             to `0.0`.
+        mask_padding: bool. Keep the zero padding of a map that is no window multiple out
+            of attention (`True`), or let it take part as the original Swin does (`False`,
+            the outputs of published checkpoints at such sizes). Defaults to `True`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -89,9 +93,11 @@ class SwinBlock(TransformerBlock):
         bias_initializer="zeros",
         attention="multi_head",
         drop_path_rate=0.0,
+        mask_padding=True,
         **kwargs,
     ):
         num_heads = validate_positive_int("num_heads", num_heads)
+        validate_bool("mask_padding", mask_padding)
         window_size = validate_positive_int("window_size", window_size)
         validate_bool("shift", shift)
         super().__init__(
@@ -111,6 +117,7 @@ class SwinBlock(TransformerBlock):
         self.num_heads = num_heads
         self.window_size = window_size
         self.shift = shift
+        self.mask_padding = mask_padding
 
     def build(self, inputs_shape):
         if len(inputs_shape) != 4 or inputs_shape[1] is None or inputs_shape[2] is None:
@@ -128,9 +135,12 @@ class SwinBlock(TransformerBlock):
         self._padded = tuple(
             -(-size // window) * window for size, window in zip((height, width), self._window)
         )
-        needs_mask = any(self._shift) or self._padded != (height, width)
+        # Without `mask_padding`, padded tokens count as real ones (the original's masks are
+        # those of the padded map).
+        valid = (height, width) if self.mask_padding else self._padded
+        needs_mask = any(self._shift) or self._padded != valid
         self._mask = (
-            shifted_window_mask(*self._padded, self._window, self._shift, height, width)
+            shifted_window_mask(*self._padded, self._window, self._shift, *valid)
             if needs_mask
             else None
         )  # (K, T, T) NumPy constant
@@ -207,5 +217,7 @@ class SwinBlock(TransformerBlock):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"window_size": self.window_size, "shift": self.shift})
+        config.update(
+            {"window_size": self.window_size, "shift": self.shift, "mask_padding": self.mask_padding}
+        )
         return config

@@ -14,6 +14,7 @@ from keras_seq.models.backbone import Backbone
 from keras_seq.models.swin.swin_converter_timm import SwinTimmConverter
 from keras_seq.models.swin.swin_converter_transformers import SwinTransformersConverter
 from keras_seq.models.swin.swin_presets import SWIN_PRESETS
+from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
 from keras_seq.utils.validation import validate_positive_float
@@ -54,7 +55,8 @@ class SwinBackbone(Backbone):
 
     Any image size, square or not (e.g. 112 x 112, 100 x 100, 96 x 160, where keras_hub's
     Swin fails): images and feature maps are padded to patch and window multiples (padded
-    tokens are masked out of attention), odd maps are padded before merging, and a window
+    tokens are masked out of attention unless `mask_padding=False`, as in the original and in
+    the checkpoints `from_preset` loads), odd maps are padded before merging, and a window
     larger than a feature map is clamped to it. Weights saved at one size load into a model
     built for another: bias tables of a changed window size are resampled.
     `feature_extractor()` returns every stage's output, for use as a detection backbone.
@@ -75,6 +77,11 @@ class SwinBackbone(Backbone):
         drop_path_rate: float in [0, 1). Stochastic depth of the last block (linear from 0).
             Defaults to `0.1`.
         layer_norm_epsilon: float. Epsilon of the layer norms. Defaults to `1e-5`.
+        mask_padding: bool. Mask the zero padding of feature maps that are no window
+            multiple out of attention (a departure from the original, which lets the padded
+            tokens take part: `False` reproduces it, and is what models loaded from Hugging
+            Face or timm checkpoints use). No effect at sizes that need no padding, such as
+            224 x 224 with window 7. Defaults to `True`.
         **kwargs: base model arguments (`name`, `dtype`).
 
     Call arguments:
@@ -117,9 +124,11 @@ class SwinBackbone(Backbone):
         attention_dropout=0.0,
         drop_path_rate=0.1,
         layer_norm_epsilon=1e-5,
+        mask_padding=True,
         **kwargs,
     ):
         validate_image_shape(image_shape, allow_dynamic=False)
+        validate_bool("mask_padding", mask_padding)
         validate_positive_int("patch_size", patch_size)
         validate_positive_int("hidden_dim", hidden_dim)
         _validate_stages(num_layers, num_heads)
@@ -161,6 +170,7 @@ class SwinBackbone(Backbone):
                         attention_dropout=attention_dropout,
                         layer_norm_epsilon=layer_norm_epsilon,
                         drop_path_rate=float(next(rates)),
+                        mask_padding=mask_padding,
                         dtype=dtype,
                         name=f"stage_{stage + 1}_block_{index}",
                     )
@@ -208,6 +218,7 @@ class SwinBackbone(Backbone):
         self.attention_dropout = attention_dropout
         self.drop_path_rate = drop_path_rate
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.mask_padding = mask_padding
 
     def feature_extractor(self):
         """A model sharing this one's layers that returns every stage's feature map.
@@ -233,4 +244,5 @@ class SwinBackbone(Backbone):
             "attention_dropout": self.attention_dropout,
             "drop_path_rate": self.drop_path_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "mask_padding": self.mask_padding,
         }

@@ -30,7 +30,7 @@ class SwinTimmConverter(Converter):
 
     source = "timm"
     model_types = ("swin_",)
-    free_arguments = Converter.free_arguments + ("image_shape",)
+    free_arguments = Converter.free_arguments + ("image_shape", "mask_padding")
 
     @classmethod
     def matches(cls, source, config):
@@ -96,6 +96,7 @@ class SwinTimmConverter(Converter):
             "mlp_ratio": float(arguments["mlp_ratio"]),
             "drop_path_rate": 0.1,
             "layer_norm_epsilon": _EPSILON,
+            "mask_padding": False,  # The original lets padded tokens take part.
         }
 
     def load_backbone(self, assignment):

@@ -17,7 +17,7 @@ class SwinTransformersConverter(Converter):
 
     source = "transformers"
     model_types = ("swin",)
-    free_arguments = Converter.free_arguments + ("image_shape",)
+    free_arguments = Converter.free_arguments + ("image_shape", "mask_padding")
 
     def __init__(self, directory, config, tensors):
         super().__init__(directory, config, tensors)
@@ -46,6 +46,7 @@ class SwinTransformersConverter(Converter):
             "attention_dropout": config.get("attention_probs_dropout_prob", 0.0),
             "drop_path_rate": config.get("drop_path_rate", 0.1),
             "layer_norm_epsilon": config.get("layer_norm_eps", 1e-5),
+            "mask_padding": False,  # The original lets padded tokens take part.
         }
 
     def load_backbone(self, assignment):

@@ -446,14 +446,26 @@ def make_hf_swin_classifier(out_dir, full_size=False):
         image_std=IMAGENET_STD,
     )
     ref = _hf_classifier_reference(name, model, processor, "swin", size)
+    # A size that is no multiple of the window at any stage (maps 18 x 22 and 9 x 11 with
+    # window 4 at tiny size): Swin pads the maps, and the padded tokens take part in attention.
+    padded_size = (36, 44) if not full_size else (232, 200)
+    padded = np.random.default_rng(_seed(name) + 1).standard_normal(
+        (BATCH, *padded_size, 3)
+    ).astype(np.float32)
+    with torch.no_grad():
+        padded_logits = model(pixel_values=torch.from_numpy(padded.transpose(0, 3, 1, 2))).logits
+    ref["pixel_values_padded"] = padded
+    ref["logits_padded"] = _np(padded_logits)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     _save_npz(out, ref)
     reloaded = SwinForImageClassification.from_pretrained(out).eval()
-    _assert_same(ref, _hf_classifier_reference(name, reloaded, processor, "swin", size), name)
+    reloaded_ref = _hf_classifier_reference(name, reloaded, processor, "swin", size)
+    _assert_same({k: v for k, v in ref.items() if not k.endswith("_padded")}, reloaded_ref, name)
     return {
         "model_class": "transformers.SwinForImageClassification",
-        "description": "HF Swin classifier, 5 labels, ImageNet mean/std processor (bicubic).",
+        "description": "HF Swin classifier, 5 labels, ImageNet mean/std processor (bicubic); "
+        "also logits at a size that needs padding (pixel_values_padded, logits_padded).",
     }
 
 

@@ -354,3 +354,18 @@ def test_shard_index_naming_a_missing_file(tmp_path):
 def test_unknown_name_of_a_family_without_keras_hub_presets():
     with pytest.raises(ValueError, match="Unknown `preset`.*detr_resnet50"):
         DETRBackbone.from_preset("detr_resnet_5O")
+
+
+def test_swin_at_a_size_that_needs_padding_matches_the_original():
+    # 36 x 44 pixels: maps of 18 x 22 and 9 x 11, no multiples of the window (4). The
+    # original lets the padded tokens take part in attention; a loaded model does the same.
+    reference = _reference("hf_swin_classifier")
+    directory = str(FIXTURES / "hf_swin_classifier")
+    model = SwinImageClassifier.from_preset(directory, image_shape=(36, 44, 3))
+    assert model.backbone.mask_padding is False
+    logits = model(reference["pixel_values_padded"], training=False)
+    _assert_close(logits, reference["logits_padded"])
+    # keras_seq's default masks the padding out, which changes the outputs there.
+    masked = SwinImageClassifier.from_preset(directory, image_shape=(36, 44, 3), mask_padding=True)
+    difference = np.max(np.abs(np.asarray(masked(reference["pixel_values_padded"])) - logits))
+    assert difference > 1e-4
