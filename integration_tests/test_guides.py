@@ -7,9 +7,13 @@ import sys
 
 import pytest
 
-GUIDES_DIR = pathlib.Path(__file__).resolve().parents[1] / "guides"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+GUIDES_DIR = ROOT / "guides"
 GUIDES = sorted(GUIDES_DIR.glob("*.py"))
 TIMEOUT_S = 300
+# The checkpoint the fine-tuning guide loads instead of downloading its default one: a tiny
+# Hugging Face ViT classifier stored in the repository (the other guides ignore it).
+CHECKPOINT = ROOT / "tests" / "models" / "checkpoint_fixtures" / "hf_vit_classifier"
 
 
 def test_guides_exist():
@@ -33,6 +37,8 @@ def test_guide_runs(guide, tmp_path):
     env = dict(
         os.environ,
         KERAS_SEQ_GUIDE_FAST="1",
+        KERAS_SEQ_GUIDE_CHECKPOINT=str(CHECKPOINT),
+        HF_HUB_OFFLINE="1",  # nothing downloads in a test
         KERAS_BACKEND="tensorflow",
         TF_CPP_MIN_LOG_LEVEL="2",
     )
