@@ -79,3 +79,20 @@ def from_timm(pretrained_cfg, source):
         std=list(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
         name="preprocessor",
     )
+
+
+def fit_to_image_shape(preprocessor, image_shape):
+    """`preprocessor` (an instance or its serialized config) producing images of
+    `image_shape[:2]`: a checkpoint's preprocessing for a model loaded at another image size
+    (an `image_shape` override). Unchanged without a fixed size on either side."""
+    if preprocessor is None or image_shape is None:
+        return preprocessor
+    height, width = image_shape[0], image_shape[1]
+    serialized = isinstance(preprocessor, dict)
+    config = dict(preprocessor["config"] if serialized else preprocessor.get_config())
+    if height is None or width is None or config.get("image_size") is None:
+        return preprocessor
+    config["image_size"] = (height, width)
+    if serialized:
+        return {**preprocessor, "config": config}
+    return type(preprocessor).from_config(config)

@@ -16,6 +16,7 @@ import os
 import keras
 
 from keras_seq.models.checkpoints import handles
+from keras_seq.models.checkpoints import image_preprocessing
 from keras_seq.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -104,13 +105,17 @@ def load_task(cls, directory, backbone_overrides, task_overrides):
                 f"`num_classes` to {cls.__name__}.from_preset() to put a new head on it."
             )
         task_config = dict(serialized["config"]) if serialized else {}
-        kept = {
-            key: task_config[key]
-            for key in ("preprocessor",)
-            if key in task_config and task_config[key] is not None
-        }
+        kept = {}
+        if task_config.get("preprocessor") is not None:
+            kept["preprocessor"] = image_preprocessing.fit_to_image_shape(
+                task_config["preprocessor"], backbone_overrides.get("image_shape")
+            )
         return cls(backbone, **{**kept, **task_overrides})
     config = dict(serialized["config"])
+    if config.get("preprocessor") is not None:
+        config["preprocessor"] = image_preprocessing.fit_to_image_shape(
+            config["preprocessor"], backbone_overrides.get("image_shape")
+        )
     backbone_config = _with_overrides(
         config["backbone"], backbone_overrides, cls.backbone_cls, directory
     )

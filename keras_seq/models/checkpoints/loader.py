@@ -10,6 +10,7 @@ overrides and checks that every tensor was used and every weight set.
 import logging
 
 from keras_seq.models.checkpoints import handles
+from keras_seq.models.checkpoints import image_preprocessing
 from keras_seq.models.checkpoints import keras_preset
 from keras_seq.models.checkpoints.tensors import CheckpointTensors
 from keras_seq.models.checkpoints.weight_assignment import WeightAssignment
@@ -127,7 +128,9 @@ def load_task(task_cls, preset, backbone_overrides, task_overrides):
                 f"backbone-only checkpoint): pass `num_classes` to {task_cls.__name__}."
                 "from_preset() to put a new head on it."
             )
-        preprocessor = converter.preprocessor()
+        preprocessor = image_preprocessing.fit_to_image_shape(
+            converter.preprocessor(), backbone_overrides.get("image_shape")
+        )
         if not new_head:
             task_config["label_names"] = converter.label_names()
         if preprocessor is not None:

@@ -369,3 +369,18 @@ def test_swin_at_a_size_that_needs_padding_matches_the_original():
     masked = SwinImageClassifier.from_preset(directory, image_shape=(36, 44, 3), mask_padding=True)
     difference = np.max(np.abs(np.asarray(masked(reference["pixel_values_padded"])) - logits))
     assert difference > 1e-4
+
+
+def test_image_size_override_carries_over_to_the_preprocessor(tmp_path):
+    directory = str(FIXTURES / "hf_vit_classifier")
+    images = _reference("hf_vit_classifier")["images_uint8"]
+    model = ViTImageClassifier.from_preset(directory, image_shape=(48, 48, 3))
+    assert model.preprocessor.image_size == (48, 48)
+    assert len(model.classify(images)) == 2  # Resized to the model's 48 x 48.
+    model.save_to_preset(tmp_path / "preset")
+    for overrides in ({}, {"num_classes": 3}):
+        reloaded = ViTImageClassifier.from_preset(
+            str(tmp_path / "preset"), image_shape=(64, 64, 3), **overrides
+        )
+        assert tuple(reloaded.preprocessor.image_size) == (64, 64)
+        assert len(reloaded.classify(images)) == 2
