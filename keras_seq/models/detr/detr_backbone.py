@@ -45,7 +45,9 @@ class DETRBackbone(Backbone):
     layer's output (Carion et al., 2020). It returns those normalized decoder states of every
     layer (the detection head predicts from each of them, the earlier ones for the auxiliary
     losses) and the encoder's output, as Hugging Face's `DetrModel` does.
-    `DETRObjectDetector` puts the class and box heads on it.
+    `DETRObjectDetector` puts the class and box heads on it. `from_preset` loads Hugging
+    Face `DetrForObjectDetection` checkpoints (facebook/detr-resnet-50 and -101, either
+    ResNet layout) with keras-hub's `ResNetBackbone` as the image encoder.
 
     The image encoder is pluggable: any `keras.Model` mapping the images to one feature map.
     The default is `keras.applications.ResNet50(include_top=False, weights=None)` (nothing is

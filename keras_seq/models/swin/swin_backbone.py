@@ -51,7 +51,9 @@ class SwinBackbone(Backbone):
     tokens, `last_hidden_state` `(batch_size, H/32 * W/32, 8C)`. `SwinImageClassifier` averages
     it and puts a linear head on top; its 4-D output also makes it a `DETRBackbone` image
     encoder as it is.
-    The presets are Swin-T / S / B (random weights).
+    The presets are Swin-T / S / B (random weights); `from_preset` also loads checkpoints:
+    Hugging Face `SwinModel` / `SwinForImageClassification` and timm `swin_*` directories
+    or `hf://` handles (see `Backbone.from_preset`).
 
     Any image size, square or not (e.g. 112 x 112, 100 x 100, 96 x 160, where keras_hub's
     Swin fails): images and feature maps are padded to patch and window multiples (padded

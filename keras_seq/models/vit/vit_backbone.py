@@ -35,7 +35,9 @@ class ViTBackbone(Backbone):
     tokens, the class token first: what HF's `ViTModel` returns as `last_hidden_state` and
     timm's `VisionTransformer.forward_features` (class token, `fc_norm` off). `ViTImageClassifier`
     pools them and puts a linear head on top. The presets are the original ViT-Ti/S/B/L at
-    patch 16 and 32 (random weights).
+    patch 16 and 32 (random weights); `from_preset` also loads checkpoints: Hugging Face
+    `ViTModel` / `ViTForImageClassification` and timm `vit_*` directories or `hf://`
+    handles (see `Backbone.from_preset`).
 
     Any image size: the position table is resampled in 2-D to the patch grid of each call
     (build with `image_shape=(None, None, 3)` and a `position_grid_shape` to feed images of
