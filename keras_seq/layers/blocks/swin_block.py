@@ -218,6 +218,10 @@ class SwinBlock(TransformerBlock):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"window_size": self.window_size, "shift": self.shift, "mask_padding": self.mask_padding}
+            {
+                "window_size": self.window_size,
+                "shift": self.shift,
+                "mask_padding": self.mask_padding,
+            }
         )
         return config

@@ -1,5 +1,5 @@
-"""The `ImagePreprocessor` of a checkpoint, from Hugging Face's `preprocessor_config.json` or
-timm's `pretrained_cfg`."""
+"""The `ImagePreprocessor` of a checkpoint, from Hugging Face's `preprocessor_config.json`,
+timm's `pretrained_cfg` or a keras-hub `ImageConverter`."""
 
 from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
 from keras_seq.models.checkpoints import handles
@@ -7,6 +7,10 @@ from keras_seq.models.checkpoints import handles
 # PIL's resampling filter numbers, as Hugging Face image processors store them.
 _PIL_FILTERS = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 _TIMM_INTERPOLATIONS = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic"}
+_KERAS_INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+# The pixel scale of our preprocessor when keras-hub's scale is per channel: keras-hub folds
+# 1 / 255 and the standard deviations into one scale, and this recovers the deviations.
+_PIXEL_SCALE = 1.0 / 255.0
 
 
 def _unsupported(source, field, value):
@@ -96,3 +100,59 @@ def fit_to_image_shape(preprocessor, image_shape):
     if serialized:
         return {**preprocessor, "config": config}
     return type(preprocessor).from_config(config)
+
+
+def _channels(value):
+    """A keras-hub scale or offset (a float or a per-channel list) as a list of floats."""
+    if isinstance(value, (list, tuple)):
+        return [float(item) for item in value]
+    return [float(value)]
+
+
+def from_keras_hub(converter, source):
+    """The `ImagePreprocessor` doing what keras-hub's `ImageConverter` `converter` does.
+
+    keras-hub resizes to `image_size` (with `crop_to_aspect_ratio`, its default, after
+    cropping the central region of the target's aspect ratio), then computes `pixels * scale
+    + offset`, both a float or per channel. Ours computes `(pixels * scale - mean) / std`: a
+    float `scale` maps to ours with `mean = -offset`; a per-channel one to `scale = 1 / 255`,
+    `std = (1 / 255) / scale` and `mean = -offset * std` (the ImageNet mean and deviations,
+    for keras-hub's ImageNet presets). A square crop is our `"center_crop"` (crop fraction
+    1), no crop our `"exact"`; our resize antialiases when shrinking, keras-hub's does not by
+    default, so resized pixels agree closely, not exactly. `ValueError` for what we cannot
+    reproduce: padding to the aspect ratio, cropping to a non-square one, another
+    interpolation, channels-first images, a scale that is not positive.
+    """
+    if converter.data_format != "channels_last":
+        raise _unsupported(source, "data_format", converter.data_format)
+    if converter.pad_to_aspect_ratio:
+        raise _unsupported(source, "pad_to_aspect_ratio", True)
+    arguments = {}
+    image_size = converter.image_size
+    if image_size is not None:
+        image_size = tuple(int(size) for size in image_size)
+        if converter.interpolation not in _KERAS_INTERPOLATIONS:
+            raise _unsupported(source, "interpolation", converter.interpolation)
+        arguments["interpolation"] = converter.interpolation
+        if converter.crop_to_aspect_ratio and image_size[0] != image_size[1]:
+            raise _unsupported(source, "crop_to_aspect_ratio", f"True with image_size={image_size}")
+        resize = "center_crop" if converter.crop_to_aspect_ratio else "exact"
+        arguments.update(image_size=image_size, resize=resize, crop_fraction=1.0)
+    scale = [1.0] if converter.scale is None else _channels(converter.scale)
+    offset = None if converter.offset is None else _channels(converter.offset)
+    if any(value <= 0 for value in scale):
+        raise _unsupported(source, "scale", converter.scale)
+    if len(scale) == 1:
+        arguments["scale"] = scale[0]
+        if offset is not None:
+            arguments["mean"] = [-value for value in offset]
+    else:
+        std = [_PIXEL_SCALE / value for value in scale]
+        arguments.update(scale=_PIXEL_SCALE, std=std)
+        if offset is not None:
+            if len(offset) == 1:
+                offset = offset * len(std)
+            if len(offset) != len(std):
+                raise _unsupported(source, "offset", converter.offset)
+            arguments["mean"] = [-value * deviation for value, deviation in zip(offset, std)]
+    return ImagePreprocessor(**arguments, name="preprocessor")

@@ -11,6 +11,7 @@ from keras_seq.layers.blocks.patch_merging import PatchMerging
 from keras_seq.layers.blocks.swin_block import SwinBlock
 from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.models.backbone import Backbone
+from keras_seq.models.swin.swin_converter_keras_hub import SwinKerasHubConverter
 from keras_seq.models.swin.swin_converter_timm import SwinTimmConverter
 from keras_seq.models.swin.swin_converter_transformers import SwinTransformersConverter
 from keras_seq.models.swin.swin_presets import SWIN_PRESETS
@@ -111,7 +112,7 @@ class SwinBackbone(Backbone):
     """
 
     presets = SWIN_PRESETS
-    checkpoint_converters = (SwinTransformersConverter, SwinTimmConverter)
+    checkpoint_converters = (SwinTransformersConverter, SwinTimmConverter, SwinKerasHubConverter)
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from keras_seq.layers.embeddings.patch_embedding import PatchEmbedding
 from keras_seq.layers.embeddings.patch_position_embedding import PatchPositionEmbedding
 from keras_seq.models.backbone import Backbone
 from keras_seq.models.default_name import default_name
+from keras_seq.models.vit.vit_converter_keras_hub import ViTKerasHubConverter
 from keras_seq.models.vit.vit_converter_timm import ViTTimmConverter
 from keras_seq.models.vit.vit_converter_transformers import ViTTransformersConverter
 from keras_seq.models.vit.vit_presets import VIT_PRESETS
@@ -98,7 +99,7 @@ class ViTBackbone(Backbone):
     """
 
     presets = VIT_PRESETS
-    checkpoint_converters = (ViTTransformersConverter, ViTTimmConverter)
+    checkpoint_converters = (ViTTransformersConverter, ViTTimmConverter, ViTKerasHubConverter)
 
     def __init__(
         self,
