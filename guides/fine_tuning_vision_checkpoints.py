@@ -81,11 +81,12 @@ start_time = time.perf_counter()
   `HF_HUB_OFFLINE=1`, the cached copy is used without asking the network;
 - a **Keras preset directory**, in keras-hub's layout (`config.json`, `model.weights.h5`,
   `task.json`, ...), as written by keras_seq's own `save_to_preset` (see the end of this
-  guide).
+  guide) or by keras-hub for its own ViT and Swin models.
 
-Any other string is taken for a keras-hub preset name (or a `kaggle://` handle), for the
-families that read keras-hub's own models; the ViT family does not yet, and its error says
-so.
+Any other string is taken for a keras-hub preset name (such as
+`"vit_base_patch16_224_imagenet"`) or a `kaggle://` handle: keras-hub downloads and reads
+it, and keras_seq converts the model it built. A name keras-hub does not list for the
+family is an error that says what is accepted.
 
 Careful: a bare architecture name such as `"vit_base_patch16_224"` is one of keras_seq's
 built-in presets, which builds the architecture with *random* weights. Pretrained weights
