@@ -44,11 +44,57 @@ its legacy files alone (``vocab.json`` + ``merges.txt``; ``vocab.txt`` through
 transformers' pure-Python ``BertTokenizerLegacy``) and checks the ids.
 
 By default the models are tiny (width 32, 2 layers, 2 heads, 64 positions;
-about 1 MB in all). ``full_size=True`` (``--full-size``) uses the real
+about 1.4 MiB in all). ``full_size=True`` (``--full-size``) uses the real
 architecture sizes (GPT-2 124M, BERT-base, Marian opus-mt base: d_model 512,
 6+6 layers, 8 heads, ffn 2048, 512 positions) but keeps the tiny trained
 tokenizers and their small vocabularies (the real vocabularies, 50257 / 30522
 / ~58k, cannot be trained here), and skips the short training.
+
+Contents of ``reference.json`` (ids are Python ints, strings UTF-8):
+
+* ``special_tokens`` (token and id of each), ``vocab_size``, ``tied`` (the
+  groups of tied state-dict keys and which keys ``model.safetensors`` leaves
+  out), ``training`` (steps, first / last loss) where trained.
+* GPT-2: ``tokenize`` (text, ``input_ids`` of ``tokenizer(text)``, which adds
+  no special tokens, byte-level ``tokens``, ``decoded``); ``generate``: greedy,
+  8 new tokens, each prompt run alone without padding (``output_ids`` include
+  the prompt; ``text`` = ``decode(output_ids, skip_special_tokens=True)``).
+  ``reference.npz``: a right-padded batch (pad id = ``<|endoftext|>``,
+  attention_mask 0) and its logits; only positions with mask 1 are meaningful.
+* BERT: ``single`` / ``pair`` (input_ids, token_type_ids, attention_mask,
+  tokens, decoded) of ``tokenizer(text)`` / ``tokenizer(a, b)``.
+  ``reference.npz``: a padded batch of two sentence pairs and the outputs.
+* Marian: ``source`` (``tokenizer(text)``: pieces + ``</s>``), ``target``
+  (``tokenizer(text_target=...)``), ``generate`` (``greedy`` and ``beam3``
+  with 10 new tokens, ``greedy_long`` with 24; batched with a padded encoder
+  input; also each source run alone; ``output_ids`` start with the decoder
+  start id and, batched, a finished row is padded with ``<pad>``), the saved
+  ``generation_config``. ``reference.npz``: padded source batch, ``labels``
+  (target ids padded with ``<pad>``), ``decoder_input_ids`` =
+  ``shift_tokens_right(labels, pad, decoder_start)`` (no decoder attention
+  mask: causal only), logits, encoder / decoder last hidden states, and the
+  sinusoidal tables ``encoder_positions`` / ``decoder_positions``.
+
+Marian (opus-mt) compared with a plain pre-2020 Transformer: token embeddings
+times ``sqrt(d_model)`` (``scale_embedding``); sinusoidal positions from 0
+(no offset) with the sines in the first ``d_model/2`` channels and the cosines
+in the last ``d_model/2`` (not interleaved), channel pair ``i`` using
+``pos / 10000**(2i/d_model)``, computed in float64 then cast; they are not
+in the checkpoint; post-norm layers (``normalize_before`` false), no
+embedding LayerNorm and no final encoder / decoder LayerNorm; LayerNorm eps
+1e-5; ``swish`` (SiLU) activation; q/k/v/out projections with biases,
+``q`` scaled by ``head_dim**-0.5``; encoder, decoder input embeddings and
+``lm_head`` all tied to ``model.shared.weight``; logits =
+``lm_head(h) + final_logits_bias`` (a persistent buffer, shape
+(1, vocab)); decoding starts from ``<pad>`` (``decoder_start_token_id`` =
+``pad_token_id`` = vocab_size - 1), ``</s>`` = 0 ends it;
+``generation_config`` as opus-mt: ``bad_words_ids [[pad]]`` (the pad
+logit is set to -inf at every step) and ``forced_eos_token_id 0`` (``</s>``
+is forced when the length limit is reached: see ``greedy`` vs
+``greedy_long``). The model's ids come from ``vocab.json``, not from the
+SentencePiece ids (an unknown piece maps to ``<unk>`` = 1); ``source.spm``
+uses the ``nmt_nfkc`` normalization of opus-mt, ``target.spm`` ``identity``
+(to keep the files small).
 
 Environment (kept apart from the project's own virtualenv; CPU only): the
 one of ``make_checkpoint_fixtures.py`` plus::
@@ -268,7 +314,7 @@ _FIXED = [
     "It's 10 o'clock; we're late!",
     "WHY ARE YOU SHOUTING?",
     "Numbers like 1, 22, 333 and 4444 are easy.",
-    "She said: \"Don't worry.\"",
+    'She said: "Don\'t worry."',
     "(This sentence is in parentheses.)",
     "Is it 5 p.m. in Tokyo yet?",
     "The dog and the cat are friends.",
@@ -398,7 +444,10 @@ def _parallel_corpus():
     for day_en, day_de in _DAYS_EN_DE:
         for city_en, city_de in _CITIES_EN_DE:
             pairs.append(
-                (f"We are going to {city_en} on {day_en}.", f"Wir fahren am {day_de} nach {city_de}.")
+                (
+                    f"We are going to {city_en} on {day_en}.",
+                    f"Wir fahren am {day_de} nach {city_de}.",
+                )
             )
     for hour in range(1, 13):
         pairs.append((f"It is {hour} o'clock.", f"Es ist {hour} Uhr."))
@@ -704,7 +753,7 @@ def make_hf_gpt2(out_dir, full_size=False):
 BERT_TEXTS = [
     "Hello world! The café in Zürich opens at 7:30.",
     "Numbers: 12345 and 3.14; naïve résumé?",
-    "UPPER lower MiXeD-case (parens) \"quotes\" it's",
+    'UPPER lower MiXeD-case (parens) "quotes" it\'s',
     "Unseen: 東京 ☃ and supercalifragilistic words",
     "  leading and trailing spaces\t\n",
     "The [MASK] sat on the mat.",
@@ -975,7 +1024,11 @@ def _marian_training_batches(tok, batch=16):
         )
         labels = enc["labels"].masked_fill(enc["labels"] == tok.pad_token_id, -100)
         batches.append(
-            {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+            {
+                "input_ids": enc["input_ids"],
+                "attention_mask": enc["attention_mask"],
+                "labels": labels,
+            }
         )
     return batches
 
