@@ -1,6 +1,7 @@
 """The transformer encoder block."""
 
 import keras
+
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.blocks.transformer_block import TransformerBlock
 from keras_seq.utils.masks import padding_mask_of

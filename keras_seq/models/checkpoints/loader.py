@@ -96,7 +96,7 @@ def load_backbone(backbone_cls, preset, overrides):
         converter.tensors.skip(
             converter.task_tensors(), f"the task's layers, not part of {backbone_cls.__name__}"
         )
-        converter.tensors.skip(*_skipped(converter))
+        _skip_unrepresented(converter)
         converter.tensors.check_all_used(backbone_cls.__name__)
     finally:
         converter.tensors.close()
@@ -104,11 +104,10 @@ def load_backbone(backbone_cls, preset, overrides):
     return backbone
 
 
-def _skipped(converter):
-    skipped = converter.skipped_tensors()
-    names = list(skipped)
-    reason = "; ".join(sorted(set(skipped.values()))) if skipped else ""
-    return names, reason
+def _skip_unrepresented(converter):
+    """Mark the checkpoint's tensors that no keras_seq model holds (with their reasons)."""
+    for name, reason in converter.skipped_tensors().items():
+        converter.tensors.skip([name], reason)
 
 
 def load_task(task_cls, preset, backbone_overrides, task_overrides):
@@ -140,7 +139,7 @@ def load_task(task_cls, preset, backbone_overrides, task_overrides):
         assignment = WeightAssignment(task, exclude=backbone_paths)
         converter.load_task(assignment, new_head)
         assignment.check_all_set()
-        converter.tensors.skip(*_skipped(converter))
+        _skip_unrepresented(converter)
         converter.tensors.check_all_used(task_cls.__name__)
     finally:
         converter.tensors.close()
