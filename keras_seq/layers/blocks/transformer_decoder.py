@@ -1,5 +1,7 @@
 """The transformer decoder block."""
 
+import keras
+
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.blocks.transformer_block import TransformerBlock
 from keras_seq.utils.masks import padding_mask_of
@@ -139,24 +141,9 @@ class TransformerDecoder(TransformerBlock):
         return_attention_scores=False,
         training=None,
     ):
-        has_encoder = encoder_sequence is not None or cross_attention_cache is not None
-        if has_encoder and self.cross_attention is None:
-            raise ValueError(
-                "This TransformerDecoder was built without cross-attention (first called "
-                "without `encoder_sequence`), so it cannot attend to an encoder. Received: "
-                f"encoder_sequence={encoder_sequence}"
-            )
-        if not has_encoder and self.cross_attention is not None:
-            raise ValueError(
-                "This TransformerDecoder has cross-attention: pass `encoder_sequence` (or "
-                "`cross_attention_cache`). Received: encoder_sequence=None"
-            )
-        if encoder_position_embedding is not None and encoder_sequence is None:
-            raise ValueError(
-                "`encoder_position_embedding` is added to the cross-attention keys computed "
-                "from `encoder_sequence`; a read-only `cross_attention_cache` already holds "
-                "its keys. Received: encoder_sequence=None with an encoder_position_embedding"
-            )
+        has_encoder = self._check_encoder_arguments(
+            encoder_sequence, cross_attention_cache, encoder_position_embedding
+        )
         padding_mask = padding_mask_of(decoder_sequence, decoder_padding_mask)
         self_kwargs = self._attention_kwargs(
             padding_mask,
@@ -227,3 +214,77 @@ class TransformerDecoder(TransformerBlock):
                 scores["cross_attention"] = cross_extras[0]
             results.append(scores)
         return results[0] if len(results) == 1 else tuple(results)
+
+    def _check_encoder_arguments(
+        self, encoder_sequence, cross_attention_cache, encoder_position_embedding
+    ):
+        """Whether the call attends to an encoder; `ValueError` for arguments that do not fit
+        the block (built with or without cross-attention)."""
+        has_encoder = encoder_sequence is not None or cross_attention_cache is not None
+        if has_encoder and self.cross_attention is None:
+            raise ValueError(
+                "This TransformerDecoder was built without cross-attention (first called "
+                "without `encoder_sequence`), so it cannot attend to an encoder. Received: "
+                f"encoder_sequence={encoder_sequence}"
+            )
+        if not has_encoder and self.cross_attention is not None:
+            raise ValueError(
+                "This TransformerDecoder has cross-attention: pass `encoder_sequence` (or "
+                "`cross_attention_cache`). Received: encoder_sequence=None"
+            )
+        if encoder_position_embedding is not None and encoder_sequence is None:
+            raise ValueError(
+                "`encoder_position_embedding` is added to the cross-attention keys computed "
+                "from `encoder_sequence`; a read-only `cross_attention_cache` already holds "
+                "its keys. Received: encoder_sequence=None with an encoder_position_embedding"
+            )
+        return has_encoder
+
+    def compute_output_spec(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        decoder_attention_mask=None,
+        encoder_padding_mask=None,
+        encoder_attention_mask=None,
+        attention_bias=None,
+        decoder_position_embedding=None,
+        encoder_position_embedding=None,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        cross_attention_cache_update_index=None,
+        use_causal_mask=True,
+        return_attention_scores=False,
+        training=None,
+    ):
+        if (
+            self_attention_cache is not None
+            or cross_attention_cache is not None
+            or return_attention_scores
+        ):  # Caches and scores: their structure is the (pluggable) attention's; trace.
+            return super().compute_output_spec(
+                decoder_sequence,
+                encoder_sequence=encoder_sequence,
+                decoder_padding_mask=decoder_padding_mask,
+                decoder_attention_mask=decoder_attention_mask,
+                encoder_padding_mask=encoder_padding_mask,
+                encoder_attention_mask=encoder_attention_mask,
+                attention_bias=attention_bias,
+                decoder_position_embedding=decoder_position_embedding,
+                encoder_position_embedding=encoder_position_embedding,
+                self_attention_cache=self_attention_cache,
+                self_attention_cache_update_index=self_attention_cache_update_index,
+                cross_attention_cache=cross_attention_cache,
+                cross_attention_cache_update_index=cross_attention_cache_update_index,
+                use_causal_mask=use_causal_mask,
+                return_attention_scores=return_attention_scores,
+                training=training,
+            )
+        # Shaped like the decoder sequence: stated, not traced (a model of many blocks builds
+        # without tracing each one).
+        self._check_encoder_arguments(
+            encoder_sequence, cross_attention_cache, encoder_position_embedding
+        )
+        return keras.KerasTensor(decoder_sequence.shape, dtype=self.compute_dtype)
