@@ -23,8 +23,9 @@ class Converter:
       `assignment.leave` its variables (they keep their fresh initialization).
     - `skipped_tensors()`: `{name: reason}` of tensors that belong to no keras_seq model (a
       pooler no task uses); each is logged when skipped.
-    - `label_names()` and `preprocessor()` (the checkpoint's class names and its
-      `ImagePreprocessor`, or `None`).
+    - `label_names()`, `preprocessor()` and `tokenizer()`: the checkpoint's class names, its
+      `ImagePreprocessor` and its tokenizer, or `None`; `has_head()` whether it holds the
+      task's head.
 
     `free_arguments` lists the backbone arguments an override may change without
     contradicting the checkpoint (dropout rates, the image size); any other override that
@@ -62,6 +63,11 @@ class Converter:
     def task_config(self):
         return {}
 
+    def has_head(self):
+        """Whether the checkpoint holds the task's head (default: a classifier's, i.e.
+        `task_config()` knows `num_classes`)."""
+        return "num_classes" in self.task_config()
+
     def load_task(self, assignment, new_head):
         raise NotImplementedError
 
@@ -77,6 +83,9 @@ class Converter:
         return None
 
     def preprocessor(self):
+        return None
+
+    def tokenizer(self):
         return None
 
     # === Helpers shared by converters (PyTorch layouts -> Keras layouts) ===

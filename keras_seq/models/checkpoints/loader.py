@@ -110,6 +110,24 @@ def _skip_unrepresented(converter):
         converter.tensors.skip([name], reason)
 
 
+def _task_assets(converter, new_head, backbone_overrides):
+    """The task arguments a checkpoint brings besides weights: its label names (unless the
+    head is new), preprocessing (resized to an `image_shape` override) and tokenizer."""
+    assets = {}
+    label_names = None if new_head else converter.label_names()
+    if label_names is not None:
+        assets["label_names"] = label_names
+    preprocessor = image_preprocessing.fit_to_image_shape(
+        converter.preprocessor(), backbone_overrides.get("image_shape")
+    )
+    if preprocessor is not None:
+        assets["preprocessor"] = preprocessor
+    tokenizer = converter.tokenizer()
+    if tokenizer is not None:
+        assets["tokenizer"] = tokenizer
+    return assets
+
+
 def load_task(task_cls, preset, backbone_overrides, task_overrides):
     """`task_cls` on a backbone loaded from `preset`, with the checkpoint's head unless
     `task_overrides` sets `num_classes` (then the head is new: the fine-tuning path)."""
@@ -120,21 +138,18 @@ def load_task(task_cls, preset, backbone_overrides, task_overrides):
     try:
         backbone = _build_backbone(task_cls.backbone_cls, converter, backbone_overrides)
         new_head = "num_classes" in task_overrides
-        task_config = converter.task_config()
-        if "num_classes" not in task_config and not new_head:
+        if not new_head and not converter.has_head():
             raise ValueError(
                 f"The checkpoint in {converter.directory} has no task head (it is a "
                 f"backbone-only checkpoint): pass `num_classes` to {task_cls.__name__}."
                 "from_preset() to put a new head on it."
             )
-        preprocessor = image_preprocessing.fit_to_image_shape(
-            converter.preprocessor(), backbone_overrides.get("image_shape")
-        )
-        if not new_head:
-            task_config["label_names"] = converter.label_names()
-        if preprocessor is not None:
-            task_config["preprocessor"] = preprocessor
-        task = task_cls(backbone, **{**task_config, **task_overrides})
+        task_config = {
+            **converter.task_config(),
+            **_task_assets(converter, new_head, backbone_overrides),
+            **task_overrides,
+        }
+        task = task_cls(backbone, **task_config)
         backbone_paths = {variable.path for variable in backbone.weights}
         assignment = WeightAssignment(task, exclude=backbone_paths)
         converter.load_task(assignment, new_head)
