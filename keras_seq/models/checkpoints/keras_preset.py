@@ -4,7 +4,8 @@ A preset directory holds `config.json` (the backbone, serialized by
 `keras.saving.serialize_keras_object`, so its `registered_name` is `keras_seq>...`),
 `model.weights.h5` (the backbone's weights), `metadata.json`, and for a task `task.json`
 (the task, its backbone, preprocessor and label names included) and `task.weights.h5` (all
-the task's weights: the file `Task.from_preset` reads). keras-hub's upload tools
+the task's weights: the file `Task.from_preset` reads) and, for a task with a tokenizer,
+keras-hub's `tokenizer.json` and `assets/tokenizer/`. keras-hub's upload tools
 (`keras_hub.upload_preset`) work on it. keras-hub's own saver is private API, so this
 module writes the layout with public Keras calls.
 """
@@ -24,6 +25,7 @@ WEIGHTS_FILE = "model.weights.h5"
 TASK_FILE = "task.json"
 TASK_WEIGHTS_FILE = "task.weights.h5"
 METADATA_FILE = "metadata.json"
+TOKENIZER_ASSETS = ("assets", "tokenizer")  # Where keras-hub keeps a tokenizer's vocabulary.
 KERAS_SEQ_PREFIX = "keras_seq>"
 
 
@@ -51,6 +53,9 @@ def save(model, backbone, directory):
     if model is not backbone:
         _write_json(directory, TASK_FILE, keras.saving.serialize_keras_object(model))
         model.save_weights(os.path.join(directory, TASK_WEIGHTS_FILE))
+        if getattr(model, "tokenizer", None) is not None:
+            # keras-hub's layout: tokenizer.json and its vocabulary in assets/tokenizer/.
+            model.tokenizer.save_to_preset(directory)
     _write_json(
         directory,
         METADATA_FILE,
@@ -127,4 +132,6 @@ def load_task(cls, directory, backbone_overrides, task_overrides):
     )
     task = _deserialize(serialized, cls, directory, "task")
     task.load_weights(os.path.join(directory, TASK_WEIGHTS_FILE))
+    if getattr(task, "tokenizer", None) is not None:
+        task.tokenizer.load_assets(os.path.join(directory, *TOKENIZER_ASSETS))
     return task

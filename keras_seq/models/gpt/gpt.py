@@ -48,5 +48,6 @@ class GPT(LegacyWeightLayout, GPTCausalLM):
 
     def get_config(self):
         config = super().get_config()
-        del config["backbone"]
+        # Not arguments of the 0.1 class (its models never carry a tokenizer).
+        del config["backbone"], config["tokenizer"]
         return {**config, **self.legacy_arguments}

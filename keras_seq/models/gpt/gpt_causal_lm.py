@@ -10,6 +10,12 @@ from keras import ops
 from keras_seq.api import keras_seq_export
 from keras_seq.models.generative_model import GenerativeTask
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
+from keras_seq.models.text_support import detokenize_without_special_tokens
+from keras_seq.models.text_support import generate_grouped
+from keras_seq.models.text_support import is_text
+from keras_seq.models.text_support import require_tokenizer
+from keras_seq.models.text_support import resolve_tokenizer
+from keras_seq.models.text_support import tokenize_texts
 
 
 def _is_gpt_backbone(model):
@@ -34,6 +40,9 @@ class GPTCausalLM(GenerativeTask):
             backbone with the same inputs, a `token_embedding` with `reverse=True`, a
             `sequence_length`, and the `prefill` / `call_with_cache` methods of `GPTBackbone`
             plugs in. Its weights are shared, not copied.
+        tokenizer: a keras-hub tokenizer (e.g. `keras_hub.models.GPT2Tokenizer`) or its
+            config, or `None`; set by `from_preset` from a checkpoint's tokenizer files. With
+            one, `generate` takes and returns strings. Defaults to `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
@@ -60,7 +69,7 @@ class GPTCausalLM(GenerativeTask):
 
     backbone_cls = GPTBackbone
 
-    def __init__(self, backbone, **kwargs):
+    def __init__(self, backbone, tokenizer=None, **kwargs):
         backbone = self.resolve_backbone(
             backbone, _is_gpt_backbone, "a GPTBackbone (or a backbone with its interface)"
         )
@@ -70,6 +79,7 @@ class GPTCausalLM(GenerativeTask):
         logits = self._logits_of(backbone, hidden, kwargs["dtype"])  # (B, T, V)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.backbone = backbone
+        self.tokenizer = resolve_tokenizer(tokenizer)
 
     @staticmethod
     def _logits_of(backbone, hidden, dtype):
@@ -111,3 +121,41 @@ class GPTCausalLM(GenerativeTask):
     def call_with_cache(self, token_ids, cache, index):
         hidden, cache = self.backbone.call_with_cache(token_ids[:, None], cache, index)
         return self.backbone.token_embedding(hidden, reverse=True)[:, 0, :], cache
+
+    def generate(self, inputs, max_new_tokens, strategy="greedy", **kwargs):
+        """Continue prompts: token ids `(batch_size, prompt_length)` in, token ids out (see
+        `keras_seq.generation.generate` for every argument), or, with a `tokenizer`, a
+        string or list of strings in and the same out: each prompt followed by its
+        continuation, special tokens removed (Hugging Face's `generate` then
+        `decode(skip_special_tokens=True)`). Text prompts of different lengths are generated
+        in groups of equal length, never padded; generation stops at the tokenizer's end
+        token (`stop_token_id`) unless told otherwise."""
+        if not is_text(inputs):
+            return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
+        tokenizer = require_tokenizer(self, "generate()")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        prompts = tokenize_texts(tokenizer, texts)
+        for text, prompt in zip(texts, prompts):
+            if not prompt:
+                raise ValueError(
+                    "Every prompt must have at least one token (GPT models have no start "
+                    f"token to begin from). Received: an empty prompt {text!r}"
+                )
+        end_token_id = getattr(tokenizer, "end_token_id", None)
+        if end_token_id is not None:
+            kwargs.setdefault("stop_token_id", end_token_id)
+            kwargs.setdefault("pad_token_id", end_token_id)
+        outputs = generate_grouped(
+            lambda batch: super(GPTCausalLM, self).generate(
+                batch, max_new_tokens, strategy=strategy, **kwargs
+            ),
+            prompts,
+        )
+        decoded = detokenize_without_special_tokens(tokenizer, outputs)
+        return decoded[0] if isinstance(inputs, str) else decoded
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+        }

@@ -1,0 +1,88 @@
+"""What text task models share: an attached tokenizer, text in and text out of `generate`."""
+
+import keras
+import numpy as np
+
+
+def resolve_tokenizer(tokenizer):
+    """`tokenizer` as a Keras layer (an instance or its serialized config), or `None`.
+
+    Tokenizers are keras-hub's (`keras_hub.tokenizers.*`): Keras layers that run in
+    `tf.data` pipelines and save their vocabularies as assets with `.keras` files and presets.
+    """
+    if isinstance(tokenizer, dict):
+        tokenizer = keras.saving.deserialize_keras_object(tokenizer)
+    if tokenizer is not None and not (
+        isinstance(tokenizer, keras.layers.Layer)
+        and hasattr(tokenizer, "tokenize")
+        and hasattr(tokenizer, "detokenize")
+    ):
+        raise TypeError(
+            "`tokenizer` must be a tokenizer layer with `tokenize` and `detokenize` (a "
+            "keras_hub.tokenizers.Tokenizer), its serialized config, or None. Received: "
+            f"tokenizer={tokenizer!r}"
+        )
+    return tokenizer
+
+
+def is_text(inputs):
+    """Whether `inputs` is a string or a non-empty list / tuple of strings."""
+    if isinstance(inputs, str):
+        return True
+    return (
+        isinstance(inputs, (list, tuple))
+        and len(inputs) > 0
+        and all(isinstance(item, str) for item in inputs)
+    )
+
+
+def require_tokenizer(model, what):
+    if getattr(model, "tokenizer", None) is None:
+        raise ValueError(
+            f"{type(model).__name__}.{what} got text, but the model has no tokenizer: load it "
+            "from a checkpoint with tokenizer files, or pass `tokenizer=` to the model; or "
+            "pass token ids."
+        )
+    return model.tokenizer
+
+
+def tokenize_texts(tokenizer, texts):
+    """Each string's token ids, a list of Python lists (no padding, no truncation)."""
+    ids = tokenizer.tokenize(list(texts))
+    if hasattr(ids, "to_list"):  # A tf.RaggedTensor.
+        rows = ids.to_list()
+    elif isinstance(ids, (list, tuple)):  # keras-hub's lists for Python inputs.
+        rows = ids
+    else:
+        rows = np.asarray(ids).tolist()
+    return [[int(token) for token in np.asarray(row).reshape(-1)] for row in rows]
+
+
+def detokenize_without_special_tokens(tokenizer, rows):
+    """Each row of ids as a string, special tokens removed wherever they are (as Hugging
+    Face's `decode(..., skip_special_tokens=True)` does)."""
+    special = set(getattr(tokenizer, "special_token_ids", None) or [])
+    texts = []
+    for row in rows:
+        kept = [int(token) for token in row if int(token) not in special]
+        if not kept:
+            texts.append("")
+            continue
+        text = tokenizer.detokenize(np.asarray([kept], "int32"))
+        text = np.asarray(text).reshape(-1)[0]
+        texts.append(text.decode("utf-8") if isinstance(text, bytes) else str(text))
+    return texts
+
+
+def generate_grouped(generate_ids, prompts):
+    """Run `generate_ids(batch)` (int32 `(batch_size, length)` -> ids) once per prompt
+    length, so that no prompt is padded; the outputs in the prompts' order."""
+    outputs = [None] * len(prompts)
+    lengths = sorted({len(prompt) for prompt in prompts})
+    for length in lengths:
+        indices = [i for i, prompt in enumerate(prompts) if len(prompt) == length]
+        batch = np.asarray([prompts[i] for i in indices], "int32").reshape(len(indices), length)
+        generated = np.asarray(generate_ids(batch))
+        for row, index in zip(generated, indices):
+            outputs[index] = row
+    return outputs
