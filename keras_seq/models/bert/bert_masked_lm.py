@@ -12,6 +12,8 @@ from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_backbone import bert_kernel_initializer
 from keras_seq.models.bert.bert_backbone import has_bert_interface
 from keras_seq.models.task import Task
+from keras_seq.models.text_support import require_tokenizer
+from keras_seq.models.text_support import resolve_tokenizer
 
 
 @keras_seq_export
@@ -35,6 +37,9 @@ class BERTMaskedLM(Task):
             `token_embedding` that projects onto the vocabulary with `reverse=True` (a
             `ReversibleEmbedding`) and a `layer_norm_epsilon`. Its weights are shared, not
             copied.
+        tokenizer: a `BERTTokenizer` (or its config), or `None`; set by `from_preset` from
+            a checkpoint's `vocab.txt`. `preprocess` packs texts into the model's inputs with
+            it. Defaults to `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the
             backbone's dtype policy.
 
@@ -74,7 +79,7 @@ class BERTMaskedLM(Task):
 
     backbone_cls = BERTBackbone
 
-    def __init__(self, backbone, **kwargs):
+    def __init__(self, backbone, tokenizer=None, **kwargs):
         backbone = self.resolve_backbone(
             backbone,
             lambda model: has_bert_interface(model, "sequence_output"),
@@ -97,4 +102,23 @@ class BERTMaskedLM(Task):
         logits = masked_lm_head(sequence_output, inputs["mask_positions"])  # (B, P, V)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.backbone = backbone
+        self.tokenizer = resolve_tokenizer(tokenizer)
         self.masked_lm_head = masked_lm_head
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+        }
+
+    def preprocess(self, texts, text_pairs=None, sequence_length=None, truncate=False):
+        """Texts (and optional second texts) as the backbone's inputs, through `tokenizer`:
+        `BERTTokenizer.pack` (`[CLS] a [SEP] b [SEP]`, segment ids, padding mask; works in
+        `tf.data`)."""
+        tokenizer = require_tokenizer(self, "preprocess()")
+        return tokenizer.pack(
+            texts,
+            text_pairs=text_pairs,
+            sequence_length=sequence_length or self.backbone.max_sequence_length,
+            truncate=truncate,
+        )

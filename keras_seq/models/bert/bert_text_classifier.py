@@ -11,6 +11,8 @@ from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_backbone import bert_kernel_initializer
 from keras_seq.models.bert.bert_backbone import has_bert_interface
 from keras_seq.models.task import Task
+from keras_seq.models.text_support import require_tokenizer
+from keras_seq.models.text_support import resolve_tokenizer
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -36,6 +38,9 @@ class BERTTextClassifier(Task):
         num_classes: int. Number of classes, the width of the logits.
         dropout: float in [0, 1). Dropout on the pooled output, before the `Dense` layer.
             Defaults to `0.1` (BERT's fine-tuning rate).
+        tokenizer: a `BERTTokenizer` (or its config), or `None`; set by `from_preset` from
+            a checkpoint's `vocab.txt`. `preprocess` packs texts into the model's inputs with
+            it. Defaults to `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the
             backbone's dtype policy.
 
@@ -75,7 +80,7 @@ class BERTTextClassifier(Task):
 
     backbone_cls = BERTBackbone
 
-    def __init__(self, backbone, num_classes, dropout=0.1, **kwargs):
+    def __init__(self, backbone, num_classes, dropout=0.1, tokenizer=None, **kwargs):
         backbone = self.resolve_backbone(
             backbone,
             lambda model: has_bert_interface(model, "pooled_output"),
@@ -103,10 +108,28 @@ class BERTTextClassifier(Task):
 
         # === Config ===
         self.backbone = backbone
+        self.tokenizer = resolve_tokenizer(tokenizer)
         self.num_classes = num_classes
         self.dropout = dropout
         self.output_dropout = output_dropout
         self.output_dense = output_dense
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "dropout": self.dropout,
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+        }
+
+    def preprocess(self, texts, text_pairs=None, sequence_length=None, truncate=False):
+        """Texts (and optional second texts) as the backbone's inputs, through `tokenizer`:
+        `BERTTokenizer.pack` (`[CLS] a [SEP] b [SEP]`, segment ids, padding mask; works in
+        `tf.data`)."""
+        tokenizer = require_tokenizer(self, "preprocess()")
+        return tokenizer.pack(
+            texts,
+            text_pairs=text_pairs,
+            sequence_length=sequence_length or self.backbone.max_sequence_length,
+            truncate=truncate,
+        )

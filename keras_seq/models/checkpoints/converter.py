@@ -63,9 +63,9 @@ class Converter:
     def task_config(self):
         return {}
 
-    def has_head(self):
-        """Whether the checkpoint holds the task's head (default: a classifier's, i.e.
-        `task_config()` knows `num_classes`)."""
+    def has_head(self, task_cls=None):
+        """Whether the checkpoint holds the head of `task_cls` (default: a classifier's,
+        i.e. `task_config()` knows `num_classes`)."""
         return "num_classes" in self.task_config()
 
     def load_task(self, assignment, new_head):

@@ -14,6 +14,7 @@ from keras_seq.models.checkpoints import image_preprocessing
 from keras_seq.models.checkpoints import keras_preset
 from keras_seq.models.checkpoints.tensors import CheckpointTensors
 from keras_seq.models.checkpoints.weight_assignment import WeightAssignment
+from keras_seq.models.presets import constructor_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -138,15 +139,24 @@ def load_task(task_cls, preset, backbone_overrides, task_overrides):
     try:
         backbone = _build_backbone(task_cls.backbone_cls, converter, backbone_overrides)
         new_head = "num_classes" in task_overrides
-        if not new_head and not converter.has_head():
+        accepted = constructor_arguments(task_cls)
+        if not new_head and not converter.has_head(task_cls):
+            hint = (
+                f": pass `num_classes` to {task_cls.__name__}.from_preset() to put a new head on it"
+                if "num_classes" in accepted
+                else ""
+            )
             raise ValueError(
-                f"The checkpoint in {converter.directory} has no task head (it is a "
-                f"backbone-only checkpoint): pass `num_classes` to {task_cls.__name__}."
-                "from_preset() to put a new head on it."
+                f"The checkpoint in {converter.directory} has no head for "
+                f"{task_cls.__name__}{hint}."
             )
         task_config = {
-            **converter.task_config(),
-            **_task_assets(converter, new_head, backbone_overrides),
+            **{k: v for k, v in converter.task_config().items() if k in accepted},
+            **{
+                k: v
+                for k, v in _task_assets(converter, new_head, backbone_overrides).items()
+                if k in accepted
+            },
             **task_overrides,
         }
         task = task_cls(backbone, **task_config)

@@ -111,7 +111,7 @@ class GPTTransformersConverter(Converter):
     def task_config(self):
         return {}
 
-    def has_head(self):
+    def has_head(self, task_cls=None):
         return True  # The language-model head is the (tied) token embedding.
 
     def tokenizer(self):

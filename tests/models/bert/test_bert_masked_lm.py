@@ -117,7 +117,7 @@ def test_save_and_reload_keeps_outputs_and_tie(tmp_path):
 def test_config_is_the_constructor_arguments():
     model = BERTMaskedLM(BERTBackbone(**BACKBONE), name="mlm")
     config = model.get_config()
-    assert set(config) == {"name", "trainable", "dtype", "backbone"}
+    assert set(config) == {"name", "trainable", "dtype", "backbone", "tokenizer"}
     assert config["backbone"]["registered_name"] == "keras_seq>BERTBackbone"
     revived = BERTMaskedLM.from_config(config)
     assert revived.get_config() == config

@@ -110,7 +110,15 @@ def test_save_and_reload(tmp_path):
 def test_config_is_the_constructor_arguments():
     model = BERTTextClassifier(BERTBackbone(**TINY), num_classes=3)
     config = model.get_config()
-    assert set(config) == {"name", "trainable", "dtype", "backbone", "num_classes", "dropout"}
+    assert set(config) == {
+        "name",
+        "trainable",
+        "dtype",
+        "backbone",
+        "num_classes",
+        "dropout",
+        "tokenizer",
+    }
     assert config["backbone"]["registered_name"] == "keras_seq>BERTBackbone"
     assert (config["num_classes"], config["dropout"]) == (3, 0.1)
     revived = BERTTextClassifier.from_config(config)

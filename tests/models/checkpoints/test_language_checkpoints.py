@@ -16,6 +16,9 @@ import tensorflow as tf
 from safetensors.numpy import load_file
 from safetensors.numpy import save_file
 
+from keras_seq.models import BERTBackbone
+from keras_seq.models import BERTMaskedLM
+from keras_seq.models import BERTTextClassifier
 from keras_seq.models import GPTBackbone
 from keras_seq.models import GPTCausalLM
 
@@ -150,3 +153,126 @@ def test_gpt2_untied_head_is_refused(tmp_path):
     tensors["lm_head.weight"] = tensors["transformer.wte.weight"]
     save_file(tensors, str(directory / "model.safetensors"))
     GPTCausalLM.from_preset(str(directory))
+
+
+# === BERT ===
+
+
+def _bert_inputs(arrays, mask_positions=True):
+    inputs = {
+        "token_ids": arrays["input_ids"],
+        "segment_ids": arrays["token_type_ids"],
+        "padding_mask": arrays["attention_mask"],
+    }
+    if mask_positions:  # Logits at every position, as Hugging Face returns them.
+        batch_size, length = arrays["input_ids"].shape
+        inputs["mask_positions"] = np.tile(np.arange(length, dtype="int32"), (batch_size, 1))
+    return inputs
+
+
+def _assert_close_at_real_positions(actual, expected, padding_mask):
+    difference = np.abs(np.asarray(actual) - expected)[padding_mask.astype(bool)]
+    assert float(np.max(difference)) <= ATOL
+
+
+@pytest.mark.parametrize(
+    "name, logits_key", [("hf_bert", "logits"), ("hf_bert_pretraining", "prediction_logits")]
+)
+def test_bert_masked_lm_logits_match(name, logits_key):
+    _, arrays = _reference(FIXTURES / name)
+    model = BERTMaskedLM.from_preset(str(FIXTURES / name))
+    _assert_close_at_real_positions(
+        model(_bert_inputs(arrays)), arrays[logits_key], arrays["attention_mask"]
+    )
+    sequence = model.backbone(_bert_inputs(arrays, False))["sequence_output"]
+    _assert_close_at_real_positions(sequence, arrays["last_hidden_state"], arrays["attention_mask"])
+
+
+@pytest.mark.parametrize("name", ["hf_bert_model", "hf_bert_cased", "hf_bert_pretraining"])
+def test_bert_backbone_outputs_and_pooler_match(name):
+    _, arrays = _reference(FIXTURES / name)
+    outputs = BERTBackbone.from_preset(str(FIXTURES / name))(_bert_inputs(arrays, False))
+    _assert_close_at_real_positions(
+        outputs["sequence_output"], arrays["last_hidden_state"], arrays["attention_mask"]
+    )
+    assert np.max(np.abs(np.asarray(outputs["pooled_output"]) - arrays["pooler_output"])) <= ATOL
+
+
+def test_bert_checkpoint_without_pooler_says_so(caplog):
+    with caplog.at_level("WARNING"):
+        BERTBackbone.from_preset(str(FIXTURES / "hf_bert"))
+    assert "no pooler" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["hf_bert", "hf_bert_cased"])
+def test_bert_tokenizer_gives_hugging_faces_ids(name):
+    reference, _ = _reference(FIXTURES / name)
+    # The cased fixture is a BertModel (no masked-LM head): a classifier carries it too.
+    tokenizer = BERTTextClassifier.from_preset(str(FIXTURES / name), num_classes=2).tokenizer
+    for case in reference["single"]:
+        assert np.asarray(tokenizer.tokenize(case["text"])).tolist() == case["input_ids"]
+    texts = [case["text"] for case in reference["single"]]
+    assert tokenizer.tokenize(texts) == [case["input_ids"] for case in reference["single"]]
+    dataset = tf.data.Dataset.from_tensor_slices(texts).map(tokenizer)
+    assert [ids.numpy().tolist() for ids in dataset] == tokenizer.tokenize(texts)
+
+
+def test_bert_pairs_pack_as_hugging_face_pads_them():
+    reference, arrays = _reference(FIXTURES / "hf_bert")
+    model = BERTMaskedLM.from_preset(str(FIXTURES / "hf_bert"))
+    firsts, seconds = zip(*reference["batch_pairs"])
+    inputs = model.preprocess(list(firsts), list(seconds), sequence_length=21)
+    np.testing.assert_array_equal(inputs["token_ids"], arrays["input_ids"])
+    np.testing.assert_array_equal(inputs["segment_ids"], arrays["token_type_ids"])
+    np.testing.assert_array_equal(inputs["padding_mask"], arrays["attention_mask"].astype(bool))
+    pair = reference["pair"]
+    packed = model.preprocess([pair["text"]], [pair["text_pair"]], sequence_length=40)
+    length = len(pair["input_ids"])
+    assert np.asarray(packed["token_ids"])[0, :length].tolist() == pair["input_ids"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sequence_length=4"):
+        model.preprocess([pair["text"]], sequence_length=4)
+
+
+def test_bert_text_classifier_fine_tunes_from_a_checkpoint_and_round_trips(tmp_path):
+    model = BERTTextClassifier.from_preset(str(FIXTURES / "hf_bert_pretraining"), num_classes=2)
+    texts, labels = ["the cat sat on the mat.", "where did the cat sit?"] * 4, [0, 1] * 4
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((texts, labels))
+        .batch(4)
+        .map(lambda text, label: (model.preprocess(text, sequence_length=16), label))
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(dataset, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    inputs = model.preprocess(texts[:2], sequence_length=16)
+    model.save(tmp_path / "classifier.keras")
+    model.save_to_preset(tmp_path / "preset")
+    for reloaded in (
+        keras.saving.load_model(tmp_path / "classifier.keras"),
+        BERTTextClassifier.from_preset(str(tmp_path / "preset")),
+    ):
+        np.testing.assert_allclose(reloaded(inputs), model(inputs), atol=1e-6)
+        assert (
+            reloaded.tokenizer.tokenize(texts[0]).tolist()
+            == model.tokenizer.tokenize(texts[0]).tolist()
+        )
+
+
+def test_bert_masked_lm_needs_a_masked_lm_head():
+    with pytest.raises(ValueError, match="no head for BERTMaskedLM"):
+        BERTMaskedLM.from_preset(str(FIXTURES / "hf_bert_model"))
+
+
+def test_bert_untied_decoder_is_refused(tmp_path):
+    directory = tmp_path / "bert"
+    shutil.copytree(FIXTURES / "hf_bert", directory)
+    tensors = load_file(str(directory / "model.safetensors"))
+    tensors["cls.predictions.decoder.weight"] = (
+        tensors["bert.embeddings.word_embeddings.weight"] * 2
+    )
+    save_file(tensors, str(directory / "model.safetensors"))
+    with pytest.raises(ValueError, match="cls.predictions.decoder.weight"):
+        BERTMaskedLM.from_preset(str(directory))
