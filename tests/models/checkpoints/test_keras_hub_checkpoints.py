@@ -167,7 +167,7 @@ def test_keras_hub_preset_names(vit, monkeypatch):
     np.testing.assert_allclose(np.asarray(model(vit["x"])), vit["logits"], atol=ATOL)
     assert model.preprocessor.std == pytest.approx([0.5, 0.25, 0.2])
     # A backbone-only preset: no classifier, so only a new head.
-    with pytest.raises(ValueError, match="no task head.*num_classes"):
+    with pytest.raises(ValueError, match="no head for.*num_classes"):
         ViTImageClassifier.from_preset("keras_seq_test_vit_backbone")
     model = ViTImageClassifier.from_preset("keras_seq_test_vit_backbone", num_classes=2)
     assert model.num_classes == 2 and model.preprocessor is None
