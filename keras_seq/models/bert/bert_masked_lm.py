@@ -11,13 +11,11 @@ from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
 from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_backbone import bert_kernel_initializer
 from keras_seq.models.bert.bert_backbone import has_bert_interface
-from keras_seq.models.task import Task
-from keras_seq.models.text_support import require_tokenizer
-from keras_seq.models.text_support import resolve_tokenizer
+from keras_seq.models.bert.bert_text_task import BERTTextTask
 
 
 @keras_seq_export
-class BERTMaskedLM(Task):
+class BERTMaskedLM(BERTTextTask):
     """A `BERTBackbone` plus a `MaskedLMHead` tied to its token embedding.
 
     Predicts the original tokens at the masked positions chosen by
@@ -102,23 +100,5 @@ class BERTMaskedLM(Task):
         logits = masked_lm_head(sequence_output, inputs["mask_positions"])  # (B, P, V)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.backbone = backbone
-        self.tokenizer = resolve_tokenizer(tokenizer)
+        self._set_tokenizer(tokenizer)
         self.masked_lm_head = masked_lm_head
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-        }
-
-    def preprocess(self, texts, text_pairs=None, sequence_length=None, truncate=False):
-        """Texts (and optional second texts) as the backbone's inputs, through `tokenizer`:
-        `BERTTokenizer.pack` (`[CLS] a [SEP] b [SEP]`, segment ids, padding mask; works in
-        `tf.data`)."""
-        tokenizer = require_tokenizer(self, "preprocess()")
-        return tokenizer.pack(
-            texts,
-            text_pairs=text_pairs,
-            sequence_length=sequence_length or self.backbone.max_sequence_length,
-            truncate=truncate,
-        )

@@ -10,15 +10,13 @@ from keras_seq.api import keras_seq_export
 from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_backbone import bert_kernel_initializer
 from keras_seq.models.bert.bert_backbone import has_bert_interface
-from keras_seq.models.task import Task
-from keras_seq.models.text_support import require_tokenizer
-from keras_seq.models.text_support import resolve_tokenizer
+from keras_seq.models.bert.bert_text_task import BERTTextTask
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
 
 @keras_seq_export
-class BERTTextClassifier(Task):
+class BERTTextClassifier(BERTTextTask):
     """Text classifier: dropout and a `Dense` layer on the backbone's pooled `[CLS]` output.
 
     The fine-tuning model of Devlin et al. (2019, section 4.1), for single sentences and
@@ -108,7 +106,7 @@ class BERTTextClassifier(Task):
 
         # === Config ===
         self.backbone = backbone
-        self.tokenizer = resolve_tokenizer(tokenizer)
+        self._set_tokenizer(tokenizer)
         self.num_classes = num_classes
         self.dropout = dropout
         self.output_dropout = output_dropout
@@ -119,17 +117,4 @@ class BERTTextClassifier(Task):
             **super().get_config(),
             "num_classes": self.num_classes,
             "dropout": self.dropout,
-            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
         }
-
-    def preprocess(self, texts, text_pairs=None, sequence_length=None, truncate=False):
-        """Texts (and optional second texts) as the backbone's inputs, through `tokenizer`:
-        `BERTTokenizer.pack` (`[CLS] a [SEP] b [SEP]`, segment ids, padding mask; works in
-        `tf.data`)."""
-        tokenizer = require_tokenizer(self, "preprocess()")
-        return tokenizer.pack(
-            texts,
-            text_pairs=text_pairs,
-            sequence_length=sequence_length or self.backbone.max_sequence_length,
-            truncate=truncate,
-        )

@@ -167,6 +167,14 @@ class Converter:
             f"{target}/output_dense/bias", self.tensors.take(f"{source}.proj.bias"), source
         )
 
+    def transformers_image_shape(self):
+        """`(height, width, 3)` from a transformers vision config's `image_size` (an int or a
+        pair); `ValueError` unless `num_channels` is 3."""
+        self.require("num_channels", 3, "RGB images")
+        size = self.config.get("image_size", 224)
+        height, width = size if isinstance(size, (list, tuple)) else (size, size)
+        return (height, width, 3)
+
     def require(self, field, expected, description):
         """`ValueError` if config `field` is present and differs from `expected` (a
         setting the family cannot represent)."""

@@ -28,14 +28,8 @@ class SwinTransformersConverter(Converter):
         self.require("hidden_act", "gelu", "GELU feed-forward networks")
         self.require("qkv_bias", True, "biases on the query, key and value projections")
         self.require("use_absolute_embeddings", False, "relative position biases only")
-        self.require("num_channels", 3, "RGB images")
-        image_size = config.get("image_size", 224)
-        if isinstance(image_size, (list, tuple)):
-            height, width = image_size
-        else:
-            height = width = image_size
         return {
-            "image_shape": (height, width, 3),
+            "image_shape": self.transformers_image_shape(),
             "patch_size": config.get("patch_size", 4),
             "hidden_dim": config["embed_dim"],
             "num_layers": tuple(config["depths"]),

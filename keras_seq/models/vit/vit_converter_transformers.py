@@ -27,14 +27,8 @@ class ViTTransformersConverter(Converter):
         self.require("model_type", "vit", "a ViT")
         self.require("hidden_act", "gelu", "GELU feed-forward networks")
         self.require("qkv_bias", True, "biases on the query, key and value projections")
-        self.require("num_channels", 3, "RGB images")
-        image_size = config.get("image_size", 224)
-        if isinstance(image_size, (list, tuple)):
-            height, width = image_size
-        else:
-            height = width = image_size
         return {
-            "image_shape": (height, width, config.get("num_channels", 3)),
+            "image_shape": self.transformers_image_shape(),
             "patch_size": config.get("patch_size", 16),
             "num_layers": config["num_hidden_layers"],
             "hidden_dim": config["hidden_size"],
