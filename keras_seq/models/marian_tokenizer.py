@@ -74,8 +74,8 @@ class MarianTokenizer(keras_hub.tokenizers.Tokenizer):
         pad_token: str. The padding token. Defaults to `"<pad>"`.
         **kwargs: base layer arguments (`name`).
 
-    Example:
-    ```python
+    Example (with a checkpoint's files):
+    ```
     tokenizer = keras_seq.models.MarianTokenizer(
         "vocab.json", source_proto="source.spm", target_proto="target.spm"
     )

@@ -5,7 +5,6 @@ V target vocabulary size.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_seq.api import keras_seq_export
@@ -104,9 +103,10 @@ class TransformerSeq2SeqLM(GenerativeTask):
         suppressed_token_ids: list of ints. Tokens `generate()` never produces (their logits
             are set to -inf while decoding; the forward pass is unchanged), e.g. Marian's
             padding token (Hugging Face's `bad_words_ids`). Defaults to `()`.
-        forced_end_token_id: int or `None`. With greedy `generate()`, a sequence that has not
-            ended by its last step gets this token there (Hugging Face's
-            `forced_eos_token_id`); it is also the default `stop_token_id`. Defaults to `None`.
+        forced_end_token_id: int or `None`. In `generate()`, a sequence that has not ended
+            by its last step gets this token there (Hugging Face's `forced_eos_token_id`:
+            the only possible token at the last step, for every strategy); it is also the
+            default `stop_token_id`. Defaults to `None`.
         **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
@@ -195,7 +195,10 @@ class TransformerSeq2SeqLM(GenerativeTask):
         )
         return logits if logits_bias is None else logits_bias(logits)
 
-    def _generation_logits(self, hidden):
+    def _generation_logits(self, hidden, position):
+        """Logits of output position `position` (an int or int32 scalar) while decoding:
+        the suppressed tokens at -inf, and only `forced_end_token_id` possible at the last
+        position."""
         logits = self._logits_of(self.backbone, hidden, self.dtype_policy, self.logits_bias)
         if self.suppressed_token_ids:
             vocabulary_size = ops.shape(logits)[-1]
@@ -207,6 +210,15 @@ class TransformerSeq2SeqLM(GenerativeTask):
                 axis=-1,
             )  # (V,)
             logits = ops.where(suppressed, ops.cast(float("-inf"), logits.dtype), logits)
+        if self.forced_end_token_id is not None:
+            # As Hugging Face's `forced_eos_token_id`: the end token at the last position.
+            only_end = ops.where(
+                ops.equal(ops.arange(ops.shape(logits)[-1]), self.forced_end_token_id),
+                ops.cast(0.0, logits.dtype),
+                ops.cast(float("-inf"), logits.dtype),
+            )  # (V,)
+            is_last = ops.equal(ops.cast(position, "int32"), self._last_position)
+            logits = ops.where(is_last, ops.broadcast_to(only_end, ops.shape(logits)), logits)
         return logits
 
     # === Generation protocol (keras_seq.generation.protocol) ===
@@ -224,16 +236,19 @@ class TransformerSeq2SeqLM(GenerativeTask):
         start = ops.full((batch_size, 1), self.start_token_id, dtype="int32")  # (B, 1)
         # Decoder positions: the start token, then a slot per new token.
         hidden, cache = self.backbone.prefill(source, start, cache_length=max_new_tokens + 1)
-        logits = self._generation_logits(hidden[:, -1:])[:, 0]
+        # Read while tracing `call_with_cache` (one decoding function per `max_new_tokens`).
+        object.__setattr__(self, "_last_position", max_new_tokens - 1)
+        logits = self._generation_logits(hidden[:, -1:], 0)[:, 0]
         prefix = ops.zeros((batch_size, 0), dtype="int32")  # (B, 0): no prompt in the output
         return prefix, logits, cache
 
     def call_with_cache(self, token_ids, cache, index):
         # Output position `index` is decoder position `index + 1`: the start token is at 0.
+        position = ops.cast(index, "int32") + 1
         hidden, cache = self.backbone.call_with_cache(
-            ops.cast(token_ids, "int32")[:, None], cache, ops.cast(index, "int32") + 1
+            ops.cast(token_ids, "int32")[:, None], cache, position
         )  # (B, 1, D)
-        return self._generation_logits(hidden)[:, 0], cache  # (B, V)
+        return self._generation_logits(hidden, position)[:, 0], cache  # (B, V)
 
     def generate(self, inputs, max_new_tokens, strategy="greedy", **kwargs):
         """Generate target token ids from source ids `(batch_size, source_length)` (see
@@ -248,37 +263,18 @@ class TransformerSeq2SeqLM(GenerativeTask):
             kwargs.setdefault("stop_token_id", end_token_id)
         kwargs.setdefault("pad_token_id", getattr(self.backbone, "padding_token_id", 0))
         if not is_text(inputs):
-            return self._generate_ids(inputs, max_new_tokens, strategy, kwargs)
+            return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
         tokenizer = require_tokenizer(self, "generate()")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         sources = tokenize_texts(tokenizer, texts)
         outputs = generate_grouped(
-            lambda batch: self._generate_ids(batch, max_new_tokens, strategy, dict(kwargs)),
+            lambda batch: super(TransformerSeq2SeqLM, self).generate(
+                batch, max_new_tokens, strategy=strategy, **kwargs
+            ),
             sources,
         )
         decoded = detokenize_without_special_tokens(tokenizer, outputs)
         return decoded[0] if isinstance(inputs, str) else decoded
-
-    def _generate_ids(self, inputs, max_new_tokens, strategy, kwargs):
-        forced = self.forced_end_token_id
-        if forced is None or strategy != "greedy" or kwargs.get("return_scores"):
-            return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
-        # Greedy decoding with the end token forced at the last step: the first
-        # `max_new_tokens - 1` tokens are unaffected, the last is the end token unless the
-        # sequence already stopped (then it is padding).
-        pad = kwargs["pad_token_id"]
-        stop = kwargs.get("stop_token_id")
-        batch_size = int(ops.shape(source_token_ids(inputs, type(self).__name__))[0])
-        if max_new_tokens > 1:
-            tokens = ops.convert_to_numpy(
-                super().generate(inputs, max_new_tokens - 1, strategy=strategy, **kwargs)
-            )
-            stopped = (tokens == stop).any(axis=1) if stop is not None else False
-        else:
-            tokens = np.zeros((batch_size, 0), "int32")
-            stopped = np.zeros((batch_size,), bool)
-        last = np.where(stopped, pad, forced).astype(tokens.dtype)[:, None]
-        return np.concatenate([tokens, last], axis=1)
 
     def get_config(self):
         return {

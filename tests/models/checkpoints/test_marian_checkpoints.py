@@ -90,8 +90,22 @@ def test_greedy_translation_equals_hugging_faces(marian, reference):
     expected = np.asarray(greedy["output_ids"])[:, 1:]  # Without the decoder start token.
     np.testing.assert_array_equal(ids, expected)  # The last one is the forced </s>.
     assert marian.generate(greedy["sources"], max_new_tokens=10) == greedy["texts"]
-    long = info["generate"]["greedy_long"]
-    assert marian.generate(long["sources"][1], max_new_tokens=24) == long["texts"][1]
+
+
+def test_beam_search_equals_hugging_faces(marian, reference):
+    info, _ = reference
+    beam = info["generate"]["beam3"]
+    ids, scores = marian.generate(
+        np.asarray(beam["source_input_ids"]),
+        max_new_tokens=10,
+        strategy="beam",
+        num_beams=3,
+        length_penalty=1.0,
+        return_scores=True,
+    )
+    # The forced </s> at the last step is part of each beam's score, as in transformers.
+    np.testing.assert_array_equal(np.asarray(ids), np.asarray(beam["output_ids"])[:, 1:])
+    np.testing.assert_allclose(np.asarray(scores), beam["sequences_scores"], atol=1e-4)
 
 
 def test_tokenizer_saves_with_the_model_and_runs_in_tf_data(marian, reference, tmp_path):
