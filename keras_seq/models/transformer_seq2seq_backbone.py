@@ -23,6 +23,7 @@ from keras_seq.models.transformer_seq2seq_presets import TRANSFORMER_SEQ2SEQ_PRE
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_divisible
+from keras_seq.utils.validation import validate_non_negative_int
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -225,11 +226,7 @@ class TransformerSeq2SeqBackbone(Backbone):
                 f"max_sequence_length={max_sequence_length!r}, position={position!r}"
             )
         validate_bool("normalize_first", normalize_first)
-        if isinstance(padding_token_id, bool) or not isinstance(padding_token_id, int):
-            raise ValueError(
-                f"`padding_token_id` must be an int >= 0. Received: padding_token_id="
-                f"{padding_token_id!r}"
-            )
+        validate_non_negative_int("padding_token_id", padding_token_id)
         if not 0 <= padding_token_id < max(source_size, target_size):
             raise ValueError(
                 "`padding_token_id` must be an int in [0, vocabulary size). Received: "

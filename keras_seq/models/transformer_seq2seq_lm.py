@@ -20,6 +20,7 @@ from keras_seq.models.text_support import require_tokenizer
 from keras_seq.models.text_support import resolve_tokenizer
 from keras_seq.models.text_support import tokenize_texts
 from keras_seq.models.transformer_seq2seq_backbone import TransformerSeq2SeqBackbone
+from keras_seq.utils.validation import validate_bool
 
 
 class LogitsBias(keras.layers.Layer):
@@ -113,7 +114,8 @@ class TransformerSeq2SeqLM(GenerativeTask):
     Call arguments:
         inputs: dict with `"source"`, int `(batch_size, source_length)`, and `"target_in"`,
             int `(batch_size, target_length)`: the target shifted right (`start_token_id`
-            first, the last token dropped). 0 is padding.
+            first, the last token dropped). The backbone's `padding_token_id` (0 unless
+            told) is padding.
         training: bool or `None`.
 
     Returns:
@@ -155,10 +157,7 @@ class TransformerSeq2SeqLM(GenerativeTask):
         )
         vocabulary_size = backbone.token_embedding.input_dim
         validate_start_token_id(start_token_id, vocabulary_size)
-        if not isinstance(use_logits_bias, bool):
-            raise ValueError(
-                f"`use_logits_bias` must be a bool. Received: use_logits_bias={use_logits_bias!r}"
-            )
+        validate_bool("use_logits_bias", use_logits_bias)
         suppressed_token_ids = list(suppressed_token_ids)
         _validate_token_ids("suppressed_token_ids", suppressed_token_ids, vocabulary_size, False)
         _validate_token_ids("forced_end_token_id", forced_end_token_id, vocabulary_size, True)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_seq.layers import SinePositionEncoding
 from keras_seq.models import MarianTokenizer
 from keras_seq.models import TransformerSeq2SeqBackbone
 from keras_seq.models import TransformerSeq2SeqLM
@@ -25,9 +26,7 @@ ATOL = 1e-4
 
 @pytest.fixture(scope="module")
 def reference():
-    return json.loads((MARIAN / "reference.json").read_text()), np.load(
-        MARIAN / "reference.npz"
-    )
+    return json.loads((MARIAN / "reference.json").read_text()), np.load(MARIAN / "reference.npz")
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +83,7 @@ def test_greedy_translation_equals_hugging_faces(marian, reference):
     info, _ = reference
     greedy = info["generate"]["greedy"]
     # Source ids padded with <pad> (144) as transformers batched them: padding is masked.
-    ids = np.asarray(
-        marian.generate(np.asarray(greedy["source_input_ids"]), max_new_tokens=10)
-    )
+    ids = np.asarray(marian.generate(np.asarray(greedy["source_input_ids"]), max_new_tokens=10))
     expected = np.asarray(greedy["output_ids"])[:, 1:]  # Without the decoder start token.
     np.testing.assert_array_equal(ids, expected)  # The last one is the forced </s>.
     assert marian.generate(greedy["sources"], max_new_tokens=10) == greedy["texts"]
@@ -145,3 +142,31 @@ def test_config_the_model_cannot_represent(tmp_path, field, value):
     (directory / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=field):
         TransformerSeq2SeqLM.from_preset(str(directory))
+
+
+def test_new_arguments_are_validated():
+    with pytest.raises(ValueError, match="padding_token_id"):
+        TransformerSeq2SeqBackbone(
+            vocabulary_size=10, hidden_dim=8, num_heads=2, padding_token_id=10
+        )
+    with pytest.raises(TypeError, match="mask_target_padding"):
+        TransformerSeq2SeqBackbone(
+            vocabulary_size=10, hidden_dim=8, num_heads=2, mask_target_padding=1
+        )
+    with pytest.raises(ValueError, match="layout"):
+        SinePositionEncoding(layout="paired")
+    backbone = TransformerSeq2SeqBackbone(
+        vocabulary_size=10,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        hidden_dim=8,
+        num_heads=2,
+        intermediate_dim=16,
+    )
+    with pytest.raises(ValueError, match="suppressed_token_ids"):
+        TransformerSeq2SeqLM(backbone, suppressed_token_ids=[10])
+    with pytest.raises(ValueError, match="forced_end_token_id"):
+        TransformerSeq2SeqLM(backbone, forced_end_token_id=-1)
+    # Defaults keep the previous behaviour: id 0 is padding, ReLU, interleaved sines.
+    assert backbone.padding_token_id == 0 and backbone.activation == "relu"
+    assert backbone.source_position_embedding.layout == "interleaved"
