@@ -52,7 +52,8 @@ class MarianTokenizer(keras_hub.tokenizers.Tokenizer):
 
     `tokenize` segments source text with the source SentencePiece model (`source.spm`, which
     also NFKC-normalizes), maps each piece to its id in `vocab.json` (a piece the vocabulary
-    lacks becomes `<unk>`) and appends `</s>`, as Hugging Face's `MarianTokenizer` does;
+    lacks becomes `<unk>`) and appends `</s>`, as Hugging Face's `MarianTokenizer` does
+    (`tokenize_target` does the same with the target model, for labels);
     `detokenize` maps ids back to pieces through `vocab.json`, drops the special tokens
     (`</s>`, `<unk>`, `<pad>`) and joins the pieces with the target SentencePiece model
     (`target.spm`). keras-hub's `SentencePieceTokenizer` alone is not enough: it returns
@@ -179,14 +180,23 @@ class MarianTokenizer(keras_hub.tokenizers.Tokenizer):
         )
 
     def tokenize(self, inputs):
-        """Strings (a string, a list or a string tensor of any batch shape) -> ids, each
-        text's ids followed by `</s>`: int32, ragged for a batch, 1-D for one string."""
+        """Source strings (a string, a list or a string tensor of any batch shape) -> ids,
+        each text's ids followed by `</s>`: int32, ragged for a batch, 1-D for one string."""
+        return self._tokenize(inputs, self._source_proto)
+
+    def tokenize_target(self, inputs):
+        """Target strings -> ids, as `tokenize` but segmented with the target SentencePiece
+        model (Hugging Face's `tokenizer(text_target=...)`): the labels of a translation
+        pair."""
+        return self._tokenize(inputs, self._target_proto)
+
+    def _tokenize(self, inputs, proto):
         self._require_assets()
         inputs = tf.convert_to_tensor(inputs, tf.string)
         scalar = inputs.shape.rank == 0
         batch = tf.reshape(inputs, [-1]) if scalar else inputs
-        source_model = tf_text.SentencepieceTokenizer(model=self._source_proto, out_type=tf.string)
-        pieces = source_model.tokenize(batch)  # ragged (B, None) strings
+        model = tf_text.SentencepieceTokenizer(model=proto, out_type=tf.string)
+        pieces = model.tokenize(batch)  # ragged (B, None) strings
         ids = tf.ragged.map_flat_values(self._lookup, pieces)
         end = tf.fill([ids.nrows(), 1], tf.constant(self.end_token_id, tf.int32))
         ids = tf.concat([ids, tf.RaggedTensor.from_tensor(end)], axis=-1)

@@ -74,6 +74,10 @@ def test_tokenizer_gives_hugging_faces_ids_and_strings(marian, reference):
     ids = tokenizer.tokenize(texts).to_list()
     assert ids == [entry["input_ids"] for entry in info["source"]]
     assert np.asarray(tokenizer.tokenize(texts[1])).tolist() == info["source"][1]["input_ids"]
+    targets = [entry["text"] for entry in info["target"]]
+    assert tokenizer.tokenize_target(targets).to_list() == [
+        entry["input_ids"] for entry in info["target"]
+    ]
     for entry in info["target"]:
         decoded = tokenizer.detokenize(np.asarray([entry["input_ids"]]))
         assert decoded.numpy()[0].decode("utf-8") == entry["decoded"]
