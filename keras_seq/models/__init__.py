@@ -14,6 +14,7 @@ from keras_seq.models.gpt.gpt import GPT
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_captioner import ImageCaptioner
+from keras_seq.models.marian_tokenizer import MarianTokenizer
 from keras_seq.models.rnn.rnn_backbone import RNNBackbone
 from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.models.rnn_language_model import RNNLanguageModel

@@ -18,14 +18,16 @@ from keras_seq.models.backbone import Backbone
 from keras_seq.models.cached_decoder import decoder_stack_step
 from keras_seq.models.cached_decoder import prefill_decoder_stack
 from keras_seq.models.default_name import default_name
+from keras_seq.models.marian_converter_transformers import MarianTransformersConverter
 from keras_seq.models.transformer_seq2seq_presets import TRANSFORMER_SEQ2SEQ_PRESETS
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_divisible
+from keras_seq.utils.validation import validate_non_negative_int
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
-POSITION_TYPES = ("sine", "learned")
+POSITION_TYPES = ("sine", "sine_halves", "learned")
 
 
 def _embedding_initializer(hidden_dim):
@@ -80,8 +82,9 @@ class TransformerSeq2SeqBackbone(Backbone):
     `keras_seq.layers.TransformerDecoder` blocks (causal self-attention, cross-attention to the
     encoder outputs). It returns both stacks' outputs, as keras_hub's `BartBackbone` and
     Hugging Face's `MarianModel` do; `TransformerSeq2SeqLM` puts the output projection and
-    `generate()` on it. Token id 0 is padding on both sides: padded source tokens are never
-    attended to, padded target positions attend to nothing (their outputs are meaningless).
+    `generate()` on it. Token id `padding_token_id` (0 unless told) is padding on both sides:
+    padded source tokens are never attended to, padded target positions attend to nothing
+    (their outputs are meaningless).
 
     With `share_embeddings=True` (the paper's section 3.4) one `(vocabulary_size, hidden_dim)`
     matrix embeds source and target tokens and, transposed, is the output projection; the
@@ -116,8 +119,10 @@ class TransformerSeq2SeqBackbone(Backbone):
         max_sequence_length: int or `None`. Rows of the learned position tables (the longest
             source and target) with `position="learned"`, where it is required; must be
             `None` with `"sine"`, which works at any length. Defaults to `None`.
-        position: `"sine"` (fixed sinusoidal encoding) or `"learned"` (one learned table per
-            side). Defaults to `"sine"`.
+        position: `"sine"` (fixed sinusoidal encoding, sine and cosine interleaved),
+            `"sine_halves"` (the same frequencies, sines in the first half of the channels and
+            cosines in the second, as Marian / Hugging Face's `MarianMTModel` lay them out) or
+            `"learned"` (one learned table per side). Defaults to `"sine"`.
         share_embeddings: bool. Share one matrix between the source embedding, the target
             embedding and the output projection (requires `vocabulary_size`). Defaults to
             `True`.
@@ -127,12 +132,21 @@ class TransformerSeq2SeqBackbone(Backbone):
             `share_embeddings=False` and no `vocabulary_size`. Defaults to `None`.
         target_vocabulary_size: int or `None`. Target vocabulary size, likewise.
             Defaults to `None`.
+        activation: activation of every block's feed-forward hidden layer (`"relu"` as in
+            the paper; `"silu"` for Marian checkpoints). Defaults to `"relu"`.
+        padding_token_id: int >= 0. The token id that marks padding in `source` and
+            `target_in` (masked out of attention). Marian checkpoints pad with their last id
+            and use 0 as the end token. Defaults to `0`.
+        mask_target_padding: bool. Mask `padding_token_id` in `target_in` too; with `False`
+            the decoder's self-attention is causal only (Marian's and Hugging Face's: there
+            the start token is the padding token, and padded positions come after the real
+            ones, so they never affect them). Defaults to `True`.
         **kwargs: base model arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: dict with `"source"`, int `(batch_size, source_length)`, and `"target_in"`,
             int `(batch_size, target_length)`: the target shifted right (a start token first,
-            the last token dropped). 0 is padding.
+            the last token dropped). `padding_token_id` is padding.
         training: bool or `None`.
 
     Returns:
@@ -159,6 +173,7 @@ class TransformerSeq2SeqBackbone(Backbone):
     """
 
     presets = TRANSFORMER_SEQ2SEQ_PRESETS
+    checkpoint_converters = (MarianTransformersConverter,)
 
     def __init__(
         self,
@@ -176,6 +191,9 @@ class TransformerSeq2SeqBackbone(Backbone):
         normalize_first=False,
         source_vocabulary_size=None,
         target_vocabulary_size=None,
+        activation="relu",
+        padding_token_id=0,
+        mask_target_padding=True,
         **kwargs,
     ):
         validate_bool("share_embeddings", share_embeddings)
@@ -208,6 +226,15 @@ class TransformerSeq2SeqBackbone(Backbone):
                 f"max_sequence_length={max_sequence_length!r}, position={position!r}"
             )
         validate_bool("normalize_first", normalize_first)
+        validate_non_negative_int("padding_token_id", padding_token_id)
+        if not 0 <= padding_token_id < max(source_size, target_size):
+            raise ValueError(
+                "`padding_token_id` must be an int in [0, vocabulary size). Received: "
+                f"padding_token_id={padding_token_id}, source_vocabulary_size={source_size}, "
+                f"target_vocabulary_size={target_size}"
+            )
+        self._padding_token_id = padding_token_id
+        validate_bool("mask_target_padding", mask_target_padding)
         # Keras would name it "transformer_seq2_seq_backbone".
         kwargs.setdefault("name", default_name("transformer_seq2seq_backbone"))
         dtype = kwargs.get("dtype")
@@ -224,8 +251,9 @@ class TransformerSeq2SeqBackbone(Backbone):
             )
 
         def position_embedding(name):
-            if position == "sine":
-                return SinePositionEncoding(dtype=dtype, name=name)
+            if position in ("sine", "sine_halves"):
+                layout = "halves" if position == "sine_halves" else "interleaved"
+                return SinePositionEncoding(layout=layout, dtype=dtype, name=name)
             return PositionEmbedding(max_sequence_length, dtype=dtype, name=name)
 
         if share_embeddings:
@@ -253,6 +281,7 @@ class TransformerSeq2SeqBackbone(Backbone):
             dropout=dropout,
             attention_dropout=attention_dropout,
             normalize_first=normalize_first,
+            activation=activation,
             dtype=dtype,
         )
         self.encoder_layers = [
@@ -278,7 +307,7 @@ class TransformerSeq2SeqBackbone(Backbone):
         source = keras.Input(shape=(None,), dtype="int32", name="source")
         target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")
         encoded, source_mask = self.encode(source)  # (B, S, D), (B, S)
-        target_mask = self._padding_mask(target_in)  # (B, T)
+        target_mask = self._padding_mask(target_in) if mask_target_padding else None  # (B, T)
         x = self._embed_target(target_in)  # (B, T, D)
         for block in self.decoder_layers:
             x = block(
@@ -306,6 +335,9 @@ class TransformerSeq2SeqBackbone(Backbone):
         self.normalize_first = normalize_first
         self.source_vocabulary_size = source_vocabulary_size
         self.target_vocabulary_size = target_vocabulary_size
+        self.activation = activation
+        self.padding_token_id = padding_token_id
+        self.mask_target_padding = mask_target_padding
 
     @property
     def token_embedding(self):
@@ -315,9 +347,9 @@ class TransformerSeq2SeqBackbone(Backbone):
 
     # === The computation, shared by the functional graph and cached decoding ===
 
-    @staticmethod
-    def _padding_mask(token_ids):
-        return ops.not_equal(token_ids, 0)  # True at real tokens: 0 is padding
+    def _padding_mask(self, token_ids):
+        # True at real tokens.
+        return ops.not_equal(token_ids, self._padding_token_id)
 
     def _embed(self, token_ids, table, position_embedding, dropout, start_index=0, training=None):
         x = ops.multiply(table(token_ids), self._embedding_scale)  # (B, T, D)
@@ -420,4 +452,7 @@ class TransformerSeq2SeqBackbone(Backbone):
             "normalize_first": self.normalize_first,
             "source_vocabulary_size": self.source_vocabulary_size,
             "target_vocabulary_size": self.target_vocabulary_size,
+            "activation": self.activation,
+            "padding_token_id": self.padding_token_id,
+            "mask_target_padding": self.mask_target_padding,
         }

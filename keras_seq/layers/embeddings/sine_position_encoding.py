@@ -15,6 +15,7 @@ from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
 
 MERGE_MODES = ("add", "concat")
+LAYOUTS = ("interleaved", "halves")
 
 
 def validate_merge(merge, hidden_dim):
@@ -117,6 +118,10 @@ class SinePositionEncoding(keras.layers.Layer):
             features. Defaults to `"add"`.
         hidden_dim: int or `None`. Width `d` of the encoding with `merge="concat"`
             (required there); must be `None` with `merge="add"`. Defaults to `None`.
+        layout: `"interleaved"` (the paper's: sine at even channels, cosine at odd ones) or
+            `"halves"` (the sines of all frequencies in the first `ceil(d / 2)` channels,
+            the cosines in the rest, as fairseq, Marian and Hugging Face's `MarianModel`
+            lay them out; same frequencies). Defaults to `"interleaved"`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -147,13 +152,17 @@ class SinePositionEncoding(keras.layers.Layer):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
-    def __init__(self, max_wavelength=10000, merge="add", hidden_dim=None, **kwargs):
+    def __init__(
+        self, max_wavelength=10000, merge="add", hidden_dim=None, layout="interleaved", **kwargs
+    ):
         max_wavelength = validate_positive_float("max_wavelength", max_wavelength)
         validate_merge(merge, hidden_dim)
+        validate_choice("layout", layout, LAYOUTS)
         super().__init__(**kwargs)
         self.max_wavelength = max_wavelength
         self.merge = merge
         self.hidden_dim = hidden_dim
+        self.layout = layout
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -165,11 +174,19 @@ class SinePositionEncoding(keras.layers.Layer):
         positions = ops.add(
             ops.cast(ops.arange(length), "float32"), ops.cast(start_index, "float32")
         )  # (T,)
-        pair_index = ops.floor_divide(ops.arange(width), 2)  # (D,): i of channels 2i, 2i + 1
+        channels = ops.arange(width)
+        if self.layout == "halves":
+            # Channel c < ceil(D / 2) is the sine of pair c, channel c >= ceil(D / 2) the
+            # cosine of pair c - ceil(D / 2).
+            half = (width + 1) // 2
+            is_sine = ops.less(channels, half)
+            pair_index = ops.where(is_sine, channels, channels - half)
+        else:
+            pair_index = ops.floor_divide(channels, 2)  # (D,): i of channels 2i, 2i + 1
+            is_sine = ops.equal(ops.mod(channels, 2), 0)  # even channels
         exponents = ops.cast(2 * pair_index, "float32") / float(width)
         frequencies = ops.exp(-math.log(self.max_wavelength) * exponents)  # (D,)
         angles = positions[:, None] * frequencies[None, :]  # (T, D)
-        is_sine = ops.equal(ops.mod(ops.arange(width), 2), 0)  # even channels
         return ops.where(is_sine, ops.sin(angles), ops.cos(angles))
 
     def call(self, inputs, start_index=0):
@@ -191,6 +208,7 @@ class SinePositionEncoding(keras.layers.Layer):
                 "max_wavelength": self.max_wavelength,
                 "merge": self.merge,
                 "hidden_dim": self.hidden_dim,
+                "layout": self.layout,
             }
         )
         return config
