@@ -192,6 +192,7 @@ def text_dataset(texts, labels, shuffle=False):
 
 train_data = text_dataset(train_texts, train_labels, shuffle=True)
 test_data = text_dataset(test_texts, test_labels)
+train_eval_data = text_dataset(train_texts, train_labels)  # the training set, in order
 inputs, labels = next(iter(train_data))
 print({name: tuple(value.shape) for name, value in inputs.items()}, "labels", labels.shape)
 print("first token ids:", inputs["token_ids"][0, :12].numpy().tolist())
@@ -217,8 +218,7 @@ def compile_model(learning_rate):
 
 
 def training_loss():
-    logits = model.predict(text_dataset(train_texts, train_labels), verbose=0)
-    return float(loss_fn(train_labels, logits))
+    return model.evaluate(train_eval_data, verbose=0)[0]  # [loss, accuracy]
 
 
 compile_model(1e-3)
@@ -253,7 +253,7 @@ them, so the rate depends on the model's size here.
 FULL_EPOCHS = 2 if FAST else 3
 small_model = model.count_params() < 1_000_000
 model.backbone.trainable = True
-compile_model(1e-3 if small_model else 3e-5)
+compile_model(3e-3 if small_model else 3e-5)
 history = model.fit(train_data, epochs=FULL_EPOCHS, shuffle=False, verbose=0)
 print("losses:", [round(loss, 3) for loss in history.history["loss"]])
 final_loss = training_loss()
