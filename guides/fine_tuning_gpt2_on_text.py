@@ -107,7 +107,7 @@ Greedy decoding (the most likely token at each step) is deterministic, which mak
 generation stops early at the end token.
 """
 
-PROMPTS = ["the small dog", "every teacher"]
+PROMPTS = ["the small dog chases", "some teacher is"]
 MAX_NEW_TOKENS = 16
 
 
