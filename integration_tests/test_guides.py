@@ -11,13 +11,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 GUIDES_DIR = ROOT / "guides"
 GUIDES = sorted(GUIDES_DIR.glob("*.py"))
 TIMEOUT_S = 300
-# The checkpoint the fine-tuning guide loads instead of downloading its default one: a tiny
-# Hugging Face ViT classifier stored in the repository (the other guides ignore it).
-CHECKPOINT = ROOT / "tests" / "models" / "checkpoint_fixtures" / "hf_vit_classifier"
+# The checkpoint each fine-tuning guide loads instead of downloading its default one (passed
+# in KERAS_SEQ_GUIDE_CHECKPOINT): tiny checkpoints written by transformers, stored in the
+# repository. The other guides get no such variable.
+FIXTURES = ROOT / "tests" / "models" / "checkpoint_fixtures"
+GUIDE_CHECKPOINTS = {
+    "fine_tuning_vision_checkpoints": FIXTURES / "hf_vit_classifier",
+    "fine_tuning_bert_text_classifier": FIXTURES / "hf_bert_pretraining",
+    "fine_tuning_gpt2_on_text": FIXTURES / "hf_gpt2",
+}
 
 
 def test_guides_exist():
     assert GUIDES, f"no guides found in {GUIDES_DIR}"
+    assert set(GUIDE_CHECKPOINTS) <= {path.stem for path in GUIDES}
+    assert all(path.is_dir() for path in GUIDE_CHECKPOINTS.values())
 
 
 # The longest guide (about 40 s in fast mode on 2 cores) runs with the slow tests.
@@ -37,11 +45,13 @@ def test_guide_runs(guide, tmp_path):
     env = dict(
         os.environ,
         KERAS_SEQ_GUIDE_FAST="1",
-        KERAS_SEQ_GUIDE_CHECKPOINT=str(CHECKPOINT),
         HF_HUB_OFFLINE="1",  # nothing downloads in a test
         KERAS_BACKEND="tensorflow",
         TF_CPP_MIN_LOG_LEVEL="2",
     )
+    env.pop("KERAS_SEQ_GUIDE_CHECKPOINT", None)
+    if guide.stem in GUIDE_CHECKPOINTS:
+        env["KERAS_SEQ_GUIDE_CHECKPOINT"] = str(GUIDE_CHECKPOINTS[guide.stem])
     # Run from an empty directory so a guide cannot depend on, or litter, the checkout.
     result = subprocess.run(
         [sys.executable, str(guide)],

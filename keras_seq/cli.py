@@ -6,7 +6,8 @@ and returns an exit code. Adding a subcommand (`demo`, `train`, `generate`, ...)
 such function in this module.
 
 Start-up stays light: this module imports the standard library and the stdlib-only tables it
-describes the subcommands with (`keras_seq.recipes.registry`, `keras_seq.decoding_options`),
+describes the subcommands with (`keras_seq.recipes.registry`, `keras_seq.decoding_options`,
+and `keras_seq.recipes.model_sources`, which checks the MODEL of `generate`),
 and in the `keras-seq` process the package leaves its subpackages out
 (`keras_seq.subpackages`), so `--help`, `--version` and usage errors answer without importing
 TensorFlow. A subcommand imports what it runs after its own checks, inside a
@@ -26,6 +27,7 @@ import textwrap
 
 from keras_seq.decoding_options import OPTION_DEFAULTS
 from keras_seq.decoding_options import STRATEGY_OPTIONS
+from keras_seq.recipes import model_sources
 from keras_seq.recipes import registry
 from keras_seq.stderr_capture import quiet_stderr
 from keras_seq.subpackages import import_subpackages
@@ -330,18 +332,28 @@ def train_command(args):
 
 @subcommand(
     "generate",
-    help="generate text from a saved language or seq2seq model (.keras)",
+    help="generate text from a saved language or seq2seq model (.keras) or a GPT-2 checkpoint",
     description=(
         "Load a causal language model (RNNCausalLM, GPTCausalLM) or a sequence-to-sequence "
         "model (RNNSeq2SeqLM, TransformerSeq2SeqLM; their deprecated 0.1 classes too) saved "
-        "as .keras, and print one line per --prompt: "
-        "a language model's prompt and continuation, a seq2seq model's output. Text is "
+        "as .keras, or a GPT-2 checkpoint with GPTCausalLM.from_preset (a Hugging Face "
+        "transformers directory, a keras_seq preset directory, or an hf://owner/name handle, "
+        "downloaded into huggingface_hub's cache), and print one line per --prompt: "
+        "a language model's prompt and continuation, a seq2seq model's output. A model with "
+        "a tokenizer (a checkpoint's tokenizer files, or one saved with the model) encodes "
+        "and decodes the text. Otherwise text is "
         "encoded and decoded with vocabulary.json (written by `keras-seq train char-lm` and "
         "`seq2seq-attention` beside model.keras, or given with --vocabulary); without one, "
-        "prompts and outputs are token ids separated by spaces."
+        "prompts and outputs are token ids separated by spaces. Sequence-to-sequence "
+        "checkpoints (Marian, T5, ...) are not supported yet."
     ),
     arguments=[
-        argument("model_path", metavar="MODEL", help="a saved model, e.g. RUN_DIR/model.keras"),
+        argument(
+            "model_path",
+            metavar="MODEL",
+            help="a saved model (RUN_DIR/model.keras), a checkpoint or preset directory, or "
+            "hf://owner/name[@revision]",
+        ),
         argument(
             "--prompt",
             action="append",
@@ -351,7 +363,8 @@ def train_command(args):
         argument(
             "--vocabulary",
             metavar="PATH",
-            help="vocabulary.json (default: the one beside MODEL, if any)",
+            help="vocabulary.json (default: the one beside MODEL, if any; not for a model "
+            "with a tokenizer)",
         ),
         argument(
             "--max-new-tokens",
@@ -399,11 +412,18 @@ def train_command(args):
         argument(
             "--stop-token-id",
             type=non_negative_int,
-            help="stop at this token id (default: the vocabulary file's, else none)",
+            help="stop at this token id (default: the tokenizer's end token, else the "
+            "vocabulary file's, else none)",
         ),
     ],
 )
 def generate_command(args):
+    # MODEL first, from the file system alone (no TensorFlow yet); the other checks need
+    # the library (the vocabulary's classes, the decoding options' table).
+    try:
+        model_sources.model_source(args.model_path)
+    except model_sources.GenerateOptionError as error:
+        raise UsageError(str(error)) from None
     with quiet_tensorflow():
         import_subpackages()
         from keras_seq.recipes import generate_text

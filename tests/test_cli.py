@@ -23,6 +23,9 @@ from keras_seq.decoding_options import STRATEGIES
 from keras_seq.recipes import registry
 
 SETUP_PY = pathlib.Path(__file__).resolve().parents[1] / "setup.py"
+MARIAN_FIXTURE = (
+    pathlib.Path(__file__).resolve().parent / "models" / "checkpoint_fixtures" / "hf_marian"
+)
 HEAVY_MODULES = ("tensorflow", "keras", "numpy")
 
 INFO_KEYS = [
@@ -172,6 +175,13 @@ def imported_heavy_modules(stderr):
         (["--bogus"], 2, ["--bogus"]),
         (["train", "char-lm", "--epochs", "x"], 2, ["--epochs", "'x'"]),
         (["generate", "model.keras", "--prompt", "a", "--top-p", "2"], 2, ["--top-p", "'2'"]),
+        (["generate", "missing.keras", "--prompt", "a"], 2, ["MODEL", "'missing.keras'"]),
+        (["generate", "hf://owner", "--prompt", "a"], 2, ["MODEL", "'hf://owner'"]),
+        (
+            ["generate", str(MARIAN_FIXTURE), "--prompt", "a"],
+            2,
+            ["MODEL", "model_type 'marian'", "not supported yet"],
+        ),
     ],
 )
 def test_help_version_and_usage_errors_do_not_import_tensorflow(argv, code, expected, tmp_path):

@@ -1,10 +1,14 @@
-"""Tests for `keras-seq generate` (keras_seq/cli.py, keras_seq/recipes/generate_text.py and
-keras_seq/recipes/vocabulary_file.py) on small saved models built here (untrained: decoding is
-deterministic all the same). Generation from the recipes' trained models is tested in
+"""Tests for `keras-seq generate` (keras_seq/cli.py, keras_seq/recipes/generate_text.py,
+keras_seq/recipes/model_sources.py and keras_seq/recipes/vocabulary_file.py) on small saved
+models built here (untrained: decoding is deterministic all the same), and on the GPT-2
+checkpoint written by transformers in tests/models/checkpoint_fixtures/hf_gpt2 (its greedy
+texts are in its reference.json). Generation from the recipes' trained models is tested in
 tests/test_cli_train.py."""
 
 import importlib
 import json
+import pathlib
+import shutil
 
 import keras
 import numpy as np
@@ -29,6 +33,7 @@ from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.generate_text import generate_text
 from keras_seq.recipes.generate_text import model_kind
+from keras_seq.recipes.model_sources import keras_file_has_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -321,3 +326,136 @@ def test_generate_usage_errors_exit_2(
     err = capsys.readouterr().err
     assert "usage: keras-seq generate" in err
     assert named in err and value in err, err
+
+
+# === Checkpoints: GPTCausalLM.from_preset and the model's tokenizer ===
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "models" / "checkpoint_fixtures"
+GPT2 = FIXTURES / "hf_gpt2"
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def gpt2_reference():
+    """The prompts and greedy texts transformers wrote for the hf_gpt2 fixture, and the
+    number of new tokens they were generated with."""
+    reference = json.loads((GPT2 / "reference.json").read_text())
+    cases = [(case["prompt"], case["text"]) for case in reference["generate"]]
+    return cases, reference["generate_settings"]["max_new_tokens"]
+
+
+def prompt_options(cases):
+    return [option for prompt, _ in cases for option in ("--prompt", prompt)]
+
+
+@pytest.fixture(scope="module")
+def gpt2_saved(tmp_path_factory):
+    """The hf_gpt2 fixture as a keras_seq preset and as a `.keras` file (both with the
+    tokenizer)."""
+    root = tmp_path_factory.mktemp("gpt2")
+    model = GPTCausalLM.from_preset(str(GPT2))
+    model.save_to_preset(root / "preset")
+    model.save(root / "model.keras")
+    return {"preset": root / "preset", "keras": root / "model.keras"}
+
+
+@pytest.mark.parametrize("source", ["checkpoint", "preset", "keras"])
+def test_gpt2_checkpoint_generates_hugging_faces_greedy_text(source, gpt2_saved, capsys):
+    cases, max_new_tokens = gpt2_reference()
+    model = GPT2 if source == "checkpoint" else gpt2_saved[source]
+    lines = run_generate(capsys, model, *prompt_options(cases), "--max-new-tokens", max_new_tokens)
+    # The second prompt stops at the tokenizer's end token ("... a cup of tea?").
+    assert lines == [text for _, text in cases]
+
+
+def test_gpt2_text_equals_model_generate_with_other_strategies(capsys):
+    lines = run_generate(
+        capsys,
+        GPT2,
+        *("--prompt", "The cat", "--max-new-tokens", "6"),
+        *("--strategy", "beam", "--num-beams", "3"),
+    )
+    model = GPTCausalLM.from_preset(str(GPT2))
+    assert lines == model.generate(
+        ["The cat"], max_new_tokens=6, strategy="beam", num_beams=3, jit_compile=False
+    )
+
+
+def test_gpt2_stop_token_id_overrides_the_end_token(capsys):
+    cases, max_new_tokens = gpt2_reference()
+    prompt, text = cases[1]  # it stops at the end token 399 after " tea?"
+    # "?" is id 30 in the fixture's vocabulary: stopping there keeps the same text. With
+    # another stop token, generation runs on past the end token (removed from the text as a
+    # special token), as `generate` does given that stop token.
+    lines = run_generate(
+        capsys, GPT2, "--prompt", prompt, "--max-new-tokens", max_new_tokens, "--stop-token-id", 30
+    )
+    assert lines == [text]
+    lines = run_generate(
+        capsys, GPT2, "--prompt", prompt, "--max-new-tokens", max_new_tokens, "--stop-token-id", 7
+    )
+    model = GPTCausalLM.from_preset(str(GPT2))
+    expected = model.generate([prompt], max_new_tokens, stop_token_id=7, jit_compile=False)
+    assert lines == expected and len(lines[0]) > len(text), (lines, text)
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """huggingface_hub offline over a cache (its documented layout) holding the hf_gpt2
+    fixture as `keras-seq/tiny-gpt2` and the Marian one as `keras-seq/tiny-marian`."""
+    from huggingface_hub import constants as hub_constants
+
+    for repo_id, fixture in [("keras-seq/tiny-gpt2", GPT2), ("keras-seq/tiny-marian", MARIAN)]:
+        repo = tmp_path / "hub" / ("models--" + repo_id.replace("/", "--"))
+        shutil.copytree(fixture, repo / "snapshots" / HUB_COMMIT)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(HUB_COMMIT)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
+def test_hf_handle_from_the_cache_offline(offline_hub, capsys):
+    cases, max_new_tokens = gpt2_reference()
+    lines = run_generate(
+        capsys,
+        "hf://keras-seq/tiny-gpt2",
+        *prompt_options(cases),
+        *("--max-new-tokens", max_new_tokens),
+    )
+    assert lines == [text for _, text in cases]
+
+
+MARIAN = FIXTURES / "hf_marian"
+
+
+@pytest.mark.parametrize(
+    "model, options, named, value",
+    [
+        (GPT2, ["--prompt", ""], "--prompt", "''"),
+        (GPT2, ["--prompt", "a", "--vocabulary", "notes.txt"], "--vocabulary", "notes.txt"),
+        (GPT2, ["--prompt", "The cat " * 30], "--prompt", "leaves no room"),
+        (GPT2, ["--prompt", "The cat", "--max-new-tokens", "62"], "--max-new-tokens", "62"),
+        (MARIAN, ["--prompt", "a"], "MODEL", "not supported yet"),
+        (FIXTURES / "hf_bert", ["--prompt", "a"], "MODEL", "as a GPTCausalLM"),
+        (FIXTURES, ["--prompt", "a"], "MODEL", "no readable config.json"),
+        ("hf://keras-seq/not-cached", ["--prompt", "a"], "MODEL", "hf://keras-seq/not-cached"),
+        ("hf://keras-seq/tiny-marian", ["--prompt", "a"], "MODEL", "not supported yet"),
+    ],
+)
+def test_checkpoint_usage_errors_exit_2(
+    model, options, named, value, offline_hub, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a vocabulary")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", str(model), *options])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: keras-seq generate" in err
+    assert named in err and value in err, err
+
+
+def test_keras_file_has_tokenizer(saved, gpt2_saved, tmp_path):
+    assert keras_file_has_tokenizer(gpt2_saved["keras"])
+    assert not keras_file_has_tokenizer(saved["gpt"])
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    assert not keras_file_has_tokenizer(tmp_path / "broken.keras")

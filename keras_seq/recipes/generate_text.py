@@ -5,6 +5,12 @@ continues the prompt; a sequence-to-sequence model (`RNNSeq2SeqLM`, `Transformer
 translates it. The deprecated 0.1 classes are subclasses of these, so their saved files work
 too. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
 without one they are token ids written as space-separated integers.
+
+The model is a `.keras` file, or a checkpoint that `GPTCausalLM.from_preset` reads: a
+directory (a Hugging Face transformers GPT-2 checkpoint, or a keras_seq preset written by
+`save_to_preset`) or an `hf://owner/name[@revision]` handle. A model with a tokenizer (from
+the checkpoint's tokenizer files, or saved with the `.keras` file) encodes the prompts and
+decodes the outputs with it, as `GPTCausalLM.generate` does with strings.
 """
 
 import os
@@ -17,6 +23,11 @@ from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 from keras_seq.models.transformer_seq2seq_lm import TransformerSeq2SeqLM
 from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.model_sources import GenerateOptionError
+from keras_seq.recipes.model_sources import directory_config
+from keras_seq.recipes.model_sources import keras_file_has_tokenizer
+from keras_seq.recipes.model_sources import model_source
+from keras_seq.recipes.model_sources import seq2seq_checkpoint_error
 from keras_seq.recipes.vocabulary_file import decode_output
 from keras_seq.recipes.vocabulary_file import encode_prompt
 from keras_seq.subpackages import import_subpackages
@@ -26,11 +37,6 @@ from keras_seq.subpackages import import_subpackages
 LANGUAGE_MODELS = (RNNCausalLM, GPTCausalLM)
 SEQ2SEQ_MODELS = (RNNSeq2SeqLM, TransformerSeq2SeqLM)
 DEFAULT_MAX_NEW_TOKENS = 32
-
-
-class GenerateOptionError(ValueError):
-    """A bad option of `keras-seq generate`; the message starts with `argument NAME:` (the
-    command-line name) and ends with the value received."""
 
 
 def model_kind(model):
@@ -52,7 +58,8 @@ def generate_text(
             sequence-to-sequence model (`RNNSeq2SeqLM`, `TransformerSeq2SeqLM`), or a
             subclass of one.
         prompts: list of str. Text, or space-separated ids without a vocabulary.
-        vocabulary: dict from `read_vocabulary_file`, or `None`.
+        vocabulary: dict from `read_vocabulary_file`, or `None`. Without one, a language
+            model with a `tokenizer` takes and returns text through it.
         max_new_tokens: int or `None`. `None` uses the vocabulary's default, else 32.
         stop_token_id: int or `None`. `None` uses the vocabulary's stop token (if any).
         **generate_kwargs: `strategy`, `temperature`, `top_k`, `top_p`, `num_beams`,
@@ -89,6 +96,14 @@ def generate_text(
             "to-sequence model (RNNSeq2SeqLM, TransformerSeq2SeqLM). Received: model of type "
             f"{type(model).__name__}"
         )
+    if uses_tokenizer(model, vocabulary):
+        # Text through the model's own tokenizer; `generate` stops at its end token unless
+        # told another stop token.
+        if stop_token_id is not None:
+            generate_kwargs["stop_token_id"] = stop_token_id
+        return model.generate(
+            list(prompts), max_new_tokens or DEFAULT_MAX_NEW_TOKENS, **generate_kwargs
+        )
     vocabulary = vocabulary or {}
     if max_new_tokens is None:
         max_new_tokens = vocabulary.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
@@ -108,7 +123,8 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
     """Check the options of `keras-seq generate` before any model is loaded.
 
     Args:
-        model_path: str. The `.keras` file.
+        model_path: str. A `.keras` file, a checkpoint or preset directory, or an `hf://`
+            handle (see `model_source`).
         strategy: str. A key of `STRATEGY_OPTIONS`.
         options: dict. The decoding options given (`temperature`, `top_k`, ...).
         vocabulary_path: str or `None`. `None` looks for `vocabulary.json` beside the model.
@@ -120,9 +136,7 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
     Raises:
         GenerateOptionError: naming the command-line option and the value received.
     """
-    if not os.path.isfile(model_path) or not model_path.endswith(".keras"):
-        reason = "is not a .keras file" if os.path.isfile(model_path) else "does not exist"
-        raise GenerateOptionError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
+    source = model_source(model_path)
     for name, value in options.items():
         if name not in STRATEGY_OPTIONS[strategy]:
             flag = "--" + name.replace("_", "-")
@@ -131,6 +145,21 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
                 f"argument {flag}: does not apply to --strategy {strategy} (it reads "
                 f"{reads}). Received: {flag} {value}"
             )
+    if source != "keras_file" or keras_file_has_tokenizer(model_path):
+        # The model brings its tokenizer (a checkpoint without tokenizer files takes ids:
+        # checked once it is loaded).
+        if vocabulary_path is not None:
+            raise GenerateOptionError(
+                "argument --vocabulary: the model brings its own tokenizer (or, a checkpoint "
+                f"without tokenizer files, takes token ids). Received: {vocabulary_path!r}"
+            )
+        for prompt in prompts:
+            if not prompt:
+                raise GenerateOptionError(
+                    "argument --prompt: a prompt must not be empty (GPT models have no start "
+                    "token to begin from). Received: ''"
+                )
+        return None
     if vocabulary_path is None:
         beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocabulary.json")
         vocabulary_path = beside if os.path.isfile(beside) else None
@@ -154,10 +183,59 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
     return vocabulary
 
 
+def uses_tokenizer(model, vocabulary):
+    """Whether `generate_text` encodes and decodes with the model's own tokenizer: a language
+    model with a `tokenizer` and no vocabulary file."""
+    return (
+        vocabulary is None
+        and model_kind(model) == "language_model"
+        and getattr(model, "tokenizer", None) is not None
+    )
+
+
+def load_model(model_path):
+    """The model `model_path` names (see `model_source`): `keras.saving.load_model` for a
+    `.keras` file, `GPTCausalLM.from_preset` for a directory or an `hf://` handle (downloaded
+    into huggingface_hub's cache, or read from it offline).
+
+    Raises:
+        GenerateOptionError: the model cannot be loaded or downloaded.
+    """
+    import keras
+
+    import_subpackages()  # registers every class a saved model may name
+
+    source = model_source(model_path)
+    try:
+        if source == "keras_file":
+            return keras.saving.load_model(model_path)
+        directory = model_path
+        if source == "hf":
+            from keras_seq.models.checkpoints.handles import download_hf
+
+            directory = download_hf(model_path)
+            seq2seq_checkpoint_error(model_path, directory_config(directory))
+        return GPTCausalLM.from_preset(directory)
+    except GenerateOptionError:
+        raise
+    except OSError as error:  # huggingface_hub's download errors are OSErrors
+        raise GenerateOptionError(
+            f"argument MODEL: cannot load the checkpoint ({type(error).__name__}: {error}). "
+            "An hf:// handle needs network access, or a copy in huggingface_hub's cache "
+            f"(used offline with HF_HUB_OFFLINE=1). Received: {model_path!r}"
+        ) from None
+    except Exception as error:
+        what = "model" if source == "keras_file" else "checkpoint as a GPTCausalLM"
+        raise GenerateOptionError(
+            f"argument MODEL: cannot load the {what} ({type(error).__name__}: {error}). "
+            f"Received: {model_path!r}"
+        ) from None
+
+
 def generate_from_saved_model(
     model_path, prompts, vocabulary=None, max_new_tokens=None, **generate_kwargs
 ):
-    """Load the `.keras` model at `model_path` and `generate_text` from it.
+    """Load the model at `model_path` (`load_model`) and `generate_text` from it.
 
     What `keras-seq generate` runs once `check_generate_options` passed. A model with a
     fixed number of positions (its GPT backbone's `sequence_length`) must fit the longest
@@ -170,17 +248,7 @@ def generate_from_saved_model(
         GenerateOptionError: a model that does not load or cannot generate text, prompts
             too long for it, or options `generate` rejects.
     """
-    import keras
-
-    import_subpackages()  # registers every class a saved model may name
-
-    try:
-        model = keras.saving.load_model(model_path)
-    except Exception as error:
-        raise GenerateOptionError(
-            f"argument MODEL: cannot load the model ({type(error).__name__}: {error}). "
-            f"Received: {model_path!r}"
-        ) from None
+    model = load_model(model_path)
     kind = model_kind(model)
     if kind is None:
         raise GenerateOptionError(
@@ -192,14 +260,25 @@ def generate_from_saved_model(
     max_new_tokens = (
         max_new_tokens or (vocabulary or {}).get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
     )
-    longest = max(encode_prompt(prompt, kind, vocabulary).shape[1] for prompt in prompts)
+    if uses_tokenizer(model, vocabulary):
+        from keras_seq.models.text_support import tokenize_texts
+
+        lengths = [len(ids) for ids in tokenize_texts(model.tokenizer, prompts)]
+    else:
+        lengths = []
+        for prompt in prompts:
+            try:  # a checkpoint without tokenizer files takes ids
+                lengths.append(encode_prompt(prompt, kind, vocabulary).shape[1])
+            except ValueError as error:
+                raise GenerateOptionError(f"argument --prompt: {error}") from None
+    longest = max(lengths)
     # A GPT backbone has `sequence_length` learned positions for the prompt and the new tokens.
     backbone = getattr(model, "backbone", model)
     limit = getattr(backbone, "sequence_length", None) if kind == "language_model" else None
     if limit is not None and longest >= limit:
         raise GenerateOptionError(
             f"argument --prompt: a prompt of {longest} tokens leaves no room in the model's "
-            f"{limit} positions. Received: {max(prompts, key=len)!r}"
+            f"{limit} positions. Received: {prompts[lengths.index(longest)]!r}"
         )
     if limit is not None and given_max_new_tokens is None:
         max_new_tokens = min(max_new_tokens, limit - longest)  # the default, shortened
