@@ -453,7 +453,8 @@ def instrumented(clock):
 
     TensorFlow backend only (its `Variable`). The weight-loading phase is keras_seq's
     `ViTTransformersConverter.load_backbone` and keras_hub's `convert_vit.convert_weights`;
-    reads are `CheckpointTensors.take` and `SafetensorLoader.get_tensor`.
+    reads are `CheckpointTensors._read` (the safetensors read behind `take`) and
+    `SafetensorLoader.get_tensor`.
     """
     import keras
     from keras.src import backend as keras_backend
@@ -474,7 +475,7 @@ def instrumented(clock):
         (core.Variable, "_initialize_with_initializer", "initializers"),
         (keras_backend, "compute_output_spec", "trace"),
         (variables.Variable, "assign", "assign"),
-        (tensors.CheckpointTensors, "take", "read"),
+        (tensors.CheckpointTensors, "_read", "read"),
         (safetensor_utils.SafetensorLoader, "get_tensor", "read"),
         (vit_converter_transformers.ViTTransformersConverter, "load_backbone", "weights other"),
         (convert_vit, "convert_weights", "weights other"),

@@ -61,10 +61,10 @@ def test_both_libraries_load_the_directory_and_agree(tmp_path):
 def test_phase_profile_covers_the_load_and_restores_the_library(tmp_path):
     from keras_seq.models.checkpoints.tensors import CheckpointTensors
 
-    take = CheckpointTensors.__dict__["take"]
+    read = CheckpointTensors.__dict__["_read"]
     bench_checkpoints.write_checkpoint(tmp_path, SIZES)
     profile = bench_checkpoints.profile_loads(tmp_path, SIZES, rounds=1, warmup=0)
-    assert CheckpointTensors.__dict__["take"] is take
+    assert CheckpointTensors.__dict__["_read"] is read
     for implementation in bench_checkpoints.IMPLEMENTATIONS:
         phases = profile[implementation]
         assert phases["read"] > 0 and phases["assign"] > 0 and phases["initializers"] > 0

@@ -233,6 +233,8 @@ def test_bert_pairs_pack_as_hugging_face_pads_them():
         model.preprocess([pair["text"]], sequence_length=4)
 
 
+# About 11 s; guides/fine_tuning_bert_text_classifier.py covers the same path in the default run.
+@pytest.mark.slow
 def test_bert_text_classifier_fine_tunes_from_a_checkpoint_and_round_trips(tmp_path):
     model = BERTTextClassifier.from_preset(str(FIXTURES / "hf_bert_pretraining"), num_classes=2)
     texts, labels = ["the cat sat on the mat.", "where did the cat sit?"] * 4, [0, 1] * 4
