@@ -40,6 +40,9 @@ setup(
         "safetensors>=0.8",
         # `hf://owner/name` checkpoint handles: download into, or offline read from, its cache.
         "huggingface_hub>=2.4",
+        # MarianTokenizer's SentencePiece ops (keras_seq.models.marian_tokenizer); keras-hub
+        # depends on it too.
+        "tensorflow-text>=2.21",
     ],
     extras_require={
         "tests": [
