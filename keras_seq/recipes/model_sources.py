@@ -78,9 +78,10 @@ def seq2seq_checkpoint_error(model_path, config):
     if config.get("is_encoder_decoder") or model_type in SEQ2SEQ_MODEL_TYPES:
         raise GenerateOptionError(
             f"argument MODEL: a sequence-to-sequence checkpoint (model_type {model_type!r}) is "
-            "not supported yet: keras-seq generate reads GPT-2 checkpoints, keras_seq presets "
-            "of GPTCausalLM and .keras files, and TransformerSeq2SeqLM.from_preset does not read "
-            f"transformers checkpoints. Received: {model_path!r}"
+            "not supported yet by keras-seq generate, which reads GPT-2 checkpoints, keras_seq "
+            "presets of GPTCausalLM and .keras files (in Python, "
+            "keras_seq.models.TransformerSeq2SeqLM.from_preset reads Marian checkpoints and its "
+            f"generate() translates strings). Received: {model_path!r}"
         )
 
 
