@@ -22,7 +22,7 @@ def _read_bytes(value, name):
     if isinstance(value, (str, os.PathLike)):
         with open(value, "rb") as file:
             return file.read()
-    raise ValueError(
+    raise TypeError(
         f"`{name}` must be a SentencePiece model: a file path or its bytes. Received: "
         f"{name}={value!r}"
     )
@@ -32,11 +32,13 @@ def _read_vocabulary(value):
     if isinstance(value, (str, os.PathLike)):
         with open(value, encoding="utf-8") as file:
             value = json.load(file)
-    if not isinstance(value, dict) or not value:
-        raise ValueError(
+    if not isinstance(value, dict):
+        raise TypeError(
             "`vocabulary` must be Marian's `vocab.json` (a path) or its dict of piece -> id. "
             f"Received: vocabulary={value!r}"
         )
+    if not value:
+        raise ValueError("`vocabulary` must not be empty. Received: vocabulary={}")
     ids = sorted(int(index) for index in value.values())
     if ids != list(range(len(ids))):
         raise ValueError(
