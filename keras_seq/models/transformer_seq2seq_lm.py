@@ -13,12 +13,9 @@ from keras_seq.models.encoder_decoder_lm import has_decoder_sequence_output
 from keras_seq.models.encoder_decoder_lm import source_token_ids
 from keras_seq.models.encoder_decoder_lm import validate_start_token_id
 from keras_seq.models.generative_model import GenerativeTask
-from keras_seq.models.text_support import detokenize_without_special_tokens
-from keras_seq.models.text_support import generate_grouped
+from keras_seq.models.text_support import generate_from_text
 from keras_seq.models.text_support import is_text
-from keras_seq.models.text_support import require_tokenizer
 from keras_seq.models.text_support import resolve_tokenizer
-from keras_seq.models.text_support import tokenize_texts
 from keras_seq.models.transformer_seq2seq_backbone import TransformerSeq2SeqBackbone
 from keras_seq.utils.validation import validate_bool
 
@@ -263,17 +260,13 @@ class TransformerSeq2SeqLM(GenerativeTask):
         kwargs.setdefault("pad_token_id", getattr(self.backbone, "padding_token_id", 0))
         if not is_text(inputs):
             return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
-        tokenizer = require_tokenizer(self, "generate()")
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        sources = tokenize_texts(tokenizer, texts)
-        outputs = generate_grouped(
+        return generate_from_text(
+            self,
+            inputs,
             lambda batch: super(TransformerSeq2SeqLM, self).generate(
                 batch, max_new_tokens, strategy=strategy, **kwargs
             ),
-            sources,
         )
-        decoded = detokenize_without_special_tokens(tokenizer, outputs)
-        return decoded[0] if isinstance(inputs, str) else decoded
 
     def get_config(self):
         return {

@@ -10,12 +10,10 @@ from keras import ops
 from keras_seq.api import keras_seq_export
 from keras_seq.models.generative_model import GenerativeTask
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
-from keras_seq.models.text_support import detokenize_without_special_tokens
-from keras_seq.models.text_support import generate_grouped
+from keras_seq.models.text_support import generate_from_text
 from keras_seq.models.text_support import is_text
 from keras_seq.models.text_support import require_tokenizer
 from keras_seq.models.text_support import resolve_tokenizer
-from keras_seq.models.text_support import tokenize_texts
 
 
 def _is_gpt_backbone(model):
@@ -132,30 +130,29 @@ class GPTCausalLM(GenerativeTask):
         token (`stop_token_id`) unless told otherwise."""
         if not is_text(inputs):
             return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
-        tokenizer = require_tokenizer(self, "generate()")
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        prompts = tokenize_texts(tokenizer, texts)
-        for text, prompt in zip(texts, prompts):
-            if not prompt:
-                raise ValueError(
-                    "Every prompt must have at least one token (GPT models have no start "
-                    f"token to begin from). Received: an empty prompt {text!r}"
-                )
-        end_token_id = getattr(tokenizer, "end_token_id", None)
+        end_token_id = getattr(require_tokenizer(self, "generate()"), "end_token_id", None)
         if end_token_id is not None:
             kwargs.setdefault("stop_token_id", end_token_id)
             kwargs.setdefault("pad_token_id", end_token_id)
-        outputs = generate_grouped(
+        return generate_from_text(
+            self,
+            inputs,
             lambda batch: super(GPTCausalLM, self).generate(
                 batch, max_new_tokens, strategy=strategy, **kwargs
             ),
-            prompts,
+            check_prompt=_check_prompt,
         )
-        decoded = detokenize_without_special_tokens(tokenizer, outputs)
-        return decoded[0] if isinstance(inputs, str) else decoded
 
     def get_config(self):
         return {
             **super().get_config(),
             "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
         }
+
+
+def _check_prompt(text, ids):
+    if not ids:
+        raise ValueError(
+            "Every prompt must have at least one token (GPT models have no start token to "
+            f"begin from). Received: an empty prompt {text!r}"
+        )
