@@ -9,7 +9,7 @@ STRATEGIES = ("greedy", "beam", "sample", "top_k", "top_p")
 # The options each strategy reads; passing any other one is an error, not silently ignored.
 STRATEGY_OPTIONS = {
     "greedy": (),
-    "beam": ("num_beams", "length_penalty"),
+    "beam": ("num_beams", "length_penalty", "early_stopping"),
     "sample": ("temperature", "seed"),
     "top_k": ("temperature", "top_k", "seed"),
     "top_p": ("temperature", "top_k", "top_p", "seed"),
@@ -19,7 +19,10 @@ STRATEGY_OPTIONS = {
 OPTION_DEFAULTS = {
     "num_beams": 4,
     "length_penalty": 0.0,
+    "early_stopping": "exact",
     "temperature": 1.0,
     "top_k": 50,
     "top_p": 0.9,
 }
+# The values of `early_stopping` (beam search): our exact rule and Hugging Face's two.
+EARLY_STOPPING = ("exact", False, True)

@@ -44,6 +44,7 @@ def beam_search(
     length_penalty=0.0,
     stop_token_id=None,
     pad_token_id=0,
+    early_stopping="exact",
 ):
     """Beam search over `call_with_cache`, keeping finished hypotheses apart from live beams.
 
@@ -54,11 +55,25 @@ def beam_search(
     finished hypotheses scored `sum log p / length ** length_penalty` (length counts the new
     tokens, the stop token included), and continues the `num_beams` best others, reordering the
     cache to follow them. The search ends early once no live beam can beat the worst of the
-    `num_beams` finished ones; at the end, live beams compete with the finished pool. With
-    one beam and no stop token it equals greedy decoding; with a stop token, one beam also
-    keeps the best hypothesis that stopped (the second-best token of a step may be the stop
-    token), so its score is never below greedy's and may be above it. With at least
-    `vocabulary_size ** (max_new_tokens - 1)` beams it equals exhaustive search.
+    `num_beams` finished ones; at the end, live beams compete with the finished pool.
+
+    `early_stopping` chooses when a sequence's search ends (a sequence that ended takes no
+    new hypothesis; the loop ends when every sequence has):
+    - `"exact"`: once no live beam can beat the worst of `num_beams` finished hypotheses at
+      any length it can still reach (the bound divides its score by the most favourable
+      length factor). Every stopped candidate among the `2 * num_beams` may finish. With one
+      beam and no stop token it equals greedy decoding; with a stop token, one beam also
+      keeps the best hypothesis that stopped (the second-best token of a step may be the
+      stop token), so its score is never below greedy's and may be above it. With at least
+      `vocabulary_size ** (max_new_tokens - 1)` beams it equals exhaustive search. With a
+      positive `length_penalty` the bound is loose, so the search usually runs to
+      `max_new_tokens`.
+    - `False`: Hugging Face's default heuristic (`early_stopping=False`): `num_beams`
+      hypotheses have finished and the best live beam, scored at its current length, does
+      not beat the worst of them. As in Hugging Face, only candidates ranked among the
+      first `num_beams` may finish. Equals `transformers`' beam search.
+    - `True`: Hugging Face's `early_stopping=True`: as `False`, and a sequence also ends as
+      soon as `num_beams` hypotheses have finished.
 
     Args:
         call_with_cache: callable `(token_ids (B*K,), cache, index) -> (logits, cache)`; see
@@ -72,6 +87,7 @@ def beam_search(
             of log-probabilities, `> 0` favours longer outputs.
         stop_token_id: optional int. Ends a hypothesis.
         pad_token_id: int. Filler after the stop token.
+        early_stopping: `"exact"`, `False` or `True` (see above). Defaults to `"exact"`.
 
     Returns:
         `(token_ids, scores)`: the best hypothesis per sequence, int32 `(B, max_new_tokens)`,
@@ -90,8 +106,10 @@ def beam_search(
     alive_tokens = ops.full((batch_size, k, max_new_tokens), pad_token_id, dtype="int32")
     finished_scores = ops.full((batch_size, k), NEG_INF, dtype="float32")
     finished_tokens = ops.full((batch_size, k, max_new_tokens), pad_token_id, dtype="int32")
+    # Hugging Face lets only the candidates ranked among the first K finish.
+    may_finish = ops.arange(2 * k) < (2 * k if early_stopping == "exact" else k)  # (2K,)
 
-    def expand(step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens):
+    def expand(step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done):
         """One beam-search step from the live beams' next-token `logits` (B*K, V)."""
         log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
         candidates = alive_scores[:, :, None] + ops.reshape(
@@ -113,10 +131,14 @@ def beam_search(
             stopped = ops.logical_and(
                 ops.equal(token, stop_token_id), candidate_scores > NEG_INF / 2
             )
-        # Finished pool: the old one plus candidates that just stopped.
+        # Finished pool: the old one plus candidates that just stopped (none once the
+        # sequence's search has ended).
         penalised = candidate_scores / length_penalty_factor(step + 1, length_penalty)
+        enters = ops.logical_and(
+            ops.logical_and(stopped, may_finish[None, :]), ops.logical_not(done)[:, None]
+        )
         finished_scores, (finished_tokens,) = _top_k_with(
-            ops.concatenate([finished_scores, ops.where(stopped, penalised, NEG_INF)], 1),
+            ops.concatenate([finished_scores, ops.where(enters, penalised, NEG_INF)], 1),
             k,
             ops.concatenate([finished_tokens, candidate_tokens], 1),
         )
@@ -126,30 +148,45 @@ def beam_search(
         )
         return alive_scores, alive_tokens, finished_scores, finished_tokens, beam, token
 
-    def can_improve(step, alive_scores, finished_scores):
-        """Whether some sequence's best live beam could still beat its worst finished one."""
-        # Log-probabilities only fall, so the best reachable score is the best live sum
-        # divided by the largest length factor among the lengths still reachable.
-        longest = length_penalty_factor(max_new_tokens, length_penalty)
-        shortest = length_penalty_factor(step + 1, length_penalty)
-        bound = alive_scores[:, 0] / ops.maximum(longest, shortest)
-        return ops.any(bound > finished_scores[:, -1])
+    def still_open(step, alive_scores, finished_scores, done):
+        """(B,) bool: whether each sequence's search goes on once its live beams hold `step`
+        new tokens (`done` marks the sequences whose search already ended)."""
+        if early_stopping == "exact":
+            # Log-probabilities only fall, so the best reachable score is the best live sum
+            # divided by the largest length factor among the lengths still reachable.
+            longest = length_penalty_factor(max_new_tokens, length_penalty)
+            shortest = length_penalty_factor(step + 1, length_penalty)
+            bound = alive_scores[:, 0] / ops.maximum(longest, shortest)
+        else:
+            # Hugging Face's heuristic: the best live beam scored at its current length.
+            bound = alive_scores[:, 0] / length_penalty_factor(step, length_penalty)
+        # The worst of K finished is NEG_INF until K have finished.
+        open_ = bound > finished_scores[:, -1]
+        if early_stopping is True:
+            open_ = ops.logical_and(open_, finished_scores[:, -1] <= NEG_INF / 2)
+        return ops.logical_and(open_, ops.logical_not(done))
 
     step = ops.convert_to_tensor(0, "int32")
+    done = ops.zeros((batch_size,), "bool")
     alive_scores, alive_tokens, finished_scores, finished_tokens, beam, token = expand(
-        step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens
+        step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done
     )
     cache = _gather_beams(cache, ops.reshape(batch_offsets + beam, (-1,)))
+    step = step + 1
+    done = ops.logical_not(still_open(step, alive_scores, finished_scores, done))
 
-    def cond(step, token, cache, alive_scores, alive_tokens, finished_scores, finished_tokens):
-        return can_improve(step, alive_scores, finished_scores)
+    def cond(*state):
+        return ops.logical_not(ops.all(state[-1]))  # state[-1]: done
 
-    def body(step, token, cache, alive_scores, alive_tokens, finished_scores, finished_tokens):
+    def body(
+        step, token, cache, alive_scores, alive_tokens, finished_scores, finished_tokens, done
+    ):
         logits, cache = call_with_cache(ops.reshape(token, (-1,)), cache, prefix_length + step - 1)
         alive_scores, alive_tokens, finished_scores, finished_tokens, beam, token = expand(
-            step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens
+            step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done
         )
         cache = _gather_beams(cache, ops.reshape(batch_offsets + beam, (-1,)))
+        done = ops.logical_not(still_open(step + 1, alive_scores, finished_scores, done))
         return (
             step + 1,
             token,
@@ -158,27 +195,32 @@ def beam_search(
             alive_tokens,
             finished_scores,
             finished_tokens,
+            done,
         )
 
     if max_new_tokens > 1:
-        step, _, _, alive_scores, alive_tokens, finished_scores, finished_tokens = ops.while_loop(
-            cond,
-            body,
-            (
-                step + 1,
-                token,
-                cache,
-                alive_scores,
-                alive_tokens,
-                finished_scores,
-                finished_tokens,
-            ),
-            maximum_iterations=max_new_tokens - 1,
+        step, _, _, alive_scores, alive_tokens, finished_scores, finished_tokens, done = (
+            ops.while_loop(
+                cond,
+                body,
+                (
+                    step,
+                    token,
+                    cache,
+                    alive_scores,
+                    alive_tokens,
+                    finished_scores,
+                    finished_tokens,
+                    done,
+                ),
+                maximum_iterations=max_new_tokens - 1,
+            )
         )
-    else:
-        step = step + 1
-    # Live beams compete with the finished ones at the length they reached.
-    alive_final = alive_scores / length_penalty_factor(step, length_penalty)
+    # Live beams of the sequences whose search did not end compete with the finished ones
+    # at the length they reached.
+    alive_final = ops.where(
+        done[:, None], NEG_INF, alive_scores / length_penalty_factor(step, length_penalty)
+    )
     best_scores, (best_tokens,) = _top_k_with(
         ops.concatenate([finished_scores, alive_final], 1),
         1,

@@ -4,6 +4,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from keras_seq.decoding_options import EARLY_STOPPING
 from keras_seq.decoding_options import OPTION_DEFAULTS
 from keras_seq.decoding_options import STRATEGIES
 from keras_seq.decoding_options import STRATEGY_OPTIONS
@@ -23,6 +24,30 @@ from keras_seq.utils.validation import validate_seed
 _NO_DEFAULT = {("top_p", "top_k")}
 
 
+def _validate_option(name, value):
+    """`value` of the decoding option `name` (a key of `OPTION_DEFAULTS` or `seed`), checked;
+    `None` passes (an optional `top_k` with "top_p")."""
+    if value is None:
+        return None
+    if name in ("num_beams", "top_k"):
+        return validate_positive_int(name, value)
+    if name == "temperature":
+        return validate_positive_float(name, value)
+    if name == "top_p":
+        return validate_fraction(name, value, include_zero=False)
+    if name == "length_penalty":
+        return float(validate_float(name, value))
+    if name == "early_stopping":
+        # `is` tests: 0 and 1 equal False and True but are not Hugging Face's values.
+        if not any(value is choice for choice in EARLY_STOPPING[1:]) and value != "exact":
+            raise ValueError(
+                f"`early_stopping` must be one of {list(EARLY_STOPPING)}. Received: "
+                f"early_stopping={value!r}"
+            )
+        return value
+    return validate_seed(name, value)
+
+
 def _validate_options(strategy, options):
     for name, value in options.items():
         if value is not None and name not in STRATEGY_OPTIONS[strategy]:
@@ -36,20 +61,74 @@ def _validate_options(strategy, options):
         else OPTION_DEFAULTS.get(name)
         for name in STRATEGY_OPTIONS[strategy]
     }
-    if "num_beams" in resolved:
-        resolved["num_beams"] = validate_positive_int("num_beams", resolved["num_beams"])
-    if "temperature" in resolved:
-        resolved["temperature"] = validate_positive_float("temperature", resolved["temperature"])
-    if "top_k" in resolved and resolved["top_k"] is not None:
-        resolved["top_k"] = validate_positive_int("top_k", resolved["top_k"])
-    if "top_p" in resolved:
-        resolved["top_p"] = validate_fraction("top_p", resolved["top_p"], include_zero=False)
-    if "length_penalty" in resolved:
-        penalty = validate_float("length_penalty", resolved["length_penalty"])
-        resolved["length_penalty"] = float(penalty)
-    if "seed" in resolved:
-        resolved["seed"] = validate_seed("seed", resolved["seed"])
-    return resolved
+    return {name: _validate_option(name, value) for name, value in resolved.items()}
+
+
+# The arguments of `generate` a model's `generation_defaults` may set.
+_OPTION_NAMES = tuple(dict.fromkeys(n for names in STRATEGY_OPTIONS.values() for n in names))
+GENERATION_DEFAULT_NAMES = (
+    "strategy",
+    "max_new_tokens",
+    "stop_token_id",
+    "pad_token_id",
+) + _OPTION_NAMES
+
+
+def validate_generation_defaults(defaults):
+    """`defaults` (a dict of `generate` arguments, or `None`) checked, as a new dict.
+
+    Keys are among `GENERATION_DEFAULT_NAMES`; each value is checked as `generate` checks
+    it. Options of strategies other than the default one are allowed (they apply when a
+    call chooses that strategy)."""
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, dict):
+        raise TypeError(
+            "`generation_defaults` must be a dict of `generate()` arguments or None. "
+            f"Received: generation_defaults={defaults!r}"
+        )
+    unknown = sorted(set(defaults) - set(GENERATION_DEFAULT_NAMES))
+    if unknown:
+        raise ValueError(
+            f"`generation_defaults` may set {list(GENERATION_DEFAULT_NAMES)}. Received "
+            f"unknown keys {unknown} in generation_defaults={defaults!r}"
+        )
+    checked = {}
+    for name, value in defaults.items():
+        if name == "strategy":
+            checked[name] = validate_choice("strategy", value, STRATEGIES)
+        elif name == "max_new_tokens":
+            checked[name] = validate_positive_int("max_new_tokens", value)
+        elif name in ("stop_token_id", "pad_token_id"):
+            checked[name] = validate_non_negative_int(name, value)
+        else:
+            checked[name] = _validate_option(name, value)
+    return checked
+
+
+def apply_generation_defaults(defaults, max_new_tokens, strategy, options):
+    """`(max_new_tokens, strategy, options)` of one `generate` call with `defaults` (from
+    `validate_generation_defaults`) filling what the call left out (`None` or absent).
+    A default option applies only when the chosen strategy reads it; a missing
+    `max_new_tokens` with no default is an error."""
+    options = dict(options)
+    if strategy is None:
+        strategy = defaults.get("strategy", "greedy")
+    if max_new_tokens is None:
+        max_new_tokens = defaults.get("max_new_tokens")
+        if max_new_tokens is None:
+            raise ValueError(
+                "`max_new_tokens` is required: this model has no default for it (a "
+                "`generation_defaults` entry, which checkpoints with a generation config "
+                "set). Received: max_new_tokens=None"
+            )
+    for name in ("stop_token_id", "pad_token_id"):
+        if options.get(name) is None and name in defaults:
+            options[name] = defaults[name]
+    for name in STRATEGY_OPTIONS.get(strategy, ()):
+        if options.get(name) is None and name in defaults:
+            options[name] = defaults[name]
+    return max_new_tokens, strategy, options
 
 
 def _make_sampler(strategy, options):
@@ -93,6 +172,7 @@ def _decoder(model, strategy, options, max_new_tokens, stop_token_id, pad_token_
                 cache,
                 num_beams=options["num_beams"],
                 length_penalty=options["length_penalty"],
+                early_stopping=options["early_stopping"],
                 **common,
             )
         else:
@@ -112,6 +192,7 @@ def generate(
     top_k=None,
     top_p=None,
     length_penalty=None,
+    early_stopping=None,
     stop_token_id=None,
     pad_token_id=0,
     seed=None,
@@ -144,6 +225,14 @@ def generate(
             reaches `top_p` (`"top_p"` only). Defaults to `0.9`.
         length_penalty: float. Beam scores are `sum log p / length ** length_penalty`
             (`"beam"` only). Defaults to `0.0` (plain sum of log-probabilities).
+        early_stopping: `"exact"`, `False` or `True` (`"beam"` only). When a sequence's
+            beam search ends: `"exact"` once no live beam can beat the finished ones at any
+            reachable length (exhaustive search given enough beams; with a positive
+            `length_penalty` it usually runs to `max_new_tokens`); `False` and `True` are
+            Hugging Face's rules of the same name (`False`: its default heuristic, which
+            scores the best live beam at its current length; `True`: also stop once
+            `num_beams` hypotheses finished), for results equal to `transformers`'.
+            Defaults to `"exact"`.
         stop_token_id: optional int. A sequence ends when it produces this token; later
             positions hold `pad_token_id`.
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
@@ -173,6 +262,7 @@ def generate(
             "top_k": top_k,
             "top_p": top_p,
             "length_penalty": length_penalty,
+            "early_stopping": early_stopping,
             "seed": seed,
         },
     )

@@ -4,6 +4,7 @@ from keras_seq.models.bert.bert import BERT
 from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_masked_lm import BERTMaskedLM
 from keras_seq.models.bert.bert_text_classifier import BERTTextClassifier
+from keras_seq.models.bert.bert_tokenizer import BERTTokenizer
 from keras_seq.models.captioning.captioning_cnn_backbone import CaptioningCNNBackbone
 from keras_seq.models.captioning.rnn_image_captioner import RNNImageCaptioner
 from keras_seq.models.captioning.transformer_image_captioner import TransformerImageCaptioner

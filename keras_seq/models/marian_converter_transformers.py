@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from keras_seq.models.checkpoints.converter import Converter
+from keras_seq.models.checkpoints.converter import transformers_generation_defaults
 from keras_seq.models.marian_tokenizer import MarianTokenizer
 
 ACTIVATIONS = {"swish": "silu", "silu": "silu", "relu": "relu", "gelu": "gelu"}
@@ -155,15 +156,8 @@ class MarianTransformersConverter(Converter):
     def task_tensors(self):
         return [name for name in ("final_logits_bias", "lm_head.weight") if name in self.tensors]
 
-    def _generation_config(self):
-        path = os.path.join(self.directory, "generation_config.json")
-        if not os.path.exists(path):
-            return {}
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
-
     def task_config(self):
-        generation = {**self.config, **self._generation_config()}
+        generation = {**self.config, **self.transformers_generation_config()}
         suppressed = []
         for words in generation.get("bad_words_ids") or []:
             if len(words) != 1:
@@ -178,6 +172,9 @@ class MarianTransformersConverter(Converter):
             "use_logits_bias": "final_logits_bias" in self.tensors,
             "suppressed_token_ids": suppressed,
             "forced_end_token_id": generation.get("forced_eos_token_id"),
+            "generation_defaults": transformers_generation_defaults(
+                generation, self.directory, encoder_decoder=True
+            ),
         }
 
     def has_head(self, task_cls=None):

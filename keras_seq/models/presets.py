@@ -17,22 +17,27 @@ def preset_config(cls, preset):
     presets = cls.presets
     if not isinstance(preset, str) or preset not in presets:
         raise ValueError(
-            f"Unknown `preset` for {cls.__name__}: {preset!r}. Available presets: "
-            f"{sorted(presets)}"
+            f"Unknown `preset` for {cls.__name__}: {preset!r}. Available presets: {sorted(presets)}"
         )
     return presets[preset]
 
 
 def constructor_arguments(cls):
-    """The names of the arguments of `cls.__init__` (without `self`, `*args`, `**kwargs`),
-    plus the base model arguments."""
-    parameters = inspect.signature(cls.__init__).parameters
-    names = [
-        name
-        for name, parameter in parameters.items()
-        if name != "self"
-        and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
-    ]
+    """The names of the arguments of `cls.__init__` and of the keras_seq base classes'
+    constructors it forwards `**kwargs` to (e.g. `GenerativeTask`'s `generation_defaults`),
+    without `self`, `*args`, `**kwargs`, plus the base model arguments."""
+    names = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or not klass.__module__.startswith("keras_seq."):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters
+        names += [
+            name
+            for name, parameter in parameters.items()
+            if name != "self"
+            and name not in names
+            and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+        ]
     return tuple(names) + BASE_ARGUMENTS
 
 

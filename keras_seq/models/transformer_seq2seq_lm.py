@@ -246,12 +246,16 @@ class TransformerSeq2SeqLM(GenerativeTask):
         )  # (B, 1, D)
         return self._generation_logits(hidden, position)[:, 0], cache  # (B, V)
 
-    def generate(self, inputs, max_new_tokens, strategy="greedy", **kwargs):
+    def generate(self, inputs, max_new_tokens=None, strategy=None, **kwargs):
         """Generate target token ids from source ids `(batch_size, source_length)` (see
         `keras_seq.generation.generate` for every argument), or, with a `tokenizer`,
         translations from a string or a list of strings. `stop_token_id` defaults to
         `forced_end_token_id` (or the tokenizer's end token) and `pad_token_id` to the
-        backbone's `padding_token_id`."""
+        backbone's `padding_token_id`. Arguments left out come from `generation_defaults`
+        first (`from_preset` sets them from a checkpoint's generation config)."""
+        max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
+            max_new_tokens, strategy, kwargs
+        )
         end_token_id = self.forced_end_token_id
         if end_token_id is None and self.tokenizer is not None:
             end_token_id = getattr(self.tokenizer, "end_token_id", None)

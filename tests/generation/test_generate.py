@@ -120,6 +120,81 @@ def test_beam_search_is_never_worse_than_greedy_and_batch_equals_single():
         np.testing.assert_array_equal(np.asarray(single)[0], np.asarray(tokens)[row])
 
 
+def hf_beam_search(
+    model, prompt, max_new_tokens, num_beams, stop_token_id, length_penalty, early_stopping
+):
+    """Hugging Face's beam search (`GenerationMixin._beam_search`, transformers 5) for one
+    prompt, transcribed in plain Python: the `2 * num_beams` best continuations, of which
+    only the first `num_beams` ranks may finish; finished scores `sum / length **
+    length_penalty`; the `early_stopping` rules of `_check_early_stop_heuristic` (False:
+    the best live beam at its current length) and `_beam_search_has_unfinished_sequences`
+    (True: also stop once `num_beams` finished); at `max_new_tokens` every top-ranked
+    candidate finishes."""
+    k, vocabulary_size = num_beams, model.vocabulary_size
+    running = [([], 0.0)] + [([], -1e9)] * (k - 1)
+    finished = []  # (score, tokens)
+    searching = True
+    for length in range(1, max_new_tokens + 1):
+        candidates = []
+        for tokens, score in running:
+            log_p = [
+                model.log_probabilities(prompt, tokens + [v])[-1] for v in range(vocabulary_size)
+            ]
+            candidates += [(score + log_p[v], tokens + [v]) for v in range(vocabulary_size)]
+        candidates.sort(key=lambda c: -c[0])
+        candidates = candidates[: 2 * k]
+        full = len(finished) == k and early_stopping is True
+        for rank, (score, tokens) in enumerate(candidates):
+            ends = tokens[-1] == stop_token_id or length == max_new_tokens
+            if ends and rank < k and searching and not full and score > -1e8:
+                finished.append((score / length**length_penalty, tokens))
+        finished = sorted(finished, key=lambda c: -c[0])[:k]
+        running = [(t, s) for s, t in candidates if t[-1] != stop_token_id][:k]
+        best_possible = running[0][1] / length**length_penalty
+        if len(finished) == k and not best_possible > finished[-1][0]:
+            searching = False
+        if not searching or (len(finished) == k and early_stopping is True):
+            break
+    score, tokens = finished[0]
+    return tokens + [0] * (max_new_tokens - len(tokens)), score
+
+
+@pytest.mark.parametrize(
+    "early_stopping,length_penalty,cases",
+    [
+        # (seed, vocabulary_size, num_beams); the first case is one where the rule's
+        # output differs from the exact rule's (asserted, so the comparison means something).
+        (False, 2.0, ((1, 4, 2), (6, 5, 3), (7, 4, 3))),
+        (True, 1.0, ((0, 5, 2), (6, 5, 3), (7, 4, 3))),
+    ],
+)
+def test_hugging_face_stopping_rules_equal_a_transcription_of_theirs(
+    early_stopping, length_penalty, cases
+):
+    differs = 0
+    for seed, vocabulary_size, num_beams in cases:
+        model = ToyLanguageModel(vocabulary_size=vocabulary_size, seed=seed, scale=1.0)
+        prompts = PROMPTS % vocabulary_size
+        kwargs = dict(
+            strategy="beam",
+            num_beams=num_beams,
+            length_penalty=length_penalty,
+            stop_token_id=1,
+            return_scores=True,
+            jit_compile=False,
+        )
+        tokens, scores = generate(model, prompts, 7, early_stopping=early_stopping, **kwargs)
+        exact, _ = generate(model, prompts, 7, early_stopping="exact", **kwargs)
+        for row, prompt in enumerate(prompts):
+            expected, expected_score = hf_beam_search(
+                model, list(prompt), 7, num_beams, 1, length_penalty, early_stopping
+            )
+            np.testing.assert_array_equal(np.asarray(tokens)[row, 2:], expected)
+            np.testing.assert_allclose(np.asarray(scores)[row], expected_score, rtol=1e-5)
+        differs += int(np.any(np.asarray(exact) != np.asarray(tokens)))
+    assert differs > 0
+
+
 def test_stop_token_ends_the_loop_early():
     model = ToyLanguageModel(seed=3)
     tokens = np.asarray(generate(model, PROMPTS, 20, jit_compile=False))
@@ -206,6 +281,9 @@ def test_sampled_first_token_follows_the_filtered_distribution(strategy, options
         ({"strategy": "sample", "seed": 1.5}, TypeError, "seed"),
         ({"strategy": "sample", "seed": -1}, ValueError, "seed"),
         ({"strategy": "beam", "length_penalty": "long"}, TypeError, "length_penalty"),
+        ({"strategy": "beam", "early_stopping": "never"}, ValueError, "early_stopping"),
+        ({"strategy": "beam", "early_stopping": 1}, ValueError, "early_stopping"),
+        ({"strategy": "greedy", "early_stopping": True}, ValueError, "early_stopping"),
         ({"stop_token_id": -1}, ValueError, "stop_token_id"),
         ({"stop_token_id": 1.0}, TypeError, "stop_token_id"),
         ({"stop_token_id": 99}, ValueError, "stop_token_id"),

@@ -10,6 +10,7 @@ from keras_seq.layers.attention.multi_head_attention import MultiHeadAttention
 from keras_seq.layers.blocks.transformer_encoder import TransformerEncoder
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_seq.models.backbone import Backbone
+from keras_seq.models.bert.bert_converter_keras_hub import BERTKerasHubConverter
 from keras_seq.models.bert.bert_converter_transformers import BERTTransformersConverter
 from keras_seq.models.bert.bert_presets import BERT_PRESETS
 from keras_seq.utils.validation import validate_divisible
@@ -132,7 +133,7 @@ class BERTBackbone(Backbone):
     """
 
     presets = BERT_PRESETS
-    checkpoint_converters = (BERTTransformersConverter,)
+    checkpoint_converters = (BERTTransformersConverter, BERTKerasHubConverter)
 
     def __init__(
         self,

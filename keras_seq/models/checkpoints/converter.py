@@ -1,5 +1,9 @@
 """Converter: the base of the per-family, per-format checkpoint converters."""
 
+import json
+import os
+import warnings
+
 import numpy as np
 
 
@@ -175,6 +179,15 @@ class Converter:
         height, width = size if isinstance(size, (list, tuple)) else (size, size)
         return (height, width, 3)
 
+    def transformers_generation_config(self):
+        """The checkpoint's `generation_config.json` as a dict; without the file, the
+        generation fields of `config.json` (what transformers falls back to)."""
+        path = os.path.join(self.directory, "generation_config.json")
+        if not os.path.exists(path):
+            return dict(self.config)
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+
     def require(self, field, expected, description):
         """`ValueError` if config `field` is present and differs from `expected` (a
         setting the family cannot represent)."""
@@ -210,3 +223,91 @@ def timm_label_names(config):
     if names is None and isinstance(config.get("pretrained_cfg"), dict):
         names = config["pretrained_cfg"].get("label_names")
     return [str(name) for name in names] if names else None
+
+
+# Hugging Face generation fields keras_seq's `generate()` has no equivalent of yet, with the
+# value that means "off" (https://huggingface.co/docs/transformers/main_classes/text_generation).
+_UNSUPPORTED_GENERATION_FIELDS = {
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "min_length": 0,
+    "min_new_tokens": None,
+    "num_return_sequences": 1,
+    "diversity_penalty": 0.0,
+    "num_beam_groups": 1,
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+    "begin_suppress_tokens": None,
+    "suppress_tokens": None,
+    "forced_bos_token_id": None,
+}
+
+
+def transformers_generation_defaults(generation, directory, encoder_decoder):
+    """keras_seq `generation_defaults` from a Hugging Face generation config (a dict).
+
+    Beam search (`num_beams > 1`, no sampling) keeps Hugging Face's `length_penalty`
+    (default 1.0) and `early_stopping` (default False, its heuristic; "never" becomes our
+    "exact" rule); sampling maps to "top_p", "top_k" or "sample" with Hugging Face's defaults
+    (top_k 50, top_p 1.0, temperature 1.0). `max_new_tokens` comes from `max_new_tokens`,
+    or for an encoder-decoder from `max_length - 1` (Hugging Face counts the decoder start
+    token); a decoder-only `max_length` counts the prompt and has no equivalent, so it is
+    left out. The end token (the first of several) stops generation, filled with the padding
+    token (else the end token). A field keras_seq cannot honour yet (beam sampling,
+    `repetition_penalty`, ...) is a warning naming it: generation runs without it.
+    """
+    defaults = {}
+    ignored = []
+    num_beams = int(generation.get("num_beams") or 1)
+    if generation.get("do_sample"):
+        top_k = generation.get("top_k", 50)
+        top_p = generation.get("top_p", 1.0)
+        temperature = generation.get("temperature", 1.0)
+        if num_beams > 1:
+            ignored.append(f"num_beams={num_beams} with do_sample=True (beam sampling)")
+        if top_p is not None and top_p < 1.0:
+            defaults.update(strategy="top_p", top_p=float(top_p))
+            if top_k:
+                defaults["top_k"] = int(top_k)
+        elif top_k:
+            defaults.update(strategy="top_k", top_k=int(top_k))
+        else:
+            defaults["strategy"] = "sample"
+        if temperature is not None:
+            defaults["temperature"] = float(temperature)
+    elif num_beams > 1:
+        early_stopping = generation.get("early_stopping", False)
+        defaults.update(
+            strategy="beam",
+            num_beams=num_beams,
+            length_penalty=float(generation.get("length_penalty", 1.0)),
+            early_stopping="exact" if early_stopping == "never" else bool(early_stopping),
+        )
+    else:
+        defaults["strategy"] = "greedy"
+    if generation.get("max_new_tokens") is not None:
+        defaults["max_new_tokens"] = int(generation["max_new_tokens"])
+    elif encoder_decoder and generation.get("max_length") is not None:
+        defaults["max_new_tokens"] = int(generation["max_length"]) - 1
+    end = generation.get("eos_token_id")
+    if isinstance(end, (list, tuple)):
+        if len(end) > 1:
+            ignored.append(f"eos_token_id={end} (only the first stops generation)")
+        end = end[0] if end else None
+    if end is not None:
+        defaults["stop_token_id"] = int(end)
+        pad = generation.get("pad_token_id")
+        defaults["pad_token_id"] = int(end if pad is None else pad)
+    for field, off in _UNSUPPORTED_GENERATION_FIELDS.items():
+        value = generation.get(field)
+        if value is not None and value != off and value != []:
+            ignored.append(f"{field}={value!r}")
+    if ignored:
+        warnings.warn(
+            f"The generation config in {directory} sets {', '.join(ignored)}, which keras_seq's "
+            "generate() does not support yet: generate() runs without them.",
+            stacklevel=3,
+        )
+    return defaults

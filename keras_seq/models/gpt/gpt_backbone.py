@@ -11,6 +11,7 @@ from keras_seq.api import keras_seq_export
 from keras_seq.layers.blocks.transformer_decoder import TransformerDecoder
 from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_seq.models.backbone import Backbone
+from keras_seq.models.gpt.gpt_converter_keras_hub import GPTKerasHubConverter
 from keras_seq.models.gpt.gpt_converter_transformers import GPTTransformersConverter
 from keras_seq.models.gpt.gpt_presets import GPT_PRESETS
 from keras_seq.ops.activations import gelu_approximate
@@ -68,7 +69,7 @@ class GPTBackbone(Backbone):
     """
 
     presets = GPT_PRESETS
-    checkpoint_converters = (GPTTransformersConverter,)
+    checkpoint_converters = (GPTTransformersConverter, GPTKerasHubConverter)
 
     def __init__(
         self,

@@ -17,10 +17,13 @@ from keras_seq.models.text_support import resolve_tokenizer
 
 
 def _is_gpt_backbone(model):
-    return all(
-        hasattr(model, name)
-        for name in ("token_embedding", "prefill", "call_with_cache", "sequence_length")
-    ) and model.token_embedding is not None
+    return (
+        all(
+            hasattr(model, name)
+            for name in ("token_embedding", "prefill", "call_with_cache", "sequence_length")
+        )
+        and model.token_embedding is not None
+    )
 
 
 @keras_seq_export
@@ -120,14 +123,18 @@ class GPTCausalLM(GenerativeTask):
         hidden, cache = self.backbone.call_with_cache(token_ids[:, None], cache, index)
         return self.backbone.token_embedding(hidden, reverse=True)[:, 0, :], cache
 
-    def generate(self, inputs, max_new_tokens, strategy="greedy", **kwargs):
+    def generate(self, inputs, max_new_tokens=None, strategy=None, **kwargs):
         """Continue prompts: token ids `(batch_size, prompt_length)` in, token ids out (see
         `keras_seq.generation.generate` for every argument), or, with a `tokenizer`, a
         string or list of strings in and the same out: each prompt followed by its
         continuation, special tokens removed (Hugging Face's `generate` then
         `decode(skip_special_tokens=True)`). Text prompts of different lengths are generated
         in groups of equal length, never padded; generation stops at the tokenizer's end
-        token (`stop_token_id`) unless told otherwise."""
+        token (`stop_token_id`) unless told otherwise. Arguments left out come from
+        `generation_defaults`."""
+        max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
+            max_new_tokens, strategy, kwargs
+        )
         if not is_text(inputs):
             return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
         end_token_id = getattr(require_tokenizer(self, "generate()"), "end_token_id", None)

@@ -17,6 +17,7 @@ import keras_hub
 import numpy as np
 
 from keras_seq.models.checkpoints.converter import Converter
+from keras_seq.models.checkpoints.converter import transformers_generation_defaults
 
 
 class GPTTransformersConverter(Converter):
@@ -109,7 +110,11 @@ class GPTTransformersConverter(Converter):
         return ["lm_head.weight"] if "lm_head.weight" in self.tensors else []
 
     def task_config(self):
-        return {}
+        return {
+            "generation_defaults": transformers_generation_defaults(
+                self.transformers_generation_config(), self.directory, encoder_decoder=False
+            )
+        }
 
     def has_head(self, task_cls=None):
         return True  # The language-model head is the (tied) token embedding.

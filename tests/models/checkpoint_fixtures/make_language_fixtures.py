@@ -1089,14 +1089,23 @@ def _marian_reference(model, tok):
     }
     gen_src = MARIAN_SOURCES[:2]
     generate = {}
-    for label, beams, new in (("greedy", 1, 10), ("beam3", 3, 10), ("greedy_long", 1, 24)):
+    # "default": the saved generation_config alone (beam search, num_beams 4, length
+    # penalty 1.0, early_stopping False, max_length 64); "beam4_never": the exact stopping
+    # rule (early_stopping="never"). Both run to the config's max_length if need be.
+    runs = (
+        ("greedy", dict(do_sample=False, num_beams=1, max_new_tokens=10)),
+        ("beam3", dict(do_sample=False, num_beams=3, max_new_tokens=10)),
+        ("greedy_long", dict(do_sample=False, num_beams=1, max_new_tokens=24)),
+        ("default", {}),
+        ("beam4_never", dict(num_beams=4, early_stopping="never", max_new_tokens=40)),
+    )
+    for label, options in runs:
+        beams = options.get("num_beams", model.generation_config.num_beams)
         batch = tok(gen_src, padding=True, return_tensors="pt")
         with torch.no_grad():
             gen = model.generate(
                 **batch,
-                do_sample=False,
-                num_beams=beams,
-                max_new_tokens=new,
+                **options,
                 output_scores=True,
                 return_dict_in_generate=True,
             )
@@ -1105,14 +1114,15 @@ def _marian_reference(model, tok):
         for text in gen_src:
             one = tok([text], return_tensors="pt")
             with torch.no_grad():
-                s = model.generate(**one, do_sample=False, num_beams=beams, max_new_tokens=new)
+                s = model.generate(**one, **options)
             separate.append(s[0].tolist())
         entry = {
             "sources": gen_src,
             "source_input_ids": batch["input_ids"].tolist(),
             "source_attention_mask": batch["attention_mask"].tolist(),
+            "options": options,
             "num_beams": beams,
-            "max_new_tokens": new,
+            "max_new_tokens": options.get("max_new_tokens", model.generation_config.max_length - 1),
             "output_ids": seqs,
             "texts": tok.batch_decode(seqs, skip_special_tokens=True),
             "output_ids_run_separately": separate,

@@ -87,10 +87,12 @@ def test_greedy_translation_equals_hugging_faces(marian, reference):
     info, _ = reference
     greedy = info["generate"]["greedy"]
     # Source ids padded with <pad> (144) as transformers batched them: padding is masked.
-    ids = np.asarray(marian.generate(np.asarray(greedy["source_input_ids"]), max_new_tokens=10))
+    source = np.asarray(greedy["source_input_ids"])
+    ids = np.asarray(marian.generate(source, max_new_tokens=10, strategy="greedy"))
     expected = np.asarray(greedy["output_ids"])[:, 1:]  # Without the decoder start token.
     np.testing.assert_array_equal(ids, expected)  # The last one is the forced </s>.
-    assert marian.generate(greedy["sources"], max_new_tokens=10) == greedy["texts"]
+    texts = marian.generate(greedy["sources"], max_new_tokens=10, strategy="greedy")
+    assert texts == greedy["texts"]
 
 
 def test_beam_search_equals_hugging_faces(marian, reference):
@@ -101,12 +103,45 @@ def test_beam_search_equals_hugging_faces(marian, reference):
         max_new_tokens=10,
         strategy="beam",
         num_beams=3,
-        length_penalty=1.0,
         return_scores=True,
-    )
+    )  # length_penalty 1.0 and early_stopping False: the checkpoint's generation defaults
     # The forced </s> at the last step is part of each beam's score, as in transformers.
     np.testing.assert_array_equal(np.asarray(ids), np.asarray(beam["output_ids"])[:, 1:])
     np.testing.assert_allclose(np.asarray(scores), beam["sequences_scores"], atol=1e-4)
+
+
+def test_generation_defaults_are_the_checkpoints_generation_config(marian):
+    # generation_config.json: num_beams 4, max_length 64, eos 0, pad 144; transformers'
+    # defaults length_penalty 1.0 and early_stopping False.
+    assert marian.generation_defaults == {
+        "strategy": "beam",
+        "num_beams": 4,
+        "length_penalty": 1.0,
+        "early_stopping": False,
+        "max_new_tokens": 63,
+        "stop_token_id": 0,
+        "pad_token_id": 144,
+    }
+
+
+@pytest.mark.parametrize("label, options", [("default", {}), ("beam4_never", None)])
+def test_generate_without_options_translates_as_hugging_faces_generate(
+    marian, reference, label, options
+):
+    # "default": transformers' `generate(**batch)` with the saved generation config (beam
+    # search, 4 beams, up to 63 new tokens); "beam4_never": its exact stopping rule.
+    run = reference[0]["generate"][label]
+    if options is None:
+        options = {"early_stopping": "exact", "max_new_tokens": run["max_new_tokens"]}
+    ids, scores = marian.generate(
+        np.asarray(run["source_input_ids"]), return_scores=True, **options
+    )
+    expected = np.asarray(run["output_ids"])[:, 1:]
+    ids = np.asarray(ids)
+    np.testing.assert_array_equal(ids[:, : expected.shape[1]], expected)
+    assert np.all(ids[:, expected.shape[1] :] == 144)  # Padding up to max_new_tokens.
+    np.testing.assert_allclose(np.asarray(scores), run["sequences_scores"], atol=1e-4)
+    assert marian.generate(run["sources"], **options) == run["texts"]
 
 
 def test_tokenizer_saves_with_the_model_and_runs_in_tf_data(marian, reference, tmp_path):
@@ -128,6 +163,7 @@ def test_tokenizer_saves_with_the_model_and_runs_in_tf_data(marian, reference, t
         decoded = model.tokenizer.detokenize(np.asarray([target["input_ids"]]))
         assert decoded.numpy()[0].decode("utf-8") == target["decoded"]
         assert model.suppressed_token_ids == [144] and model.forced_end_token_id == 0
+        assert model.generation_defaults == marian.generation_defaults
     dataset = tf.data.Dataset.from_tensor_slices(texts).map(from_preset.tokenizer)
     assert [ids.numpy().tolist() for ids in dataset] == [
         entry["input_ids"] for entry in info["source"]
