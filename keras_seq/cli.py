@@ -332,27 +332,31 @@ def train_command(args):
 
 @subcommand(
     "generate",
-    help="generate text from a saved language or seq2seq model (.keras) or a GPT-2 checkpoint",
+    help="generate text from a saved language or seq2seq model (.keras) or a GPT-2 / Marian "
+    "checkpoint",
     description=(
         "Load a causal language model (RNNCausalLM, GPTCausalLM) or a sequence-to-sequence "
         "model (RNNSeq2SeqLM, TransformerSeq2SeqLM; their deprecated 0.1 classes too) saved "
-        "as .keras, or a GPT-2 checkpoint with GPTCausalLM.from_preset (a Hugging Face "
-        "transformers directory, a keras_seq preset directory, or an hf://owner/name handle, "
-        "downloaded into huggingface_hub's cache), and print one line per --prompt: "
+        "as .keras, or a checkpoint: GPT-2 with GPTCausalLM.from_preset, Marian translation "
+        "(opus-mt) with TransformerSeq2SeqLM.from_preset (a Hugging Face transformers "
+        "directory, a keras_seq preset directory, or an hf://owner/name handle, downloaded "
+        "into huggingface_hub's cache; a keras-hub GPT-2 preset directory, name such as "
+        "gpt2_base_en, or kaggle:// handle), and print one line per --prompt: "
         "a language model's prompt and continuation, a seq2seq model's output. A model with "
         "a tokenizer (a checkpoint's tokenizer files, or one saved with the model) encodes "
-        "and decodes the text. Otherwise text is "
+        "and decodes the text, and decodes as the checkpoint's generation config says "
+        "(Marian: beam search) unless --strategy and its options are given. Otherwise text is "
         "encoded and decoded with vocabulary.json (written by `keras-seq train char-lm` and "
         "`seq2seq-attention` beside model.keras, or given with --vocabulary); without one, "
-        "prompts and outputs are token ids separated by spaces. Sequence-to-sequence "
-        "checkpoints (Marian, T5, ...) are not supported yet."
+        "prompts and outputs are token ids separated by spaces. Other sequence-to-sequence "
+        "checkpoints (T5, BART, ...) are not supported."
     ),
     arguments=[
         argument(
             "model_path",
             metavar="MODEL",
-            help="a saved model (RUN_DIR/model.keras), a checkpoint or preset directory, or "
-            "hf://owner/name[@revision]",
+            help="a saved model (RUN_DIR/model.keras), a checkpoint or preset directory, "
+            "hf://owner/name[@revision], or a keras-hub preset name or kaggle:// handle",
         ),
         argument(
             "--prompt",
@@ -369,13 +373,13 @@ def train_command(args):
         argument(
             "--max-new-tokens",
             type=positive_int,
-            help="tokens to generate (default: the vocabulary file's, else 32)",
+            help="tokens to generate (default: the vocabulary file's, else the "
+            "checkpoint's generation config, else 32)",
         ),
         argument(
             "--strategy",
             choices=list(STRATEGY_OPTIONS),
-            default="greedy",
-            help="decoding strategy (default: %(default)s)",
+            help="decoding strategy (default: the checkpoint's generation config, else greedy)",
         ),
         argument(
             "--temperature",
@@ -401,6 +405,13 @@ def train_command(args):
             "--length-penalty",
             type=float,
             help=f"beam: length exponent ({OPTION_DEFAULTS['length_penalty']})",
+        ),
+        argument(
+            "--early-stopping",
+            choices=["exact", "false", "true"],
+            help="beam: when a search ends; exact: never misses a better hypothesis; false "
+            "/ true: Hugging Face's early_stopping rules; a checkpoint may set its own "
+            f"({OPTION_DEFAULTS['early_stopping']})",
         ),
         argument("--seed", type=non_negative_int, help="sampling seed (default: random)"),
         argument(
@@ -430,9 +441,21 @@ def generate_command(args):
 
     options = {
         name: getattr(args, name)
-        for name in ("temperature", "top_k", "top_p", "num_beams", "length_penalty", "seed")
+        for name in (
+            "temperature",
+            "top_k",
+            "top_p",
+            "num_beams",
+            "length_penalty",
+            "early_stopping",
+            "seed",
+        )
         if getattr(args, name) is not None
     }
+    if "early_stopping" in options:
+        options["early_stopping"] = {"exact": "exact", "false": False, "true": True}[
+            options["early_stopping"]
+        ]
     try:
         vocabulary = generate_text.check_generate_options(
             args.model_path, args.strategy, options, args.vocabulary, args.prompt

@@ -23,9 +23,6 @@ from keras_seq.decoding_options import STRATEGIES
 from keras_seq.recipes import registry
 
 SETUP_PY = pathlib.Path(__file__).resolve().parents[1] / "setup.py"
-MARIAN_FIXTURE = (
-    pathlib.Path(__file__).resolve().parent / "models" / "checkpoint_fixtures" / "hf_marian"
-)
 HEAVY_MODULES = ("tensorflow", "keras", "numpy")
 
 INFO_KEYS = [
@@ -178,15 +175,17 @@ def imported_heavy_modules(stderr):
         (["generate", "missing.keras", "--prompt", "a"], 2, ["MODEL", "'missing.keras'"]),
         (["generate", "hf://owner", "--prompt", "a"], 2, ["MODEL", "'hf://owner'"]),
         (
-            ["generate", str(MARIAN_FIXTURE), "--prompt", "a"],
+            ["generate", "t5_checkpoint", "--prompt", "a"],
             2,
-            ["MODEL", "model_type 'marian'", "not supported yet"],
+            ["MODEL", "model_type 't5'", "not supported"],
         ),
     ],
 )
 def test_help_version_and_usage_errors_do_not_import_tensorflow(argv, code, expected, tmp_path):
     # The console script of setup.py, in a fresh process: the package leaves its subpackages
     # (and TensorFlow, Keras, NumPy) out until a subcommand runs.
+    (tmp_path / "t5_checkpoint").mkdir()
+    (tmp_path / "t5_checkpoint" / "config.json").write_text('{"model_type": "t5"}')
     result = subprocess.run(
         [sys.executable, str(write_console_script(tmp_path)), *argv],
         capture_output=True,

@@ -427,6 +427,27 @@ def test_hf_handle_from_the_cache_offline(offline_hub, capsys):
 MARIAN = FIXTURES / "hf_marian"
 
 
+def marian_reference(label):
+    return json.loads((MARIAN / "reference.json").read_text())["generate"][label]
+
+
+@pytest.mark.parametrize("model", [MARIAN, "hf://keras-seq/tiny-marian"])
+def test_marian_checkpoint_translates_as_hugging_faces_generate(model, offline_hub, capsys):
+    # No option: the checkpoint's generation config (beam search, 4 beams), as transformers'
+    # generate(); --strategy greedy: its greedy run.
+    run = marian_reference("default")
+    lines = run_generate(capsys, model, *prompt_options([(s, None) for s in run["sources"]]))
+    assert lines == run["texts"]
+    greedy = marian_reference("greedy_long")
+    lines = run_generate(
+        capsys,
+        model,
+        *prompt_options([(s, None) for s in greedy["sources"]]),
+        *("--strategy", "greedy", "--max-new-tokens", greedy["max_new_tokens"]),
+    )
+    assert lines == greedy["texts"]
+
+
 @pytest.mark.parametrize(
     "model, options, named, value",
     [
@@ -434,11 +455,14 @@ MARIAN = FIXTURES / "hf_marian"
         (GPT2, ["--prompt", "a", "--vocabulary", "notes.txt"], "--vocabulary", "notes.txt"),
         (GPT2, ["--prompt", "The cat " * 30], "--prompt", "leaves no room"),
         (GPT2, ["--prompt", "The cat", "--max-new-tokens", "62"], "--max-new-tokens", "62"),
-        (MARIAN, ["--prompt", "a"], "MODEL", "not supported yet"),
+        ("t5", ["--prompt", "a"], "MODEL", "model_type 't5' is not supported"),
         (FIXTURES / "hf_bert", ["--prompt", "a"], "MODEL", "as a GPTCausalLM"),
         (FIXTURES, ["--prompt", "a"], "MODEL", "no readable config.json"),
         ("hf://keras-seq/not-cached", ["--prompt", "a"], "MODEL", "hf://keras-seq/not-cached"),
-        ("hf://keras-seq/tiny-marian", ["--prompt", "a"], "MODEL", "not supported yet"),
+        # A keras-hub preset name keras-hub does not list: refused before any download.
+        ("gpt2_tiny_unknown", ["--prompt", "a"], "MODEL", "gpt2_tiny_unknown"),
+        (MARIAN, ["--prompt", "a", "--temperature", "0.5"], "--temperature", "default strategy"),
+        (MARIAN, ["--prompt", "a", "--early-stopping", "never"], "--early-stopping", "never"),
     ],
 )
 def test_checkpoint_usage_errors_exit_2(
@@ -446,6 +470,8 @@ def test_checkpoint_usage_errors_exit_2(
 ):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not a vocabulary")
+    (tmp_path / "t5").mkdir()
+    (tmp_path / "t5" / "config.json").write_text('{"model_type": "t5", "is_encoder_decoder": true}')
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", str(model), *options])
     assert exit_info.value.code == 2

@@ -6,11 +6,14 @@ translates it. The deprecated 0.1 classes are subclasses of these, so their save
 too. With a vocabulary (`keras_seq.recipes.vocabulary_file`) prompts and outputs are text;
 without one they are token ids written as space-separated integers.
 
-The model is a `.keras` file, or a checkpoint that `GPTCausalLM.from_preset` reads: a
-directory (a Hugging Face transformers GPT-2 checkpoint, or a keras_seq preset written by
-`save_to_preset`) or an `hf://owner/name[@revision]` handle. A model with a tokenizer (from
-the checkpoint's tokenizer files, or saved with the `.keras` file) encodes the prompts and
-decodes the outputs with it, as `GPTCausalLM.generate` does with strings.
+The model is a `.keras` file, or a checkpoint that `GPTCausalLM.from_preset` or
+`TransformerSeq2SeqLM.from_preset` reads: a directory (a Hugging Face transformers GPT-2 or
+Marian checkpoint, a keras_seq preset written by `save_to_preset`, a keras-hub GPT-2 preset),
+an `hf://owner/name[@revision]` handle, or a keras-hub preset name (`gpt2_base_en`) or
+`kaggle://` handle. A model with a tokenizer (from the checkpoint's tokenizer files, or
+saved with the `.keras` file) encodes the prompts and decodes the outputs with it, as
+`generate` does with strings, and decodes with the checkpoint's generation defaults (e.g.
+Marian's beam search) unless options are given.
 """
 
 import os
@@ -24,10 +27,10 @@ from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 from keras_seq.models.transformer_seq2seq_lm import TransformerSeq2SeqLM
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.model_sources import GenerateOptionError
+from keras_seq.recipes.model_sources import checkpoint_task
 from keras_seq.recipes.model_sources import directory_config
 from keras_seq.recipes.model_sources import keras_file_has_tokenizer
 from keras_seq.recipes.model_sources import model_source
-from keras_seq.recipes.model_sources import seq2seq_checkpoint_error
 from keras_seq.recipes.vocabulary_file import decode_output
 from keras_seq.recipes.vocabulary_file import encode_prompt
 from keras_seq.subpackages import import_subpackages
@@ -37,6 +40,8 @@ from keras_seq.subpackages import import_subpackages
 LANGUAGE_MODELS = (RNNCausalLM, GPTCausalLM)
 SEQ2SEQ_MODELS = (RNNSeq2SeqLM, TransformerSeq2SeqLM)
 DEFAULT_MAX_NEW_TOKENS = 32
+# The decoding options of the strategies (`--temperature`, `--num-beams`, ...).
+OPTION_NAMES = {name for names in STRATEGY_OPTIONS.values() for name in names}
 
 
 def model_kind(model):
@@ -60,7 +65,8 @@ def generate_text(
         prompts: list of str. Text, or space-separated ids without a vocabulary.
         vocabulary: dict from `read_vocabulary_file`, or `None`. Without one, a language
             model with a `tokenizer` takes and returns text through it.
-        max_new_tokens: int or `None`. `None` uses the vocabulary's default, else 32.
+        max_new_tokens: int or `None`. `None` uses the vocabulary's default, else the
+            model's `generation_defaults` (with a tokenizer), else 32.
         stop_token_id: int or `None`. `None` uses the vocabulary's stop token (if any).
         **generate_kwargs: `strategy`, `temperature`, `top_k`, `top_p`, `num_beams`,
             `seed`, ... as in `keras_seq.generation.generate`.
@@ -102,7 +108,7 @@ def generate_text(
         if stop_token_id is not None:
             generate_kwargs["stop_token_id"] = stop_token_id
         return model.generate(
-            list(prompts), max_new_tokens or DEFAULT_MAX_NEW_TOKENS, **generate_kwargs
+            list(prompts), max_new_tokens or default_max_new_tokens(model), **generate_kwargs
         )
     vocabulary = vocabulary or {}
     if max_new_tokens is None:
@@ -125,7 +131,8 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
     Args:
         model_path: str. A `.keras` file, a checkpoint or preset directory, or an `hf://`
             handle (see `model_source`).
-        strategy: str. A key of `STRATEGY_OPTIONS`.
+        strategy: str, a key of `STRATEGY_OPTIONS`, or `None` (the model's default,
+            checked once the model is loaded).
         options: dict. The decoding options given (`temperature`, `top_k`, ...).
         vocabulary_path: str or `None`. `None` looks for `vocabulary.json` beside the model.
         prompts: list of str.
@@ -137,14 +144,8 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
         GenerateOptionError: naming the command-line option and the value received.
     """
     source = model_source(model_path)
-    for name, value in options.items():
-        if name not in STRATEGY_OPTIONS[strategy]:
-            flag = "--" + name.replace("_", "-")
-            reads = ", ".join(STRATEGY_OPTIONS[strategy]) or "no option"
-            raise GenerateOptionError(
-                f"argument {flag}: does not apply to --strategy {strategy} (it reads "
-                f"{reads}). Received: {flag} {value}"
-            )
+    if strategy is not None:  # Else checked once the model (and its default) is loaded.
+        check_options_apply(strategy, options)
     if source != "keras_file" or keras_file_has_tokenizer(model_path):
         # The model brings its tokenizer (a checkpoint without tokenizer files takes ids:
         # checked once it is loaded).
@@ -183,14 +184,41 @@ def check_generate_options(model_path, strategy, options, vocabulary_path, promp
     return vocabulary
 
 
+def check_options_apply(strategy, options, default=False):
+    """`GenerateOptionError` naming the first of `options` that `strategy` does not read
+    (`default`: the strategy is the model's default, not a --strategy given)."""
+    for name, value in options.items():
+        if name not in STRATEGY_OPTIONS[strategy]:
+            flag = "--" + name.replace("_", "-")
+            reads = ", ".join(STRATEGY_OPTIONS[strategy]) or "no option"
+            which = (
+                f"the model's default strategy {strategy}"
+                if default
+                else (f"--strategy {strategy}")
+            )
+            raise GenerateOptionError(
+                f"argument {flag}: does not apply to {which} (it reads {reads}; pass "
+                f"--strategy). Received: {flag} {value}"
+            )
+
+
 def uses_tokenizer(model, vocabulary):
-    """Whether `generate_text` encodes and decodes with the model's own tokenizer: a language
-    model with a `tokenizer` and no vocabulary file."""
+    """Whether `generate_text` encodes and decodes with the model's own tokenizer: a model
+    with a `tokenizer` (a GPT or Marian checkpoint's, or one saved with the model) and no
+    vocabulary file."""
     return (
         vocabulary is None
-        and model_kind(model) == "language_model"
+        and model_kind(model) is not None
         and getattr(model, "tokenizer", None) is not None
     )
+
+
+def default_max_new_tokens(model):
+    """The number of new tokens when none is asked for: `None` when the model has its own
+    default (a checkpoint's generation config, in `generation_defaults`), else 32."""
+    if "max_new_tokens" in (getattr(model, "generation_defaults", None) or {}):
+        return None
+    return DEFAULT_MAX_NEW_TOKENS
 
 
 def load_model(model_path):
@@ -206,6 +234,7 @@ def load_model(model_path):
     import_subpackages()  # registers every class a saved model may name
 
     source = model_source(model_path)
+    task_cls = GPTCausalLM
     try:
         if source == "keras_file":
             return keras.saving.load_model(model_path)
@@ -214,8 +243,10 @@ def load_model(model_path):
             from keras_seq.models.checkpoints.handles import download_hf
 
             directory = download_hf(model_path)
-            seq2seq_checkpoint_error(model_path, directory_config(directory))
-        return GPTCausalLM.from_preset(directory)
+        if source != "keras_hub":
+            if checkpoint_task(model_path, directory_config(directory)) == "seq2seq":
+                task_cls = TransformerSeq2SeqLM
+        return task_cls.from_preset(directory)
     except GenerateOptionError:
         raise
     except OSError as error:  # huggingface_hub's download errors are OSErrors
@@ -225,7 +256,7 @@ def load_model(model_path):
             f"(used offline with HF_HUB_OFFLINE=1). Received: {model_path!r}"
         ) from None
     except Exception as error:
-        what = "model" if source == "keras_file" else "checkpoint as a GPTCausalLM"
+        what = "model" if source == "keras_file" else f"checkpoint as a {task_cls.__name__}"
         raise GenerateOptionError(
             f"argument MODEL: cannot load the {what} ({type(error).__name__}: {error}). "
             f"Received: {model_path!r}"
@@ -256,10 +287,17 @@ def generate_from_saved_model(
             f"GPTCausalLM, RNNSeq2SeqLM, TransformerSeq2SeqLM) but a {type(model).__name__}. "
             f"Received: {model_path!r}"
         )
+    if generate_kwargs.get("strategy") is None:
+        strategy = (getattr(model, "generation_defaults", None) or {}).get("strategy", "greedy")
+        options = {k: v for k, v in generate_kwargs.items() if k in OPTION_NAMES}
+        check_options_apply(strategy, options, default=True)
     given_max_new_tokens = max_new_tokens
-    max_new_tokens = (
-        max_new_tokens or (vocabulary or {}).get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
-    )
+    if max_new_tokens is None:
+        max_new_tokens = (vocabulary or {}).get("max_new_tokens")
+    if max_new_tokens is None and not uses_tokenizer(model, vocabulary):
+        max_new_tokens = DEFAULT_MAX_NEW_TOKENS
+    if max_new_tokens is None:
+        max_new_tokens = default_max_new_tokens(model)
     if uses_tokenizer(model, vocabulary):
         from keras_seq.models.text_support import tokenize_texts
 
@@ -281,7 +319,8 @@ def generate_from_saved_model(
             f"{limit} positions. Received: {prompts[lengths.index(longest)]!r}"
         )
     if limit is not None and given_max_new_tokens is None:
-        max_new_tokens = min(max_new_tokens, limit - longest)  # the default, shortened
+        # The default, shortened to fit.
+        max_new_tokens = min(max_new_tokens or DEFAULT_MAX_NEW_TOKENS, limit - longest)
     if limit is not None and longest + max_new_tokens > limit:
         raise GenerateOptionError(
             f"argument --max-new-tokens: the prompt ({longest} tokens) plus the new tokens "

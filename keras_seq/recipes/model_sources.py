@@ -6,6 +6,7 @@ Standard library only: the command checks MODEL with it before importing TensorF
 
 import json
 import os
+import re
 import zipfile
 
 HF_PREFIX = "hf://"
@@ -17,18 +18,25 @@ class GenerateOptionError(ValueError):
 
 
 # transformers' `model_type` of encoder-decoder checkpoints (those with `is_encoder_decoder`
-# in their config.json are recognized as well).
+# in their config.json are recognized as well); keras_seq reads Marian's.
 SEQ2SEQ_MODEL_TYPES = ("marian", "t5", "mt5", "bart", "mbart", "pegasus", "m2m_100", "nllb")
+READABLE_SEQ2SEQ_MODEL_TYPES = ("marian",)
+# The backbones of a keras_seq preset (its config.json) that generate through a seq2seq task.
+SEQ2SEQ_BACKBONES = ("keras_seq>TransformerSeq2SeqBackbone",)
+KERAS_HUB_PREFIX = "kaggle://"
+# A keras-hub preset name: lower-case words joined by underscores (`gpt2_base_en`).
+_KERAS_HUB_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
 
 
 def model_source(model_path):
     """What `model_path` names, from the file system alone (no model is loaded):
     `"keras_file"` (a `.keras` file), `"directory"` (a checkpoint or preset directory with a
-    `config.json`) or `"hf"` (an `hf://owner/name[@revision]` handle).
+    `config.json`), `"hf"` (an `hf://owner/name[@revision]` handle) or `"keras_hub"` (a
+    keras-hub preset name such as `gpt2_base_en`, or a `kaggle://` handle).
 
     Raises:
         GenerateOptionError: anything else, or a directory holding a sequence-to-sequence
-            checkpoint (`seq2seq_checkpoint_error`).
+            checkpoint keras_seq does not read (`checkpoint_task`).
     """
     model_path = os.fspath(model_path)
     if model_path.startswith(HF_PREFIX):
@@ -41,15 +49,18 @@ def model_source(model_path):
             )
         return "hf"
     if os.path.isdir(model_path):
-        config = directory_config(model_path)
-        seq2seq_checkpoint_error(model_path, config)
+        checkpoint_task(model_path, directory_config(model_path))
         return "directory"
     if os.path.isfile(model_path) and model_path.endswith(".keras"):
         return "keras_file"
+    if not os.path.exists(model_path) and (
+        model_path.startswith(KERAS_HUB_PREFIX) or _KERAS_HUB_NAME.match(model_path)
+    ):
+        return "keras_hub"
     reason = (
         "is not a .keras file or a checkpoint directory"
         if os.path.exists(model_path)
-        else "does not exist"
+        else "does not exist (nor is it a keras-hub preset name such as gpt2_base_en)"
     )
     raise GenerateOptionError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
 
@@ -69,20 +80,28 @@ def directory_config(directory):
     return config
 
 
-def seq2seq_checkpoint_error(model_path, config):
-    """Raise `GenerateOptionError` when `config` (a directory's config.json) describes a
-    transformers encoder-decoder checkpoint (Marian, T5, BART, ...): `keras-seq generate`
-    loads checkpoints with `GPTCausalLM.from_preset`, and `TransformerSeq2SeqLM.from_preset`
-    reads no such checkpoint yet."""
+def checkpoint_task(model_path, config):
+    """`"seq2seq"` when `config` (a checkpoint or preset directory's config.json) describes
+    a model `TransformerSeq2SeqLM.from_preset` reads (a transformers Marian checkpoint, a
+    keras_seq preset of a `TransformerSeq2SeqBackbone`), else `"causal_lm"` (read with
+    `GPTCausalLM.from_preset`).
+
+    Raises:
+        GenerateOptionError: another transformers encoder-decoder checkpoint (T5, BART, ...).
+    """
     model_type = config.get("model_type")
+    if model_type in READABLE_SEQ2SEQ_MODEL_TYPES or config.get("registered_name") in (
+        SEQ2SEQ_BACKBONES
+    ):
+        return "seq2seq"
     if config.get("is_encoder_decoder") or model_type in SEQ2SEQ_MODEL_TYPES:
         raise GenerateOptionError(
-            f"argument MODEL: a sequence-to-sequence checkpoint (model_type {model_type!r}) is "
-            "not supported yet by keras-seq generate, which reads GPT-2 checkpoints, keras_seq "
-            "presets of GPTCausalLM and .keras files (in Python, "
-            "keras_seq.models.TransformerSeq2SeqLM.from_preset reads Marian checkpoints and its "
-            f"generate() translates strings). Received: {model_path!r}"
+            f"argument MODEL: a sequence-to-sequence checkpoint of model_type {model_type!r} "
+            "is not supported: keras-seq generate reads GPT-2 and Marian checkpoints, "
+            "keras_seq and keras-hub presets of their families, and .keras files. Received: "
+            f"{model_path!r}"
         )
+    return "causal_lm"
 
 
 def keras_file_has_tokenizer(path):
