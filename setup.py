@@ -43,6 +43,9 @@ setup(
         # MarianTokenizer's SentencePiece ops (keras_seq.models.marian_tokenizer); keras-hub
         # depends on it too.
         "tensorflow-text>=2.21",
+        # BERTTokenizer's eager path for Python strings (Hugging Face's Rust WordPiece);
+        # keras-hub depends on it too.
+        "tokenizers>=0.23",
     ],
     extras_require={
         "tests": [

@@ -5,7 +5,9 @@ checkpoint with text prompts against keras_hub's GPT2CausalLM.
    with a seeded generator: `make_corpus`), by the tokenizers `from_preset` gives keras_seq's
    models for the checkpoint fixtures `tests/models/checkpoint_fixtures/hf_gpt2` (keras_hub's
    byte-level BPE `GPT2Tokenizer`) and `hf_bert` (`keras_seq.models.BERTTokenizer`: keras_hub's
-   WordPiece `BertTokenizer` plus [CLS]/[SEP]), each run three ways:
+   WordPiece `BertTokenizer` plus [CLS]/[SEP] in graphs and tf.data, and for Python strings
+   outside a graph Hugging Face's Rust WordPiece built from the same vocabulary, so its eager
+   rows measure that wrapper against the peer), each run three ways:
 
    - `eager list`: `tokenizer(corpus)` on a Python list of strings (Python lists of ids back),
    - `tf.data batch256`: `Dataset.from_tensor_slices(corpus).batch(256).map(tokenizer)`:
