@@ -108,9 +108,10 @@ def validate_generation_defaults(defaults):
 
 def apply_generation_defaults(defaults, max_new_tokens, strategy, options):
     """`(max_new_tokens, strategy, options)` of one `generate` call with `defaults` (from
-    `validate_generation_defaults`) filling what the call left out (`None` or absent).
-    A default option applies only when the chosen strategy reads it; a missing
-    `max_new_tokens` with no default is an error."""
+    `validate_generation_defaults`) filling what the call left out (`None` or absent;
+    `stop_token_id` and `pad_token_id` only when absent, so that `stop_token_id=None`
+    turns a default stop token off). A default option applies only when the chosen
+    strategy reads it; a missing `max_new_tokens` with no default is an error."""
     options = dict(options)
     if strategy is None:
         strategy = defaults.get("strategy", "greedy")
@@ -123,7 +124,8 @@ def apply_generation_defaults(defaults, max_new_tokens, strategy, options):
                 "set). Received: max_new_tokens=None"
             )
     for name in ("stop_token_id", "pad_token_id"):
-        if options.get(name) is None and name in defaults:
+        # Given as None, `stop_token_id` stays off: only an absent one takes the default.
+        if name not in options and name in defaults:
             options[name] = defaults[name]
     for name in STRATEGY_OPTIONS.get(strategy, ()):
         if options.get(name) is None and name in defaults:

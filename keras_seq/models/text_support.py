@@ -88,16 +88,21 @@ def generate_grouped(generate_ids, prompts):
     return outputs
 
 
-def generate_from_text(model, inputs, generate_ids, check_prompt=None):
+def generate_from_text(model, inputs, generate_ids, check_prompt=None, generate_rows=None):
     """The text path of a generative model's `generate`: tokenize `inputs` (a string or a
     list of strings) with `model.tokenizer`, check each prompt with `check_prompt(text,
-    ids)` if given, run `generate_ids(batch)` per prompt length (`generate_grouped`) and
-    decode without special tokens; a string for a string, a list for a list."""
+    ids)` if given, generate with `generate_rows(prompts)` (lists of ids in, lists out) if
+    given, else `generate_ids(batch)` per prompt length (`generate_grouped`), and decode
+    without special tokens; a string for a string, a list for a list."""
     tokenizer = require_tokenizer(model, "generate()")
     texts = [inputs] if isinstance(inputs, str) else list(inputs)
     prompts = tokenize_texts(tokenizer, texts)
     if check_prompt is not None:
         for text, prompt in zip(texts, prompts):
             check_prompt(text, prompt)
-    decoded = detokenize_without_special_tokens(tokenizer, generate_grouped(generate_ids, prompts))
+    if generate_rows is not None:
+        outputs = generate_rows(prompts)
+    else:
+        outputs = generate_grouped(generate_ids, prompts)
+    decoded = detokenize_without_special_tokens(tokenizer, outputs)
     return decoded[0] if isinstance(inputs, str) else decoded

@@ -26,16 +26,29 @@ def test_defaults_fill_in_what_a_call_leaves_out():
     model = _model(defaults)
     plain = _model()
     plain.set_weights(model.get_weights())
-    expected = plain.generate(PROMPTS, 5, strategy="beam", num_beams=3, length_penalty=0.5)
-    np.testing.assert_array_equal(model.generate(PROMPTS), expected)
+    graph = {"jit_compile": False}  # A graph without XLA: the same decoding, traced faster.
+    expected = plain.generate(PROMPTS, 5, strategy="beam", num_beams=3, length_penalty=0.5, **graph)
+    np.testing.assert_array_equal(model.generate(PROMPTS, **graph), expected)
     # A call's own arguments win; options of another strategy are not applied.
     np.testing.assert_array_equal(
-        model.generate(PROMPTS, 4, strategy="greedy"), plain.generate(PROMPTS, 4)
+        model.generate(PROMPTS, 4, strategy="greedy", **graph), plain.generate(PROMPTS, 4, **graph)
     )
     np.testing.assert_array_equal(
-        model.generate(PROMPTS, num_beams=2),
-        plain.generate(PROMPTS, 5, strategy="beam", num_beams=2, length_penalty=0.5),
+        model.generate(PROMPTS, num_beams=2, **graph),
+        plain.generate(PROMPTS, 5, strategy="beam", num_beams=2, length_penalty=0.5, **graph),
     )
+
+
+def test_a_default_stop_token_is_turned_off_by_passing_none():
+    model = _model({"max_new_tokens": 6})
+    free = np.asarray(model.generate(PROMPTS, jit_compile=False))
+    stop = int(free[0, 4])  # The second new token of the first prompt.
+    with_stop = _model({"max_new_tokens": 6, "stop_token_id": stop, "pad_token_id": 0})
+    with_stop.set_weights(model.get_weights())
+    stopped = np.asarray(with_stop.generate(PROMPTS, jit_compile=False))
+    assert stopped[0, 4] == stop and np.all(stopped[0, 5:] == 0)
+    unstopped = with_stop.generate(PROMPTS, stop_token_id=None, jit_compile=False)
+    np.testing.assert_array_equal(unstopped, free)
 
 
 def test_without_a_default_max_new_tokens_is_required():

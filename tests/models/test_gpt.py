@@ -203,5 +203,6 @@ def test_presets_and_errors():
     model = _model()
     with pytest.raises(ValueError, match="max_new_tokens"):
         model.generate(_inputs(length=20)["token_ids"], max_new_tokens=5, jit_compile=False)
-    with pytest.raises(ValueError, match="padding"):
-        model.generate(_inputs(), max_new_tokens=2, jit_compile=False)
+    with pytest.raises(ValueError, match="segment_ids"):
+        inputs = {"token_ids": _inputs()["token_ids"], "segment_ids": _inputs()["token_ids"]}
+        model.generate(inputs, max_new_tokens=2, jit_compile=False)

@@ -156,31 +156,55 @@ class GPTBackbone(Backbone):
         """The token embedding, a `keras.layers.ReversibleEmbedding` (tied heads read it)."""
         return self.embedding.token_embedding
 
-    def prefill(self, token_ids, cache_length):
+    def _embed(self, token_ids, position_ids=None, start_index=0):
+        """Token plus position embeddings; `position_ids` int `(batch_size, length)` gives
+        each row its own positions (left-padded prompts), else positions start at
+        `start_index`."""
+        if position_ids is None:
+            return self.embedding(token_ids, start_index=start_index)
+        tokens = self.embedding.token_embedding(token_ids)  # (B, T, D)
+        table = self.embedding.position_embedding.embeddings  # (L, D)
+        positions = ops.take(table, ops.cast(position_ids, "int32"), axis=0)  # (B, T, D)
+        return tokens + ops.cast(positions, tokens.dtype)
+
+    def prefill(self, token_ids, cache_length, position_ids=None, attention_mask=None):
         """Run the prompt `token_ids` int `(batch_size, prompt_length)` and fill a key/value
         cache of `cache_length` positions per block; returns `(hidden, caches)`, hidden
-        `(batch_size, prompt_length, hidden_dim)` and one cache per block."""
+        `(batch_size, prompt_length, hidden_dim)` and one cache per block.
+
+        Prompts of different lengths come left-padded with `position_ids` (each row's own
+        positions, from 0 at its first real token) and `attention_mask` bool
+        `(batch_size, prompt_length, prompt_length)` (which keys each query may read)."""
         batch_size = ops.shape(token_ids)[0]
         head_dim = self.hidden_dim // self.num_heads
-        x = self.embedding(token_ids)  # (B, P, D)
+        x = self._embed(token_ids, position_ids)  # (B, P, D)
+        extra = {} if attention_mask is None else {"decoder_attention_mask": attention_mask}
         caches = []
         for layer in self.decoder_layers:
             # (B, 2, P + N, heads, head_dim): keys and values of every position.
             cache = ops.zeros(
                 (batch_size, 2, cache_length, self.num_heads, head_dim), dtype=self.compute_dtype
             )
-            x, cache = layer(x, self_attention_cache=cache, self_attention_cache_update_index=0)
+            x, cache = layer(
+                x, self_attention_cache=cache, self_attention_cache_update_index=0, **extra
+            )
             caches.append(cache)
         return self.layer_norm(x), caches
 
-    def call_with_cache(self, token_ids, caches, index):
-        """One decoding step: `token_ids` int `(batch_size, 1)` at position `index`; returns
-        `(hidden, caches)`, hidden `(batch_size, 1, hidden_dim)`."""
-        x = self.embedding(token_ids, start_index=index)  # (B, 1, D)
+    def call_with_cache(self, token_ids, caches, index, position_ids=None, attention_mask=None):
+        """One decoding step: `token_ids` int `(batch_size, 1)` at cache position `index`;
+        returns `(hidden, caches)`, hidden `(batch_size, 1, hidden_dim)`. `position_ids`
+        `(batch_size, 1)` and `attention_mask` bool `(batch_size, 1, cache_length)` as in
+        `prefill`, for left-padded prompts."""
+        x = self._embed(token_ids, position_ids, start_index=index)  # (B, 1, D)
+        extra = {} if attention_mask is None else {"decoder_attention_mask": attention_mask}
         updated = []
         for layer, layer_cache in zip(self.decoder_layers, caches):
             x, layer_cache = layer(
-                x, self_attention_cache=layer_cache, self_attention_cache_update_index=index
+                x,
+                self_attention_cache=layer_cache,
+                self_attention_cache_update_index=index,
+                **extra,
             )
             updated.append(layer_cache)
         return self.layer_norm(x), updated

@@ -5,9 +5,16 @@ vocabulary, D hidden width.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_seq.api import keras_seq_export
+from keras_seq.generation.prompts import bucket_length
+from keras_seq.generation.prompts import check_rows
+from keras_seq.generation.prompts import continuations
+from keras_seq.generation.prompts import is_token_id_rows
+from keras_seq.generation.prompts import left_pad
+from keras_seq.generation.prompts import rows_from_padded
 from keras_seq.models.generative_model import GenerativeTask
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.text_support import generate_from_text
@@ -92,14 +99,16 @@ class GPTCausalLM(GenerativeTask):
         )
 
     def prefill(self, inputs, max_new_tokens):
+        padding_mask = None
         if isinstance(inputs, dict):
-            unknown = set(inputs) - {"token_ids"}
-            if unknown:
+            unknown = set(inputs) - {"token_ids", "padding_mask"}
+            if unknown or "token_ids" not in inputs:
                 raise ValueError(
-                    f"{type(self).__name__}.generate() takes the prompt token ids (or a dict "
-                    "with only 'token_ids'): prompts of one call share their length, so there "
-                    f"is no padding mask. Received keys: {sorted(inputs)}"
+                    f"{type(self).__name__}.generate() takes the prompt token ids, or a dict "
+                    "with 'token_ids' and optionally 'padding_mask'. Received keys: "
+                    f"{sorted(inputs)}"
                 )
+            padding_mask = inputs.get("padding_mask")
             inputs = inputs["token_ids"]
         token_ids = ops.cast(inputs, "int32")  # (B, P)
         if len(token_ids.shape) != 2 or token_ids.shape[1] == 0:
@@ -108,47 +117,141 @@ class GPTCausalLM(GenerativeTask):
                 f"prompt_length >= 1. Received: shape={tuple(token_ids.shape)}"
             )
         prompt_length = token_ids.shape[1]
-        sequence_length = self.backbone.sequence_length
-        if prompt_length + max_new_tokens > sequence_length:
-            raise ValueError(
-                "The prompt length plus `max_new_tokens` exceeds the model's "
-                f"`sequence_length` ({sequence_length}) learned positions. Received: "
-                f"prompt_length={prompt_length}, max_new_tokens={max_new_tokens}"
+        if padding_mask is None:
+            sequence_length = self.backbone.sequence_length
+            if prompt_length + max_new_tokens > sequence_length:
+                raise ValueError(
+                    "The prompt length plus `max_new_tokens` exceeds the model's "
+                    f"`sequence_length` ({sequence_length}) learned positions. Received: "
+                    f"prompt_length={prompt_length}, max_new_tokens={max_new_tokens}"
+                )
+            hidden, caches = self.backbone.prefill(token_ids, prompt_length + max_new_tokens)
+        else:
+            # Left-padded prompts of different lengths (`generate` pads them, and checks
+            # each prompt's length plus `max_new_tokens` against the positions): each row
+            # gets its own positions, and padded keys are masked.
+            real = ops.cast(padding_mask, "bool")  # (B, P)
+            offset = prompt_length - ops.sum(ops.cast(real, "int32"), axis=1)  # (B,)
+            columns = ops.arange(prompt_length, dtype="int32")
+            position_ids = ops.maximum(columns[None, :] - offset[:, None], 0)  # (B, P)
+            # Keys: the cache's P + N slots; the new tokens' slots are real.
+            key_mask = ops.concatenate(
+                [real, ops.ones((ops.shape(real)[0], max_new_tokens), "bool")], axis=1
+            )  # (B, P + N)
+            # A padded query reads itself only, so that no softmax row is empty (the
+            # causal mask hides the later slots).
+            diagonal = ops.equal(
+                columns[:, None], ops.arange(prompt_length + max_new_tokens, dtype="int32")
+            )  # (P, P + N)
+            attention_mask = ops.logical_or(key_mask[:, None, :], diagonal[None])
+            hidden, caches = self.backbone.prefill(
+                token_ids,
+                prompt_length + max_new_tokens,
+                position_ids=position_ids,
+                attention_mask=attention_mask,
             )
-        hidden, caches = self.backbone.prefill(token_ids, prompt_length + max_new_tokens)
+            caches = {"layers": caches, "key_mask": key_mask, "offset": offset}
         logits = self.backbone.token_embedding(hidden[:, -1:, :], reverse=True)[:, 0, :]  # (B, V)
         return token_ids, logits, caches
 
     def call_with_cache(self, token_ids, cache, index):
-        hidden, cache = self.backbone.call_with_cache(token_ids[:, None], cache, index)
+        if isinstance(cache, dict):  # Left-padded prompts (see `prefill`).
+            position_ids = (ops.cast(index, "int32") - cache["offset"])[:, None]  # (B, 1)
+            hidden, layers = self.backbone.call_with_cache(
+                token_ids[:, None],
+                cache["layers"],
+                index,
+                position_ids=position_ids,
+                attention_mask=cache["key_mask"][:, None, :],
+            )
+            cache = {**cache, "layers": layers}
+        else:
+            hidden, cache = self.backbone.call_with_cache(token_ids[:, None], cache, index)
         return self.backbone.token_embedding(hidden, reverse=True)[:, 0, :], cache
 
     def generate(self, inputs, max_new_tokens=None, strategy=None, **kwargs):
-        """Continue prompts: token ids `(batch_size, prompt_length)` in, token ids out (see
-        `keras_seq.generation.generate` for every argument), or, with a `tokenizer`, a
-        string or list of strings in and the same out: each prompt followed by its
-        continuation, special tokens removed (Hugging Face's `generate` then
-        `decode(skip_special_tokens=True)`). Text prompts of different lengths are generated
-        in groups of equal length, never padded; generation stops at the tokenizer's end
-        token (`stop_token_id`) unless told otherwise. Arguments left out come from
-        `generation_defaults`."""
+        """Continue prompts (see `keras_seq.generation.generate` for every argument).
+
+        `inputs` may be:
+        - token ids `(batch_size, prompt_length)`: prompts of one length; returns the
+          prompts and their continuations, `(batch_size, prompt_length + max_new_tokens)`;
+        - a list of token-id lists of any lengths: returns a list of lists, each prompt
+          followed by its continuation (ending with the stop token, if any);
+        - a dict `{"token_ids", "padding_mask"}` padded on either side: returns a dict of
+          the same keys, each row its prompt and continuation, then `pad_token_id` filler
+          (`padding_mask` False);
+        - with a `tokenizer`, a string or list of strings: returns the same, each prompt
+          followed by its continuation, special tokens removed (Hugging Face's `generate`
+          then `decode(skip_special_tokens=True)`); generation stops at the tokenizer's end
+          token (`stop_token_id`) unless told otherwise.
+
+        Prompts of different lengths run in one batch, padded on the left to a bucket length
+        (the next power of two, at least 8): each row gets its own positions and padded
+        keys are masked, so each row equals generating its prompt alone (exactly, for greedy
+        and beam search), and the compiled decoding function is reused by every batch of
+        the same size whose longest prompt falls in the same bucket. Arguments left out
+        come from `generation_defaults`."""
         max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
             max_new_tokens, strategy, kwargs
         )
-        if not is_text(inputs):
-            return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
-        end_token_id = getattr(require_tokenizer(self, "generate()"), "end_token_id", None)
-        if end_token_id is not None:
-            kwargs.setdefault("stop_token_id", end_token_id)
-            kwargs.setdefault("pad_token_id", end_token_id)
-        return generate_from_text(
-            self,
-            inputs,
-            lambda batch: super(GPTCausalLM, self).generate(
-                batch, max_new_tokens, strategy=strategy, **kwargs
-            ),
-            check_prompt=_check_prompt,
-        )
+        if is_text(inputs):
+            end_token_id = getattr(require_tokenizer(self, "generate()"), "end_token_id", None)
+            if end_token_id is not None:
+                kwargs.setdefault("stop_token_id", end_token_id)
+                kwargs.setdefault("pad_token_id", end_token_id)
+            return generate_from_text(
+                self,
+                inputs,
+                None,
+                check_prompt=_check_prompt,
+                generate_rows=lambda rows: self._generate_rows(
+                    rows, max_new_tokens, strategy, kwargs
+                ),
+            )
+        if is_token_id_rows(inputs):
+            return self._generate_rows(check_rows(inputs), max_new_tokens, strategy, kwargs)
+        if isinstance(inputs, dict) and "padding_mask" in inputs:
+            rows = rows_from_padded(inputs.get("token_ids"), inputs["padding_mask"])
+            outputs = self._generate_rows(rows, max_new_tokens, strategy, kwargs)
+            pad = kwargs.get("pad_token_id", 0) or 0
+            width = max(len(row) for row in rows) + max_new_tokens
+            token_ids = np.full((len(outputs), width), pad, dtype="int32")
+            padding_mask = np.zeros((len(outputs), width), dtype=bool)
+            for index, row in enumerate(outputs):
+                token_ids[index, : len(row)] = row
+                padding_mask[index, : len(row)] = True
+            return {"token_ids": token_ids, "padding_mask": padding_mask}
+        return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
+
+    def _generate_rows(self, rows, max_new_tokens, strategy, kwargs):
+        """Prompts of any lengths (lists of ids) -> each prompt and its continuation."""
+        if kwargs.get("return_scores"):
+            raise ValueError(
+                "`return_scores=True` returns arrays: pass prompts of one length as an array "
+                "for it. Received: return_scores=True with a list or a padded dict of prompts"
+            )
+        longest = max(len(row) for row in rows)
+        sequence_length = self.backbone.sequence_length
+        if longest + max_new_tokens > sequence_length:
+            raise ValueError(
+                "The longest prompt plus `max_new_tokens` exceeds the model's "
+                f"`sequence_length` ({sequence_length}) learned positions. Received: "
+                f"a prompt of {longest} tokens, max_new_tokens={max_new_tokens}"
+            )
+        if len({len(row) for row in rows}) == 1:
+            batch = np.asarray(rows, dtype="int32")
+            generated = super().generate(batch, max_new_tokens, strategy=strategy, **kwargs)
+            length = longest
+        else:
+            length = bucket_length(longest)
+            token_ids, padding_mask = left_pad(rows, length, kwargs.get("pad_token_id") or 0)
+            generated = super().generate(
+                {"token_ids": token_ids, "padding_mask": padding_mask},
+                max_new_tokens,
+                strategy=strategy,
+                **kwargs,
+            )
+        return continuations(generated, rows, length, kwargs.get("stop_token_id"))
 
     def get_config(self):
         return {
