@@ -45,6 +45,10 @@ def beam_search(
     stop_token_id=None,
     pad_token_id=0,
     early_stopping="exact",
+    stop_token_ids=(),
+    logits_processor=None,
+    prefix=None,
+    prefix_mask=None,
 ):
     """Beam search over `call_with_cache`, keeping finished hypotheses apart from live beams.
 
@@ -88,6 +92,13 @@ def beam_search(
         stop_token_id: optional int. Ends a hypothesis.
         pad_token_id: int. Filler after the stop token.
         early_stopping: `"exact"`, `False` or `True` (see above). Defaults to `"exact"`.
+        stop_token_ids: ints. More stop tokens (any of them ends a hypothesis).
+        logits_processor: optional `(log_probabilities, history, history_mask, step) ->
+            scores` (see `keras_seq.generation.logits_processing`), applied to each step's
+            log-probabilities before the beams are ranked (as Hugging Face's beam search
+            does); the beam scores are sums of the processed values.
+        prefix: optional int `(B, P)`: the prompt, the start of each beam's history.
+        prefix_mask: optional bool `(B, P)`: the prompt's real positions (default: all).
 
     Returns:
         `(token_ids, scores)`: the best hypothesis per sequence, int32 `(B, max_new_tokens)`,
@@ -95,6 +106,14 @@ def beam_search(
     """
     k = num_beams
     batch_size, vocabulary_size = ops.shape(logits)[0], logits.shape[-1]
+    stops = tuple(stop_token_ids) + (() if stop_token_id is None else (stop_token_id,))
+    if prefix is None:
+        prefix = ops.zeros((batch_size, 0), "int32")
+    if prefix_mask is None:
+        prefix_mask = ops.ones(ops.shape(prefix), "bool")
+    beam_prefix = ops.repeat(ops.cast(prefix, "int32"), k, axis=0)  # (B*K, P)
+    beam_prefix_mask = ops.repeat(ops.cast(prefix_mask, "bool"), k, axis=0)
+    new_positions = ops.arange(max_new_tokens, dtype="int32")
     cache = tile_beams(cache, k)
     logits = ops.repeat(logits, k, axis=0)  # (B*K, V)
     batch_offsets = ops.arange(batch_size, dtype="int32")[:, None] * k  # (B, 1)
@@ -112,6 +131,17 @@ def beam_search(
     def expand(step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done):
         """One beam-search step from the live beams' next-token `logits` (B*K, V)."""
         log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        if logits_processor is not None:
+            flat_tokens = ops.reshape(alive_tokens, (-1, max_new_tokens))  # (B*K, N)
+            history = ops.concatenate([beam_prefix, flat_tokens], axis=1)
+            history_mask = ops.concatenate(
+                [
+                    beam_prefix_mask,
+                    ops.broadcast_to(new_positions < step, ops.shape(flat_tokens)),
+                ],
+                axis=1,
+            )
+            log_probabilities = logits_processor(log_probabilities, history, history_mask, step)
         candidates = alive_scores[:, :, None] + ops.reshape(
             log_probabilities, (batch_size, k, vocabulary_size)
         )  # (B, K, V)
@@ -124,13 +154,15 @@ def beam_search(
         candidate_tokens = ops.slice_update(
             candidate_tokens, (0, 0, step), token[:, :, None]
         )  # (B, 2K, N)
-        if stop_token_id is None:
+        if not stops:
             stopped = ops.zeros_like(token, dtype="bool")
         else:
             # Continuations of dead beams (score ~NEG_INF) never enter the finished pool.
-            stopped = ops.logical_and(
-                ops.equal(token, stop_token_id), candidate_scores > NEG_INF / 2
+            is_stop = ops.any(
+                ops.equal(token[..., None], ops.convert_to_tensor(list(stops), "int32")),
+                axis=-1,
             )
+            stopped = ops.logical_and(is_stop, candidate_scores > NEG_INF / 2)
         # Finished pool: the old one plus candidates that just stopped (none once the
         # sequence's search has ended).
         penalised = candidate_scores / length_penalty_factor(step + 1, length_penalty)

@@ -9,6 +9,7 @@ from keras_seq.decoding_options import OPTION_DEFAULTS
 from keras_seq.decoding_options import STRATEGIES
 from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.generation.beam_search import beam_search
+from keras_seq.generation.logits_processing import make_logits_processor
 from keras_seq.generation.protocol import check_generative
 from keras_seq.generation.sampling import sample_search
 from keras_seq.utils.validation import validate_bool
@@ -70,7 +71,11 @@ GENERATION_DEFAULT_NAMES = (
     "strategy",
     "max_new_tokens",
     "stop_token_id",
+    "stop_token_ids",
     "pad_token_id",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "min_new_tokens",
 ) + _OPTION_NAMES
 
 
@@ -99,8 +104,18 @@ def validate_generation_defaults(defaults):
             checked[name] = validate_choice("strategy", value, STRATEGIES)
         elif name == "max_new_tokens":
             checked[name] = validate_positive_int("max_new_tokens", value)
-        elif name in ("stop_token_id", "pad_token_id"):
+        elif name in ("stop_token_id", "pad_token_id", "min_new_tokens"):
             checked[name] = validate_non_negative_int(name, value)
+        elif name == "no_repeat_ngram_size":
+            checked[name] = validate_positive_int(name, value)
+        elif name == "repetition_penalty":
+            checked[name] = float(validate_positive_float(name, value))
+        elif name == "stop_token_ids":
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(
+                    f"`stop_token_ids` must be a list of ints. Received: stop_token_ids={value!r}"
+                )
+            checked[name] = [validate_non_negative_int(name, item) for item in value]
         else:
             checked[name] = _validate_option(name, value)
     return checked
@@ -123,9 +138,12 @@ def apply_generation_defaults(defaults, max_new_tokens, strategy, options):
                 "`generation_defaults` entry, which checkpoints with a generation config "
                 "set). Received: max_new_tokens=None"
             )
-    for name in ("stop_token_id", "pad_token_id"):
+    for name in ("stop_token_id", "stop_token_ids", "pad_token_id"):
         # Given as None, `stop_token_id` stays off: only an absent one takes the default.
         if name not in options and name in defaults:
+            options[name] = defaults[name]
+    for name in ("repetition_penalty", "no_repeat_ngram_size", "min_new_tokens"):
+        if options.get(name) is None and name in defaults:
             options[name] = defaults[name]
     for name in STRATEGY_OPTIONS.get(strategy, ()):
         if options.get(name) is None and name in defaults:
@@ -148,24 +166,33 @@ def _make_sampler(strategy, options):
     )
 
 
-def _decoder(model, strategy, options, max_new_tokens, stop_token_id, pad_token_id):
+def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token_id, processing):
     """A function `inputs -> (token_ids, scores)` and the sampler it uses (or `None`)."""
     sampler = None if strategy == "beam" else _make_sampler(strategy, options)
+    logits_processor = make_logits_processor(**processing, stop_token_ids=stop_token_ids)
 
     def decode(inputs):
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         prefix_length = prefix.shape[1]
-        if logits.shape[-1] is not None and stop_token_id is not None:
-            if stop_token_id >= logits.shape[-1]:
+        vocabulary_size = logits.shape[-1]
+        for stop in stop_token_ids:
+            if vocabulary_size is not None and stop >= vocabulary_size:
                 raise ValueError(
-                    f"`stop_token_id` must be below the vocabulary size {logits.shape[-1]}. "
-                    f"Received: stop_token_id={stop_token_id}"
+                    f"`stop_token_id` must be below the vocabulary size {vocabulary_size}. "
+                    f"Received: stop_token_id={stop}"
                 )
+        prefix_mask = None
+        if isinstance(inputs, dict) and "padding_mask" in inputs:
+            if tuple(inputs["padding_mask"].shape) == tuple(prefix.shape):
+                prefix_mask = inputs["padding_mask"]  # A left-padded prompt.
         common = dict(
             max_new_tokens=max_new_tokens,
             prefix_length=prefix_length,
-            stop_token_id=stop_token_id,
+            stop_token_ids=stop_token_ids,
             pad_token_id=pad_token_id,
+            logits_processor=logits_processor,
+            prefix=prefix,
+            prefix_mask=prefix_mask,
         )
         if strategy == "beam":
             tokens, scores = beam_search(
@@ -200,6 +227,10 @@ def generate(
     seed=None,
     return_scores=False,
     jit_compile=None,
+    stop_token_ids=None,
+    repetition_penalty=None,
+    no_repeat_ngram_size=None,
+    min_new_tokens=None,
 ):
     """Generate token ids from `model` with one of five decoding strategies.
 
@@ -237,6 +268,16 @@ def generate(
             Defaults to `"exact"`.
         stop_token_id: optional int. A sequence ends when it produces this token; later
             positions hold `pad_token_id`.
+        stop_token_ids: optional list of ints: several stop tokens (with `stop_token_id`,
+            all of them stop).
+        repetition_penalty: optional float > 0 (all strategies). Hugging Face's CTRL rule:
+            the score of every token already in the prompt or the output is divided by it
+            when positive, multiplied by it when negative (logits for greedy and sampling,
+            log-probabilities for beam search, as Hugging Face applies it). `1.0` is off.
+        no_repeat_ngram_size: optional int > 0. No n-gram of this size occurs twice in the
+            prompt and output: a token that would repeat one is never chosen.
+        min_new_tokens: optional int >= 0. The stop tokens cannot be chosen before this many
+            new tokens (needs a stop token).
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
         seed: optional non-negative int (sampling strategies only). The same seed gives the
             same tokens on every call; `None` draws new randomness each call.
@@ -268,9 +309,36 @@ def generate(
             "seed": seed,
         },
     )
+    stops = []
     if stop_token_id is not None:
-        stop_token_id = validate_non_negative_int("stop_token_id", stop_token_id)
+        stops.append(validate_non_negative_int("stop_token_id", stop_token_id))
+    if stop_token_ids is not None:
+        if not isinstance(stop_token_ids, (list, tuple)):
+            raise TypeError(
+                "`stop_token_ids` must be a list of ints. Received: "
+                f"stop_token_ids={stop_token_ids!r}"
+            )
+        for value in stop_token_ids:
+            stops.append(validate_non_negative_int("stop_token_ids", value))
+    stop_token_ids = tuple(dict.fromkeys(stops))
     pad_token_id = validate_non_negative_int("pad_token_id", pad_token_id)
+    processing = {
+        "repetition_penalty": None
+        if repetition_penalty is None
+        else float(validate_positive_float("repetition_penalty", repetition_penalty)),
+        "no_repeat_ngram_size": None
+        if no_repeat_ngram_size is None
+        else validate_positive_int("no_repeat_ngram_size", no_repeat_ngram_size),
+        "min_new_tokens": None
+        if min_new_tokens is None
+        else validate_non_negative_int("min_new_tokens", min_new_tokens),
+    }
+    if processing["min_new_tokens"] and not stop_token_ids:
+        raise ValueError(
+            "`min_new_tokens` keeps the stop tokens out of the first new tokens, but no stop "
+            "token is set (`stop_token_id` / `stop_token_ids`). Received: min_new_tokens="
+            f"{min_new_tokens}"
+        )
     if jit_compile is not None:
         validate_bool("jit_compile", jit_compile)
     eager = bool(getattr(model, "run_eagerly", False)) or keras.backend.backend() != "tensorflow"
@@ -287,8 +355,9 @@ def generate(
         strategy,
         tuple(sorted((k, v) for k, v in options.items() if k != "seed")),
         max_new_tokens,
-        stop_token_id,
+        stop_token_ids,
         pad_token_id,
+        tuple(sorted(processing.items())),
         jit_compile,
         eager,
     )
@@ -300,7 +369,7 @@ def generate(
         object.__setattr__(model, "_keras_seq_generate_functions", functions)
     if key not in functions:
         decode, sampler = _decoder(
-            model, strategy, options, max_new_tokens, stop_token_id, pad_token_id
+            model, strategy, options, max_new_tokens, stop_token_ids, pad_token_id, processing
         )
         if not eager:
             import tensorflow as tf

@@ -90,15 +90,17 @@ def rows_from_padded(token_ids, padding_mask):
     return rows
 
 
-def continuations(generated, rows, prefix_length, stop_token_id):
+def continuations(generated, rows, prefix_length, stop_token_ids):
     """Each prompt followed by its new tokens, from the output `(batch_size, prefix_length +
-    max_new_tokens)` of a left-padded batch; the new tokens end after `stop_token_id` (the
-    filler after it is dropped)."""
+    max_new_tokens)` of a left-padded batch; the new tokens end after the first of
+    `stop_token_ids` (the filler after it is dropped)."""
     generated = np.asarray(generated)
+    stops = set(stop_token_ids)
     outputs = []
     for row, prompt in zip(generated, rows):
         new = [int(token) for token in row[prefix_length:]]
-        if stop_token_id is not None and stop_token_id in new:
-            new = new[: new.index(stop_token_id) + 1]
+        ends = [index for index, token in enumerate(new) if token in stops]
+        if ends:
+            new = new[: ends[0] + 1]
         outputs.append(list(prompt) + new)
     return outputs

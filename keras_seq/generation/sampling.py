@@ -18,6 +18,10 @@ def sample_search(
     prefix_length=0,
     stop_token_id=None,
     pad_token_id=0,
+    stop_token_ids=(),
+    logits_processor=None,
+    prefix=None,
+    prefix_mask=None,
 ):
     """Decode `max_new_tokens` tokens, one per step, choosing each with `sampler`.
 
@@ -40,6 +44,12 @@ def sample_search(
         stop_token_id: optional int. A sequence that produced it is finished: its later
             positions hold `pad_token_id`, and the loop ends once every sequence is finished.
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
+        stop_token_ids: ints. More stop tokens (any of them ends a sequence).
+        logits_processor: optional `(logits, history, history_mask, step) -> logits` (see
+            `keras_seq.generation.logits_processing`), applied to each step's logits
+            before the sampler; the scores stay the model's log-probabilities.
+        prefix: optional int `(B, P)`: the prompt, the start of each row's history.
+        prefix_mask: optional bool `(B, P)`: the prompt's real positions (default: all).
 
     Returns:
         `(token_ids, scores)`: int32 `(B, max_new_tokens)` and float32 `(B,)`, the sum of the
@@ -47,21 +57,45 @@ def sample_search(
         included.
     """
     batch_size = ops.shape(logits)[0]
+    stops = tuple(stop_token_ids) + (() if stop_token_id is None else (stop_token_id,))
+    if prefix is None:
+        prefix = ops.zeros((batch_size, 0), "int32")
+    if prefix_mask is None:
+        prefix_mask = ops.ones(ops.shape(prefix), "bool")
+    new_positions = ops.arange(max_new_tokens, dtype="int32")
 
-    def choose(logits, finished):
-        token = ops.cast(sampler.get_next_token(sampler.compute_probabilities(logits)), "int32")
+    def process(logits, tokens, step):
+        if logits_processor is None:
+            return logits
+        history = ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1)
+        history_mask = ops.concatenate(
+            [
+                ops.cast(prefix_mask, "bool"),
+                ops.broadcast_to(new_positions < step, ops.shape(tokens)),
+            ],
+            axis=1,
+        )
+        return logits_processor(logits, history, history_mask, step)
+
+    def choose(logits, finished, tokens, step):
+        processed = process(logits, tokens, step)
+        token = ops.cast(sampler.get_next_token(sampler.compute_probabilities(processed)), "int32")
         log_probability = ops.take_along_axis(_log_probabilities(logits), token[:, None], axis=-1)[
             :, 0
         ]
         token = ops.where(finished, pad_token_id, token)
         log_probability = ops.where(finished, 0.0, log_probability)
-        if stop_token_id is not None:
-            finished = ops.logical_or(finished, ops.equal(token, stop_token_id))
+        if stops:
+            is_stop = ops.any(
+                ops.equal(token[:, None], ops.convert_to_tensor(list(stops), "int32")[None, :]),
+                axis=-1,
+            )
+            finished = ops.logical_or(finished, is_stop)
         return token, log_probability, finished
 
     finished = ops.zeros((batch_size,), "bool")
-    token, scores, finished = choose(logits, finished)
     tokens = ops.full((batch_size, max_new_tokens), pad_token_id, dtype="int32")
+    token, scores, finished = choose(logits, finished, tokens, 0)
     tokens = ops.slice_update(tokens, (0, 0), token[:, None])
 
     def cond(step, tokens, token, scores, finished, cache):
@@ -69,7 +103,7 @@ def sample_search(
 
     def body(step, tokens, token, scores, finished, cache):
         logits, cache = call_with_cache(token, cache, prefix_length + step - 1)
-        token, log_probability, finished = choose(logits, finished)
+        token, log_probability, finished = choose(logits, finished, tokens, step)
         tokens = ops.slice_update(tokens, (0, step), token[:, None])
         return step + 1, tokens, token, scores + log_probability, finished, cache
 

@@ -138,13 +138,33 @@ def test_hugging_face_generation_configs_map_to_generate_arguments(
 
 
 def test_generation_fields_without_an_equivalent_are_a_warning_naming_them():
-    generation = {"num_beams": 4, "repetition_penalty": 1.2, "eos_token_id": [2, 3]}
+    generation = {"num_beams": 4, "min_length": 5, "diversity_penalty": 0.5}
     with pytest.warns(UserWarning) as record:
-        defaults = transformers_generation_defaults(generation, "ckpt", True)
+        transformers_generation_defaults(generation, "ckpt", True)
     message = str(record[0].message)
-    assert "repetition_penalty=1.2" in message and "eos_token_id=[2, 3]" in message
-    assert defaults["stop_token_id"] == 2
+    assert "min_length=5" in message and "diversity_penalty=0.5" in message
     # Values that mean "off" are not reported.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        transformers_generation_defaults({"repetition_penalty": 1.0}, "ckpt", True)
+        transformers_generation_defaults({"min_length": 0, "typical_p": 1.0}, "ckpt", True)
+
+
+def test_logit_processing_and_several_end_tokens_carry_over():
+    generation = {
+        "eos_token_id": [2, 3],
+        "repetition_penalty": 1.2,
+        "no_repeat_ngram_size": 3,
+        "min_new_tokens": 2,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        defaults = transformers_generation_defaults(generation, "ckpt", False)
+    assert defaults == {
+        "strategy": "greedy",
+        "stop_token_id": 2,
+        "stop_token_ids": [3],
+        "pad_token_id": 2,
+        "repetition_penalty": 1.2,
+        "no_repeat_ngram_size": 3,
+        "min_new_tokens": 2,
+    }

@@ -228,11 +228,8 @@ def timm_label_names(config):
 # Hugging Face generation fields keras_seq's `generate()` has no equivalent of yet, with the
 # value that means "off" (https://huggingface.co/docs/transformers/main_classes/text_generation).
 _UNSUPPORTED_GENERATION_FIELDS = {
-    "repetition_penalty": 1.0,
-    "no_repeat_ngram_size": 0,
     "encoder_no_repeat_ngram_size": 0,
     "min_length": 0,
-    "min_new_tokens": None,
     "num_return_sequences": 1,
     "diversity_penalty": 0.0,
     "num_beam_groups": 1,
@@ -254,9 +251,10 @@ def transformers_generation_defaults(generation, directory, encoder_decoder):
     (top_k 50, top_p 1.0, temperature 1.0). `max_new_tokens` comes from `max_new_tokens`,
     or for an encoder-decoder from `max_length - 1` (Hugging Face counts the decoder start
     token); a decoder-only `max_length` counts the prompt and has no equivalent, so it is
-    left out. The end token (the first of several) stops generation, filled with the padding
-    token (else the end token). A field keras_seq cannot honour yet (beam sampling,
-    `repetition_penalty`, ...) is a warning naming it: generation runs without it.
+    left out. The end tokens stop generation, filled with the padding token (else the end
+    token); `repetition_penalty`, `no_repeat_ngram_size` and `min_new_tokens` carry over. A
+    field keras_seq cannot honour yet (beam sampling, `min_length`, ...) is a warning naming
+    it: generation runs without it.
     """
     defaults = {}
     ignored = []
@@ -294,12 +292,18 @@ def transformers_generation_defaults(generation, directory, encoder_decoder):
     end = generation.get("eos_token_id")
     if isinstance(end, (list, tuple)):
         if len(end) > 1:
-            ignored.append(f"eos_token_id={end} (only the first stops generation)")
+            defaults["stop_token_ids"] = [int(token) for token in end[1:]]
         end = end[0] if end else None
     if end is not None:
         defaults["stop_token_id"] = int(end)
         pad = generation.get("pad_token_id")
         defaults["pad_token_id"] = int(end if pad is None else pad)
+    if generation.get("repetition_penalty") not in (None, 1.0):
+        defaults["repetition_penalty"] = float(generation["repetition_penalty"])
+    if generation.get("no_repeat_ngram_size"):
+        defaults["no_repeat_ngram_size"] = int(generation["no_repeat_ngram_size"])
+    if generation.get("min_new_tokens"):
+        defaults["min_new_tokens"] = int(generation["min_new_tokens"])
     for field, off in _UNSUPPORTED_GENERATION_FIELDS.items():
         value = generation.get(field)
         if value is not None and value != off and value != []:

@@ -251,7 +251,10 @@ class GPTCausalLM(GenerativeTask):
                 strategy=strategy,
                 **kwargs,
             )
-        return continuations(generated, rows, length, kwargs.get("stop_token_id"))
+        stops = list(kwargs.get("stop_token_ids") or [])
+        if kwargs.get("stop_token_id") is not None:
+            stops.append(kwargs["stop_token_id"])
+        return continuations(generated, rows, length, stops)
 
     def get_config(self):
         return {
