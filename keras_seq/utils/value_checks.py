@@ -9,7 +9,8 @@ as a loss' targets are only known when the loss runs, possibly inside a compiled
 - inside a `tf.function` graph (Keras' `fit` / `evaluate` on the TensorFlow backend, where
   `jit_compile="auto"` leaves XLA off on CPU-only machines) the check is a
   `tf.debugging.Assert` op, which fails the step with `tf.errors.InvalidArgumentError`
-  carrying the same message, and the offending value and its position;
+  carrying the same message (quote characters removed: `y_true[boxes]`), and the
+  offending value and its position;
 - compiled with XLA (`jit_compile=True`, the default of `fit` on GPUs and TPUs) the assert
   op is dropped by the compiler (TensorFlow logs "Ignoring Assert operator"): nothing is
   checked there, as in keras-hub and Hugging Face. Run one step with `jit_compile=False`
@@ -76,9 +77,15 @@ def check_values(name, values, invalid, requirement, details=""):
     # The position of `first` in `invalid` (tf.unravel_index does not compile with XLA).
     shape = tf.shape(invalid, out_type=tf.int32)
     position = (first // tf.math.cumprod(shape, exclusive=True, reverse=True)) % shape
+    data = [f"{message} {name} at position", position, "holds", tf.gather(rows, first)]
+    data += [details] if details else []
+    # The error prints string tensors with quotes escaped (y_true[\'boxes\']): drop them.
+    data = [
+        item.replace("'", "").replace('"', "") if isinstance(item, str) else item for item in data
+    ]
     check = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(invalid)),
-        [f"{message} {name} at position", position, "holds", tf.gather(rows, first), details],
+        data,
         summarize=16,
         name=f"check_{name.split('[')[0]}",
     )
