@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seq.generation import beam_search
 from keras_seq.generation import generate
 from tests.generation.toy_model import ToyLanguageModel
 
@@ -120,6 +121,16 @@ def test_beam_search_is_never_worse_than_greedy_and_batch_equals_single():
         np.testing.assert_array_equal(np.asarray(single)[0], np.asarray(tokens)[row])
 
 
+@pytest.mark.parametrize("length_penalty", [float("nan"), float("inf")])
+def test_beam_search_called_directly_rejects_a_non_finite_length_penalty(length_penalty):
+    model = ToyLanguageModel()
+    _, logits, cache = model.prefill(PROMPTS, 3)
+    with pytest.raises(ValueError, match=f"length_penalty={length_penalty}"):
+        beam_search(
+            model.call_with_cache, logits, cache, 3, num_beams=2, length_penalty=length_penalty
+        )
+
+
 def test_stop_token_ends_the_loop_early():
     model = ToyLanguageModel(seed=3)
     tokens = np.asarray(generate(model, PROMPTS, 20, jit_compile=False))
@@ -206,6 +217,9 @@ def test_sampled_first_token_follows_the_filtered_distribution(strategy, options
         ({"strategy": "sample", "seed": 1.5}, TypeError, "seed"),
         ({"strategy": "sample", "seed": -1}, ValueError, "seed"),
         ({"strategy": "beam", "length_penalty": "long"}, TypeError, "length_penalty"),
+        ({"strategy": "beam", "length_penalty": float("nan")}, ValueError, "length_penalty=nan"),
+        ({"strategy": "beam", "length_penalty": float("inf")}, ValueError, "length_penalty=inf"),
+        ({"strategy": "beam", "length_penalty": -np.inf}, ValueError, "length_penalty=-inf"),
         ({"stop_token_id": -1}, ValueError, "stop_token_id"),
         ({"stop_token_id": 1.0}, TypeError, "stop_token_id"),
         ({"stop_token_id": 99}, ValueError, "stop_token_id"),
