@@ -2,6 +2,11 @@
 
 from keras_seq import generation
 from keras_seq.models.task import Task
+from keras_seq.utils.value_checks import check_token_ids
+
+# The entry of a dict of `generate` inputs that holds the prompt (language models) or the
+# source (encoder-decoders) token ids, as their `prefill` reads them.
+_TOKEN_ID_KEYS = ("token_ids", "source")
 
 
 class GenerativeTask(Task):
@@ -12,6 +17,10 @@ class GenerativeTask(Task):
     `call_with_cache(token_ids, cache, index) -> (logits, cache)`, built from the same layers
     as its functional graph; `generate()` then decodes with every strategy of
     `keras_seq.generation.generate`, whose docstring lists the arguments.
+
+    Token-id inputs (a prompt, or an encoder-decoder's source) are checked before decoding:
+    float ids are a `TypeError`, ids outside the backbone's (source) vocabulary a `ValueError`
+    naming the id (an embedding lookup would clamp or wrap them silently).
     """
 
     def prefill(self, inputs, max_new_tokens):
@@ -20,6 +29,29 @@ class GenerativeTask(Task):
     def call_with_cache(self, token_ids, cache, index):
         raise NotImplementedError(f"{type(self).__name__} does not implement `call_with_cache`.")
 
+    def _input_vocabulary_size(self):
+        """The number of ids the token input of `generate` takes (the source vocabulary of
+        an encoder-decoder), read from the backbone; `None` when the inputs are not token
+        ids (images) or the backbone does not say."""
+        size = getattr(self.backbone, "source_vocabulary_size", None)
+        return size if size is not None else getattr(self.backbone, "vocabulary_size", None)
+
+    def _check_token_ids(self, inputs):
+        vocabulary_size = self._input_vocabulary_size()
+        if vocabulary_size is None or isinstance(inputs, str):
+            return
+        name = "inputs"
+        if isinstance(inputs, dict):
+            keys = [key for key in _TOKEN_ID_KEYS if key in inputs]
+            if not keys:
+                return  # `prefill` names the keys it expects
+            name = f"inputs['{keys[0]}']"
+            inputs = inputs[keys[0]]
+        elif isinstance(inputs, (list, tuple)) and any(isinstance(x, str) for x in inputs):
+            return  # text: the tokenizer's ids come back through here
+        check_token_ids(name, inputs, vocabulary_size)
+
     def generate(self, inputs, max_new_tokens, strategy="greedy", **kwargs):
         """Generate token ids; see `keras_seq.generation.generate` for every argument."""
+        self._check_token_ids(inputs)
         return generation.generate(self, inputs, max_new_tokens, strategy=strategy, **kwargs)

@@ -91,3 +91,38 @@ def check_values(name, values, invalid, requirement, details=""):
     )
     with tf.control_dependencies([check]):
         return tf.identity(values)
+
+
+def check_token_ids(name, ids, vocabulary_size):
+    """`ids`, checked as token ids of a vocabulary of `vocabulary_size`.
+
+    An embedding lookup does not check its ids: under XLA an id `>= vocabulary_size` is
+    clamped to the last row, a negative id wraps around to `vocabulary_size + id` in every
+    mode, and float ids are truncated. So integer ids must lie in `[0, vocabulary_size)`
+    (checked as `check_values` does) and float or bool ids are refused whatever their values.
+
+    Raises:
+        TypeError: for ids of a float, bool or non-numeric dtype.
+        ValueError: eagerly, naming the first id out of range, its position and
+            `vocabulary_size` (`tf.errors.InvalidArgumentError` in a graph).
+    """
+    if not hasattr(ids, "dtype"):
+        ids = np.asarray(ids)
+    dtype = keras.backend.standardize_dtype(ids.dtype)
+    if "int" not in dtype:
+        raise TypeError(
+            f"`{name}` must be integer token ids. Received: {name} of dtype {dtype}; convert "
+            "whole-number floats with `.astype('int32')`"
+        )
+    if isinstance(ids, keras.KerasTensor):
+        return ids
+    invalid = tf.logical_or(
+        tf.less(ids, 0), tf.greater_equal(ids, tf.cast(vocabulary_size, ids.dtype))
+    )
+    return check_values(
+        name,
+        ids,
+        invalid,
+        "hold token ids in [0, vocabulary_size)",
+        f"vocabulary_size={vocabulary_size}",
+    )
