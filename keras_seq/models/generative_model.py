@@ -1,5 +1,7 @@
 """The base of keras_seq's generative task models: `generate()` over the generation protocol."""
 
+import keras
+
 from keras_seq import generation
 from keras_seq.models.task import Task
 from keras_seq.utils.value_checks import check_token_ids
@@ -18,9 +20,12 @@ class GenerativeTask(Task):
     as its functional graph; `generate()` then decodes with every strategy of
     `keras_seq.generation.generate`, whose docstring lists the arguments.
 
-    Token-id inputs (a prompt, or an encoder-decoder's source) are checked before decoding:
-    float ids are a `TypeError`, ids outside the backbone's (source) vocabulary a `ValueError`
-    naming the id (an embedding lookup would clamp or wrap them silently).
+    Token-id inputs (a prompt, or an encoder-decoder's source) are checked before decoding,
+    and in each `fit` / `evaluate` step: float ids are a `TypeError`, ids outside the
+    backbone's (source) vocabulary a `ValueError` naming the id (an embedding lookup would
+    clamp or wrap them silently). In a compiled step the check is an assert op
+    (`tf.errors.InvalidArgumentError`), dropped under XLA; see
+    `keras_seq.utils.value_checks`.
     """
 
     def prefill(self, inputs, max_new_tokens):
@@ -37,19 +42,31 @@ class GenerativeTask(Task):
         return size if size is not None else getattr(self.backbone, "vocabulary_size", None)
 
     def _check_token_ids(self, inputs):
+        """`inputs` with their token ids checked (`check_token_ids`), else unchanged."""
         vocabulary_size = self._input_vocabulary_size()
         if vocabulary_size is None or isinstance(inputs, str):
-            return
-        name = "inputs"
+            return inputs
         if isinstance(inputs, dict):
             keys = [key for key in _TOKEN_ID_KEYS if key in inputs]
             if not keys:
-                return  # `prefill` names the keys it expects
-            name = f"inputs['{keys[0]}']"
-            inputs = inputs[keys[0]]
-        elif isinstance(inputs, (list, tuple)) and any(isinstance(x, str) for x in inputs):
-            return  # text: the tokenizer's ids come back through here
-        check_token_ids(name, inputs, vocabulary_size)
+                return inputs  # `prefill` names the keys it expects
+            checked = check_token_ids(f"inputs['{keys[0]}']", inputs[keys[0]], vocabulary_size)
+            return {**inputs, keys[0]: checked}
+        if isinstance(inputs, (list, tuple)) and any(isinstance(x, str) for x in inputs):
+            return inputs  # text: the tokenizer's ids come back through here
+        return check_token_ids("inputs", inputs, vocabulary_size)
+
+    def _checked_data(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, (list, tuple)):
+            return data  # several positional inputs: not a layout of ours
+        return keras.utils.pack_x_y_sample_weight(self._check_token_ids(x), y, sample_weight)
+
+    def train_step(self, data):
+        return super().train_step(self._checked_data(data))
+
+    def test_step(self, data):
+        return super().test_step(self._checked_data(data))
 
     def generate(self, inputs, max_new_tokens, strategy="greedy", **kwargs):
         """Generate token ids; see `keras_seq.generation.generate` for every argument."""

@@ -4,7 +4,10 @@ import re
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_seq.models import RNNBackbone
+from keras_seq.models import RNNCausalLM
 from keras_seq.models import RNNSeq2SeqBackbone
 from keras_seq.models import RNNSeq2SeqLM
 from tests.model_families import VOCABULARY
@@ -59,3 +62,34 @@ def test_image_captioners_take_images():
     case = make_case("image_captioner_rnn")
     tokens = case.build_model().generate(case.x["images"][:1], 2, jit_compile=False)
     assert np.asarray(tokens).shape == (1, 2)
+
+
+def _with_negative_id(case, family):
+    key = TOKEN_FAMILIES[family]
+    x = {k: v.copy() for k, v in case.x.items()} if key else case.x.copy()
+    (x[key] if key else x)[1, 2] = -3  # an embedding would wrap it to VOCABULARY - 3
+    return x
+
+
+def test_fit_checks_the_token_ids():
+    model = RNNCausalLM(RNNBackbone(5, embedding_dim=2, hidden_dim=2))
+    model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=False)
+    x = np.array([[1, 2, 3], [4, -1, 2]])  # an embedding would wrap -1 to 4
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must hold token ids.*\[-1\]"):
+        model.fit(x, x, epochs=1, verbose=0)
+
+
+@pytest.mark.slow  # about 6 s: three fit / evaluate functions traced
+@pytest.mark.parametrize("family", ["rnn_language_model", "seq2seq_bahdanau", "gpt"])
+def test_fit_and_evaluate_check_the_token_ids_of_every_layout(family):
+    case = make_case(family)
+    x = _with_negative_id(case, family)
+    model = case.build(jit_compile=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must hold token ids.*\[-3\]"):
+        model.fit(x, case.y, epochs=1, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must hold token ids"):
+        model.evaluate(x, case.y, verbose=0)
+    model = case.build(run_eagerly=True)
+    with pytest.raises(ValueError, match=re.escape(f"{_name(family)}[1, 2]=-3")):
+        model.fit(x, case.y, epochs=1, shuffle=False, verbose=0)
+    model.fit(case.x, case.y, epochs=1, verbose=0)  # valid ids train
