@@ -1,4 +1,4 @@
-"""Checks of data values (ids in range, finite boxes) where the user's data enters a loss.
+"""Checks of data values (ids in range, finite boxes) where the user's data enters a loss or model.
 
 Constructor arguments are checked once, in Python (`keras_seq.utils.validation`); tensors such
 as a loss' targets are only known when the loss runs, possibly inside a compiled function.
@@ -108,11 +108,14 @@ def check_token_ids(name, ids, vocabulary_size):
     """
     if not hasattr(ids, "dtype"):
         ids = np.asarray(ids)
-    dtype = keras.backend.standardize_dtype(ids.dtype)
+    try:
+        dtype = keras.backend.standardize_dtype(ids.dtype)
+    except ValueError:  # e.g. NumPy strings
+        dtype = str(ids.dtype)
     if "int" not in dtype:
+        hint = "; convert whole-number floats with `.astype('int32')`" if "float" in dtype else ""
         raise TypeError(
-            f"`{name}` must be integer token ids. Received: {name} of dtype {dtype}; convert "
-            "whole-number floats with `.astype('int32')`"
+            f"`{name}` must be integer token ids. Received: {name} of dtype {dtype}{hint}"
         )
     if isinstance(ids, keras.KerasTensor):
         return ids
