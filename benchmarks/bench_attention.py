@@ -15,9 +15,14 @@ Two parts in one run (details in benchmarks/README.md):
    at N=2048 and 8192), each in a fresh subprocess (see `probe`). The plain path at N=8192
    is not run: its O(N^2) attention tensors do not fit in 24 GiB.
 
-Run: `python -m benchmarks.bench_attention [--jit] [--chunks QxK ...] [--skip-memory]
-[--skip-timing] [--memory-runs N] [--memory-jobs N] [harness options: --repeats --warmup
---filter --quick --no-record --results-file --target]`. `--filter` selects timed rows only.
+With `--mixed-float16` the timed rows run under the `mixed_float16` policy (the mode reads
+`graph fp16`): our query-key products are computed in float32 (so that large inputs do not
+overflow float16 into NaN), Keras' and keras-hub's in float16, and the ratios price that.
+
+Run: `python -m benchmarks.bench_attention [--jit] [--mixed-float16] [--chunks QxK ...]
+[--skip-memory] [--skip-timing] [--memory-runs N] [--memory-jobs N] [harness options:
+--repeats --warmup --filter --quick --no-record --results-file --target]`. `--filter`
+selects timed rows only.
 """
 
 import argparse
@@ -86,6 +91,11 @@ def parse_args(argv=None):
     )
     parser.add_argument("--jit", action="store_true", help="time with jit_compile=True (XLA)")
     parser.add_argument(
+        "--mixed-float16",
+        action="store_true",
+        help="time under the mixed_float16 policy (our query-key products run in float32)",
+    )
+    parser.add_argument(
         "--chunks",
         action="append",
         type=parse_chunks,
@@ -148,7 +158,7 @@ def _step(task, layer, call, x, jit):
     @tf.function(jit_compile=jit)
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(call(layer, x, True)))
+            loss = tf.reduce_mean(tf.square(tf.cast(call(layer, x, True), "float32")))
         gradients = tape.gradient(loss, layer.trainable_weights)
         # A result that depends on every gradient: the backward pass is neither pruned from
         # the graph nor still running when the clock stops.
@@ -209,7 +219,7 @@ def _pairs(sizes):
     return [mha] + blocks
 
 
-def _check_same(ours, peer, call, x):
+def _check_same(ours, peer, call, x, atol=None):
     """Copy the peer's weights into ours (building both on `x`); check equal outputs."""
     import keras
 
@@ -220,11 +230,12 @@ def _check_same(ours, peer, call, x):
     if peer_shapes != our_shapes:
         raise RuntimeError(f"Weight layouts differ. peer: {peer_shapes}, ours: {our_shapes}")
     ours.set_weights(peer.get_weights())
-    expected = keras.ops.convert_to_numpy(call(peer, x, False))
-    actual = keras.ops.convert_to_numpy(call(ours, x, False))
+    atol = ATOL if atol is None else atol
+    expected = keras.ops.convert_to_numpy(keras.ops.cast(call(peer, x, False), "float32"))
+    actual = keras.ops.convert_to_numpy(keras.ops.cast(call(ours, x, False), "float32"))
     error = float(np.max(np.abs(expected - actual)))
-    if error > ATOL:
-        raise RuntimeError(f"Outputs differ by {error:.2e} (> {ATOL}) with equal weights.")
+    if error > atol:
+        raise RuntimeError(f"Outputs differ by {error:.2e} (> {atol}) with equal weights.")
     return error
 
 
@@ -235,7 +246,7 @@ def variant_name(label, task, mode, length, chunks=None):
     return f"{label} {task} {mode} N={length}"
 
 
-def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS):
+def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS, mixed_float16=False):
     """The timed variants and the settings to record (the `build` of `harness.main`)."""
     import keras
     import tensorflow as tf
@@ -243,19 +254,27 @@ def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS):
     tf.get_logger().setLevel("ERROR")  # "Retracing" warnings: one function per model and N.
     sizes = QUICK_SIZES if quick else FULL_SIZES
     mode = "xla" if jit else "graph"
+    atol = None
+    if mixed_float16:
+        mode += " fp16"
+        atol = 2e-2  # float16 outputs; Keras' float16 logits against our float32 ones
     longest = max(sizes["lengths"])
     keras.utils.set_random_seed(0)
-    pairs = _pairs(sizes)
+    # Layers take the policy when they are created.
+    keras.config.set_dtype_policy("mixed_float16" if mixed_float16 else "float32")
+    try:
+        pairs = _pairs(sizes)
+        chunked = {chunk_sizes: _mha(sizes, chunk_sizes) for chunk_sizes in chunks}
+    finally:
+        keras.config.set_dtype_policy("float32")
     errors = {}
     for pair in pairs:
         x = _inputs(sizes, sizes["lengths"][0])
-        errors[pair.our_label] = _check_same(pair.ours, pair.peer, pair.call, x)
-    chunked = {}
-    for chunk_sizes in chunks:
-        chunked[chunk_sizes] = _mha(sizes, chunk_sizes)
+        errors[pair.our_label] = _check_same(pair.ours, pair.peer, pair.call, x, atol)
+    for chunk_sizes, layer in chunked.items():
         x = _inputs(sizes, longest)[:1]  # Long enough to take the chunked path.
         errors[f"chunked {chunk_sizes[0]}x{chunk_sizes[1]}"] = _check_same(
-            chunked[chunk_sizes], pairs[0].ours, _self_attention, x
+            layer, pairs[0].ours, _self_attention, x, atol
         )
 
     variants = []
@@ -281,7 +300,7 @@ def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS):
     }
     settings.update(
         {
-            "dtype": "float32",
+            "dtype": "mixed_float16 (our logits float32)" if mixed_float16 else "float32",
             "mode": f"tf.function(jit_compile={jit})",
             "train step": "forward + gradient of mean(outputs**2) w.r.t. all weights, no optimizer",
             "MultiHeadAttention": "self-attention, no causal mask",
@@ -457,7 +476,9 @@ def main(argv=None):
     if not args.skip_timing:
         results = harness.main(
             TITLE,
-            lambda q: build_variants(q, jit=args.jit, chunks=chunks),
+            lambda q: build_variants(
+                q, jit=args.jit, chunks=chunks, mixed_float16=args.mixed_float16
+            ),
             argv=rest,
             default_repeats=DEFAULT_REPEATS,
             default_warmup=DEFAULT_WARMUP,

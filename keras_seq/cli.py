@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -84,6 +85,7 @@ positive_int = _number_type(int, lambda value: value >= 1, "a positive integer")
 non_negative_int = _number_type(int, lambda value: value >= 0, "a non-negative integer")
 positive_float = _number_type(float, lambda value: 0.0 < value < float("inf"), "a positive number")
 probability = _number_type(float, lambda value: 0.0 < value <= 1.0, "a number in (0, 1]")
+finite_float = _number_type(float, math.isfinite, "a finite number")
 
 
 # Hides TensorFlow's C++ log lines written inside the block unless it raises (see its
@@ -403,7 +405,7 @@ def train_command(args):
         ),
         argument(
             "--length-penalty",
-            type=float,
+            type=finite_float,
             help=f"beam: length exponent ({OPTION_DEFAULTS['length_penalty']})",
         ),
         argument(

@@ -328,6 +328,18 @@ def test_generate_usage_errors_exit_2(
     assert named in err and value in err, err
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "Infinity"])
+def test_non_finite_length_penalty_is_a_usage_error(value, capsys):
+    # Refused while parsing: before the model (which does not exist) is even looked at.
+    argv = ["generate", "missing.keras", "--prompt", "a", "--strategy", "beam"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, f"--length-penalty={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --length-penalty: must be a finite number" in err
+    assert f"Received: {value!r}" in err
+
+
 # === Checkpoints: GPTCausalLM.from_preset and the model's tokenizer ===
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "models" / "checkpoint_fixtures"

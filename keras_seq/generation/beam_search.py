@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_seq.utils.validation import validate_float
+from keras_seq.utils.validation import validate_positive_int
+
 # Letter legend: B batch, K beams, V vocabulary, N new tokens.
 
 NEG_INF = -1e9  # Stands for log(0); finite, so -inf - -inf never makes a NaN.
@@ -87,8 +90,8 @@ def beam_search(
         max_new_tokens: int. Maximum number of new tokens.
         num_beams: int. Beam width K.
         prefix_length: int. Output position of the first new token.
-        length_penalty: float. Exponent of the length normalisation; `0.0` ranks by the sum
-            of log-probabilities, `> 0` favours longer outputs.
+        length_penalty: finite float. Exponent of the length normalisation; `0.0` ranks by
+            the sum of log-probabilities, `> 0` favours longer outputs.
         stop_token_id: optional int. Ends a hypothesis.
         pad_token_id: int. Filler after the stop token.
         early_stopping: `"exact"`, `False` or `True` (see above). Defaults to `"exact"`.
@@ -104,6 +107,11 @@ def beam_search(
         `(token_ids, scores)`: the best hypothesis per sequence, int32 `(B, max_new_tokens)`,
         and its float32 `(B,)` score (length-penalised sum of log-probabilities).
     """
+    # Checked here too, not only in `generate`: a NaN or infinite penalty would rank every
+    # hypothesis by NaN (or 0) scores and return an arbitrary one.
+    length_penalty = float(validate_float("length_penalty", length_penalty))
+    num_beams = validate_positive_int("num_beams", num_beams)
+    max_new_tokens = validate_positive_int("max_new_tokens", max_new_tokens)
     k = num_beams
     batch_size, vocabulary_size = ops.shape(logits)[0], logits.shape[-1]
     stops = tuple(stop_token_ids) + (() if stop_token_id is None else (stop_token_id,))

@@ -256,7 +256,7 @@ def generate(
             an optional extra bound). Defaults to `50` for `"top_k"`.
         top_p: float in (0, 1]. Sample from the smallest set of tokens whose probability
             reaches `top_p` (`"top_p"` only). Defaults to `0.9`.
-        length_penalty: float. Beam scores are `sum log p / length ** length_penalty`
+        length_penalty: finite float. Beam scores are `sum log p / length ** length_penalty`
             (`"beam"` only). Defaults to `0.0` (plain sum of log-probabilities).
         early_stopping: `"exact"`, `False` or `True` (`"beam"` only). When a sequence's
             beam search ends: `"exact"` once no live beam can beat the finished ones at any

@@ -82,7 +82,9 @@ def _banned_ngram_tokens(history, mask, n, batch_size, vocabulary_size):
     positions = ops.arange(length, dtype="int32")
     # The last real position of each row, and the n - 1 tokens ending there.
     last = ops.max(ops.where(mask, positions[None, :], -1), axis=1)  # (B,)
-    tail_index = ops.clip(last[:, None] - (n - 2) + ops.arange(n - 1, dtype="int32")[None], 0, None)
+    tail_index = ops.maximum(
+        last[:, None] - (n - 2) + ops.arange(n - 1, dtype="int32")[None], 0
+    )  # (B, n - 1)
     tail = ops.take_along_axis(history, tail_index, axis=1)  # (B, n - 1)
     tail_real = ops.all(ops.take_along_axis(mask, tail_index, axis=1), axis=1)  # (B,)
     # Every window of n positions: its first n - 1 tokens against the tail.

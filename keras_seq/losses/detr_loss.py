@@ -16,8 +16,57 @@ from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_non_negative_float
 from keras_seq.utils.validation import validate_positive_float
+from keras_seq.utils.value_checks import check_values
 
 REDUCTIONS = ("sum", "none")
+
+
+def check_detection_targets(y_true, num_classes):
+    """`(labels, boxes)` of `y_true`, checked, as int32 and float32.
+
+    Labels must be class ids in `[0, num_classes)` (whole numbers) or `-1` for padding: an
+    id `>= num_classes` would zero its target's class term (its one-hot row is empty) and
+    the "no object" id `num_classes` would be trained as a real class. The boxes of real
+    targets must be normalized `(cx, cy, w, h)` with each value in `[0, 1]` (pixels, or
+    negative sizes, give wrong matches and GIoU terms that train); every box, padding
+    included, must be finite (a NaN makes the whole loss NaN). See
+    `keras_seq.utils.value_checks.check_values` for when (eagerly, in a graph) and how the
+    checks raise.
+    """
+    labels = y_true["labels"]
+    invalid = ops.logical_and(
+        ops.not_equal(labels, -1),
+        ops.logical_or(ops.less(labels, 0), ops.greater_equal(labels, num_classes)),
+    )
+    if "float" in keras.backend.standardize_dtype(labels.dtype):
+        invalid = ops.logical_or(invalid, ops.logical_not(ops.equal(labels, ops.floor(labels))))
+    labels = check_values(
+        "y_true['labels']",
+        labels,
+        invalid,
+        "hold class ids in [0, num_classes) or -1 for padding (the last logit, "
+        "num_classes, is 'no object' and no target's label)",
+        f"num_classes={num_classes}",
+    )
+    labels = ops.cast(labels, "int32")
+    boxes = ops.cast(y_true["boxes"], "float32")
+    in_unit_range = ops.all(
+        ops.logical_and(ops.greater_equal(boxes, 0.0), ops.less_equal(boxes, 1.0)), axis=-1
+    )  # (B, T); False for NaN
+    finite = ops.all(ops.isfinite(boxes), axis=-1)  # (B, T)
+    invalid = ops.logical_or(
+        ops.logical_not(finite),
+        ops.logical_and(ops.greater_equal(labels, 0), ops.logical_not(in_unit_range)),
+    )
+    boxes = check_values(
+        "y_true['boxes']",
+        boxes,
+        invalid,
+        "hold normalized (cx, cy, w, h) boxes: each value in [0, 1] for a real target "
+        "(divide pixel boxes by the image size; widths and heights >= 0), finite in padding "
+        "slots",
+    )
+    return labels, boxes
 
 
 @keras_seq_export
@@ -41,6 +90,17 @@ class DETRLoss(keras.losses.Loss):
     whole output and target dicts (Keras would otherwise pair a single loss with each
     output).
 
+    Targets are checked: labels must be class ids in `[0, num_classes)` or `-1` (padding),
+    where `num_classes` is `y_pred["logits"].shape[-1] - 1` (the last logit is "no object",
+    never a target's label); the boxes of real targets must be normalized, each value in
+    `[0, 1]` (not pixels; widths and heights >= 0), and every box finite. Otherwise a label
+    `>= num_classes` silently drops its class term, the "no object" id trains as a real
+    class and a NaN box makes the loss NaN. Called eagerly (or with `run_eagerly=True`) a
+    bad target raises `ValueError` naming it, its position and value; in a `tf.function`
+    graph (`fit` without XLA, the default on CPU) the step fails with
+    `tf.errors.InvalidArgumentError` and the same message. Under XLA (`jit_compile=True`)
+    the compiler drops the checks: run a step without XLA to check a data set.
+
     Args:
         class_weight: float >= 0. Weight of the class term in matching and in the loss.
             Defaults to `1.0`.
@@ -57,7 +117,7 @@ class DETRLoss(keras.losses.Loss):
     Call arguments:
         y_true: dict `{"boxes": float (batch_size, num_targets, 4) normalized (cx, cy, w,
             h), "labels": int (batch_size, num_targets)}`, label `-1` in padding slots;
-            `num_targets <= num_queries`.
+            `num_targets <= num_queries`. Checked, see "Targets" above.
         y_pred: dict `{"logits": (batch_size, num_queries, num_classes + 1), "boxes":
             (batch_size, num_queries, 4)}` and optionally `"aux_logits"` / `"aux_boxes"`
             with a layer axis after the batch, as `keras_seq.models.DETRObjectDetector`
@@ -132,8 +192,9 @@ class DETRLoss(keras.losses.Loss):
         the number of boxes); the loss is `class_weight * class + l1_weight * l1 +
         giou_weight * giou` plus the same for each auxiliary output.
         """
-        target_labels = ops.cast(y_true["labels"], "int32")
-        target_boxes = ops.cast(y_true["boxes"], "float32")
+        target_labels, target_boxes = check_detection_targets(
+            y_true, y_pred["logits"].shape[-1] - 1
+        )
         logits = ops.cast(y_pred["logits"], "float32")
         boxes = ops.cast(y_pred["boxes"], "float32")
         terms = self._terms(logits, boxes, target_labels, target_boxes)
@@ -181,8 +242,9 @@ class DETRLoss(keras.losses.Loss):
         return class_term, l1_term, giou_term
 
     def call(self, y_true, y_pred):
-        target_labels = ops.cast(y_true["labels"], "int32")
-        target_boxes = ops.cast(y_true["boxes"], "float32")
+        target_labels, target_boxes = check_detection_targets(
+            y_true, y_pred["logits"].shape[-1] - 1
+        )
         total = 0.0
         for logits, boxes in self._levels(y_pred):
             class_term, l1_term, giou_term = self._terms(

@@ -14,9 +14,36 @@ from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_int
 from keras_seq.utils.validation import validate_rate
+from keras_seq.utils.value_checks import check_values
 
 REDUCTIONS = ("mean_with_sample_weight", "sum_over_batch_size", "mean", "sum", "none", None)
 MEAN_REDUCTIONS = ("mean_with_sample_weight", "sum_over_batch_size", "mean")
+
+
+def check_class_ids(y_true, y_pred, ignore_index=None):
+    """`y_true`, checked: every target is a class id of `y_pred` (in `[0, V)`, a whole
+    number if `y_true` is a float tensor) or `ignore_index`. See
+    `keras_seq.utils.value_checks.check_values` for when (eagerly, in a graph) and how it
+    raises; use the returned tensor, which in a graph runs after the check.
+
+    Without it an id `>= V` is clamped to `V - 1` under XLA (on GPUs TensorFlow's gather
+    gives `0` even without XLA) and a negative id wraps around to `V + id`: both give a
+    finite, wrong loss that trains.
+    """
+    vocabulary_size = y_pred.shape[-1]
+    if vocabulary_size is None:
+        vocabulary_size = ops.shape(y_pred)[-1]
+    invalid = ops.logical_or(ops.less(y_true, 0), ops.greater_equal(y_true, vocabulary_size))
+    if "float" in keras.backend.standardize_dtype(y_true.dtype):
+        # Also catches NaN, which compares false with everything.
+        invalid = ops.logical_or(invalid, ops.logical_not(ops.equal(y_true, ops.floor(y_true))))
+    requirement = "hold class ids in [0, vocabulary_size)"
+    details = f"vocabulary_size={y_pred.shape[-1]}"
+    if ignore_index is not None:
+        invalid = ops.logical_and(invalid, ops.not_equal(y_true, ignore_index))
+        requirement += " or `ignore_index`"
+        details += f", ignore_index={ignore_index}"
+    return check_values("y_true", y_true, invalid, requirement, details)
 
 
 def token_cross_entropy(y_true, y_pred, from_logits=True, label_smoothing=0.0, ignore_index=None):
@@ -29,6 +56,10 @@ def token_cross_entropy(y_true, y_pred, from_logits=True, label_smoothing=0.0, i
         from_logits: bool. Whether `y_pred` holds logits.
         label_smoothing: float in [0, 1). Target `(1 - eps) * one_hot + eps / V`.
         ignore_index: `None` or int. Target id whose tokens are excluded.
+
+    Raises:
+        ValueError: (`tf.errors.InvalidArgumentError` in a graph) for a target that is
+            neither a class id nor `ignore_index`; see `check_class_ids`.
 
     Returns:
         `(losses, valid)`: float32 `(batch_size, sequence_length)` losses, `0` at ignored
@@ -44,6 +75,7 @@ def token_cross_entropy(y_true, y_pred, from_logits=True, label_smoothing=0.0, i
             f"vocabulary_size). Received: y_true.shape={y_true.shape}, "
             f"y_pred.shape={y_pred.shape}"
         )
+    y_true = check_class_ids(y_true, y_pred, ignore_index)
     y_true = ops.cast(y_true, "int32")
     if from_logits:
         log_probs = ops.log_softmax(y_pred, axis=-1)  # (B, T, V)
@@ -120,6 +152,17 @@ class SequenceCrossEntropy(keras.losses.Loss):
     each replica's own mean, which weighs the tokens of a replica with little real text
     more. A value computed inside a replica is therefore that replica's share; the loss
     that `fit` reports is the global mean. `"sum"` and `"none"` are per replica as usual.
+
+    Targets are checked: each must be a class id in `[0, vocabulary_size)` (a whole number,
+    `vocabulary_size = y_pred.shape[-1]`) or `ignore_index`, padded positions included;
+    otherwise TensorFlow's gather would clamp an id `>= vocabulary_size` (under XLA, and on
+    GPUs) and wrap a negative one, a finite, wrong loss that trains. Called eagerly (or with
+    `run_eagerly=True`) a bad target raises `ValueError`; in a `tf.function` graph (`fit`
+    without XLA, the default on CPU) the step fails with `tf.errors.InvalidArgumentError`
+    and the same message. Under XLA (`jit_compile=True`, `fit`'s default on GPU) the
+    compiler drops the check, as keras-hub and Hugging Face do not check either: run a step
+    without XLA to check a data set. The message names the first bad target, its position,
+    `vocabulary_size` and `ignore_index`.
 
     Args:
         from_logits: bool. Whether `y_pred` holds logits (`True`) or probabilities, which

@@ -38,6 +38,10 @@ class Perplexity(keras.metrics.Metric):
     argument `ignore_index` like that loss. With `mask_token_id` / `ignore_index` or a
     per-token `sample_weight` and no Keras mask, both give the same result.
 
+    Targets are checked as by that loss: an id outside `[0, vocabulary_size)` that is not
+    `ignore_index` raises `ValueError` eagerly and `tf.errors.InvalidArgumentError` in a
+    graph; XLA drops the check.
+
     Args:
         from_logits: bool. Whether `y_pred` holds logits (`True`) or probabilities.
             Defaults to `True`.

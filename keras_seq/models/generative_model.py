@@ -1,9 +1,16 @@
 """The base of keras_seq's generative task models: `generate()` over the generation protocol."""
 
+import keras
+
 from keras_seq import generation
 from keras_seq.generation.generate import apply_generation_defaults
 from keras_seq.generation.generate import validate_generation_defaults
 from keras_seq.models.task import Task
+from keras_seq.utils.value_checks import check_token_ids
+
+# The entry of a dict of `generate` inputs that holds the prompt (language models) or the
+# source (encoder-decoders) token ids, as their `prefill` reads them.
+_TOKEN_ID_KEYS = ("token_ids", "source")
 
 
 class GenerativeTask(Task):
@@ -23,6 +30,13 @@ class GenerativeTask(Task):
     `generation_config.json` (e.g. Marian's beam search with 4 beams), so `generate(texts)`
     decodes as the checkpoint's authors configured it; Hugging Face keeps the same
     defaults in `model.generation_config`.
+
+    Token-id inputs (a prompt, or an encoder-decoder's source) are checked before decoding,
+    and in each `fit` / `evaluate` step: float ids are a `TypeError`, ids outside the
+    backbone's (source) vocabulary a `ValueError` naming the id (an embedding lookup would
+    clamp or wrap them silently). In a compiled step the check is an assert op
+    (`tf.errors.InvalidArgumentError`), dropped under XLA; see
+    `keras_seq.utils.value_checks`.
     """
 
     def __init__(self, *args, generation_defaults=None, **kwargs):
@@ -34,6 +48,40 @@ class GenerativeTask(Task):
 
     def call_with_cache(self, token_ids, cache, index):
         raise NotImplementedError(f"{type(self).__name__} does not implement `call_with_cache`.")
+
+    def _input_vocabulary_size(self):
+        """The number of ids the token input of `generate` takes (the source vocabulary of
+        an encoder-decoder), read from the backbone; `None` when the inputs are not token
+        ids (images) or the backbone does not say."""
+        size = getattr(self.backbone, "source_vocabulary_size", None)
+        return size if size is not None else getattr(self.backbone, "vocabulary_size", None)
+
+    def _check_token_ids(self, inputs):
+        """`inputs` with their token ids checked (`check_token_ids`), else unchanged."""
+        vocabulary_size = self._input_vocabulary_size()
+        if vocabulary_size is None or isinstance(inputs, str):
+            return inputs
+        if isinstance(inputs, dict):
+            keys = [key for key in _TOKEN_ID_KEYS if key in inputs]
+            if not keys:
+                return inputs  # `prefill` names the keys it expects
+            checked = check_token_ids(f"inputs['{keys[0]}']", inputs[keys[0]], vocabulary_size)
+            return {**inputs, keys[0]: checked}
+        if isinstance(inputs, (list, tuple)) and any(isinstance(x, str) for x in inputs):
+            return inputs  # text: the tokenizer's ids come back through here
+        return check_token_ids("inputs", inputs, vocabulary_size)
+
+    def _checked_data(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, (list, tuple)):
+            return data  # several positional inputs: not a layout of ours
+        return keras.utils.pack_x_y_sample_weight(self._check_token_ids(x), y, sample_weight)
+
+    def train_step(self, data):
+        return super().train_step(self._checked_data(data))
+
+    def test_step(self, data):
+        return super().test_step(self._checked_data(data))
 
     def resolve_generate_arguments(self, max_new_tokens, strategy, kwargs):
         """`(max_new_tokens, strategy, kwargs)` of a `generate()` call with the model's
@@ -48,6 +96,7 @@ class GenerativeTask(Task):
         max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
             max_new_tokens, strategy, kwargs
         )
+        self._check_token_ids(inputs)
         return generation.generate(self, inputs, max_new_tokens, strategy=strategy, **kwargs)
 
     def get_config(self):

@@ -34,11 +34,27 @@ def causal_mask(query_length, key_length, offset=0):
     return mask[None, None, :, :]
 
 
+def in_logit_precision(x):
+    """`x` cast to float32 if it is float16 or bfloat16, else unchanged.
+
+    Query-key products are computed from these: under mixed precision a float16 product
+    overflows float16's range (65504) once the dot products pass it, e.g. for inputs in the
+    hundreds or thousands, and the float32 softmax then sees `inf - inf = NaN` (all-NaN
+    outputs). Scaling the query by `1 / sqrt(key_dim)` first does not prevent that. The cast
+    is exact (every float16 and bfloat16 value is a float32), and the logits were cast to
+    float32 for the softmax anyway, so only the product's inputs change precision.
+    """
+    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+        return ops.cast(x, "float32")
+    return x
+
+
 def attention_logits(query, key, scale, bias=None):
     """Float32 logits `(B, N, T, S)` = query . key * scale (+ bias).
 
-    The query is scaled before the product, so that float16 products overflow later.
+    Computed in float32 from float16 / bfloat16 inputs (see `in_logit_precision`).
     """
+    query, key = in_logit_precision(query), in_logit_precision(key)
     query = query * ops.cast(scale, query.dtype)
     logits = ops.cast(ops.einsum("btnh,bsnh->bnts", query, key), "float32")
     if bias is not None:

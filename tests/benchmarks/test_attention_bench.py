@@ -33,7 +33,8 @@ def test_own_options_are_split_from_the_harness_options():
     args, rest = bench_attention.parse_args(
         ["--jit", "--repeats", "2", "--chunks", "8x16", "--chunks", "4x4", "--skip-memory"]
     )
-    assert args.jit and args.skip_memory and not args.skip_timing
+    assert args.jit and args.skip_memory and not args.skip_timing and not args.mixed_float16
+    assert bench_attention.parse_args(["--mixed-float16"])[0].mixed_float16
     assert args.chunks == [(8, 16), (4, 4)]
     assert rest == ["--repeats", "2"]
     with pytest.raises(SystemExit):
@@ -126,3 +127,11 @@ def test_quick_memory_probes_run_in_fresh_processes(capsys):
     out = capsys.readouterr().out
     assert "| chunked 8x16 | 256 |" in out
     assert "plain N=256: not run" in out
+
+
+@pytest.mark.slow  # about 5 s on 2 cores
+def test_quick_mixed_float16_rows_run_with_equal_weights():
+    results = bench_attention.main(["--quick", "--skip-memory", "--mixed-float16"])["results"]
+    names = [r.name for r in results]
+    assert "keras_seq.MultiHeadAttention train graph fp16 N=8" in names
+    assert "keras_seq.MultiHeadAttention chunked 8x16 train graph fp16 N=24" in names

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seq.generation import beam_search
 from keras_seq.generation import generate
 from tests.generation.toy_model import ToyLanguageModel
 
@@ -195,6 +196,16 @@ def test_hugging_face_stopping_rules_equal_a_transcription_of_theirs(
     assert differs > 0
 
 
+@pytest.mark.parametrize("length_penalty", [float("nan"), float("inf")])
+def test_beam_search_called_directly_rejects_a_non_finite_length_penalty(length_penalty):
+    model = ToyLanguageModel()
+    _, logits, cache = model.prefill(PROMPTS, 3)
+    with pytest.raises(ValueError, match=f"length_penalty={length_penalty}"):
+        beam_search(
+            model.call_with_cache, logits, cache, 3, num_beams=2, length_penalty=length_penalty
+        )
+
+
 def test_stop_token_ends_the_loop_early():
     model = ToyLanguageModel(seed=3)
     tokens = np.asarray(generate(model, PROMPTS, 20, jit_compile=False))
@@ -284,6 +295,9 @@ def test_sampled_first_token_follows_the_filtered_distribution(strategy, options
         ({"strategy": "beam", "early_stopping": "never"}, ValueError, "early_stopping"),
         ({"strategy": "beam", "early_stopping": 1}, ValueError, "early_stopping"),
         ({"strategy": "greedy", "early_stopping": True}, ValueError, "early_stopping"),
+        ({"strategy": "beam", "length_penalty": float("nan")}, ValueError, "length_penalty=nan"),
+        ({"strategy": "beam", "length_penalty": float("inf")}, ValueError, "length_penalty=inf"),
+        ({"strategy": "beam", "length_penalty": -np.inf}, ValueError, "length_penalty=-inf"),
         ({"stop_token_id": -1}, ValueError, "stop_token_id"),
         ({"stop_token_id": 1.0}, TypeError, "stop_token_id"),
         ({"stop_token_id": 99}, ValueError, "stop_token_id"),

@@ -48,6 +48,13 @@ def alone(model, row, max_new_tokens, **kwargs):
         {"strategy": "greedy", "jit_compile": False},
         {"strategy": "beam", "num_beams": 3, "jit_compile": False},
         {"strategy": "greedy", "stop_token_id": 4, "jit_compile": False},
+        # The processors read each row's prompt without its padding.
+        {
+            "strategy": "greedy",
+            "repetition_penalty": 1.5,
+            "no_repeat_ngram_size": 2,
+            "jit_compile": False,
+        },
         # XLA: one compilation per prompt alone (about 15 s).
         pytest.param(
             {"strategy": "beam", "num_beams": 2, "length_penalty": 1.0},

@@ -52,6 +52,13 @@ class ToyLanguageModel:
             state = np.tanh(state @ self.recurrent + self.embedding[token])
         return np.array(result)
 
+    def next_logits(self, history):
+        """The logits of the token after `history` (the prompt and what followed it)."""
+        state = np.zeros(self.embedding.shape[1], "float32")
+        for token in history:
+            state = np.tanh(state @ self.recurrent + self.embedding[token])
+        return state @ self.output
+
     def exhaustive(self, prompt, max_new_tokens, stop_token_id=None, length_penalty=0.0):
         """Best continuation over every sequence (ending at the stop token or at the limit)."""
         best, best_score = None, -np.inf

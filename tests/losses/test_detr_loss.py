@@ -1,5 +1,7 @@
 """DETRLoss against a NumPy + SciPy transcription of DETR's criterion; invariances; errors."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -161,3 +163,52 @@ def test_sample_weight_is_an_error():
     y_true, y_pred = make_batch()
     with pytest.raises(ValueError, match="sample_weight"):
         losses.DETRLoss()(y_true, y_pred, sample_weight=np.ones(3))
+
+
+# === Targets: a bad label or box is an error, not a silently wrong loss ===
+
+
+def _one_target(label, box):
+    y_true = {
+        "boxes": np.array([[box, [0.0, 0.0, 0.0, 0.0]]], "float32"),
+        "labels": np.array([[label, -1]]),
+    }
+    y_pred = {
+        "logits": np.zeros((1, 3, 4), "float32"),  # 3 classes and "no object"
+        "boxes": np.full((1, 3, 4), 0.5, "float32"),
+    }
+    return y_true, y_pred
+
+
+GOOD_BOX = [0.5, 0.5, 0.2, 0.2]
+BAD_DETR_TARGETS = [
+    (3, GOOD_BOX, "y_true['labels']", "y_true['labels'][0, 0]=3"),  # the "no object" id
+    (7, GOOD_BOX, "y_true['labels']", "y_true['labels'][0, 0]=7"),  # beyond the logits
+    (-2, GOOD_BOX, "y_true['labels']", "y_true['labels'][0, 0]=-2"),  # padding is -1
+    (1, [0.5, 0.5, -0.2, 0.2], "y_true['boxes']", "-0.2"),  # a negative width
+    (1, [320.0, 240.0, 64.0, 48.0], "y_true['boxes']", "320."),  # pixels
+    (1, [0.5, np.nan, 0.2, 0.2], "y_true['boxes']", "nan"),
+]
+
+
+@pytest.mark.parametrize("label,box,argument,value", BAD_DETR_TARGETS)
+def test_bad_targets_raise_eagerly(label, box, argument, value):
+    y_true, y_pred = _one_target(label, box)
+    loss = losses.DETRLoss()
+    with pytest.raises(ValueError, match=re.escape(f"`{argument}` must")) as info:
+        loss(y_true, y_pred)
+    assert value in str(info.value)
+    with pytest.raises(ValueError, match=re.escape(argument)):
+        loss.components(y_true, y_pred)
+
+
+def test_bad_targets_fail_in_a_graph_and_good_ones_pass():
+    compute = tf.function(losses.DETRLoss())
+    y_true, y_pred = _one_target(2, GOOD_BOX)
+    assert np.isfinite(float(compute(y_true, y_pred)))
+    y_true["boxes"][0, 1, 0] = np.nan  # NaN in a padding slot would make the loss NaN
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"y_true\[boxes\].*nan"):
+        compute(y_true, y_pred)
+    y_true, y_pred = _one_target(3, GOOD_BOX)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"y_true\[labels\].*\[3\]"):
+        compute(y_true, y_pred)

@@ -313,3 +313,54 @@ def test_validation_errors():
 def test_rank_mismatch_error():
     with pytest.raises(ValueError, match="y_true"):
         SequenceCrossEntropy()(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)))
+
+
+# === Targets that are not class ids: an error, not a finite wrong loss ===
+
+# (targets, ignore_index, the bad value the message names)
+BAD_TARGETS = [
+    ([[1, 2, VOCAB]], None, f"y_true[0, 2]={VOCAB}"),  # clamped to VOCAB - 1 under XLA
+    ([[1, -1, 2]], None, "y_true[0, 1]=-1"),  # wraps to VOCAB - 1
+    ([[1, -1, 2]], -100, "y_true[0, 1]=-1"),  # negative, but not the ignore_index
+    ([[1, 2, 3]], 0, None),  # fine: no error
+    ([[-100, 2, 3]], -100, None),
+    ([[1.5, 2, 3]], None, "y_true[0, 0]=1.5"),
+    ([[1, np.nan, 3]], None, "y_true[0, 1]=nan"),
+]
+
+
+@pytest.mark.parametrize("targets,ignore_index,named", BAD_TARGETS)
+def test_targets_that_are_not_class_ids_raise_eagerly(targets, ignore_index, named):
+    loss = SequenceCrossEntropy(ignore_index=ignore_index)
+    logits = np.zeros((1, 3, VOCAB), "float32")
+    if named is None:
+        assert np.isfinite(float(loss(np.asarray(targets), logits)))
+        return
+    with pytest.raises(ValueError, match=r"`y_true` must hold class ids") as info:
+        loss(np.asarray(targets), logits)
+    assert named in str(info.value) and f"vocabulary_size={VOCAB}" in str(info.value)
+
+
+def test_targets_that_are_not_class_ids_fail_in_a_graph():
+    loss = SequenceCrossEntropy(ignore_index=-100)
+    compute = tf.function(loss)
+    logits = np.zeros((1, 3, VOCAB), "float32")
+    for targets, value in (([[1, 2, VOCAB]], str(VOCAB)), ([[1, -1, 2]], "-1")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`y_true` must hold") as info:
+            compute(np.asarray(targets), logits)
+        assert f"[{value}]" in str(info.value) and "ignore_index=-100" in str(info.value)
+    # Under XLA the check is dropped by the compiler (documented); valid targets still work.
+    xla = tf.function(loss, jit_compile=True)
+    np.testing.assert_allclose(xla(np.asarray([[1, -100, 2]]), logits), np.log(VOCAB), rtol=1e-6)
+
+
+def test_fit_on_out_of_vocabulary_targets_fails():
+    model = keras.Sequential([keras.layers.Embedding(VOCAB, 4), keras.layers.Dense(VOCAB)])
+    x = np.ones((2, 3), "int32")
+    y = np.array([[1, 2, 3], [4, 5, VOCAB + 2]])
+    model.compile("sgd", SequenceCrossEntropy(), jit_compile=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"y_true.*\\[{VOCAB + 2}\\]"):
+        model.fit(x, y, epochs=1, verbose=0)
+    model.compile("sgd", SequenceCrossEntropy(), run_eagerly=True)
+    with pytest.raises(ValueError, match=rf"y_true\[1, 2\]={VOCAB + 2}"):
+        model.fit(x, y, epochs=1, verbose=0)

@@ -190,3 +190,12 @@ def test_validation_errors():
     for kwargs, error, match in cases:
         with pytest.raises(error, match=match):
             Perplexity(**kwargs)
+
+
+def test_targets_outside_the_vocabulary_are_an_error():
+    metric = Perplexity(ignore_index=0)
+    logits = np.zeros((1, 3, 4), "float32")
+    with pytest.raises(ValueError, match=r"`y_true` must hold class ids.*y_true\[0, 2\]=4"):
+        metric.update_state(np.array([[1, 2, 4]]), logits)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"y_true.*\[-1\]"):
+        tf.function(metric.update_state)(np.array([[1, -1, 0]]), logits)

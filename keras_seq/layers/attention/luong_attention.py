@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.attention.base_attention import BaseAttention
+from keras_seq.ops.attention import in_logit_precision
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
@@ -132,6 +133,8 @@ class LuongAttention(BaseAttention):
         else:
             if self.score_mode == "general":
                 query = self._project(self.query_dense, query)  # (B, T, K)
+            # In float32 under mixed precision: a float16 product overflows (NaN weights).
+            query, key = in_logit_precision(query), in_logit_precision(key)
             scores = ops.matmul(query, ops.swapaxes(key, -2, -1))  # (B, T, S)
         if self.use_scale:
             scores = scores * ops.cast(self.scale, scores.dtype)

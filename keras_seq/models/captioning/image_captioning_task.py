@@ -158,6 +158,9 @@ class ImageCaptioningTask(GenerativeTask):
     def _memory_of(self, inputs):
         return self._regions(self.backbone(self._images_of(inputs), training=False))  # (B, R, D)
 
+    def _input_vocabulary_size(self):
+        return None  # `generate` takes images, not token ids
+
     def prefill(self, inputs, max_new_tokens):
         memory = self._memory_of(inputs)
         logits, cache = self._prefill_decoder(memory, max_new_tokens)

@@ -167,6 +167,22 @@ def test_mixed_precision_close_to_float32():
             np.testing.assert_allclose(np.asarray(a, "float32"), e, atol=2e-2, err_msg=name)
 
 
+def test_mixed_float16_luong_scores_of_large_inputs_do_not_overflow():
+    # Dot products of vectors in the hundreds pass float16's maximum (65504): computed in
+    # float16 they were inf, and the float32 softmax gave NaN weights.
+    for name, layer_cls, init_kwargs in CONFIGS[2:5]:  # dot, dot_scale, general
+        query, key = query_for(layer_cls, init_kwargs) * 300.0, KEY * 300.0
+        reference = make_layer(layer_cls, init_kwargs, query, key)
+        mixed = layer_cls(**init_kwargs, dtype="mixed_float16")
+        mixed.build([query.shape, key.shape])
+        mixed.set_weights(reference.get_weights())
+        _, expected = reference([query, VALUE, key], return_attention_scores=True)
+        _, actual = mixed([query, VALUE, key], return_attention_scores=True)
+        actual = np.asarray(actual, "float32")
+        assert np.isfinite(actual).all(), name
+        np.testing.assert_allclose(actual, expected, atol=2e-2, err_msg=name)
+
+
 def test_keras_masks_equal_explicit_masks_and_explicit_wins():
     layer = make_layer(LuongAttention, {"score_mode": "general"}, QUERY3, KEY)
     masking = keras.layers.Masking(mask_value=0.0)

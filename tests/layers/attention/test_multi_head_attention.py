@@ -131,6 +131,33 @@ def test_low_precision_softmax_with_large_logits(policy):
     np.testing.assert_allclose(row_sums[0], 1.0, atol=1e-2)
 
 
+def _mixed_and_float32(policy, **kwargs):
+    """A float32 layer and a `policy` one with the same weights."""
+    keras.utils.set_random_seed(0)
+    reference = layers.MultiHeadAttention(num_heads=3, key_dim=4, **kwargs)
+    mixed = layers.MultiHeadAttention(num_heads=3, key_dim=4, dtype=policy, **kwargs)
+    reference(X, MEMORY)
+    mixed(X, MEMORY)
+    mixed.set_weights(reference.get_weights())
+    return mixed, reference
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_float16_query_key_products_do_not_overflow(chunked, scale):
+    # At scale 1000 the dot products pass float16's maximum (65504): computed in float16
+    # they were inf, and the float32 softmax of inf - inf gave all-NaN outputs.
+    kwargs = {"query_chunk_size": 4, "key_chunk_size": 4} if chunked else {}
+    mixed, reference = _mixed_and_float32("mixed_float16", **kwargs)
+    query, value = X * scale, MEMORY * scale
+    expected = np.asarray(reference(query, value, value_mask=MEMORY_PADDING))
+    actual = mixed(query, value, value_mask=MEMORY_PADDING)
+    assert keras.backend.standardize_dtype(actual.dtype) == "float16"
+    actual = np.asarray(tf.cast(actual, "float32"))
+    assert np.isfinite(actual).all()
+    np.testing.assert_allclose(actual, expected, atol=3e-3 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 def test_cached_decoding_equals_full_pass(chunked):
     kwargs = {"query_chunk_size": 1, "key_chunk_size": 2} if chunked else {}

@@ -75,6 +75,24 @@ def test_decoder_equals_keras_hub(normalize_first, cross):
     )
 
 
+@pytest.mark.parametrize("block", ["encoder", "decoder"])
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_mixed_float16_blocks_with_large_inputs_stay_finite(block, scale):
+    # Post-norm blocks attend to their raw inputs: at scale 1000 the query-key products
+    # pass float16's maximum, which gave all-NaN outputs while they were float16.
+    keras.utils.set_random_seed(0)
+    cls = layers.TransformerEncoder if block == "encoder" else layers.TransformerDecoder
+    args = (TARGET * scale,) if block == "encoder" else (TARGET * scale, SOURCE * scale)
+    reference = cls(num_heads=4, intermediate_dim=32)
+    mixed = cls(num_heads=4, intermediate_dim=32, dtype="mixed_float16")
+    reference(*args)
+    mixed(*args)
+    mixed.set_weights(reference.get_weights())
+    actual = np.asarray(keras.ops.cast(mixed(*args), "float32"))
+    assert np.isfinite(actual).all()
+    np.testing.assert_allclose(actual, reference(*args), atol=2e-2)
+
+
 @pytest.mark.parametrize("cross", [False, True])
 def test_decoder_cached_generation_equals_full_pass(cross):
     decoder = layers.TransformerDecoder(num_heads=4, intermediate_dim=32, normalize_first=True)
