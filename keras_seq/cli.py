@@ -27,6 +27,7 @@ import textwrap
 
 from keras_seq.decoding_options import OPTION_DEFAULTS
 from keras_seq.decoding_options import STRATEGY_OPTIONS
+from keras_seq.recipes import data_files
 from keras_seq.recipes import model_sources
 from keras_seq.recipes import registry
 from keras_seq.stderr_capture import quiet_stderr
@@ -228,11 +229,26 @@ def demo_command(args):
     return 0
 
 
+@contextlib.contextmanager
+def _data_errors():
+    """A data file found unusable while it is read (not UTF-8 text, too short, ...) is a
+    usage error of `--data` naming it."""
+    try:
+        yield
+    except data_files.DataPathError as error:
+        raise UsageError(
+            f"argument --data: the path {error.reason}. Received: {error.path!r}"
+        ) from None
+
+
 @subcommand(
     "train",
-    help="train a recipe on built-in data and save the model, logs, plots and metrics",
+    help="train a recipe on built-in data or your own and save the model, logs, plots and metrics",
     description=(
-        "Train one of the built-in recipes on data generated locally (nothing is downloaded). "
+        "Train one of the built-in recipes on data generated locally (nothing is downloaded), "
+        "or with --data on your own: `keras-seq train char-lm --data corpus.txt` (text files, "
+        "or directories of .txt files; the vocabulary is the data's characters, saved as "
+        "vocabulary.json). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
@@ -278,6 +294,13 @@ def demo_command(args):
             default=None,
             help="compile the train step with XLA, or not (default: the recipe's choice)",
         ),
+        argument(
+            "--data",
+            nargs="+",
+            metavar="PATH",
+            help="train on your own data instead of the built-in data; char-lm: UTF-8 text "
+            "files or directories of .txt files (every tenth window of text validates)",
+        ),
         argument("--quick", action="store_true", help="tiny data and model: a smoke test"),
         argument(
             "--seed",
@@ -294,7 +317,18 @@ def train_command(args):
             f"argument --model: recipe {recipe.name} has models {', '.join(recipe.models)}. "
             f"Received: {args.model!r}"
         )
-    output_dir = args.output_dir or registry.default_output_dir(recipe, args.model)
+    if args.data is not None:
+        if not recipe.data:
+            raise UsageError(
+                f"argument --data: recipe {recipe.name} trains on built-in data; recipes that "
+                f"take --data: {', '.join(registry.recipes_with_data())}. "
+                f"Received: {' '.join(args.data)!r}"
+            )
+        with _data_errors():
+            registry.find_data_files(recipe, args.data)
+    output_dir = args.output_dir
+    if output_dir is None:
+        output_dir = registry.default_output_dir(recipe, args.model)
     problem = registry.output_dir_problem(output_dir) if output_dir else "is empty"
     if problem:
         raise UsageError(f"argument --output-dir: the path {problem}. Received: {output_dir!r}")
@@ -305,7 +339,7 @@ def train_command(args):
 
         # Ctrl-C: the runner has marked metrics.json "interrupted"; the message is printed
         # after the block, whose stderr is dropped.
-        with contextlib.suppress(KeyboardInterrupt), _progress_to_stdout():
+        with contextlib.suppress(KeyboardInterrupt), _progress_to_stdout(), _data_errors():
             metrics = train_recipe(
                 recipe.name,
                 output_dir=output_dir,
@@ -317,6 +351,7 @@ def train_command(args):
                 quick=args.quick,
                 seed=args.seed,
                 model=args.model,
+                data=args.data,
                 verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal
             )
     if metrics is None:

@@ -9,15 +9,20 @@ import importlib
 import os
 import textwrap
 
+from keras_seq.recipes import data_files
+
 Recipe = collections.namedtuple(
-    "Recipe", ["name", "module", "function", "summary", "epochs", "batch_size", "models"]
+    "Recipe",
+    ["name", "module", "function", "summary", "epochs", "batch_size", "models", "data"],
+    defaults=(None,),
 )
 Recipe.__doc__ = """One training recipe.
 
 `module` and `function` name the function `train(run)` that trains it (see
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
-the first being the default.
+the first being the default; `data` is the kind of the user's data `--data` takes
+(`"text"`: text files or directories of `.txt` files), or `None` for built-in data only.
 """
 
 RECIPES = {
@@ -31,6 +36,7 @@ RECIPES = {
             epochs=6,
             batch_size=32,
             models=("rnn", "gpt"),
+            data="text",
         ),
         Recipe(
             "seq2seq-attention",
@@ -83,6 +89,8 @@ RECIPES = {
 STRATEGIES = ("default", "mirrored")
 MIXED_PRECISION = ("none", "auto", "mixed_float16", "mixed_bfloat16")
 DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
+# What `--data` takes, per kind of data.
+DATA_KINDS = {"text": "text files, or directories of .txt files"}
 
 
 def get_recipe(name):
@@ -154,6 +162,7 @@ def validate_train_options(
     quick=False,
     seed=0,
     model=None,
+    data=None,
 ):
     """Check the options of one training run; raise a `ValueError` naming the bad one.
 
@@ -196,6 +205,25 @@ def validate_train_options(
             f"`model` must be one of {list(recipe.models)} for recipe {recipe.name!r}. "
             f"Received: model={model!r}"
         )
+    if data is not None:
+        find_data_files(recipe, data)
+
+
+def recipes_with_data():
+    """The names of the recipes that take the user's data (`--data`)."""
+    return [name for name, recipe in RECIPES.items() if recipe.data]
+
+
+def find_data_files(recipe, data):
+    """The data files of `data` (a path or a list of paths) for `recipe`: a `ValueError`
+    when the recipe trains on built-in data only, a `data_files.DataPathError` (a
+    `ValueError`) naming the path that cannot be used."""
+    if not recipe.data:
+        raise ValueError(
+            f"`data` is not taken by recipe {recipe.name!r}, which trains on built-in data; "
+            f"recipes that take data: {', '.join(recipes_with_data())}. Received: data={data!r}"
+        )
+    return data_files.text_files(data)
 
 
 def recipe_table(width=79):

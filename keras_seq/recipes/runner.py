@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from keras_seq.recipes import outputs
 from keras_seq.recipes.registry import default_output_dir
+from keras_seq.recipes.registry import find_data_files
 from keras_seq.recipes.registry import get_recipe
 from keras_seq.recipes.registry import load_recipe
 from keras_seq.recipes.registry import validate_train_options
@@ -77,7 +78,8 @@ class RecipeRun:
     """One run of a recipe: its options, strategy and outputs (what `train(run)` gets).
 
     Attributes set from the options: `recipe` (the `Recipe`), `model_name` (the `--model`
-    choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`,
+    choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`, `data` (the
+    user's data files, or `None` for the recipe's built-in data),
     `jit_compile` (`None` lets the recipe choose), `mixed_precision` (the dtype policy name,
     or `"none"`), `strategy` (a `tf.distribute.Strategy`) and `verbose` (of `fit`).
     """
@@ -93,6 +95,7 @@ class RecipeRun:
         self.batch_size = options["batch_size"]
         self.quick = options["quick"]
         self.seed = options["seed"]
+        self.data = options["data"]
         self.jit_compile = options["jit_compile"]
         self.mixed_precision = options["mixed_precision"]
         self.strategy = strategy
@@ -310,6 +313,7 @@ def train_recipe(
     quick=False,
     seed=0,
     model=None,
+    data=None,
     callbacks=None,
     verbose=0,
 ):
@@ -332,6 +336,9 @@ def train_recipe(
         seed: int. Seeds initialization, shuffling and dropout (`keras.utils.
             set_random_seed`); the data sets are fixed.
         model: str or `None`. The recipe's architecture choice; `None` is its default.
+        data: path, list of paths or `None`. The user's data for the recipes that take it
+            (`keras_seq.recipes.registry.recipes_with_data`): for `char-lm`, UTF-8 text files
+            or directories of `.txt` files. `None` uses the recipe's built-in data.
         callbacks: list of `keras.callbacks.Callback` or `None`. Appended to the recipe's.
         verbose: int or `"auto"`. `fit`'s verbosity (0: silent, 1: progress bars, 2: a line
             per epoch); `"auto"` is `progress_verbose()`: 1 when stdout is a terminal, else 2.
@@ -370,6 +377,7 @@ def train_recipe(
         quick=quick,
         seed=seed,
         model=model,
+        data=data,
     )
     model = model or recipe.models[0]
     verbose = progress_verbose() if verbose == "auto" else verbose
@@ -385,6 +393,7 @@ def train_recipe(
         "quick": quick,
         "seed": seed,
         "model": model,
+        "data": None if data is None else find_data_files(recipe, data),
         "output_dir": os.path.abspath(output_dir),
     }
     previous_policy = keras.config.dtype_policy()

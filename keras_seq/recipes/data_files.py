@@ -1,0 +1,78 @@
+"""The user's data files of `keras-seq train --data`, found and checked from the file system alone.
+
+Standard library only: the command checks `--data` with it before importing TensorFlow (see
+`keras_seq.cli`); the recipes read the files (`keras_seq.recipes.text_data`).
+"""
+
+import os
+
+TEXT_SUFFIX = ".txt"
+
+
+class DataPathError(ValueError):
+    """A data path that cannot be used: `path` (as given, or the file found inside it) and
+    `reason` (what is wrong with it, e.g. `"is empty"`)."""
+
+    def __init__(self, path, reason):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"`data`: the path {reason}. Received: data path {self.path!r}")
+
+
+def as_path_list(paths):
+    """`paths` (one path or a list of paths) as a list of `str` paths."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return [os.fspath(path) for path in paths]
+
+
+def text_files(paths):
+    """The text files of `paths`, in order: each path is a text file, or a directory whose
+    `.txt` files (in its sub-directories too, sorted by path) are taken.
+
+    Raises:
+        DataPathError: naming the path that does not exist, the directory that holds no
+            `.txt` file, or the file that is empty.
+
+    Example:
+    ```python
+    import os
+    import tempfile
+
+    from keras_seq.recipes.data_files import text_files
+
+    directory = tempfile.mkdtemp()
+    for name, text in (("b.txt", "world"), ("a.txt", "hello "), ("notes.md", "skipped")):
+        with open(os.path.join(directory, name), "w") as file:
+            file.write(text)
+    files = text_files(directory)
+    assert [os.path.basename(path) for path in files] == ["a.txt", "b.txt"]
+    ```
+    """
+    paths = as_path_list(paths)
+    if not paths:
+        raise DataPathError("''", "names no file: give at least one path")
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(
+                os.path.join(root, name)
+                for root, _, names in os.walk(path)
+                for name in names
+                if name.endswith(TEXT_SUFFIX) and not name.startswith(".")
+            )
+            if not found:
+                raise DataPathError(path, f"is a directory that holds no {TEXT_SUFFIX} file")
+            files += found
+        elif os.path.isfile(path):
+            files.append(path)
+        elif os.path.exists(path):
+            raise DataPathError(path, "is not a file or a directory")
+        else:
+            raise DataPathError(path, "does not exist")
+    for path in files:
+        if not os.access(path, os.R_OK):
+            raise DataPathError(path, "is not readable")
+        if os.path.getsize(path) == 0:
+            raise DataPathError(path, "is empty")
+    return files
