@@ -253,7 +253,9 @@ def _data_errors():
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
         "metrics.json are rewritten atomically after every epoch, so an interrupted run "
-        "keeps the outputs of its last finished epoch.\n\nrecipes:\n" + registry.recipe_table()
+        "keeps the outputs of its last finished epoch, and --resume continues it. An output "
+        "directory that holds an earlier run is refused unless --overwrite or --resume is "
+        "given.\n\nrecipes:\n" + registry.recipe_table()
     ),
     arguments=[
         argument("recipe", metavar="RECIPE", choices=list(registry.RECIPES), help="recipe name"),
@@ -295,6 +297,18 @@ def _data_errors():
             help="compile the train step with XLA, or not (default: the recipe's choice)",
         ),
         argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the run that --output-dir already holds (without it, or --resume, "
+            "such a directory is refused)",
+        ),
+        argument(
+            "--resume",
+            action="store_true",
+            help="continue the interrupted run in --output-dir from its last finished epoch "
+            "(weights and optimizer state from its backup/ directory); give the same options",
+        ),
+        argument(
             "--data",
             nargs="+",
             metavar="PATH",
@@ -332,6 +346,16 @@ def train_command(args):
     problem = registry.output_dir_problem(output_dir) if output_dir else "is empty"
     if problem:
         raise UsageError(f"argument --output-dir: the path {problem}. Received: {output_dir!r}")
+    if args.overwrite and args.resume:
+        raise UsageError("argument --resume: not allowed with argument --overwrite")
+    problem = registry.previous_run_problem(
+        output_dir, overwrite=args.overwrite, resume=args.resume, flags=True
+    )
+    if problem:
+        name, message = problem
+        raise UsageError(
+            f"argument --{name.replace('_', '-')}: {message}. Received: {output_dir!r}"
+        )
     metrics = None
     with quiet_tensorflow():
         import_subpackages()
@@ -352,12 +376,15 @@ def train_command(args):
                 seed=args.seed,
                 model=args.model,
                 data=args.data,
+                overwrite=args.overwrite,
+                resume=args.resume,
                 verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal
             )
     if metrics is None:
         print(
             f"\nInterrupted: the outputs of the finished epochs are in {output_dir} "
-            "(metrics.json says how far it got).",
+            "(metrics.json says how far it got); the same command with --resume continues "
+            "the run.",
             file=sys.stderr,
         )
         return 130

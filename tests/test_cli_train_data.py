@@ -220,3 +220,117 @@ def test_train_help_shows_data(capsys):
         cli.main(["train", "--help"])
     out = capsys.readouterr().out
     assert "--data PATH" in out and "char-lm --data" in out
+
+
+# --- output directories that hold a run -----------------------------------------------------
+
+
+class _InterruptAfter(keras.callbacks.Callback):
+    """Keeps the history and weights at the end of epoch `epochs`, then raises
+    KeyboardInterrupt."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            self.weights = self.model.get_weights()
+            raise KeyboardInterrupt
+
+
+def fake_run(output_dir, backup=False):
+    """An output directory as a run leaves it: finished, or interrupted (with a backup)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "model.keras").write_bytes(b"previous model")
+    (output_dir / "metrics.json").write_text('{"files": ["model.keras", "metrics.json"]}')
+    if backup:
+        (output_dir / "backup").mkdir()
+        (output_dir / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+
+
+@pytest.mark.parametrize(
+    "backup, options, named, expected",
+    [
+        (False, [], "--output-dir", "already holds a previous run"),
+        (True, [], "--output-dir", "already holds a previous run"),
+        (False, ["--resume"], "--resume", "there is nothing to resume"),
+        (None, ["--resume"], "--resume", "holds no run to resume"),
+        (False, ["--resume", "--overwrite"], "--resume", "not allowed with argument --overwrite"),
+    ],
+)
+def test_train_refuses_a_directory_holding_a_run(
+    backup, options, named, expected, tmp_path, capsys
+):
+    output_dir = tmp_path / "run"
+    if backup is None:
+        output_dir.mkdir()
+    else:
+        fake_run(output_dir, backup)
+    argv = ["train", "char-lm", "--quick", "--output-dir", str(output_dir), *options]
+    err = usage_error(capsys, argv)
+    assert f"argument {named}" in err and expected in err
+    if not options:
+        assert "--overwrite" in err and "--resume" in err and repr(str(output_dir)) in err
+    if backup is not None:
+        assert (output_dir / "model.keras").read_bytes() == b"previous model"  # untouched
+
+
+def test_train_output_dir_empty_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = usage_error(capsys, ["train", "char-lm", "--quick", "--output-dir", ""])
+    assert "argument --output-dir: the path is empty. Received: ''" in err
+    assert os.listdir(tmp_path) == []  # not the default directory
+
+
+def test_train_recipe_refuses_a_directory_holding_a_run(tmp_path):
+    fake_run(tmp_path / "run")
+    with pytest.raises(ValueError, match="`output_dir`.*overwrite=True.*resume=True"):
+        train_recipe("char-lm", output_dir=tmp_path / "run", quick=True)
+    with pytest.raises(ValueError, match="`resume`.*nothing to resume.*Received: resume=True"):
+        train_recipe("char-lm", output_dir=tmp_path / "run", quick=True, resume=True)
+    with pytest.raises(ValueError, match="`overwrite` and `resume` exclude each other"):
+        train_recipe("char-lm", output_dir=tmp_path, overwrite=True, resume=True)
+    with pytest.raises(ValueError, match="`resume` must be a bool"):
+        train_recipe("char-lm", output_dir=tmp_path, resume="yes")
+    assert (tmp_path / "run" / "model.keras").read_bytes() == b"previous model"
+
+
+@pytest.mark.slow  # three quick char-lm runs: about 8 s
+def test_resume_continues_an_interrupted_run_and_overwrite_replaces(tmp_path, capsys):
+    output_dir = tmp_path / "run"
+    interrupt = _InterruptAfter(2)
+    with pytest.raises(KeyboardInterrupt):
+        train_recipe("char-lm", output_dir=output_dir, epochs=3, quick=True, callbacks=[interrupt])
+    first = json.loads((output_dir / "metrics.json").read_text())
+    assert first["status"] == "interrupted" and first["epochs_completed"] == 2
+    assert (output_dir / "backup").is_dir()
+
+    # --resume: the third epoch starts from the backup of the second (weights and optimizer).
+    argv = ["train", "char-lm", "--quick", "--epochs", "3", "--output-dir", str(output_dir)]
+    assert cli.main([*argv, "--resume"]) == 0
+    assert "resuming after epoch 2" in capsys.readouterr().out
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 3
+    assert metrics["details"]["resumed_from_epoch"] == 2
+    assert metrics["history"]["loss"][:2] == first["history"]["loss"]
+    assert len(metrics["history"]["loss"]) == len(metrics["history"]["val_loss"]) == 3
+    assert not (output_dir / "backup").exists()  # deleted once the run completed
+    model = keras.saving.load_model(output_dir / "model.keras")
+    steps = int(model.optimizer.iterations) // 3
+    assert steps >= 1 and int(model.optimizer.iterations) == 3 * steps
+    assert len(glob_runs(output_dir)) == 2  # TensorBoard: one subdirectory per run
+
+    # A completed run is refused, then replaced with --overwrite.
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert "--overwrite" in capsys.readouterr().err
+    argv = ["train", "char-lm", "--quick", "--epochs", "1", "--output-dir", str(output_dir)]
+    assert cli.main([*argv, "--overwrite"]) == 0
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 1 and "resumed_from_epoch" not in metrics["details"]
+    assert int(keras.saving.load_model(output_dir / "model.keras").optimizer.iterations) == steps
+
+
+def glob_runs(output_dir):
+    return sorted((output_dir / "logs").glob("run-*"))

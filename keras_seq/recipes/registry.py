@@ -89,6 +89,10 @@ RECIPES = {
 STRATEGIES = ("default", "mirrored")
 MIXED_PRECISION = ("none", "auto", "mixed_float16", "mixed_bfloat16")
 DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
+# A run's model file, and the directory of `keras.callbacks.BackupAndRestore` inside its output
+# directory: the last finished epoch's weights and optimizer state, deleted when the run completes.
+MODEL_FILE = "model.keras"
+BACKUP_DIR = "backup"
 # What `--data` takes, per kind of data.
 DATA_KINDS = {"text": "text files, or directories of .txt files"}
 
@@ -151,6 +155,52 @@ def output_dir_problem(path):
     return None
 
 
+def previous_run(output_dir):
+    """What `output_dir` holds of an earlier run: `"resumable"` (the backup of a run that
+    did not complete, `BACKUP_DIR`), `"finished"` (a `model.keras` without a backup), or
+    `None` (neither)."""
+    output_dir = os.fspath(output_dir)
+    backup = os.path.join(output_dir, BACKUP_DIR)
+    if os.path.isdir(backup) and os.listdir(backup):
+        return "resumable"
+    if os.path.exists(os.path.join(output_dir, MODEL_FILE)):
+        return "finished"
+    return None
+
+
+def previous_run_problem(output_dir, overwrite=False, resume=False, flags=False):
+    """Why a run cannot go into `output_dir` as asked: `(argument, message)`, or `None`.
+
+    Without `overwrite` or `resume`, a directory holding an earlier run (`previous_run`) is
+    refused; `resume` needs one that did not complete. `flags` spells the options as on the
+    command line (`--overwrite`) rather than as arguments (`overwrite=True`).
+    """
+    overwrite_name, resume_name = (
+        ("--overwrite", "--resume") if flags else ("overwrite=True", "resume=True")
+    )
+    previous = previous_run(output_dir)
+    if resume:
+        if previous == "finished":
+            return (
+                "resume",
+                f"the run in {os.fspath(output_dir)} completed: there is nothing to resume "
+                f"(no {BACKUP_DIR}/ directory); pass {overwrite_name} to train it again",
+            )
+        if previous is None:
+            return (
+                "resume",
+                f"{os.fspath(output_dir)} holds no run to resume (no {BACKUP_DIR}/ "
+                "directory of an interrupted run)",
+            )
+    elif previous and not overwrite:
+        return (
+            "output_dir",
+            f"the directory already holds a previous run ({MODEL_FILE}); pass "
+            f"{overwrite_name} to replace it or {resume_name} to continue it",
+        )
+    return None
+
+
 def validate_train_options(
     recipe,
     epochs=None,
@@ -163,6 +213,8 @@ def validate_train_options(
     seed=0,
     model=None,
     data=None,
+    overwrite=False,
+    resume=False,
 ):
     """Check the options of one training run; raise a `ValueError` naming the bad one.
 
@@ -207,6 +259,24 @@ def validate_train_options(
         )
     if data is not None:
         find_data_files(recipe, data)
+    for name, value in (("overwrite", overwrite), ("resume", resume)):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    if overwrite and resume:
+        raise ValueError(
+            "`overwrite` and `resume` exclude each other. Received: overwrite=True, resume=True"
+        )
+    if output_dir is not None:
+        check_previous_run(output_dir, overwrite=overwrite, resume=resume)
+
+
+def check_previous_run(output_dir, overwrite=False, resume=False):
+    """`previous_run_problem` as a `ValueError` naming the argument."""
+    problem = previous_run_problem(output_dir, overwrite=overwrite, resume=resume)
+    if problem:
+        name, message = problem
+        value = resume if name == "resume" else os.fspath(output_dir)
+        raise ValueError(f"`{name}`: {message}. Received: {name}={value!r}")
 
 
 def recipes_with_data():

@@ -12,7 +12,13 @@ metrics. The output directory then holds:
 - `logs/<run>/`: TensorBoard logs of this run (Keras' scalars plus the recipe's
   `GenerationLogger` / `AttentionMapLogger` output), one subdirectory per run so that
   reruns into the same directory show as separate runs;
-- `training_curves.png` and the recipe's own plots.
+- `training_curves.png` and the recipe's own plots;
+- while training, `backup/`: the last finished epoch's weights and optimizer state
+  (`keras.callbacks.BackupAndRestore`), deleted when the run completes; `resume=True`
+  continues an interrupted run from it.
+
+A directory that holds an earlier run is refused unless `overwrite=True` (replace it) or
+`resume=True` (continue it).
 
 Every file is written atomically (`keras_seq.recipes.outputs`). After each epoch the model and
 `metrics.json` (status `"running"`) are rewritten, so a run stopped by Ctrl-C or a crash
@@ -22,8 +28,10 @@ leaves the last finished epoch's model and record intact; `metrics.json` then sa
 
 import contextlib
 import datetime
+import json
 import logging
 import os
+import shutil
 import sys
 import time
 
@@ -32,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.recipes import outputs
+from keras_seq.recipes import registry
 from keras_seq.recipes.registry import default_output_dir
 from keras_seq.recipes.registry import find_data_files
 from keras_seq.recipes.registry import get_recipe
@@ -43,7 +52,7 @@ from keras_seq.version import __version__
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
+MODEL_FILE = registry.MODEL_FILE
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "training_curves.png"
 
@@ -139,6 +148,10 @@ class RecipeRun:
             keras.callbacks.TensorBoard(log_dir=self.log_dir, write_graph=False),
             _EpochRecord(self),
         ]
+        if model.built:
+            # The last finished epoch's weights and optimizer state, for `resume=True`:
+            # restored when `fit` begins, deleted when it completes.
+            standard.insert(0, keras.callbacks.BackupAndRestore(self.path(registry.BACKUP_DIR)))
         kwargs.setdefault("batch_size", None if _is_dataset(x) else self.batch_size)
         check_fit_data(
             model,
@@ -283,6 +296,46 @@ def progress_verbose(stream=None):
     return 1 if isatty is not None and isatty() else 2
 
 
+def _read_json(path):
+    """The JSON content of `path`, or `None` when it is missing or not JSON."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError):
+        return None
+
+
+def _remove_previous_run(output_dir):
+    """Delete the outputs of the run in `output_dir` (`overwrite=True`): the files its
+    `metrics.json` lists, its model and its backup. Its TensorBoard logs stay (each run
+    logs into its own subdirectory)."""
+    record = _read_json(os.path.join(output_dir, METRICS_FILE)) or {}
+    names = set(record.get("files") or []) | {MODEL_FILE, METRICS_FILE}
+    for name in names:
+        path = os.path.join(output_dir, name)
+        if isinstance(name, str) and os.path.basename(name) == name and os.path.isfile(path):
+            os.remove(path)
+    shutil.rmtree(os.path.join(output_dir, registry.BACKUP_DIR), ignore_errors=True)
+
+
+def _continue_previous_run(run):
+    """Take over the record of the run being resumed (`resume=True`) up to the epoch its
+    backup holds: history, finished epochs and files."""
+    metadata = _read_json(os.path.join(run.path(registry.BACKUP_DIR), "training_metadata.json"))
+    epoch = int((metadata or {}).get("epoch", 0))
+    record = _read_json(run.path(METRICS_FILE)) or {}
+    # One entry per finished epoch: cut the epochs after the backup, pad the missing ones.
+    run.history = {
+        key: (list(values) + [None] * epoch)[:epoch]
+        for key, values in (record.get("history") or {}).items()
+    }
+    run.epochs_completed = epoch
+    run.model_epoch = record.get("model_epoch")
+    run.files = [name for name in record.get("files") or [] if name != METRICS_FILE]
+    run.details["resumed_from_epoch"] = epoch
+    logger.info("resuming after epoch %d", epoch)
+
+
 def _is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
@@ -314,6 +367,8 @@ def train_recipe(
     seed=0,
     model=None,
     data=None,
+    overwrite=False,
+    resume=False,
     callbacks=None,
     verbose=0,
 ):
@@ -339,6 +394,13 @@ def train_recipe(
         data: path, list of paths or `None`. The user's data for the recipes that take it
             (`keras_seq.recipes.registry.recipes_with_data`): for `char-lm`, UTF-8 text files
             or directories of `.txt` files. `None` uses the recipe's built-in data.
+        overwrite: bool. Replace the run that `output_dir` already holds (its listed files and
+            its backup); without it (or `resume`) such a directory is refused. Defaults to
+            `False`.
+        resume: bool. Continue the run in `output_dir` that did not complete (interrupted
+            or failed) from its last finished epoch: `keras.callbacks.BackupAndRestore`
+            restores the weights and optimizer state from `output_dir/backup`, and the
+            history goes on. Pass the options of the first run. Defaults to `False`.
         callbacks: list of `keras.callbacks.Callback` or `None`. Appended to the recipe's.
         verbose: int or `"auto"`. `fit`'s verbosity (0: silent, 1: progress bars, 2: a line
             per epoch); `"auto"` is `progress_verbose()`: 1 when stdout is a terminal, else 2.
@@ -378,12 +440,19 @@ def train_recipe(
         seed=seed,
         model=model,
         data=data,
+        overwrite=overwrite,
+        resume=resume,
     )
     model = model or recipe.models[0]
     verbose = progress_verbose() if verbose == "auto" else verbose
-    output_dir = os.fspath(output_dir or default_output_dir(recipe, model))
+    if output_dir is None:
+        output_dir = default_output_dir(recipe, model)
+        registry.check_previous_run(output_dir, overwrite=overwrite, resume=resume)
+    output_dir = os.fspath(output_dir)
     train = load_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
+    if overwrite:
+        _remove_previous_run(output_dir)
     options = {
         "epochs": epochs or (1 if quick else recipe.epochs),
         "batch_size": batch_size or recipe.batch_size,
@@ -409,6 +478,8 @@ def train_recipe(
         run.batch_size,
         output_dir,
     )
+    if resume:
+        _continue_previous_run(run)
     try:
         run.write_metrics("running")
         train(run)
