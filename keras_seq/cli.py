@@ -248,7 +248,8 @@ def _data_errors():
         "Train one of the built-in recipes on data generated locally (nothing is downloaded), "
         "or with --data on your own: `keras-seq train char-lm --data corpus.txt` (text files, "
         "or directories of .txt files; the vocabulary is the data's characters, saved as "
-        "vocabulary.json). "
+        "vocabulary.json), `keras-seq train vit-digits --data DIR` (one sub-directory of "
+        "images per class; the class names are saved with the model). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
@@ -313,7 +314,15 @@ def _data_errors():
             nargs="+",
             metavar="PATH",
             help="train on your own data instead of the built-in data; char-lm: UTF-8 text "
-            "files or directories of .txt files (every tenth window of text validates)",
+            "files or directories of .txt files (every tenth window of text validates); "
+            "vit-digits, swin-digits: one directory with a sub-directory of images per class "
+            "(a fifth of them validates, unless --validation-data)",
+        ),
+        argument(
+            "--validation-data",
+            metavar="DIR",
+            help="vit-digits, swin-digits with --data: validation images, one sub-directory "
+            "per class (the same classes)",
         ),
         argument("--quick", action="store_true", help="tiny data and model: a smoke test"),
         argument(
@@ -338,8 +347,21 @@ def train_command(args):
                 f"take --data: {', '.join(registry.recipes_with_data())}. "
                 f"Received: {' '.join(args.data)!r}"
             )
+        if recipe.data == "images" and len(args.data) != 1:
+            raise UsageError(
+                f"argument --data: recipe {recipe.name} takes one directory (one "
+                f"sub-directory of images per class). Received: {' '.join(args.data)!r}"
+            )
         with _data_errors():
             registry.find_data_files(recipe, args.data)
+    if args.validation_data is not None:
+        if recipe.data != "images" or args.data is None:
+            raise UsageError(
+                "argument --validation-data: only for vit-digits and swin-digits with --data. "
+                f"Received: {args.validation_data!r}"
+            )
+        with _data_errors():
+            registry.find_validation_files(recipe, args.validation_data)
     output_dir = args.output_dir
     if output_dir is None:
         output_dir = registry.default_output_dir(recipe, args.model)
@@ -376,6 +398,7 @@ def train_command(args):
                 seed=args.seed,
                 model=args.model,
                 data=args.data,
+                validation_data=args.validation_data,
                 overwrite=args.overwrite,
                 resume=args.resume,
                 verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal

@@ -292,6 +292,7 @@ def test_options_reach_the_run(jit_compile, tmp_path, capsys):
         "seed": 7,
         "model": "rnn",
         "data": None,
+        "validation_data": None,
         "output_dir": str(output_dir.resolve()),
     }
     assert len(metrics["history"]["loss"]) == 2

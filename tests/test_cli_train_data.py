@@ -334,3 +334,127 @@ def test_resume_continues_an_interrupted_run_and_overwrite_replaces(tmp_path, ca
 
 def glob_runs(output_dir):
     return sorted((output_dir / "logs").glob("run-*"))
+
+
+# --- images ---------------------------------------------------------------------------------
+
+CLASSES = ("circle", "square", "stripes")
+
+
+def write_images(directory, per_class, seed=0, gray=False, classes=CLASSES):
+    """PNG images of a few sizes, one sub-directory per class (the class brightens one
+    channel); returns `{path: uint8 array}`."""
+    rng = np.random.default_rng(seed)
+    images = {}
+    for index, name in enumerate(classes):
+        (directory / name).mkdir(parents=True, exist_ok=True)
+        for number in range(per_class):
+            shape = (20 + number, 24, 1 if gray else 3)
+            pixels = (rng.random(shape) * 80).astype("uint8")
+            pixels[..., index % shape[-1]] += 150
+            path = directory / name / f"{number}.png"
+            keras.utils.save_img(path, pixels, scale=False)
+            images[str(path)] = pixels
+    return images
+
+
+@pytest.mark.parametrize(
+    "layout, given, culprit, reason",
+    [
+        (["only/a.png"], ".", ".", "holds 1 class sub-directories"),
+        (["a/1.png", "b/notes.txt"], ".", "b", "holds no image"),
+        ([], "missing", "missing", "does not exist"),
+        (["a/1.png", "b/1.png"], "a/1.png", "a/1.png", "is not a directory"),
+    ],
+)
+def test_image_folders_errors_name_the_path(layout, given, culprit, reason, tmp_path):
+    for name in layout:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(data_files.DataPathError, match=reason) as error_info:
+        data_files.image_folders(os.path.join(tmp_path, given))
+    assert os.path.normpath(error_info.value.path) == os.path.normpath(tmp_path / culprit)
+
+
+def test_image_folders_pipeline(tmp_path):
+    from keras_seq.recipes import image_data
+
+    images = write_images(tmp_path / "train", per_class=5, gray=True)
+    folders = image_data.ImageFolders(tmp_path / "train", image_size=16, seed=1)
+    assert folders.class_names == list(CLASSES)
+    assert folders.channels == 1 and folders.image_shape == (16, 16, 1)
+    assert (folders.num_train, folders.num_validation) == (12, 3)  # a fifth validates
+    pixels, labels = folders.validation_arrays()
+    assert pixels.shape == (3, 16, 16, 1) and pixels.dtype == "float32"
+    # The pipeline's pixels are what the model's preprocessor makes of the raw image.
+    files, _ = folders._validation
+    raw = images[files[0]][None]
+    np.testing.assert_allclose(pixels[0], np.asarray(folders.preprocessor(raw))[0], atol=1e-6)
+    assert labels[0] == CLASSES.index(os.path.basename(os.path.dirname(files[0])))
+    # The split follows the seed; training batches are full and reshuffled with the seed.
+    other = image_data.ImageFolders(tmp_path / "train", image_size=16, seed=2)
+    assert other._validation != folders._validation
+    batches = list(folders.train(5, seed=0).as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [5, 5]
+
+
+def test_image_folders_errors_name_the_file(tmp_path):
+    from keras_seq.recipes import image_data
+
+    write_images(tmp_path / "train", per_class=2)
+    (tmp_path / "train" / "square" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(data_files.DataPathError, match="is not a readable image") as error_info:
+        image_data.ImageFolders(tmp_path / "train")
+    assert error_info.value.path == str(tmp_path / "train" / "square" / "broken.png")
+    (tmp_path / "train" / "square" / "broken.png").unlink()
+    write_images(tmp_path / "validation", per_class=1, classes=("circle", "square"))
+    with pytest.raises(data_files.DataPathError, match="must be the same") as error_info:
+        image_data.ImageFolders(tmp_path / "train", tmp_path / "validation")
+    assert error_info.value.path == str(tmp_path / "validation")
+
+
+@pytest.mark.slow  # two quick image classifier runs: about 8 s
+@pytest.mark.parametrize("recipe", ["vit-digits", "swin-digits"])
+def test_train_image_classifier_on_own_images(recipe, tmp_path, capsys):
+    write_images(tmp_path / "train", per_class=6, seed=0)
+    validation = write_images(tmp_path / "validation", per_class=2, seed=1)
+    output_dir = tmp_path / "run"
+    argv = ["train", recipe, "--data", str(tmp_path / "train"), "--quick"]
+    argv += ["--validation-data", str(tmp_path / "validation"), "--output-dir", str(output_dir)]
+    assert cli.main(argv) == 0
+    assert "held-out: accuracy" in capsys.readouterr().out
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics["options"]["data"] == str(tmp_path / "train")
+    assert metrics["options"]["validation_data"] == str(tmp_path / "validation")
+    assert metrics["details"]["data_images"] == {"train": 18, "validation": 6, "classes": 3}
+    assert metrics["details"]["reload_max_abs_diff"] == 0.0
+    assert {"predictions.png", "confusion_matrix.png"} <= set(metrics["files"])
+    # The class names and the preprocessing are saved with the model: it classifies raw
+    # images of any size, and its held-out accuracy is the recorded one.
+    model = keras.saving.load_model(output_dir / "model.keras")
+    assert model.label_names == list(CLASSES)
+    correct = [
+        model.classify(pixels[None])[0][0][0] == os.path.basename(os.path.dirname(path))
+        for path, pixels in validation.items()
+    ]
+    assert metrics["held_out"]["accuracy"] == pytest.approx(np.mean(correct))
+
+
+@pytest.mark.parametrize(
+    "argv, named, expected",
+    [
+        (["vit-digits", "--data", "train", "train"], "--data", "takes one directory"),
+        (["vit-digits", "--data", "train/circle"], "--data", "holds 0 class"),
+        (["char-lm", "--validation-data", "train"], "--validation-data", "only for"),
+        (["vit-digits", "--validation-data", "train"], "--validation-data", "with --data"),
+        (["swin-digits", "--data", "broken"], "--data", "broken/b/1.png"),
+    ],
+)
+def test_train_image_data_errors_exit_2(argv, named, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_images(tmp_path / "train", per_class=1)
+    for name in ("a", "b"):
+        (tmp_path / "broken" / name).mkdir(parents=True)
+        (tmp_path / "broken" / name / "1.png").write_bytes(b"\x89PNG truncated")
+    err = usage_error(capsys, ["train", *argv, "--quick", "--output-dir", "run"])
+    assert f"argument {named}" in err and expected in err

@@ -76,3 +76,74 @@ def text_files(paths):
         if os.path.getsize(path) == 0:
             raise DataPathError(path, "is empty")
     return files
+
+
+# The image files `keras.utils.image_dataset_from_directory` reads.
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+
+def image_folders(directory):
+    """The images of `directory` in the layout of `keras.utils.image_dataset_from_directory`:
+    one sub-directory per class (the class names, sorted), holding that class's images
+    (`IMAGE_SUFFIXES`, in its sub-directories too).
+
+    Returns:
+        `(class_names, files, labels)`: the sorted class names, and every image's path and
+        class index, class by class.
+
+    Raises:
+        DataPathError: naming the path that does not exist or is not a directory, the
+            directory with fewer than two class directories, or the class directory that
+            holds no image.
+
+    Example:
+    ```python
+    import os
+    import tempfile
+
+    from keras_seq.recipes.data_files import image_folders
+
+    directory = tempfile.mkdtemp()
+    for name in ("dog/1.png", "cat/a.jpg", "cat/b.png", "cat/notes.txt"):
+        os.makedirs(os.path.dirname(os.path.join(directory, name)), exist_ok=True)
+        open(os.path.join(directory, name), "wb").close()
+    class_names, files, labels = image_folders(directory)
+    assert class_names == ["cat", "dog"] and labels == [0, 0, 1]
+    assert [os.path.basename(path) for path in files] == ["a.jpg", "b.png", "1.png"]
+    ```
+    """
+    directory = os.fspath(directory)
+    if not os.path.exists(directory):
+        raise DataPathError(directory, "does not exist")
+    if not os.path.isdir(directory):
+        raise DataPathError(
+            directory, "is not a directory (it must hold one sub-directory of images per class)"
+        )
+    class_names = sorted(
+        name
+        for name in os.listdir(directory)
+        if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")
+    )
+    if len(class_names) < 2:
+        raise DataPathError(
+            directory,
+            f"holds {len(class_names)} class sub-directories; it needs one sub-directory of "
+            "images per class, and at least 2 classes",
+        )
+    files, labels = [], []
+    for label, name in enumerate(class_names):
+        class_directory = os.path.join(directory, name)
+        found = sorted(
+            os.path.join(root, file_name)
+            for root, _, names in os.walk(class_directory)
+            for file_name in names
+            if file_name.lower().endswith(IMAGE_SUFFIXES) and not file_name.startswith(".")
+        )
+        if not found:
+            raise DataPathError(
+                class_directory,
+                f"is a class directory that holds no image ({', '.join(IMAGE_SUFFIXES)})",
+            )
+        files += found
+        labels += [label] * len(found)
+    return class_names, files, labels

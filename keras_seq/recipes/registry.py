@@ -22,7 +22,7 @@ Recipe.__doc__ = """One training recipe.
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
 the first being the default; `data` is the kind of the user's data `--data` takes
-(`"text"`: text files or directories of `.txt` files), or `None` for built-in data only.
+(a key of `DATA_KINDS`: `"text"`, `"images"`), or `None` for built-in data only.
 """
 
 RECIPES = {
@@ -55,6 +55,7 @@ RECIPES = {
             epochs=12,
             batch_size=64,
             models=("vit",),
+            data="images",
         ),
         Recipe(
             "swin-digits",
@@ -64,6 +65,7 @@ RECIPES = {
             epochs=15,
             batch_size=64,
             models=("swin",),
+            data="images",
         ),
         Recipe(
             "detr-shapes",
@@ -94,7 +96,10 @@ DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
 MODEL_FILE = "model.keras"
 BACKUP_DIR = "backup"
 # What `--data` takes, per kind of data.
-DATA_KINDS = {"text": "text files, or directories of .txt files"}
+DATA_KINDS = {
+    "text": "text files, or directories of .txt files",
+    "images": "a directory with one sub-directory of images per class",
+}
 
 
 def get_recipe(name):
@@ -213,6 +218,7 @@ def validate_train_options(
     seed=0,
     model=None,
     data=None,
+    validation_data=None,
     overwrite=False,
     resume=False,
 ):
@@ -259,6 +265,13 @@ def validate_train_options(
         )
     if data is not None:
         find_data_files(recipe, data)
+    if validation_data is not None:
+        if data is None:
+            raise ValueError(
+                "`validation_data` needs `data` (the built-in data has its own). Received: "
+                f"validation_data={validation_data!r}"
+            )
+        find_validation_files(recipe, validation_data)
     for name, value in (("overwrite", overwrite), ("resume", resume)):
         if not isinstance(value, bool):
             raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
@@ -293,7 +306,32 @@ def find_data_files(recipe, data):
             f"`data` is not taken by recipe {recipe.name!r}, which trains on built-in data; "
             f"recipes that take data: {', '.join(recipes_with_data())}. Received: data={data!r}"
         )
-    return data_files.text_files(data)
+    if recipe.data == "text":
+        return data_files.text_files(data)
+    return _image_directory(data, "data")
+
+
+def _image_directory(data, name):
+    """The one class directory of `data` (a path or a list of one path), checked."""
+    paths = data_files.as_path_list(data)
+    if len(paths) != 1:
+        raise ValueError(
+            f"`{name}` must be one directory (one sub-directory of images per class). "
+            f"Received: {name}={data!r}"
+        )
+    data_files.image_folders(paths[0])
+    return os.path.abspath(paths[0])
+
+
+def find_validation_files(recipe, validation_data):
+    """The validation class directory of `validation_data` for `recipe` (a recipe whose
+    data is `"images"`), checked as `find_data_files` checks the data."""
+    if recipe.data != "images":
+        raise ValueError(
+            f"`validation_data` is not taken by recipe {recipe.name!r}. Received: "
+            f"validation_data={validation_data!r}"
+        )
+    return _image_directory(validation_data, "validation_data")
 
 
 def recipe_table(width=79):

@@ -89,7 +89,8 @@ class RecipeRun:
     Attributes set from the options: `recipe` (the `Recipe`), `model_name` (the `--model`
     choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`, `data` (the
     user's data files, or `None` for the recipe's built-in data),
-    `jit_compile` (`None` lets the recipe choose), `mixed_precision` (the dtype policy name,
+    `validation_data` (the user's validation data, or `None`), `jit_compile` (`None` lets the
+    recipe choose), `mixed_precision` (the dtype policy name,
     or `"none"`), `strategy` (a `tf.distribute.Strategy`) and `verbose` (of `fit`).
     """
 
@@ -105,6 +106,7 @@ class RecipeRun:
         self.quick = options["quick"]
         self.seed = options["seed"]
         self.data = options["data"]
+        self.validation_data = options["validation_data"]
         self.jit_compile = options["jit_compile"]
         self.mixed_precision = options["mixed_precision"]
         self.strategy = strategy
@@ -367,6 +369,7 @@ def train_recipe(
     seed=0,
     model=None,
     data=None,
+    validation_data=None,
     overwrite=False,
     resume=False,
     callbacks=None,
@@ -393,7 +396,11 @@ def train_recipe(
         model: str or `None`. The recipe's architecture choice; `None` is its default.
         data: path, list of paths or `None`. The user's data for the recipes that take it
             (`keras_seq.recipes.registry.recipes_with_data`): for `char-lm`, UTF-8 text files
-            or directories of `.txt` files. `None` uses the recipe's built-in data.
+            or directories of `.txt` files; for `vit-digits` and `swin-digits`, a directory
+            with one sub-directory of images per class (the layout of
+            `keras.utils.image_dataset_from_directory`). `None` uses the built-in data.
+        validation_data: path or `None`. For the image recipes with `data`: a directory of
+            validation images with the same classes; `None` keeps a seeded fifth of `data`.
         overwrite: bool. Replace the run that `output_dir` already holds (its listed files and
             its backup); without it (or `resume`) such a directory is refused. Defaults to
             `False`.
@@ -440,6 +447,7 @@ def train_recipe(
         seed=seed,
         model=model,
         data=data,
+        validation_data=validation_data,
         overwrite=overwrite,
         resume=resume,
     )
@@ -463,6 +471,11 @@ def train_recipe(
         "seed": seed,
         "model": model,
         "data": None if data is None else find_data_files(recipe, data),
+        "validation_data": (
+            None
+            if validation_data is None
+            else registry.find_validation_files(recipe, validation_data)
+        ),
         "output_dir": os.path.abspath(output_dir),
     }
     previous_policy = keras.config.dtype_policy()

@@ -1,0 +1,138 @@
+"""The user's images for `keras-seq train vit-digits --data DIR` (and `swin-digits`).
+
+`ImageFolders` reads a directory in the layout of `keras.utils.image_dataset_from_directory`
+(one sub-directory per class; `keras_seq.recipes.data_files.image_folders` finds the files),
+checks that every image decodes (a file that does not is an error naming it), and streams
+them with `tf.data`: decoded, then resized and scaled to [0, 1] by an `ImagePreprocessor`,
+the same layer the trained classifier keeps as its `preprocessor`, so that `classify` on raw
+images sees what training saw. Validation images come from a second directory with the same
+classes, or from a seeded split of the first.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
+from keras_seq.recipes.data_files import DataPathError
+from keras_seq.recipes.data_files import image_folders
+
+VALIDATION_SPLIT = 0.2
+
+
+def _decoded_channels(path):
+    """The channels of the image file `path` as decoded; a `DataPathError` if it does not
+    decode."""
+    try:
+        image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        message = error.message.splitlines()[0] if error.message else type(error).__name__
+        raise DataPathError(path, f"is not a readable image ({message})") from None
+    return int(image.shape[-1])
+
+
+class ImageFolders:
+    """Training and validation images of class directories, as `tf.data` pipelines.
+
+    Args:
+        directory: path of the training images, one sub-directory per class.
+        validation_directory: path or `None`. Validation images with the same class
+            sub-directories; `None` takes `VALIDATION_SPLIT` of `directory`'s images, drawn
+            with `seed`.
+        image_size: int. Images are resized to `image_size` x `image_size`.
+        seed: int. Seed of the validation split.
+
+    Attributes:
+        class_names: list of str, the class sub-directories in sorted order.
+        channels: 1 when every image is grayscale, else 3 (RGB).
+        preprocessor: the `ImagePreprocessor` (float32) from decoded images to pixels.
+        num_train, num_validation: int. Images of each set.
+    """
+
+    def __init__(self, directory, validation_directory=None, image_size=32, seed=0):
+        self.class_names, files, labels = image_folders(directory)
+        if validation_directory is not None:
+            names, validation_files, validation_labels = image_folders(validation_directory)
+            if names != self.class_names:
+                raise DataPathError(
+                    validation_directory,
+                    f"has the classes {names}, and the training data {self.class_names}: "
+                    "they must be the same",
+                )
+        else:
+            order = np.random.default_rng(seed).permutation(len(files))
+            count = max(1, round(len(files) * VALIDATION_SPLIT))
+            if len(files) - count < 1:
+                raise DataPathError(
+                    directory, f"holds {len(files)} images: too few to keep some for validation"
+                )
+            chosen = set(order[:count].tolist())
+            validation_files = [path for i, path in enumerate(files) if i in chosen]
+            validation_labels = [label for i, label in enumerate(labels) if i in chosen]
+            files = [path for i, path in enumerate(files) if i not in chosen]
+            labels = [label for i, label in enumerate(labels) if i not in chosen]
+        channels = {_decoded_channels(path) for path in files + validation_files}
+        self.channels = 1 if channels <= {1, 2} else 3
+        self.preprocessor = ImagePreprocessor(
+            image_size=(image_size, image_size), dtype="float32", name="preprocessor"
+        )
+        self._train = (files, labels)
+        self._validation = (validation_files, validation_labels)
+        self.num_train = len(files)
+        self.num_validation = len(validation_files)
+
+    @property
+    def image_shape(self):
+        """`(height, width, channels)` of the pixels."""
+        height, width = self.preprocessor.image_size
+        return (height, width, self.channels)
+
+    def train_batch_size(self, batch_size):
+        """The batch size of training: `batch_size`, or fewer when there are fewer images."""
+        return min(batch_size, self.num_train)
+
+    def train(self, batch_size, seed):
+        """Training batches `(pixels, labels)`, reshuffled every epoch with `seed`; full
+        batches only (a smaller last batch would trace the train step again)."""
+        files, labels = self._train
+        return (
+            tf.data.Dataset.from_tensor_slices((files, labels))
+            .shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+            .map(self._load, tf.data.AUTOTUNE)
+            .batch(self.train_batch_size(batch_size), drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def validation(self, batch_size):
+        """Validation batches `(pixels, labels)`, in order."""
+        files, labels = self._validation
+        return (
+            tf.data.Dataset.from_tensor_slices((files, labels))
+            .map(self._load, tf.data.AUTOTUNE)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def validation_arrays(self, batch_size=64):
+        """Every validation image and label as NumPy arrays `(N, H, W, C)` and `(N,)`."""
+        pixels, labels = [], []
+        for batch_pixels, batch_labels in self.validation(batch_size).as_numpy_iterator():
+            pixels.append(batch_pixels)
+            labels.append(batch_labels)
+        return np.concatenate(pixels), np.concatenate(labels)
+
+    def _load(self, path, label):
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=self.channels, expand_animations=False
+        )
+        height, width = self.preprocessor.image_size
+        # The preprocessor's resize (it needs a static size), then its scaling: the pixels
+        # equal `preprocessor(image[None])` on an image of a static size.
+        images = keras.ops.image.resize(
+            tf.cast(image, "float32")[None],
+            (height, width),
+            interpolation=self.preprocessor.interpolation,
+            antialias=True,
+        )
+        images = tf.ensure_shape(images, (1, height, width, self.channels))
+        return self.preprocessor(images)[0], tf.cast(label, "int32")  # (H, W, C)
