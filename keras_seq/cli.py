@@ -298,6 +298,15 @@ def _data_errors():
             help="compile the train step with XLA, or not (default: the recipe's choice)",
         ),
         argument(
+            "--from",
+            dest="from_model",
+            metavar="MODEL",
+            help="with --data: fine-tune this model instead of building one: a .keras file "
+            "(char-lm: one it saved, vocabulary.json beside it), or for vit-digits and "
+            "swin-digits a preset or checkpoint handle of from_preset (a new head when the "
+            "number of classes differs)",
+        ),
+        argument(
             "--overwrite",
             action="store_true",
             help="replace the run that --output-dir already holds (without it, or --resume, "
@@ -362,6 +371,10 @@ def train_command(args):
             )
         with _data_errors():
             registry.find_validation_files(recipe, args.validation_data)
+    if args.from_model is not None:
+        problem = registry.from_model_problem(recipe, args.from_model, args.data)
+        if problem:
+            raise UsageError(f"argument --from: the model {problem}. Received: {args.from_model!r}")
     output_dir = args.output_dir
     if output_dir is None:
         output_dir = registry.default_output_dir(recipe, args.model)
@@ -399,6 +412,7 @@ def train_command(args):
                 model=args.model,
                 data=args.data,
                 validation_data=args.validation_data,
+                from_model=args.from_model,
                 overwrite=args.overwrite,
                 resume=args.resume,
                 verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal

@@ -293,6 +293,7 @@ def test_options_reach_the_run(jit_compile, tmp_path, capsys):
         "model": "rnn",
         "data": None,
         "validation_data": None,
+        "from_model": None,
         "output_dir": str(output_dir.resolve()),
     }
     assert len(metrics["history"]["loss"]) == 2

@@ -458,3 +458,155 @@ def test_train_image_data_errors_exit_2(argv, named, expected, tmp_path, capsys,
         (tmp_path / "broken" / name / "1.png").write_bytes(b"\x89PNG truncated")
     err = usage_error(capsys, ["train", *argv, "--quick", "--output-dir", "run"])
     assert f"argument {named}" in err and expected in err
+
+
+# --- fine-tuning a model: --from --------------------------------------------------------------
+
+
+def tiny_classifier(kind="vit", num_classes=3, label_names=None):
+    import keras_seq
+
+    if kind == "vit":
+        backbone = keras_seq.models.ViTBackbone(
+            image_shape=(16, 16, 3),
+            patch_size=8,
+            num_layers=1,
+            hidden_dim=8,
+            num_heads=2,
+            intermediate_dim=16,
+        )
+        model = keras_seq.models.ViTImageClassifier(
+            backbone, num_classes=num_classes, label_names=label_names
+        )
+    else:
+        backbone = keras_seq.models.SwinBackbone(
+            image_shape=(16, 16, 3),
+            patch_size=4,
+            hidden_dim=8,
+            num_layers=(1,),
+            num_heads=(1,),
+            window_size=4,
+        )
+        model = keras_seq.models.SwinImageClassifier(backbone, num_classes=num_classes)
+    # Non-zero head weights, so that kept weights are told apart from a new (zero) head.
+    for weight in model.get_layer("head").weights:
+        weight.assign(np.random.default_rng(0).normal(size=weight.shape))
+    return model
+
+
+def tiny_char_lm(directory, characters="abcdefgh \n"):
+    """An RNNCausalLM saved as `keras-seq train char-lm` saves it (vocabulary.json beside)."""
+    import keras_seq
+    from keras_seq.recipes import vocabulary_file
+
+    vocabulary = keras_seq.data.CharVocabulary(characters, special_tokens=())
+    backbone = keras_seq.models.RNNBackbone(
+        vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=8
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    keras_seq.models.RNNCausalLM(backbone).save(directory / "model.keras")
+    vocabulary_file.write_vocabulary_file(directory / "vocabulary.json", vocabulary)
+    return directory / "model.keras"
+
+
+@pytest.mark.parametrize("num_classes", [3, 2])
+def test_fine_tuning_model_keeps_the_backbone_and_the_head_that_fits(num_classes):
+    from keras_seq.layers import ImagePreprocessor
+    from keras_seq.recipes import digits_classification
+
+    base = tiny_classifier(num_classes=3)
+    names = ["x", "y", "z"][:num_classes]
+    preprocessor = ImagePreprocessor(image_size=(16, 16))
+    model = digits_classification.fine_tuning_model(base, num_classes, names, preprocessor)
+    assert type(model) is type(base) and model.backbone is base.backbone
+    assert model.label_names == names and model.preprocessor is preprocessor
+    assert model.get_config()["pooling"] == base.get_config()["pooling"]
+    head = model.get_layer("head").get_weights()
+    if num_classes == 3:  # the same classes: the head is kept
+        for kept, old in zip(head, base.get_layer("head").get_weights()):
+            np.testing.assert_array_equal(kept, old)
+    else:  # a new, zero-initialized head of 2 classes
+        assert head[0].shape == (8, 2) and not np.any(head[0])
+
+
+def test_from_model_of_another_class_is_an_error(tmp_path):
+    from keras_seq.models import ViTImageClassifier
+    from keras_seq.recipes import digits_classification
+
+    tiny_classifier("swin").save(tmp_path / "swin.keras")
+    with pytest.raises(ValueError, match="`from_model` must hold a ViTImageClassifier"):
+        digits_classification.load_base_model(
+            ViTImageClassifier, str(tmp_path / "swin.keras"), 3, None
+        )
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["char-lm", "--from", "base/model.keras"], "needs data to fine-tune on"),
+        (["char-lm", "--data", "a.txt", "--from", "nothing.keras"], "does not exist"),
+        (["char-lm", "--data", "a.txt", "--from", "lonely.keras"], "has no vocabulary.json"),
+        (["char-lm", "--data", "a.txt", "--from", "hf://owner/gpt"], "must be a .keras file"),
+        (["detr-shapes", "--from", "base/model.keras"], "is not taken by recipe detr-shapes"),
+        (["char-lm", "--data", "b.txt", "--from", "base/model.keras"], "outside the model's"),
+    ],
+)
+def test_train_from_errors_exit_2(argv, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny_char_lm(tmp_path / "base")
+    (tmp_path / "lonely.keras").write_bytes(b"x")
+    (tmp_path / "a.txt").write_text("abc " * 40)
+    (tmp_path / "b.txt").write_text("abc " * 40 + "XYZ")
+    err = usage_error(capsys, ["train", *argv, "--quick", "--output-dir", "run"])
+    named = "--data" if "outside" in expected else "--from"
+    assert f"argument {named}" in err and expected in err
+    if named == "--data":
+        assert "['X', 'Y', 'Z']" in err and repr("b.txt") in err
+
+
+@pytest.mark.slow  # two quick runs: about 6 s
+def test_train_from_a_keras_model(tmp_path, capsys):
+    # An image classifier: a new head for 2 classes; the base's image size (16) is kept.
+    base = tiny_classifier(num_classes=3)
+    base.save(tmp_path / "base.keras")
+    write_images(tmp_path / "images", per_class=5, classes=("cat", "dog"))
+    argv = ["train", "vit-digits", "--data", str(tmp_path / "images"), "--quick"]
+    argv += ["--from", str(tmp_path / "base.keras"), "--output-dir", str(tmp_path / "vit")]
+    assert cli.main(argv) == 0
+    metrics = json.loads((tmp_path / "vit" / "metrics.json").read_text())
+    assert metrics["options"]["from_model"] == str(tmp_path / "base.keras")
+    model = keras.saving.load_model(tmp_path / "vit" / "model.keras")
+    assert model.label_names == ["cat", "dog"] and model.num_classes == 2
+    assert tuple(model.backbone.image_shape) == (16, 16, 3)
+    assert tuple(model.preprocessor.image_size) == (16, 16)
+    assert len(model.classify(np.zeros((1, 40, 30, 3), "uint8"))[0]) == 1
+
+    # A character language model: the base's vocabulary, fine-tuned on new text.
+    text = "abc defg h\n" * 20
+    (tmp_path / "text.txt").write_text(text)
+    base_path = tiny_char_lm(tmp_path / "lm")
+    base_weights = keras.saving.load_model(base_path).get_weights()
+    argv = ["train", "char-lm", "--data", str(tmp_path / "text.txt"), "--quick"]
+    argv += ["--from", str(base_path), "--output-dir", str(tmp_path / "tuned")]
+    assert cli.main(argv) == 0
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    assert metrics["details"]["from_model_class"] == "RNNCausalLM"
+    saved = json.loads((tmp_path / "tuned" / "vocabulary.json").read_text())
+    assert saved["source"]["characters"] == list("abcdefgh \n")  # the base's, not re-derived
+    tuned = keras.saving.load_model(tmp_path / "tuned" / "model.keras")
+    assert [w.shape for w in tuned.get_weights()] == [w.shape for w in base_weights]
+    assert not all(np.array_equal(a, b) for a, b in zip(tuned.get_weights(), base_weights))
+
+
+def test_from_a_preset_directory_puts_a_new_head_on_its_backbone(tmp_path):
+    from keras_seq.models import ViTImageClassifier
+    from keras_seq.recipes import digits_classification
+
+    base = tiny_classifier(num_classes=3)
+    base.save_to_preset(str(tmp_path / "preset"))
+    model = digits_classification.load_base_model(
+        ViTImageClassifier, str(tmp_path / "preset"), 2, ["cat", "dog"]
+    )
+    assert model.num_classes == 2 and model.label_names == ["cat", "dog"]
+    for loaded, saved in zip(model.backbone.get_weights(), base.backbone.get_weights()):
+        np.testing.assert_array_equal(loaded, saved)

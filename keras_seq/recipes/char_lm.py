@@ -24,6 +24,7 @@ Settings measured on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1):
 """
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -97,7 +98,7 @@ def bigram_perplexity(inputs, targets, test_inputs, test_targets, size):
     return float(np.exp(-log_probabilities.mean()))
 
 
-def _builtin_data(run, length):
+def _builtin_data(run, length, kind, vocabulary=None):
     """The grammar corpus: training, validation and held-out windows as NumPy arrays."""
     sizes = SIZES["quick" if run.quick else run.model_name]
     inputs, targets = char_corpus_data(sizes["sentences"], length, seed=0)
@@ -105,13 +106,13 @@ def _builtin_data(run, length):
     test_inputs, test_targets = char_corpus_data(sizes["validation_sentences"], length, seed=2)
     steps = math.ceil(len(inputs) / run.batch_size)
     fit_data = (
-        (_model_inputs(run.model_name, inputs), targets),
-        {"validation_data": (_model_inputs(run.model_name, validation[0]), validation[1])},
+        (_model_inputs(kind, inputs), targets),
+        {"validation_data": (_model_inputs(kind, validation[0]), validation[1])},
     )
 
     def held_out(model):
         results = model.evaluate(
-            _model_inputs(run.model_name, test_inputs),
+            _model_inputs(kind, test_inputs),
             test_targets,
             batch_size=run.batch_size,
             return_dict=True,
@@ -125,11 +126,12 @@ def _builtin_data(run, length):
     return CHAR_CORPUS_VOCABULARY, steps, fit_data, test_inputs[:8], held_out
 
 
-def _user_data(run, length):
-    """The `--data` text files, streamed (`keras_seq.recipes.text_data.CharWindows`); the
-    held-out perplexity is the validation windows'."""
-    windows = CharWindows(run.data, length)
-    to_inputs = _dataset_inputs(run.model_name)
+def _user_data(run, length, kind, vocabulary=None):
+    """The `--data` text files, streamed (`keras_seq.recipes.text_data.CharWindows`; with
+    the `vocabulary` of a model to fine-tune); the held-out perplexity is the validation
+    windows'."""
+    windows = CharWindows(run.data, length, vocabulary)
+    to_inputs = _dataset_inputs(kind)
     validation = windows.validation(run.batch_size, to_inputs)
     fit_data = (
         (windows.train(run.batch_size, run.seed, to_inputs), None),
@@ -148,17 +150,43 @@ def _user_data(run, length):
     return windows.vocabulary, windows.steps_per_epoch(run.batch_size), fit_data, probe, held_out
 
 
+def load_base_model(path):
+    """The model `--from` names (a `.keras` file of an `RNNCausalLM` or `GPTCausalLM`) and
+    the source vocabulary of the `vocabulary.json` beside it."""
+    model = keras.saving.load_model(path, compile=False)
+    if not isinstance(model, (RNNCausalLM, GPTCausalLM)):
+        raise ValueError(
+            "`from_model` must hold an RNNCausalLM or a GPTCausalLM for recipe char-lm; it "
+            f"holds a {type(model).__name__}. Received: from_model={path!r}"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    vocabulary = vocabulary_file.read_vocabulary_file(
+        os.path.join(directory, vocabulary_file.FILENAME)
+    )["source"]
+    return model, vocabulary
+
+
 def train_char_lm(run):
     """Train the `char-lm` recipe (see the module docstring) for a `RecipeRun`."""
     sizes = SIZES["quick" if run.quick else run.model_name]
     length = sizes["sequence_length"]
+    kind, base, vocabulary = run.model_name, None, None
+    if run.from_model is not None:
+        with run.scope():
+            base, vocabulary = load_base_model(run.from_model)
+        kind = "gpt" if isinstance(base, GPTCausalLM) else "rnn"
+        if kind == "gpt":
+            length = min(length, base.backbone.sequence_length)
+        run.details["from_model_class"] = type(base).__name__
     load = _builtin_data if run.data is None else _user_data
-    vocabulary, steps_per_epoch, (train_data, fit_kwargs), test_inputs, held_out = load(run, length)
+    vocabulary, steps_per_epoch, (train_data, fit_kwargs), test_inputs, held_out = load(
+        run, length, kind, vocabulary
+    )
 
     steps = run.epochs * steps_per_epoch
     with run.scope():
-        model = _build(run.model_name, run.quick, length, len(vocabulary))
-        if run.model_name == "gpt":
+        model = base or _build(kind, run.quick, length, len(vocabulary))
+        if kind == "gpt":
             schedule = keras.optimizers.schedules.CosineDecay(
                 0.0, steps, warmup_target=3e-3, warmup_steps=max(1, steps // 10)
             )
@@ -173,7 +201,7 @@ def train_char_lm(run):
             jit_compile=run.compile_jit(),
         )
 
-    max_new_tokens = length - PROMPT_LENGTH if run.model_name == "gpt" else 100
+    max_new_tokens = length - PROMPT_LENGTH if kind == "gpt" else 100
     vocabulary_file.write_vocabulary_file(
         run.path(vocabulary_file.FILENAME), vocabulary, max_new_tokens=max_new_tokens
     )
@@ -191,7 +219,7 @@ def train_char_lm(run):
         generate_kwargs={"jit_compile": False},
     )
     run.fit(model, *train_data, callbacks=[samples], **fit_kwargs)
-    run.save_model(model, probe_inputs=_model_inputs(run.model_name, test_inputs))
+    run.save_model(model, probe_inputs=_model_inputs(kind, test_inputs))
     run.report(**held_out(model))
 
     lines = []

@@ -32,6 +32,7 @@ from keras_seq.models.swin.swin_backbone import SwinBackbone
 from keras_seq.models.swin.swin_image_classifier import SwinImageClassifier
 from keras_seq.models.vit.vit_backbone import ViTBackbone
 from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
+from keras_seq.recipes import data_files
 from keras_seq.recipes import outputs
 from keras_seq.recipes.image_data import ImageFolders
 
@@ -131,10 +132,72 @@ def _digits(run):
     return batches, len(labels) // batch_size, validation, (test_images, test_labels), task
 
 
-def _user_images(run):
+def load_base_model(model_cls, source, num_classes, label_names):
+    """The model `--from` names: a `.keras` file (a `model_cls`), or a preset handle or
+    checkpoint for `model_cls.from_preset` with a new head of `num_classes`."""
+    if source.endswith(".keras"):
+        model = keras.saving.load_model(source, compile=False)
+        if not isinstance(model, model_cls):
+            raise ValueError(
+                f"`from_model` must hold a {model_cls.__name__} for this recipe; it holds a "
+                f"{type(model).__name__}. Received: from_model={source!r}"
+            )
+        return model
+    return model_cls.from_preset(source, num_classes=num_classes, label_names=label_names)
+
+
+def fine_tuning_model(base, num_classes, label_names, preprocessor):
+    """A classifier of `base`'s class on `base`'s backbone (its weights shared, not copied)
+    with `num_classes` classes, `label_names` and `preprocessor`. The head and the other
+    task layers keep `base`'s weights where their shapes still fit: all of them when the
+    number of classes is the same, a new head otherwise."""
+    config = base.get_config()
+    for key in ("name", "trainable", "dtype", "backbone"):
+        config.pop(key, None)
+    config.update(num_classes=num_classes, label_names=label_names, preprocessor=preprocessor)
+    model = type(base)(base.backbone, **config)
+    backbone_layers = {id(base.backbone)}
+    for layer in model.layers:
+        if id(layer) in backbone_layers or not layer.weights:
+            continue
+        try:
+            old = base.get_layer(layer.name)
+        except ValueError:
+            continue
+        old_weights = old.get_weights()
+        if [w.shape for w in old_weights] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(old_weights)
+    return model
+
+
+def _image_shape(backbone):
+    shape = tuple(backbone.input_shape[1:])
+    height, width, channels = shape
+    if height is None or width is None:
+        height = width = IMAGE_SIZE
+    return (height, width), channels
+
+
+def _user_images(run, model_cls):
     """The `--data` class directories (`keras_seq.recipes.image_data.ImageFolders`): the
-    model gets their class names and the preprocessor that resizes and scales raw images."""
-    folders = ImageFolders(run.data, run.validation_data, image_size=IMAGE_SIZE, seed=run.seed)
+    model gets their class names and the preprocessor that resizes and scales raw images.
+    With `--from`, images take the size, channels and normalization of that model."""
+    base = None
+    image_size, channels, normalization = IMAGE_SIZE, None, None
+    if run.from_model is not None:
+        class_names = data_files.image_folders(run.data)[0]
+        with run.scope():
+            base = load_base_model(model_cls, run.from_model, len(class_names), class_names)
+        image_size, channels = _image_shape(base.backbone)
+        normalization = base.preprocessor
+    folders = ImageFolders(
+        run.data,
+        run.validation_data,
+        image_size=image_size,
+        seed=run.seed,
+        channels=channels,
+        normalization=normalization,
+    )
     run.details["data_images"] = {
         "train": folders.num_train,
         "validation": folders.num_validation,
@@ -147,14 +210,19 @@ def _user_images(run):
         "label_names": folders.class_names,
         "preprocessor": folders.preprocessor,
     }
+    if base is not None:
+        task = {"base": base, **task}
     steps = folders.num_train // folders.train_batch_size(run.batch_size)
     held_out = folders.validation_arrays(run.batch_size)
     return folders.train(run.batch_size, run.seed), steps, validation, held_out, task
 
 
-def _train_digits(run, build, learning_rate, attention_layer):
-    load = _digits if run.data is None else _user_images
-    batches, steps_per_epoch, validation, (test_images, test_labels), task = load(run)
+def _train_digits(run, build, model_cls, learning_rate, attention_layer):
+    if run.data is None:
+        loaded = _digits(run)
+    else:
+        loaded = _user_images(run, model_cls)
+    batches, steps_per_epoch, validation, (test_images, test_labels), task = loaded
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0,
         max(1, (run.epochs - 1) * steps_per_epoch),
@@ -162,7 +230,12 @@ def _train_digits(run, build, learning_rate, attention_layer):
         warmup_steps=steps_per_epoch,
     )
     with run.scope():
-        model = build(run.quick, **task)
+        if "base" in task:
+            model = fine_tuning_model(
+                task["base"], task["num_classes"], task["label_names"], task["preprocessor"]
+            )
+        else:
+            model = build(run.quick, **task)
         model.compile(
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -204,9 +277,13 @@ def _train_digits(run, build, learning_rate, attention_layer):
 
 def train_vit_digits(run):
     """Train the `vit-digits` recipe (see the module docstring) for a `RecipeRun`."""
-    _train_digits(run, _vit, learning_rate=2e-3, attention_layer="encoder_layer_0")
+    _train_digits(
+        run, _vit, ViTImageClassifier, learning_rate=2e-3, attention_layer="encoder_layer_0"
+    )
 
 
 def train_swin_digits(run):
     """Train the `swin-digits` recipe (see the module docstring) for a `RecipeRun`."""
-    _train_digits(run, _swin, learning_rate=3e-3, attention_layer="stage_1_block_0")
+    _train_digits(
+        run, _swin, SwinImageClassifier, learning_rate=3e-3, attention_layer="stage_1_block_0"
+    )

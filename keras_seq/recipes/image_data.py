@@ -39,17 +39,29 @@ class ImageFolders:
         validation_directory: path or `None`. Validation images with the same class
             sub-directories; `None` takes `VALIDATION_SPLIT` of `directory`'s images, drawn
             with `seed`.
-        image_size: int. Images are resized to `image_size` x `image_size`.
+        image_size: int or `(height, width)`. Images are resized to it.
         seed: int. Seed of the validation split.
+        channels: int or `None`. Channels of the pixels (a model's); `None` is 1 when every
+            image is grayscale, else 3.
+        normalization: an `ImagePreprocessor` or `None`. Its `interpolation`, `scale`,
+            `mean` and `std` are kept (a pretrained model's); `None` scales to [0, 1].
 
     Attributes:
         class_names: list of str, the class sub-directories in sorted order.
-        channels: 1 when every image is grayscale, else 3 (RGB).
+        channels: the `channels` given, else 1 when every image is grayscale, else 3.
         preprocessor: the `ImagePreprocessor` (float32) from decoded images to pixels.
         num_train, num_validation: int. Images of each set.
     """
 
-    def __init__(self, directory, validation_directory=None, image_size=32, seed=0):
+    def __init__(
+        self,
+        directory,
+        validation_directory=None,
+        image_size=32,
+        seed=0,
+        channels=None,
+        normalization=None,
+    ):
         self.class_names, files, labels = image_folders(directory)
         if validation_directory is not None:
             names, validation_files, validation_labels = image_folders(validation_directory)
@@ -71,10 +83,18 @@ class ImageFolders:
             validation_labels = [label for i, label in enumerate(labels) if i in chosen]
             files = [path for i, path in enumerate(files) if i not in chosen]
             labels = [label for i, label in enumerate(labels) if i not in chosen]
-        channels = {_decoded_channels(path) for path in files + validation_files}
-        self.channels = 1 if channels <= {1, 2} else 3
+        decoded = {_decoded_channels(path) for path in files + validation_files}
+        self.channels = channels or (1 if decoded <= {1, 2} else 3)
+        if isinstance(image_size, int):
+            image_size = (image_size, image_size)
+        kept = {}
+        if normalization is not None:
+            kept = {
+                key: getattr(normalization, key)
+                for key in ("interpolation", "scale", "mean", "std")
+            }
         self.preprocessor = ImagePreprocessor(
-            image_size=(image_size, image_size), dtype="float32", name="preprocessor"
+            image_size=tuple(image_size), dtype="float32", name="preprocessor", **kept
         )
         self._train = (files, labels)
         self._validation = (validation_files, validation_labels)

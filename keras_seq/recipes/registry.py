@@ -219,6 +219,7 @@ def validate_train_options(
     model=None,
     data=None,
     validation_data=None,
+    from_model=None,
     overwrite=False,
     resume=False,
 ):
@@ -272,6 +273,8 @@ def validate_train_options(
                 f"validation_data={validation_data!r}"
             )
         find_validation_files(recipe, validation_data)
+    if from_model is not None:
+        check_from_model(recipe, from_model, data)
     for name, value in (("overwrite", overwrite), ("resume", resume)):
         if not isinstance(value, bool):
             raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
@@ -281,6 +284,53 @@ def validate_train_options(
         )
     if output_dir is not None:
         check_previous_run(output_dir, overwrite=overwrite, resume=resume)
+
+
+def from_model_source(from_model):
+    """`from_model` as stored in a run's options: a `.keras` path made absolute, a preset
+    handle unchanged, or `None`."""
+    if from_model is None:
+        return None
+    from_model = os.fspath(from_model)
+    return os.path.abspath(from_model) if from_model.endswith(".keras") else from_model
+
+
+def from_model_problem(recipe, from_model, data=None):
+    """Why `from_model` (the model to fine-tune: a `.keras` file or a preset handle) cannot
+    be used for `recipe` with `data`: a reason such as `"does not exist"`, or `None`."""
+    if not recipe.data:
+        return (
+            f"is not taken by recipe {recipe.name}; recipes that fine-tune: "
+            f"{', '.join(recipes_with_data())}"
+        )
+    if data is None:
+        return "needs data to fine-tune on (--data)"
+    if from_model.endswith(".keras"):
+        if not os.path.isfile(from_model):
+            return "does not exist"
+        directory = os.path.dirname(os.path.abspath(from_model))
+        if recipe.data == "text" and not os.path.isfile(os.path.join(directory, "vocabulary.json")):
+            return (
+                f"has no vocabulary.json beside it: recipe {recipe.name} fine-tunes a model "
+                f"that `keras-seq train {recipe.name}` saved"
+            )
+    elif recipe.data == "text":
+        return (
+            f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "
+            "vocabulary.json)"
+        )
+    return None
+
+
+def check_from_model(recipe, from_model, data=None):
+    """`from_model_problem` as a `ValueError` naming `from_model`."""
+    if not isinstance(from_model, (str, os.PathLike)) or not os.fspath(from_model):
+        raise ValueError(
+            f"`from_model` must be a path or a preset handle. Received: from_model={from_model!r}"
+        )
+    problem = from_model_problem(recipe, os.fspath(from_model), data)
+    if problem:
+        raise ValueError(f"`from_model` {problem}. Received: from_model={from_model!r}")
 
 
 def check_previous_run(output_dir, overwrite=False, resume=False):

@@ -89,7 +89,8 @@ class RecipeRun:
     Attributes set from the options: `recipe` (the `Recipe`), `model_name` (the `--model`
     choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`, `data` (the
     user's data files, or `None` for the recipe's built-in data),
-    `validation_data` (the user's validation data, or `None`), `jit_compile` (`None` lets the
+    `validation_data` (the user's validation data, or `None`), `from_model` (the model to
+    fine-tune, or `None`), `jit_compile` (`None` lets the
     recipe choose), `mixed_precision` (the dtype policy name,
     or `"none"`), `strategy` (a `tf.distribute.Strategy`) and `verbose` (of `fit`).
     """
@@ -107,6 +108,7 @@ class RecipeRun:
         self.seed = options["seed"]
         self.data = options["data"]
         self.validation_data = options["validation_data"]
+        self.from_model = options["from_model"]
         self.jit_compile = options["jit_compile"]
         self.mixed_precision = options["mixed_precision"]
         self.strategy = strategy
@@ -370,6 +372,7 @@ def train_recipe(
     model=None,
     data=None,
     validation_data=None,
+    from_model=None,
     overwrite=False,
     resume=False,
     callbacks=None,
@@ -401,6 +404,11 @@ def train_recipe(
             `keras.utils.image_dataset_from_directory`). `None` uses the built-in data.
         validation_data: path or `None`. For the image recipes with `data`: a directory of
             validation images with the same classes; `None` keeps a seeded fifth of `data`.
+        from_model: str or `None`. Fine-tune this model on `data` instead of building one
+            from scratch: a `.keras` file (for `char-lm`, one it saved, with its
+            `vocabulary.json` beside it), or for the image recipes also a preset handle or
+            checkpoint of `from_preset`. An image classifier gets a new head when the number
+            of classes differs, and keeps its image size, channels and normalization.
         overwrite: bool. Replace the run that `output_dir` already holds (its listed files and
             its backup); without it (or `resume`) such a directory is refused. Defaults to
             `False`.
@@ -448,6 +456,7 @@ def train_recipe(
         model=model,
         data=data,
         validation_data=validation_data,
+        from_model=from_model,
         overwrite=overwrite,
         resume=resume,
     )
@@ -476,6 +485,7 @@ def train_recipe(
             if validation_data is None
             else registry.find_validation_files(recipe, validation_data)
         ),
+        "from_model": registry.from_model_source(from_model),
         "output_dir": os.path.abspath(output_dir),
     }
     previous_policy = keras.config.dtype_policy()

@@ -22,15 +22,17 @@ _CHUNK = 1 << 20
 _SHUFFLE_BUFFER = 10_000
 
 
-def scan_text(files):
+def scan_text(files, known=None):
     """The characters of `files` (a sorted list) and the number of characters of each file.
 
-    Files are read as UTF-8 with line endings kept as written. A file that is not UTF-8 is a
-    `DataPathError` naming it.
+    Files are read as UTF-8 with line endings kept as written. A file that is not UTF-8, or
+    (with `known`, a set of characters) that holds other characters, is a `DataPathError`
+    naming it.
     """
     characters = set()
     lengths = []
     for path in files:
+        seen = len(characters)
         length = 0
         try:
             with open(path, encoding="utf-8", newline="") as file:
@@ -41,6 +43,12 @@ def scan_text(files):
             raise DataPathError(
                 path, f"is not UTF-8 text (byte {error.start}: {error.reason})"
             ) from None
+        if known is not None and len(characters) > seen and not characters <= known:
+            unknown = sorted(characters - known)
+            raise DataPathError(
+                path,
+                f"holds characters outside the model's vocabulary: {unknown[:20]}",
+            )
         lengths.append(length)
     return sorted(characters), lengths
 
@@ -56,19 +64,22 @@ class CharWindows:
     Args:
         files: list of paths of UTF-8 text files (`keras_seq.recipes.data_files.text_files`).
         sequence_length: int. Steps per window L.
+        vocabulary: a `CharVocabulary` or `None`. A model's vocabulary (fine-tuning): the
+            files must hold its characters only. `None` builds it from the files.
 
     Attributes:
-        vocabulary: the `CharVocabulary` of the files' characters.
+        vocabulary: the `CharVocabulary` given, or that of the files' characters.
         num_train, num_validation: int. Windows of each set.
 
     A `DataPathError` names the files when they hold less than two windows of text.
     """
 
-    def __init__(self, files, sequence_length):
+    def __init__(self, files, sequence_length, vocabulary=None):
         self.files = list(files)
         self.sequence_length = sequence_length
-        characters, lengths = scan_text(self.files)
-        self.vocabulary = text_vocabulary(characters)
+        known = None if vocabulary is None else set(vocabulary.characters)
+        characters, lengths = scan_text(self.files, known)
+        self.vocabulary = text_vocabulary(characters) if vocabulary is None else vocabulary
         # Windows of L + 1 characters overlapping by one: (length - 1) // L per file.
         counts = [max(0, length - 1) // sequence_length for length in lengths]
         total = sum(counts)
