@@ -249,7 +249,8 @@ def _data_errors():
         "or with --data on your own: `keras-seq train char-lm --data corpus.txt` (text files, "
         "or directories of .txt files; the vocabulary is the data's characters, saved as "
         "vocabulary.json), `keras-seq train vit-digits --data DIR` (one sub-directory of "
-        "images per class; the class names are saved with the model). "
+        "images per class; the class names are saved with the model), "
+        "`keras-seq train seq2seq-attention --data pairs.tsv` (source TAB target per line). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
@@ -325,7 +326,9 @@ def _data_errors():
             help="train on your own data instead of the built-in data; char-lm: UTF-8 text "
             "files or directories of .txt files (every tenth window of text validates); "
             "vit-digits, swin-digits: one directory with a sub-directory of images per class "
-            "(a fifth of them validates, unless --validation-data)",
+            "(a fifth of them validates, unless --validation-data); seq2seq-attention: "
+            "tab-separated files, source TAB target per line, or directories of .tsv files "
+            "(every tenth pair validates)",
         ),
         argument(
             "--validation-data",

@@ -610,3 +610,97 @@ def test_from_a_preset_directory_puts_a_new_head_on_its_backbone(tmp_path):
     assert model.num_classes == 2 and model.label_names == ["cat", "dog"]
     for loaded, saved in zip(model.backbone.get_weights(), base.backbone.get_weights()):
         np.testing.assert_array_equal(loaded, saved)
+
+
+# --- seq2seq pairs --------------------------------------------------------------------------
+
+NUMBERS = [
+    ("one", "un"), ("two", "deux"), ("three", "trois"), ("four", "quatre"), ("five", "cinq"),
+    ("six", "six"), ("seven", "sept"), ("eight", "huit"), ("nine", "neuf"), ("ten", "dix"),
+    ("eleven", "onze"), ("twelve", "douze"),
+]  # fmt: skip
+
+
+def write_pairs(path, pairs=NUMBERS):
+    path.write_text("".join(f"{source}\t{target}\n" for source, target in pairs))
+    return path
+
+
+def test_read_pairs(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("a b\tc\td\r\n\n   \nx\ty\n")
+    assert data_files.read_pairs([path]) == [("a b", "c\td"), ("x", "y")]  # the first tab splits
+    for text, reason in (
+        ("a\tb\nno tab here\n", "has no tab on line 2"),
+        ("a\tb\n\nc\t\n", "has an empty target on line 3"),
+        ("\tb\n", "has an empty source on line 1"),
+    ):
+        path.write_text(text)
+        with pytest.raises(data_files.DataPathError, match=reason) as error_info:
+            data_files.read_pairs(path)
+        assert error_info.value.path == str(path)
+
+
+def test_pairs_data():
+    from keras_seq.recipes import seq2seq_attention
+
+    train, validation, (source, target), source_length = seq2seq_attention.pairs_data(NUMBERS)
+    assert source.characters == sorted(set("".join(s for s, _ in NUMBERS)))
+    assert target.special_tokens == ["<start>", "<end>"]
+    assert source_length == len("eleven")
+    # Every tenth pair validates: "one" and "eleven".
+    assert source.decode(validation[0]["source"]) == ["one", "eleven"]
+    assert target.decode(validation[1]) == ["un", "onze"]
+    assert len(train[1]) == 10 and train[1].shape[1] == len("quatre") + 1
+    np.testing.assert_array_equal(train[0]["target_in"][:, 0], target.start_id)
+    shifted = np.where(train[1][:, :-1] == target.end_id, 0, train[1][:, :-1])  # no <end> input
+    np.testing.assert_array_equal(train[0]["target_in"][:, 1:], shifted)
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("a\tb\nbad line\nc\td\n", "has no tab on line 2"),
+        ("a\tb\n", "holds 1 pair(s)"),
+        (None, "holds no .tsv file"),
+    ],
+)
+def test_train_pairs_errors_exit_2_naming_file_and_line(content, reason, tmp_path, capsys):
+    if content is None:
+        path = tmp_path / "corpus"
+        path.mkdir()
+        (path / "pairs.txt").write_text("a\tb\n")
+    else:
+        path = tmp_path / "pairs.tsv"
+        path.write_text(content)
+    argv = ["train", "seq2seq-attention", "--data", str(path), "--quick"]
+    err = usage_error(capsys, [*argv, "--output-dir", str(tmp_path / "run")])
+    assert "argument --data" in err and reason in err and repr(str(path)) in err
+
+
+@pytest.mark.slow  # a quick seq2seq run: about 4 s
+def test_train_seq2seq_on_own_pairs(tmp_path, capsys):
+    write_pairs(tmp_path / "pairs.tsv")
+    output_dir = tmp_path / "run"
+    argv = ["train", "seq2seq-attention", "--data", str(tmp_path / "pairs.tsv"), "--quick"]
+    assert cli.main([*argv, "--output-dir", str(output_dir)]) == 0
+    assert "held-out: exact_match" in capsys.readouterr().out
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics["details"]["data_pairs"] == {"train": 10, "validation": 2}
+    vocabulary = json.loads((output_dir / "vocabulary.json").read_text())
+    assert vocabulary["source_length"] == len("eleven") and vocabulary["stop_token_id"] == 2
+    assert vocabulary["max_new_tokens"] == len("quatre") + 1
+    # The held-out exact match, recomputed from the saved model on the validation pairs.
+    from keras_seq.recipes import seq2seq_attention
+
+    _, (inputs, targets), _, _ = seq2seq_attention.pairs_data(NUMBERS)
+    model = keras.saving.load_model(output_dir / "model.keras")
+    generated = np.asarray(
+        model.generate(inputs["source"], targets.shape[1], stop_token_id=2, jit_compile=False)
+    )
+    assert metrics["held_out"]["exact_match"] == pytest.approx(
+        np.mean(np.all(generated == targets, axis=1))
+    )
+    # `keras-seq generate` translates with the saved vocabularies.
+    assert cli.main(["generate", str(output_dir / "model.keras"), "--prompt", "one"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1

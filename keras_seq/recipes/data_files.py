@@ -7,6 +7,7 @@ Standard library only: the command checks `--data` with it before importing Tens
 import os
 
 TEXT_SUFFIX = ".txt"
+PAIRS_SUFFIX = ".tsv"
 
 
 class DataPathError(ValueError):
@@ -26,9 +27,10 @@ def as_path_list(paths):
     return [os.fspath(path) for path in paths]
 
 
-def text_files(paths):
+def text_files(paths, suffix=TEXT_SUFFIX):
     """The text files of `paths`, in order: each path is a text file, or a directory whose
-    `.txt` files (in its sub-directories too, sorted by path) are taken.
+    files ending in `suffix` (`.txt` by default; in its sub-directories too, sorted by path)
+    are taken.
 
     Raises:
         DataPathError: naming the path that does not exist, the directory that holds no
@@ -59,10 +61,10 @@ def text_files(paths):
                 os.path.join(root, name)
                 for root, _, names in os.walk(path)
                 for name in names
-                if name.endswith(TEXT_SUFFIX) and not name.startswith(".")
+                if name.endswith(suffix) and not name.startswith(".")
             )
             if not found:
-                raise DataPathError(path, f"is a directory that holds no {TEXT_SUFFIX} file")
+                raise DataPathError(path, f"is a directory that holds no {suffix} file")
             files += found
         elif os.path.isfile(path):
             files.append(path)
@@ -76,6 +78,49 @@ def text_files(paths):
         if os.path.getsize(path) == 0:
             raise DataPathError(path, "is empty")
     return files
+
+
+def read_pairs(files):
+    """The `(source, target)` pairs of tab-separated files: one pair per line, source, a
+    tab, then target (split at the first tab); blank lines are skipped.
+
+    Raises:
+        DataPathError: naming the file and the line number of a line without a tab, with an
+            empty source or target, or the file that is not UTF-8.
+
+    Example:
+    ```python
+    import os
+    import tempfile
+
+    from keras_seq.recipes.data_files import read_pairs
+
+    path = os.path.join(tempfile.mkdtemp(), "pairs.tsv")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("good morning\\tbonjour\\n\\nthank you\\tmerci\\n")
+    assert read_pairs([path]) == [("good morning", "bonjour"), ("thank you", "merci")]
+    ```
+    """
+    pairs = []
+    for path in as_path_list(files):
+        try:
+            with open(path, encoding="utf-8", newline="") as file:
+                for number, line in enumerate(file, start=1):
+                    line = line.rstrip("\r\n")
+                    if not line.strip():
+                        continue
+                    source, tab, target = line.partition("\t")
+                    if not tab:
+                        raise DataPathError(
+                            path, f"has no tab on line {number} (each line: source TAB target)"
+                        )
+                    if not source or not target:
+                        side = "source" if not source else "target"
+                        raise DataPathError(path, f"has an empty {side} on line {number}")
+                    pairs.append((source, target))
+        except UnicodeDecodeError as error:
+            raise DataPathError(path, f"is not UTF-8 text ({error.reason})") from None
+    return pairs
 
 
 # The image files `keras.utils.image_dataset_from_directory` reads.

@@ -22,7 +22,7 @@ Recipe.__doc__ = """One training recipe.
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
 the first being the default; `data` is the kind of the user's data `--data` takes
-(a key of `DATA_KINDS`: `"text"`, `"images"`), or `None` for built-in data only.
+(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`), or `None` for built-in data only.
 """
 
 RECIPES = {
@@ -46,6 +46,7 @@ RECIPES = {
             epochs=6,
             batch_size=64,
             models=("bahdanau",),
+            data="pairs",
         ),
         Recipe(
             "vit-digits",
@@ -99,6 +100,7 @@ BACKUP_DIR = "backup"
 DATA_KINDS = {
     "text": "text files, or directories of .txt files",
     "images": "a directory with one sub-directory of images per class",
+    "pairs": "tab-separated files (source TAB target per line), or directories of .tsv files",
 }
 
 
@@ -358,6 +360,15 @@ def find_data_files(recipe, data):
         )
     if recipe.data == "text":
         return data_files.text_files(data)
+    if recipe.data == "pairs":
+        files = data_files.text_files(data, suffix=data_files.PAIRS_SUFFIX)
+        count = len(data_files.read_pairs(files))
+        if count < 2:
+            raise data_files.DataPathError(
+                " ".join(files),
+                f"holds {count} pair(s): training needs at least 2 (one of them for validation)",
+            )
+        return files
     return _image_directory(data, "data")
 
 
