@@ -704,3 +704,169 @@ def test_train_seq2seq_on_own_pairs(tmp_path, capsys):
     # `keras-seq generate` translates with the saved vocabularies.
     assert cli.main(["generate", str(output_dir / "model.keras"), "--prompt", "one"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+# --- keras-seq evaluate / predict -------------------------------------------------------------
+
+
+def saved_image_classifier(directory):
+    from keras_seq.layers import ImagePreprocessor
+
+    model = tiny_classifier(num_classes=3)
+    model = type(model)(
+        model.backbone,
+        num_classes=3,
+        label_names=list(CLASSES),
+        preprocessor=ImagePreprocessor(image_size=(16, 16)),
+    )
+    for weight in model.get_layer("head").weights:
+        weight.assign(np.random.default_rng(1).normal(size=weight.shape))
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / "model.keras")
+    return model
+
+
+def saved_seq2seq(directory):
+    import keras_seq
+    from keras_seq.recipes import seq2seq_attention
+    from keras_seq.recipes import vocabulary_file
+
+    _, _, (source, target), source_length = seq2seq_attention.pairs_data(NUMBERS)
+    backbone = keras_seq.models.RNNSeq2SeqBackbone(
+        source_vocabulary_size=len(source),
+        target_vocabulary_size=len(target),
+        embedding_dim=4,
+        hidden_dim=8,
+        attention="bahdanau",
+    )
+    model = keras_seq.models.RNNSeq2SeqLM(backbone, start_token_id=target.start_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / "model.keras")
+    vocabulary_file.write_vocabulary_file(
+        directory / "vocabulary.json",
+        source,
+        target,
+        source_length=source_length,
+        stop_token_id=target.end_id,
+        max_new_tokens=7,
+    )
+    return model, source, target
+
+
+def command_output(capsys, argv):
+    assert cli.main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_evaluate_and_predict_an_image_classifier(tmp_path, capsys):
+    model = saved_image_classifier(tmp_path / "run")
+    images = write_images(tmp_path / "val", per_class=2, seed=3)
+    model_path = str(tmp_path / "run" / "model.keras")
+    out = command_output(
+        capsys, ["evaluate", model_path, "--data", str(tmp_path / "val"), "--json"]
+    )
+    scores = json.loads(out)
+    assert scores["task"] == "image_classifier" and scores["examples"] == 6
+    best = {path: model.classify(pixels[None], top_k=3)[0] for path, pixels in images.items()}
+    truth = {path: os.path.basename(os.path.dirname(path)) for path in images}
+    assert scores["accuracy"] == pytest.approx(np.mean([best[p][0][0] == truth[p] for p in images]))
+    assert scores["top_3_accuracy"] == 1.0
+    # predict: the top-k classes of raw images (any size), with the model's class names.
+    paths = list(images)[:2]
+    lines = command_output(capsys, ["predict", model_path, *paths, "--top-k", "2"]).splitlines()
+    expected = [
+        f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best[path][:2]) for path in paths
+    ]
+    assert lines == expected
+
+
+def test_evaluate_a_language_model(tmp_path, capsys):
+    model_path = tiny_char_lm(tmp_path / "run")
+    text = "abc defg h\n" * 30
+    (tmp_path / "text.txt").write_text(text)
+    out = command_output(capsys, ["evaluate", str(model_path), "--data", str(tmp_path), "--json"])
+    scores = json.loads(out)
+    # The perplexity of every window of 64, recomputed with NumPy.
+    from keras_seq.data import CharVocabulary
+
+    vocabulary = CharVocabulary("abcdefgh \n", special_tokens=())
+    windows = expected_windows([text], vocabulary, 64)
+    model = keras.saving.load_model(model_path)
+    logits = np.asarray(model.predict(windows[:, :-1], verbose=0), "float64")
+    logits -= logits.max(axis=-1, keepdims=True)
+    log_probabilities = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(log_probabilities, windows[:, 1:, None], axis=-1)
+    assert scores["examples"] == len(windows)
+    assert scores["perplexity"] == pytest.approx(math.exp(-picked.mean()), rel=1e-4)
+
+
+def test_predict_with_a_language_model(tmp_path, capsys):
+    from keras_seq.data import CharVocabulary
+
+    model_path = tiny_char_lm(tmp_path / "run")
+    vocabulary = CharVocabulary("abcdefgh \n", special_tokens=())
+    model = keras.saving.load_model(model_path)
+    lines = command_output(
+        capsys, ["predict", str(model_path), "abc", "h", "--max-new-tokens", "5"]
+    ).splitlines()
+    expected = model.generate(vocabulary.encode(["abc"]), 5, jit_compile=False)
+    assert lines[0] == vocabulary.decode(np.asarray(expected))[0] and len(lines) == 2
+
+
+def test_evaluate_a_seq2seq_model(tmp_path, capsys):
+    model, source, target = saved_seq2seq(tmp_path / "run")
+    write_pairs(tmp_path / "pairs.tsv")
+    model_path = str(tmp_path / "run" / "model.keras")
+    argv = ["evaluate", model_path, "--data", str(tmp_path / "pairs.tsv"), "--json"]
+    scores = json.loads(command_output(capsys, argv))
+    assert scores["task"] == "seq2seq" and scores["examples"] == len(NUMBERS)
+    sources = source.encode([s for s, _ in NUMBERS], length=len("eleven"))
+    targets = target.encode([t for _, t in NUMBERS], length=7, add_end=True)
+    generated = np.asarray(model.generate(sources, 7, stop_token_id=2, jit_compile=False))
+    assert scores["exact_match"] == pytest.approx(np.mean(np.all(generated == targets, axis=1)))
+    assert scores["character_accuracy"] == pytest.approx(
+        np.mean((generated == targets)[targets > 0])
+    )
+
+
+def test_predict_with_a_seq2seq_model(tmp_path, capsys):
+    model, source, target = saved_seq2seq(tmp_path / "run")
+    sources = source.encode(["one", "two"], length=len("eleven"))
+    generated = np.asarray(model.generate(sources, 7, stop_token_id=2, jit_compile=False))
+    model_path = str(tmp_path / "run" / "model.keras")
+    lines = command_output(capsys, ["predict", model_path, "one", "two"]).splitlines()
+    assert lines == target.decode(generated)
+
+
+def test_evaluate_and_predict_errors_exit_2(tmp_path, capsys):
+    saved_image_classifier(tmp_path / "images")
+    write_images(tmp_path / "zoo", per_class=1, classes=("circle", "zebra"))
+    model, _, _ = saved_seq2seq(tmp_path / "s2s")
+    (tmp_path / "bad.tsv").write_text("one\tun\ntwo deux\n")
+    (tmp_path / "lonely").mkdir()
+    model.save(tmp_path / "lonely" / "model.keras")
+    images = str(tmp_path / "images" / "model.keras")
+    cases = [
+        (["evaluate", str(tmp_path / "none.keras"), "--data", "x"], "argument MODEL", "does not"),
+        (["evaluate", images, "--data", str(tmp_path / "zoo")], "--data", "zebra"),
+        (
+            [
+                "evaluate",
+                str(tmp_path / "s2s" / "model.keras"),
+                "--data",
+                str(tmp_path / "bad.tsv"),
+            ],
+            "--data",
+            "has no tab on line 2",
+        ),
+        (["predict", str(tmp_path / "lonely" / "model.keras"), "x"], "MODEL", "vocabulary.json"),
+        (["predict", images, str(tmp_path / "bad.tsv")], "INPUTS", "not a readable image"),
+        (["predict", images, "x.png", "--top-k", "4"], "--top-k", "has 3 classes"),
+    ]
+    for argv, named, expected in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"usage: keras-seq {argv[0]}" in err, err
+        assert named in err and expected in err, err

@@ -35,6 +35,7 @@ from keras_seq.models.vit.vit_image_classifier import ViTImageClassifier
 from keras_seq.recipes import data_files
 from keras_seq.recipes import outputs
 from keras_seq.recipes.image_data import ImageFolders
+from keras_seq.recipes.image_data import model_image_shape
 
 IMAGE_SIZE = 32
 NUM_PLOTTED = 16
@@ -170,14 +171,6 @@ def fine_tuning_model(base, num_classes, label_names, preprocessor):
     return model
 
 
-def _image_shape(backbone):
-    shape = tuple(backbone.input_shape[1:])
-    height, width, channels = shape
-    if height is None or width is None:
-        height = width = IMAGE_SIZE
-    return (height, width), channels
-
-
 def _user_images(run, model_cls):
     """The `--data` class directories (`keras_seq.recipes.image_data.ImageFolders`): the
     model gets their class names and the preprocessor that resizes and scales raw images.
@@ -188,7 +181,7 @@ def _user_images(run, model_cls):
         class_names = data_files.image_folders(run.data)[0]
         with run.scope():
             base = load_base_model(model_cls, run.from_model, len(class_names), class_names)
-        image_size, channels = _image_shape(base.backbone)
+        image_size, channels = model_image_shape(base.backbone, IMAGE_SIZE)
         normalization = base.preprocessor
     folders = ImageFolders(
         run.data,

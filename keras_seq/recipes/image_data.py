@@ -9,6 +9,8 @@ images sees what training saw. Validation images come from a second directory wi
 classes, or from a seeded split of the first.
 """
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -31,6 +33,29 @@ def _decoded_channels(path):
     return int(image.shape[-1])
 
 
+def _relabel(directory, folder_names, files, labels, label_names):
+    """Labels as indices of a model's `label_names`; a class directory it does not know is a
+    `DataPathError` naming it."""
+    indices = []
+    for name in folder_names:
+        if name not in label_names:
+            raise DataPathError(
+                os.path.join(os.fspath(directory), name),
+                f"is a class the model does not know (its classes: {', '.join(label_names)})",
+            )
+        indices.append(label_names.index(name))
+    return files, [indices[label] for label in labels]
+
+
+def model_image_shape(backbone, default_size=32):
+    """`((height, width), channels)` of the images a backbone takes (`default_size` for a
+    backbone of any size)."""
+    height, width, channels = tuple(backbone.input_shape[1:])
+    if height is None or width is None:
+        height = width = default_size
+    return (height, width), channels
+
+
 class ImageFolders:
     """Training and validation images of class directories, as `tf.data` pipelines.
 
@@ -40,11 +65,16 @@ class ImageFolders:
             sub-directories; `None` takes `VALIDATION_SPLIT` of `directory`'s images, drawn
             with `seed`.
         image_size: int or `(height, width)`. Images are resized to it.
-        seed: int. Seed of the validation split.
+        seed: int. Seed of the validation split; `validation_split=1.0` makes every image of
+            `directory` a validation image (evaluation).
         channels: int or `None`. Channels of the pixels (a model's); `None` is 1 when every
             image is grayscale, else 3.
         normalization: an `ImagePreprocessor` or `None`. Its `interpolation`, `scale`,
             `mean` and `std` are kept (a pretrained model's); `None` scales to [0, 1].
+        label_names: list of str or `None`. A model's classes: each class directory must be
+            one of them, and its images get that class's index (not its sorted position).
+        validation_split: float. The fraction of `directory` that validates without
+            `validation_directory`. Defaults to `VALIDATION_SPLIT`.
 
     Attributes:
         class_names: list of str, the class sub-directories in sorted order.
@@ -61,8 +91,13 @@ class ImageFolders:
         seed=0,
         channels=None,
         normalization=None,
+        label_names=None,
+        validation_split=VALIDATION_SPLIT,
     ):
         self.class_names, files, labels = image_folders(directory)
+        if label_names is not None:
+            files, labels = _relabel(directory, self.class_names, files, labels, label_names)
+            self.class_names = list(label_names)
         if validation_directory is not None:
             names, validation_files, validation_labels = image_folders(validation_directory)
             if names != self.class_names:
@@ -71,9 +106,11 @@ class ImageFolders:
                     f"has the classes {names}, and the training data {self.class_names}: "
                     "they must be the same",
                 )
+        elif validation_split >= 1.0:
+            validation_files, validation_labels, files, labels = files, labels, [], []
         else:
             order = np.random.default_rng(seed).permutation(len(files))
-            count = max(1, round(len(files) * VALIDATION_SPLIT))
+            count = max(1, round(len(files) * validation_split))
             if len(files) - count < 1:
                 raise DataPathError(
                     directory, f"holds {len(files)} images: too few to keep some for validation"

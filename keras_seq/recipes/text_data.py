@@ -157,6 +157,12 @@ class CharWindows:
             self._split(validation=True), batch_size, model_inputs, drop_remainder=False
         )
 
+    def every_window(self, batch_size, model_inputs):
+        """Every window, training and validation alike (evaluation), in order."""
+        total = self.num_train + self.num_validation
+        windows = self._windows().apply(tf.data.experimental.assert_cardinality(total))
+        return self._batched(windows, batch_size, model_inputs, drop_remainder=False)
+
     def validation_inputs(self, count):
         """The first `count` validation windows' inputs, int32 NumPy `(count, L)`."""
         windows = self._split(validation=True).take(count).batch(count)
