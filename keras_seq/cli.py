@@ -336,7 +336,11 @@ def _data_errors():
             help="vit-digits, swin-digits with --data: validation images, one sub-directory "
             "per class (the same classes)",
         ),
-        argument("--quick", action="store_true", help="tiny data and model: a smoke test"),
+        argument(
+            "--quick",
+            action="store_true",
+            help="tiny model (and tiny built-in data; --data is used whole): a smoke test",
+        ),
         argument(
             "--seed",
             type=non_negative_int,

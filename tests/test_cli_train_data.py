@@ -153,16 +153,14 @@ def test_train_char_lm_on_own_text(model_name, tmp_path, capsys):
     assert "held-out: perplexity" in out
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed"
-    assert metrics["options"]["data"] == [
-        str(tmp_path / "corpus" / "a.txt"),
-        str(tmp_path / "corpus" / "b.txt"),
-    ]
+    assert metrics["options"]["data"] == [str(tmp_path / "corpus")]
+    assert metrics["details"]["data_files"] == 2
     # The vocabulary is the data's, saved beside the model.
     vocabulary = json.loads((output_dir / "vocabulary.json").read_text())
     assert vocabulary["source"]["characters"] == sorted(set("".join(texts)))
     assert "vocabulary.json" in metrics["files"]
     # The held-out perplexity is the validation windows', recomputed from the saved model.
-    windows = text_data.CharWindows(metrics["options"]["data"], 32)
+    windows = text_data.CharWindows(data_files.text_files(tmp_path / "corpus"), 32)
     rows = expected_windows(texts, windows.vocabulary, 32)[:: text_data.VALIDATION_EVERY]
     assert metrics["details"]["data_windows"]["validation"] == len(rows)
     model = keras.saving.load_model(output_dir / "model.keras")

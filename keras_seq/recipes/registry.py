@@ -401,9 +401,10 @@ def recipe_table(width=79):
     rows = []
     for recipe in RECIPES.values():
         models = f"--model {'|'.join(recipe.models)}; " if len(recipe.models) > 1 else ""
+        data = f"; --data: {DATA_KINDS[recipe.data]}" if recipe.data else ""
         rows.append(
             textwrap.fill(
-                f"{recipe.summary}; {models}{recipe.epochs} epochs",
+                f"{recipe.summary}; {models}{recipe.epochs} epochs{data}",
                 width,
                 initial_indent=f"  {recipe.name:<{column - 2}}",
                 subsequent_indent=" " * column,

@@ -88,7 +88,8 @@ class RecipeRun:
 
     Attributes set from the options: `recipe` (the `Recipe`), `model_name` (the `--model`
     choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`, `data` (the
-    user's data files, or `None` for the recipe's built-in data),
+    user's data: the files found in the given paths, the image recipes' directory; `None`
+    for the recipe's built-in data),
     `validation_data` (the user's validation data, or `None`), `from_model` (the model to
     fine-tune, or `None`), `jit_compile` (`None` lets the
     recipe choose), `mixed_precision` (the dtype policy name,
@@ -300,6 +301,15 @@ def progress_verbose(stream=None):
     return 1 if isatty is not None and isatty() else 2
 
 
+def _given_data(recipe, data):
+    """`data` as recorded in the options: the given paths made absolute (a list; the image
+    recipes' one directory as a str)."""
+    if data is None:
+        return None
+    paths = [os.path.abspath(os.fspath(path)) for path in registry.data_files.as_path_list(data)]
+    return paths[0] if recipe.data == "images" else paths
+
+
 def _read_json(path):
     """The JSON content of `path`, or `None` when it is missing or not JSON."""
     try:
@@ -479,7 +489,7 @@ def train_recipe(
         "quick": quick,
         "seed": seed,
         "model": model,
-        "data": None if data is None else find_data_files(recipe, data),
+        "data": _given_data(recipe, data),
         "validation_data": (
             None
             if validation_data is None
@@ -493,6 +503,10 @@ def train_recipe(
     if options["mixed_precision"] != "none":
         keras.config.set_dtype_policy(options["mixed_precision"])
     run = RecipeRun(recipe, model, output_dir, options, _strategy(strategy), callbacks, verbose)
+    if data is not None:
+        run.data = find_data_files(recipe, data)  # the files found in the given paths
+        if isinstance(run.data, list):
+            run.details["data_files"] = len(run.data)
     logger.info(
         "%s (%s): %d epochs, batch size %d, outputs in %s",
         recipe.name,
