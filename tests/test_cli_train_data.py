@@ -860,6 +860,7 @@ def test_evaluate_and_predict_errors_exit_2(tmp_path, capsys):
         (["predict", str(tmp_path / "lonely" / "model.keras"), "x"], "MODEL", "vocabulary.json"),
         (["predict", images, str(tmp_path / "bad.tsv")], "INPUTS", "not a readable image"),
         (["predict", images, "x.png", "--top-k", "4"], "--top-k", "has 3 classes"),
+        (["predict", str(tmp_path / "s2s" / "model.keras"), "ONE"], "INPUTS", "outside"),
     ]
     for argv, named, expected in cases:
         with pytest.raises(SystemExit) as exit_info:

@@ -226,15 +226,19 @@ def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
             raise GenerateOptionError(
                 f"argument --top-k: only for image classifiers. Received: {top_k}"
             )
-        return generate_text.generate_from_saved_model(
-            model_path,
-            list(inputs),
-            vocabulary=vocabulary,
-            max_new_tokens=max_new_tokens,
-            stop_token_id=vocabulary.get("stop_token_id"),
-            strategy="greedy",
-            jit_compile=False,
-        )
+        try:
+            return generate_text.generate_from_saved_model(
+                model_path,
+                list(inputs),
+                vocabulary=vocabulary,
+                max_new_tokens=max_new_tokens,
+                stop_token_id=vocabulary.get("stop_token_id"),
+                strategy="greedy",
+                jit_compile=False,
+            )
+        except GenerateOptionError as error:  # `generate` calls the inputs --prompt
+            message = str(error).replace("argument --prompt:", "argument INPUTS:")
+            raise GenerateOptionError(message) from None
     if max_new_tokens is not None:
         raise GenerateOptionError(
             f"argument --max-new-tokens: only for text models. Received: {max_new_tokens}"
