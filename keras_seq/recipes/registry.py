@@ -95,6 +95,7 @@ DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
 # A run's model file, and the directory of `keras.callbacks.BackupAndRestore` inside its output
 # directory: the last finished epoch's weights and optimizer state, deleted when the run completes.
 MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
 BACKUP_DIR = "backup"
 # What `--data` takes, per kind of data.
 DATA_KINDS = {

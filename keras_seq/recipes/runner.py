@@ -28,10 +28,8 @@ leaves the last finished epoch's model and record intact; `metrics.json` then sa
 
 import contextlib
 import datetime
-import json
 import logging
 import os
-import shutil
 import sys
 import time
 
@@ -40,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.recipes import outputs
+from keras_seq.recipes import previous_run
 from keras_seq.recipes import registry
 from keras_seq.recipes.registry import default_output_dir
 from keras_seq.recipes.registry import find_data_files
@@ -53,7 +52,7 @@ from keras_seq.version import __version__
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = registry.MODEL_FILE
-METRICS_FILE = "metrics.json"
+METRICS_FILE = registry.METRICS_FILE
 CURVES_FILE = "training_curves.png"
 
 
@@ -310,46 +309,6 @@ def _given_data(recipe, data):
     return paths[0] if recipe.data == "images" else paths
 
 
-def _read_json(path):
-    """The JSON content of `path`, or `None` when it is missing or not JSON."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
-    except (OSError, ValueError):
-        return None
-
-
-def _remove_previous_run(output_dir):
-    """Delete the outputs of the run in `output_dir` (`overwrite=True`): the files its
-    `metrics.json` lists, its model and its backup. Its TensorBoard logs stay (each run
-    logs into its own subdirectory)."""
-    record = _read_json(os.path.join(output_dir, METRICS_FILE)) or {}
-    names = set(record.get("files") or []) | {MODEL_FILE, METRICS_FILE}
-    for name in names:
-        path = os.path.join(output_dir, name)
-        if isinstance(name, str) and os.path.basename(name) == name and os.path.isfile(path):
-            os.remove(path)
-    shutil.rmtree(os.path.join(output_dir, registry.BACKUP_DIR), ignore_errors=True)
-
-
-def _continue_previous_run(run):
-    """Take over the record of the run being resumed (`resume=True`) up to the epoch its
-    backup holds: history, finished epochs and files."""
-    metadata = _read_json(os.path.join(run.path(registry.BACKUP_DIR), "training_metadata.json"))
-    epoch = int((metadata or {}).get("epoch", 0))
-    record = _read_json(run.path(METRICS_FILE)) or {}
-    # One entry per finished epoch: cut the epochs after the backup, pad the missing ones.
-    run.history = {
-        key: (list(values) + [None] * epoch)[:epoch]
-        for key, values in (record.get("history") or {}).items()
-    }
-    run.epochs_completed = epoch
-    run.model_epoch = record.get("model_epoch")
-    run.files = [name for name in record.get("files") or [] if name != METRICS_FILE]
-    run.details["resumed_from_epoch"] = epoch
-    logger.info("resuming after epoch %d", epoch)
-
-
 def _is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
@@ -479,7 +438,7 @@ def train_recipe(
     train = load_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
     if overwrite:
-        _remove_previous_run(output_dir)
+        previous_run.remove_previous_run(output_dir)
     options = {
         "epochs": epochs or (1 if quick else recipe.epochs),
         "batch_size": batch_size or recipe.batch_size,
@@ -516,7 +475,7 @@ def train_recipe(
         output_dir,
     )
     if resume:
-        _continue_previous_run(run)
+        previous_run.continue_previous_run(run)
     try:
         run.write_metrics("running")
         train(run)
