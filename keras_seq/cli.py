@@ -232,12 +232,17 @@ def demo_command(args):
 @contextlib.contextmanager
 def _data_errors():
     """A data file found unusable while it is read (not UTF-8 text, too short, ...) is a
-    usage error of `--data` naming it."""
+    usage error of `--data` naming it; a model to fine-tune of the wrong class one of
+    `--from`."""
     try:
         yield
     except data_files.DataPathError as error:
         raise UsageError(
             f"argument --data: the path {error.reason}. Received: {error.path!r}"
+        ) from None
+    except data_files.FromModelError as error:
+        raise UsageError(
+            f"argument --from: the model {error.reason}. Received: {error.source!r}"
         ) from None
 
 

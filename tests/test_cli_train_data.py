@@ -532,7 +532,7 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
     from keras_seq.recipes import digits_classification
 
     tiny_classifier("swin").save(tmp_path / "swin.keras")
-    with pytest.raises(ValueError, match="`from_model` must hold a ViTImageClassifier"):
+    with pytest.raises(data_files.FromModelError, match="holds a SwinImageClassifier"):
         digits_classification.load_base_model(
             ViTImageClassifier, str(tmp_path / "swin.keras"), 3, None
         )
@@ -546,6 +546,7 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
         (["char-lm", "--data", "a.txt", "--from", "lonely.keras"], "has no vocabulary.json"),
         (["char-lm", "--data", "a.txt", "--from", "hf://owner/gpt"], "must be a .keras file"),
         (["detr-shapes", "--from", "base/model.keras"], "is not taken by recipe detr-shapes"),
+        (["vit-digits", "--data", "images", "--from", "swin.keras"], "holds a SwinImage"),
         (["char-lm", "--data", "b.txt", "--from", "base/model.keras"], "outside the model's"),
     ],
 )
@@ -555,6 +556,8 @@ def test_train_from_errors_exit_2(argv, expected, tmp_path, capsys, monkeypatch)
     (tmp_path / "lonely.keras").write_bytes(b"x")
     (tmp_path / "a.txt").write_text("abc " * 40)
     (tmp_path / "b.txt").write_text("abc " * 40 + "XYZ")
+    write_images(tmp_path / "images", per_class=1)
+    tiny_classifier("swin").save(tmp_path / "swin.keras")
     err = usage_error(capsys, ["train", *argv, "--quick", "--output-dir", "run"])
     named = "--data" if "outside" in expected else "--from"
     assert f"argument {named}" in err and expected in err

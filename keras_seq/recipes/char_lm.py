@@ -39,6 +39,7 @@ from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn.rnn_backbone import RNNBackbone
 from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.data_files import FromModelError
 from keras_seq.recipes.text_data import CharWindows
 
 PROMPT_LENGTH = 16
@@ -155,9 +156,10 @@ def load_base_model(path):
     the source vocabulary of the `vocabulary.json` beside it."""
     model = keras.saving.load_model(path, compile=False)
     if not isinstance(model, (RNNCausalLM, GPTCausalLM)):
-        raise ValueError(
-            "`from_model` must hold an RNNCausalLM or a GPTCausalLM for recipe char-lm; it "
-            f"holds a {type(model).__name__}. Received: from_model={path!r}"
+        raise FromModelError(
+            path,
+            f"holds a {type(model).__name__}; recipe char-lm fine-tunes an RNNCausalLM or "
+            "a GPTCausalLM",
         )
     directory = os.path.dirname(os.path.abspath(path))
     vocabulary = vocabulary_file.read_vocabulary_file(

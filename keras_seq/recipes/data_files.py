@@ -20,6 +20,16 @@ class DataPathError(ValueError):
         super().__init__(f"`data`: the path {reason}. Received: data path {self.path!r}")
 
 
+class FromModelError(ValueError):
+    """A model to fine-tune (`from_model`, `--from`) that the recipe cannot use: `source`
+    (as given) and `reason` (e.g. `"holds a SwinImageClassifier, not a ViTImageClassifier"`)."""
+
+    def __init__(self, source, reason):
+        self.source = os.fspath(source)
+        self.reason = reason
+        super().__init__(f"`from_model` {reason}. Received: from_model={self.source!r}")
+
+
 def as_path_list(paths):
     """`paths` (one path or a list of paths) as a list of `str` paths."""
     if isinstance(paths, (str, os.PathLike)):

@@ -12,6 +12,13 @@ true labels), `confusion_matrix.png`, and in TensorBoard the attention maps of t
 block (ViT: patch-to-patch attention, class token first; Swin: its first windows) on two
 held-out images (`AttentionMapLogger`).
 
+With `--data` (`run.data`: a directory with one sub-directory of images per class) the
+classifier learns the user's images instead (`keras_seq.recipes.image_data.ImageFolders`):
+resized to 32x32 (grayscale when every image is), a seeded fifth validating unless
+`--validation-data` gives a directory; the model keeps the class names (`label_names`) and
+the resize-and-scale `preprocessor`. With `--from` it fine-tunes a saved classifier or a
+`from_preset` handle (`fine_tuning_model`) at that model's image size and normalization.
+
 Settings from integration_tests/test_vision_learning.py, measured on 2 shared CPU cores:
 AdamW (weight decay 0.01, clipnorm 1) with one epoch of warm-up then a cosine decay, batch 64
 of full batches only; ViT (4 layers, width 64, 4 heads) at 2e-3 for 12 epochs: 0.964
@@ -139,9 +146,9 @@ def load_base_model(model_cls, source, num_classes, label_names):
     if source.endswith(".keras"):
         model = keras.saving.load_model(source, compile=False)
         if not isinstance(model, model_cls):
-            raise ValueError(
-                f"`from_model` must hold a {model_cls.__name__} for this recipe; it holds a "
-                f"{type(model).__name__}. Received: from_model={source!r}"
+            raise data_files.FromModelError(
+                source,
+                f"holds a {type(model).__name__}; this recipe fine-tunes a {model_cls.__name__}",
             )
         return model
     return model_cls.from_preset(source, num_classes=num_classes, label_names=label_names)
