@@ -308,7 +308,8 @@ def _data_errors():
             dest="from_model",
             metavar="MODEL",
             help="with --data: fine-tune this model instead of building one: a .keras file "
-            "(char-lm: one it saved, vocabulary.json beside it), or for vit-digits and "
+            "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it), or for "
+            "vit-digits and "
             "swin-digits a preset or checkpoint handle of from_preset (a new head when the "
             "number of classes differs)",
         ),

@@ -547,6 +547,8 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
         (["char-lm", "--data", "a.txt", "--from", "hf://owner/gpt"], "must be a .keras file"),
         (["detr-shapes", "--from", "base/model.keras"], "is not taken by recipe detr-shapes"),
         (["vit-digits", "--data", "images", "--from", "swin.keras"], "holds a SwinImage"),
+        (["seq2seq-attention", "--data", "p.tsv", "--from", "s2s/model.keras"], "outside the"),
+        (["seq2seq-attention", "--data", "p.tsv", "--from", "hf://a/b"], "must be a .keras"),
         (["char-lm", "--data", "b.txt", "--from", "base/model.keras"], "outside the model's"),
     ],
 )
@@ -558,10 +560,12 @@ def test_train_from_errors_exit_2(argv, expected, tmp_path, capsys, monkeypatch)
     (tmp_path / "b.txt").write_text("abc " * 40 + "XYZ")
     write_images(tmp_path / "images", per_class=1)
     tiny_classifier("swin").save(tmp_path / "swin.keras")
+    saved_seq2seq(tmp_path / "s2s")
+    write_pairs(tmp_path / "p.tsv", [("one", "un"), ("two", "DEUX")])
     err = usage_error(capsys, ["train", *argv, "--quick", "--output-dir", "run"])
     named = "--data" if "outside" in expected else "--from"
     assert f"argument {named}" in err and expected in err
-    if named == "--data":
+    if "b.txt" in argv:
         assert "['X', 'Y', 'Z']" in err and repr("b.txt") in err
 
 
@@ -705,6 +709,16 @@ def test_train_seq2seq_on_own_pairs(tmp_path, capsys):
     # `keras-seq generate` translates with the saved vocabularies.
     assert cli.main(["generate", str(output_dir / "model.keras"), "--prompt", "one"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+    # --from: fine-tune the saved model, with its vocabularies, on pairs.
+    argv = ["train", "seq2seq-attention", "--data", str(tmp_path / "pairs.tsv"), "--quick"]
+    argv += ["--from", str(output_dir / "model.keras"), "--output-dir", str(tmp_path / "tuned")]
+    assert cli.main(argv) == 0
+    tuned = json.loads((tmp_path / "tuned" / "vocabulary.json").read_text())
+    assert tuned["source"] == vocabulary["source"] and tuned["target"] == vocabulary["target"]
+    assert tuned["source_length"] == vocabulary["source_length"]
+    base = keras.saving.load_model(output_dir / "model.keras").get_weights()
+    weights = keras.saving.load_model(tmp_path / "tuned" / "model.keras").get_weights()
+    assert [w.shape for w in weights] == [w.shape for w in base]
 
 
 # --- keras-seq evaluate / predict -------------------------------------------------------------

@@ -312,12 +312,13 @@ def from_model_problem(recipe, from_model, data=None):
         if not os.path.isfile(from_model):
             return "does not exist"
         directory = os.path.dirname(os.path.abspath(from_model))
-        if recipe.data == "text" and not os.path.isfile(os.path.join(directory, "vocabulary.json")):
+        vocabulary = os.path.join(directory, "vocabulary.json")
+        if recipe.data in ("text", "pairs") and not os.path.isfile(vocabulary):
             return (
                 f"has no vocabulary.json beside it: recipe {recipe.name} fine-tunes a model "
                 f"that `keras-seq train {recipe.name}` saved"
             )
-    elif recipe.data == "text":
+    elif recipe.data in ("text", "pairs"):
         return (
             f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "
             "vocabulary.json)"

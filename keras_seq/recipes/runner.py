@@ -374,7 +374,7 @@ def train_recipe(
         validation_data: path or `None`. For the image recipes with `data`: a directory of
             validation images with the same classes; `None` keeps a seeded fifth of `data`.
         from_model: str or `None`. Fine-tune this model on `data` instead of building one
-            from scratch: a `.keras` file (for `char-lm`, one it saved, with its
+            from scratch: a `.keras` file (for the text recipes, one they saved, with its
             `vocabulary.json` beside it), or for the image recipes also a preset handle or
             checkpoint of `from_preset`. An image classifier gets a new head when the number
             of classes differs, and keeps its image size, channels and normalization.

@@ -14,7 +14,8 @@ maps on a probe batch in TensorBoard (`AttentionMapLogger`).
 
 With `--data` (`run.data`: tab-separated files, source TAB target per line) the model
 learns the user's pairs instead (`pairs_data`): the vocabularies are their characters, every
-tenth pair validates and gives the held-out scores.
+tenth pair validates and gives the held-out scores. With `--from` it fine-tunes a saved
+`RNNSeq2SeqLM` with its `vocabulary.json` (the pairs may use only its characters).
 
 Settings from integration_tests/test_seq2seq_learning.py, measured on 2 shared CPU cores:
 8,000 examples, embedding 32, LSTM 64, Adam 5e-3 with a cosine decay, clipnorm 1, batch 64,
@@ -23,6 +24,7 @@ Settings from integration_tests/test_seq2seq_learning.py, measured on 2 shared C
 """
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -39,6 +41,8 @@ from keras_seq.models.rnn_seq2seq_backbone import RNNSeq2SeqBackbone
 from keras_seq.models.rnn_seq2seq_lm import RNNSeq2SeqLM
 from keras_seq.recipes import outputs
 from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.data_files import DataPathError
+from keras_seq.recipes.data_files import FromModelError
 from keras_seq.recipes.data_files import read_pairs
 
 NUM_PLOTTED = 4
@@ -83,10 +87,12 @@ def _builtin_data(run):
     return (inputs, targets), validation, test, vocabularies, DATE_SOURCE_LENGTH
 
 
-def pairs_data(pairs):
+def pairs_data(pairs, vocabularies=None, source_length=None):
     """Examples from `(source, target)` text pairs: the vocabularies are their characters
-    (the target's with `<start>` and `<end>`), sources are padded to the longest, and every
-    tenth pair (the 1st, 11th, ...) is the validation set, which gives the held-out scores.
+    (the target's with `<start>` and `<end>`), or the `(source, target)` vocabularies given
+    (a model's, to fine-tune); sources are padded to the longest (at least `source_length`),
+    and every tenth pair (the 1st, 11th, ...) is the validation set, which gives the
+    held-out scores. Characters outside given vocabularies are a `ValueError`.
 
     Returns:
         `(train, validation, (source_vocabulary, target_vocabulary), source_length)`, each
@@ -99,9 +105,21 @@ def pairs_data(pairs):
         )
     sources = [source for source, _ in pairs]
     targets = [target for _, target in pairs]
-    source_vocabulary = CharVocabulary(sorted(set("".join(sources))), special_tokens=())
-    target_vocabulary = CharVocabulary(sorted(set("".join(targets))))  # <start> 1, <end> 2
-    source_length = max(len(source) for source in sources)
+    if vocabularies is None:
+        source_vocabulary = CharVocabulary(sorted(set("".join(sources))), special_tokens=())
+        target_vocabulary = CharVocabulary(sorted(set("".join(targets))))  # <start>, <end>
+    else:
+        source_vocabulary, target_vocabulary = vocabularies
+        for side, texts, vocabulary in (
+            ("sources", sources, source_vocabulary),
+            ("targets", targets, target_vocabulary),
+        ):
+            unknown = sorted(set("".join(texts)) - set(vocabulary.characters))
+            if unknown:
+                raise ValueError(
+                    f"the {side} hold characters outside the model's vocabulary: {unknown[:20]}"
+                )
+    source_length = max([source_length or 0] + [len(source) for source in sources])
     target_length = max(len(target) for target in targets) + 1  # with <end>
     source_ids = source_vocabulary.encode(sources, length=source_length)  # (N, S)
     target_ids = target_vocabulary.encode(targets, length=target_length, add_end=True)  # (N, T)
@@ -117,8 +135,33 @@ def pairs_data(pairs):
     return subset(~held), subset(held), vocabularies, source_length
 
 
-def _user_data(run):
-    train, validation, vocabularies, source_length = pairs_data(read_pairs(run.data))
+def load_base_model(path):
+    """The model `--from` names (a `.keras` file of an `RNNSeq2SeqLM`) and the vocabulary
+    file beside it (`vocabulary_file.read_vocabulary_file`)."""
+    model = keras.saving.load_model(path, compile=False)
+    if not isinstance(model, RNNSeq2SeqLM):
+        raise FromModelError(
+            path,
+            f"holds a {type(model).__name__}; recipe seq2seq-attention fine-tunes an RNNSeq2SeqLM",
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    vocabulary = vocabulary_file.read_vocabulary_file(
+        os.path.join(directory, vocabulary_file.FILENAME)
+    )
+    return model, vocabulary
+
+
+def _user_data(run, base_vocabulary=None):
+    vocabularies, source_length = None, None
+    if base_vocabulary is not None:
+        vocabularies = (base_vocabulary["source"], base_vocabulary["target"])
+        source_length = base_vocabulary.get("source_length")
+    try:
+        train, validation, vocabularies, source_length = pairs_data(
+            read_pairs(run.data), vocabularies, source_length
+        )
+    except ValueError as error:
+        raise DataPathError(" ".join(run.data), str(error)) from None
     run.details["data_pairs"] = {"train": len(train[1]), "validation": len(validation[1])}
     return train, validation, validation, vocabularies, source_length
 
@@ -126,22 +169,30 @@ def _user_data(run):
 def train_seq2seq_attention(run):
     """Train the `seq2seq-attention` recipe (see the module docstring) for a `RecipeRun`."""
     sizes = SIZES["quick" if run.quick else "full"]
-    load = _builtin_data if run.data is None else _user_data
-    (inputs, targets), validation, test, vocabularies, source_length = load(run)
+    base = None
+    if run.from_model is not None:
+        with run.scope():
+            base, base_vocabulary = load_base_model(run.from_model)
+        loaded = _user_data(run, base_vocabulary)
+    else:
+        loaded = _builtin_data(run) if run.data is None else _user_data(run)
+    (inputs, targets), validation, test, vocabularies, source_length = loaded
     test_inputs, test_targets = test
     source_vocabulary, target_vocabulary = vocabularies
     target_length = targets.shape[1]
 
     steps = run.epochs * math.ceil(len(targets) / run.batch_size)
     with run.scope():
-        backbone = RNNSeq2SeqBackbone(
-            source_vocabulary_size=len(source_vocabulary),
-            target_vocabulary_size=len(target_vocabulary),
-            embedding_dim=sizes["embedding_dim"],
-            hidden_dim=sizes["hidden_dim"],
-            attention="bahdanau",
-        )
-        model = RNNSeq2SeqLM(backbone, start_token_id=target_vocabulary.start_id)
+        model = base
+        if model is None:
+            backbone = RNNSeq2SeqBackbone(
+                source_vocabulary_size=len(source_vocabulary),
+                target_vocabulary_size=len(target_vocabulary),
+                embedding_dim=sizes["embedding_dim"],
+                hidden_dim=sizes["hidden_dim"],
+                attention="bahdanau",
+            )
+            model = RNNSeq2SeqLM(backbone, start_token_id=target_vocabulary.start_id)
         model.compile(
             optimizer=keras.optimizers.Adam(
                 keras.optimizers.schedules.CosineDecay(5e-3, steps), clipnorm=1.0
