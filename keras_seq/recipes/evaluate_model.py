@@ -232,6 +232,7 @@ def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
                 list(inputs),
                 vocabulary=vocabulary,
                 max_new_tokens=max_new_tokens,
+                model=model,
                 stop_token_id=vocabulary.get("stop_token_id"),
                 strategy="greedy",
                 jit_compile=False,
