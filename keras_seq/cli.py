@@ -397,7 +397,12 @@ def train_command(args):
     if args.overwrite and args.resume:
         raise UsageError("argument --resume: not allowed with argument --overwrite")
     problem = registry.previous_run_problem(
-        output_dir, overwrite=args.overwrite, resume=args.resume, flags=True
+        output_dir,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        flags=True,
+        recipe=recipe,
+        model=args.model,
     )
     if problem:
         name, message = problem

@@ -241,7 +241,9 @@ def fake_run(output_dir, backup=False):
     """An output directory as a run leaves it: finished, or interrupted (with a backup)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "model.keras").write_bytes(b"previous model")
-    (output_dir / "metrics.json").write_text('{"files": ["model.keras", "metrics.json"]}')
+    (output_dir / "metrics.json").write_text(
+        '{"recipe": "char-lm", "model": "rnn", "files": ["model.keras", "metrics.json"]}'
+    )
     if backup:
         (output_dir / "backup").mkdir()
         (output_dir / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
@@ -255,6 +257,7 @@ def fake_run(output_dir, backup=False):
         (False, ["--resume"], "--resume", "there is nothing to resume"),
         (None, ["--resume"], "--resume", "holds no run to resume"),
         (False, ["--resume", "--overwrite"], "--resume", "not allowed with argument --overwrite"),
+        (True, ["--resume", "--model", "gpt"], "--resume", "trains recipe char-lm with model rnn"),
     ],
 )
 def test_train_refuses_a_directory_holding_a_run(

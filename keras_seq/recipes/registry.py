@@ -6,6 +6,7 @@ name and its options before paying for them; `load_recipe` imports the recipe's 
 
 import collections
 import importlib
+import json
 import os
 import textwrap
 
@@ -176,12 +177,25 @@ def previous_run(output_dir):
     return None
 
 
-def previous_run_problem(output_dir, overwrite=False, resume=False, flags=False):
+def _recorded_run(output_dir):
+    """`(recipe, model)` that the `metrics.json` of `output_dir` records, or `None`."""
+    try:
+        with open(os.path.join(output_dir, METRICS_FILE), encoding="utf-8") as file:
+            record = json.load(file)
+        return record["recipe"], record["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def previous_run_problem(
+    output_dir, overwrite=False, resume=False, flags=False, recipe=None, model=None
+):
     """Why a run cannot go into `output_dir` as asked: `(argument, message)`, or `None`.
 
     Without `overwrite` or `resume`, a directory holding an earlier run (`previous_run`) is
-    refused; `resume` needs one that did not complete. `flags` spells the options as on the
-    command line (`--overwrite`) rather than as arguments (`overwrite=True`).
+    refused; `resume` needs one that did not complete, of the same `recipe` (a `Recipe`)
+    and `model` (its default when `None`) when they are given. `flags` spells the options
+    as on the command line (`--overwrite`) rather than as arguments (`overwrite=True`).
     """
     overwrite_name, resume_name = (
         ("--overwrite", "--resume") if flags else ("overwrite=True", "resume=True")
@@ -200,6 +214,16 @@ def previous_run_problem(output_dir, overwrite=False, resume=False, flags=False)
                 f"{os.fspath(output_dir)} holds no run to resume (no {BACKUP_DIR}/ "
                 "directory of an interrupted run)",
             )
+        recorded = _recorded_run(output_dir)
+        if recipe is not None and recorded is not None:
+            asked = (recipe.name, model or recipe.models[0])
+            if tuple(recorded) != asked:
+                return (
+                    "resume",
+                    f"the run in {os.fspath(output_dir)} trains recipe {recorded[0]} with "
+                    f"model {recorded[1]}, not {asked[0]} with {asked[1]}: resume it with "
+                    "the same recipe and model",
+                )
     elif previous and not overwrite:
         return (
             "output_dir",
@@ -286,7 +310,7 @@ def validate_train_options(
             "`overwrite` and `resume` exclude each other. Received: overwrite=True, resume=True"
         )
     if output_dir is not None:
-        check_previous_run(output_dir, overwrite=overwrite, resume=resume)
+        check_previous_run(output_dir, overwrite, resume, recipe=recipe, model=model)
 
 
 def from_model_source(from_model):
@@ -337,9 +361,11 @@ def check_from_model(recipe, from_model, data=None):
         raise ValueError(f"`from_model` {problem}. Received: from_model={from_model!r}")
 
 
-def check_previous_run(output_dir, overwrite=False, resume=False):
+def check_previous_run(output_dir, overwrite=False, resume=False, recipe=None, model=None):
     """`previous_run_problem` as a `ValueError` naming the argument."""
-    problem = previous_run_problem(output_dir, overwrite=overwrite, resume=resume)
+    problem = previous_run_problem(
+        output_dir, overwrite=overwrite, resume=resume, recipe=recipe, model=model
+    )
     if problem:
         name, message = problem
         value = resume if name == "resume" else os.fspath(output_dir)

@@ -433,7 +433,7 @@ def train_recipe(
     verbose = progress_verbose() if verbose == "auto" else verbose
     if output_dir is None:
         output_dir = default_output_dir(recipe, model)
-        registry.check_previous_run(output_dir, overwrite=overwrite, resume=resume)
+        registry.check_previous_run(output_dir, overwrite, resume, recipe=recipe, model=model)
     output_dir = os.fspath(output_dir)
     train = load_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
