@@ -423,7 +423,9 @@ def test_train_image_classifier_on_own_images(recipe, tmp_path, capsys):
     argv = ["train", recipe, "--data", str(tmp_path / "train"), "--quick"]
     argv += ["--validation-data", str(tmp_path / "validation"), "--output-dir", str(output_dir)]
     assert cli.main(argv) == 0
-    assert "held-out: accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "held-out: accuracy" in out
+    assert f"predict: keras-seq predict {output_dir / 'model.keras'} IMAGE" in out
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["options"]["data"] == str(tmp_path / "train")
     assert metrics["options"]["validation_data"] == str(tmp_path / "validation")

@@ -459,7 +459,14 @@ def format_train_summary(metrics):
     output_dir = metrics["options"]["output_dir"]
     lines.append(f"  outputs in {output_dir}: {', '.join(metrics['files'])}")
     lines.append(f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'logs')}")
+    model_path = os.path.join(output_dir, MODEL_FILE)
     if "vocabulary.json" in metrics["files"]:
-        model_path = os.path.join(output_dir, "model.keras")
         lines.append(f"  generate: keras-seq generate {model_path} --prompt TEXT")
+    recipe = RECIPES.get(metrics["recipe"])
+    if recipe is not None and recipe.data:
+        inputs = "IMAGE" if recipe.data == "images" else "TEXT"
+        lines.append(
+            f"  evaluate: keras-seq evaluate {model_path} --data PATH; "
+            f"predict: keras-seq predict {model_path} {inputs} ..."
+        )
     return "\n".join(lines)
