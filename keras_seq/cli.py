@@ -28,6 +28,7 @@ import textwrap
 
 from keras_seq.decoding_options import OPTION_DEFAULTS
 from keras_seq.decoding_options import STRATEGY_OPTIONS
+from keras_seq.recipes import data_files
 from keras_seq.recipes import model_sources
 from keras_seq.recipes import registry
 from keras_seq.stderr_capture import quiet_stderr
@@ -230,16 +231,40 @@ def demo_command(args):
     return 0
 
 
+@contextlib.contextmanager
+def _data_errors():
+    """A data file found unusable while it is read (not UTF-8 text, too short, ...) is a
+    usage error of `--data` naming it; a model to fine-tune of the wrong class one of
+    `--from`."""
+    try:
+        yield
+    except data_files.DataPathError as error:
+        raise UsageError(
+            f"argument --data: the path {error.reason}. Received: {error.path!r}"
+        ) from None
+    except data_files.FromModelError as error:
+        raise UsageError(
+            f"argument --from: the model {error.reason}. Received: {error.source!r}"
+        ) from None
+
+
 @subcommand(
     "train",
-    help="train a recipe on built-in data and save the model, logs, plots and metrics",
+    help="train a recipe on built-in data or your own and save the model, logs, plots and metrics",
     description=(
-        "Train one of the built-in recipes on data generated locally (nothing is downloaded). "
+        "Train one of the built-in recipes on data generated locally (nothing is downloaded), "
+        "or with --data on your own: `keras-seq train char-lm --data corpus.txt` (text files, "
+        "or directories of .txt files; the vocabulary is the data's characters, saved as "
+        "vocabulary.json), `keras-seq train vit-digits --data DIR` (one sub-directory of "
+        "images per class; the class names are saved with the model), "
+        "`keras-seq train seq2seq-attention --data pairs.tsv` (source TAB target per line). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
         "metrics.json are rewritten atomically after every epoch, so an interrupted run "
-        "keeps the outputs of its last finished epoch.\n\nrecipes:\n" + registry.recipe_table()
+        "keeps the outputs of its last finished epoch, and --resume continues it. An output "
+        "directory that holds an earlier run is refused unless --overwrite or --resume is "
+        "given.\n\nrecipes:\n" + registry.recipe_table()
     ),
     arguments=[
         argument("recipe", metavar="RECIPE", choices=list(registry.RECIPES), help="recipe name"),
@@ -280,7 +305,50 @@ def demo_command(args):
             default=None,
             help="compile the train step with XLA, or not (default: the recipe's choice)",
         ),
-        argument("--quick", action="store_true", help="tiny data and model: a smoke test"),
+        argument(
+            "--from",
+            dest="from_model",
+            metavar="MODEL",
+            help="with --data: fine-tune this model instead of building one: a .keras file "
+            "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it), or for "
+            "vit-digits and "
+            "swin-digits a preset or checkpoint handle of from_preset (a new head when the "
+            "number of classes differs)",
+        ),
+        argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the run that --output-dir already holds (without it, or --resume, "
+            "such a directory is refused)",
+        ),
+        argument(
+            "--resume",
+            action="store_true",
+            help="continue the interrupted run in --output-dir from its last finished epoch "
+            "(weights and optimizer state from its backup/ directory); give the same options",
+        ),
+        argument(
+            "--data",
+            nargs="+",
+            metavar="PATH",
+            help="train on your own data instead of the built-in data; char-lm: UTF-8 text "
+            "files or directories of .txt files (every tenth window of text validates); "
+            "vit-digits, swin-digits: one directory with a sub-directory of images per class "
+            "(a fifth of them validates, unless --validation-data); seq2seq-attention: "
+            "tab-separated files, source TAB target per line, or directories of .tsv files "
+            "(every tenth pair validates)",
+        ),
+        argument(
+            "--validation-data",
+            metavar="DIR",
+            help="vit-digits, swin-digits with --data: validation images, one sub-directory "
+            "per class (the same classes)",
+        ),
+        argument(
+            "--quick",
+            action="store_true",
+            help="tiny model (and tiny built-in data; --data is used whole): a smoke test",
+        ),
         argument(
             "--seed",
             type=non_negative_int,
@@ -296,10 +364,53 @@ def train_command(args):
             f"argument --model: recipe {recipe.name} has models {', '.join(recipe.models)}. "
             f"Received: {args.model!r}"
         )
-    output_dir = args.output_dir or registry.default_output_dir(recipe, args.model)
+    if args.data is not None:
+        if not recipe.data:
+            raise UsageError(
+                f"argument --data: recipe {recipe.name} trains on built-in data; recipes that "
+                f"take --data: {', '.join(registry.recipes_with_data())}. "
+                f"Received: {' '.join(args.data)!r}"
+            )
+        if recipe.data == "images" and len(args.data) != 1:
+            raise UsageError(
+                f"argument --data: recipe {recipe.name} takes one directory (one "
+                f"sub-directory of images per class). Received: {' '.join(args.data)!r}"
+            )
+        with _data_errors():
+            registry.find_data_files(recipe, args.data)
+    if args.validation_data is not None:
+        if recipe.data != "images" or args.data is None:
+            raise UsageError(
+                "argument --validation-data: only for vit-digits and swin-digits with --data. "
+                f"Received: {args.validation_data!r}"
+            )
+        with _data_errors():
+            registry.find_validation_files(recipe, args.validation_data)
+    if args.from_model is not None:
+        problem = registry.from_model_problem(recipe, args.from_model, args.data)
+        if problem:
+            raise UsageError(f"argument --from: the model {problem}. Received: {args.from_model!r}")
+    output_dir = args.output_dir
+    if output_dir is None:
+        output_dir = registry.default_output_dir(recipe, args.model)
     problem = registry.output_dir_problem(output_dir) if output_dir else "is empty"
     if problem:
         raise UsageError(f"argument --output-dir: the path {problem}. Received: {output_dir!r}")
+    if args.overwrite and args.resume:
+        raise UsageError("argument --resume: not allowed with argument --overwrite")
+    problem = registry.previous_run_problem(
+        output_dir,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        flags=True,
+        recipe=recipe,
+        model=args.model,
+    )
+    if problem:
+        name, message = problem
+        raise UsageError(
+            f"argument --{name.replace('_', '-')}: {message}. Received: {output_dir!r}"
+        )
     metrics = None
     with quiet_tensorflow():
         import_subpackages()
@@ -307,7 +418,7 @@ def train_command(args):
 
         # Ctrl-C: the runner has marked metrics.json "interrupted"; the message is printed
         # after the block, whose stderr is dropped.
-        with contextlib.suppress(KeyboardInterrupt), _progress_to_stdout():
+        with contextlib.suppress(KeyboardInterrupt), _progress_to_stdout(), _data_errors():
             metrics = train_recipe(
                 recipe.name,
                 output_dir=output_dir,
@@ -319,12 +430,18 @@ def train_command(args):
                 quick=args.quick,
                 seed=args.seed,
                 model=args.model,
+                data=args.data,
+                validation_data=args.validation_data,
+                from_model=args.from_model,
+                overwrite=args.overwrite,
+                resume=args.resume,
                 verbose="auto",  # plain lines, not a bar's \r updates, unless on a terminal
             )
     if metrics is None:
         print(
             f"\nInterrupted: the outputs of the finished epochs are in {output_dir} "
-            "(metrics.json says how far it got).",
+            "(metrics.json says how far it got); the same command with --resume continues "
+            "the run.",
             file=sys.stderr,
         )
         return 130
@@ -477,6 +594,103 @@ def generate_command(args):
         raise UsageError(str(error)) from None
     for text in texts:
         print(text)
+    return 0
+
+
+def _check_saved_model(model_path):
+    """MODEL of `evaluate` / `predict`, from the file system alone (before TensorFlow)."""
+    if not (os.path.isfile(model_path) and model_path.endswith(".keras")):
+        reason = "does not exist" if not os.path.exists(model_path) else "is not a .keras file"
+        raise UsageError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
+
+
+@subcommand(
+    "evaluate",
+    help="evaluate a model saved by `keras-seq train` on your data",
+    description=(
+        "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text model needs the "
+        "vocabulary.json beside it) and score it on --data, given as for training: an image "
+        "classifier on a directory with one sub-directory of images per class (named as its "
+        "classes): accuracy, top-5 accuracy and loss; a language model (char-lm) on text "
+        "files or directories of .txt files: loss and perplexity; a seq2seq model "
+        "(seq2seq-attention) on tab-separated pairs: exact match and character accuracy of "
+        "greedy decoding."
+    ),
+    arguments=[
+        argument("model_path", metavar="MODEL", help="a saved model (RUN_DIR/model.keras)"),
+        argument("--data", nargs="+", metavar="PATH", required=True, help="the data to score"),
+        argument(
+            "--batch-size", type=positive_int, default=32, help="batch size (default: %(default)s)"
+        ),
+        argument("--json", action="store_true", help="print the scores as a JSON object"),
+    ],
+)
+def evaluate_command(args):
+    _check_saved_model(args.model_path)
+    with quiet_tensorflow():
+        import_subpackages()
+        from keras_seq.recipes import evaluate_model
+
+        try:
+            scores = evaluate_model.evaluate_saved_model(
+                args.model_path, args.data, batch_size=args.batch_size
+            )
+        except model_sources.GenerateOptionError as error:
+            raise UsageError(str(error)) from None
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    else:
+        print(f"{scores['class']} ({scores['task']}) on {scores['examples']} examples")
+        for key, value in scores.items():
+            if key not in ("model", "task", "class", "data", "examples"):
+                print(f"  {key}: {value:.4g}")
+    return 0
+
+
+@subcommand(
+    "predict",
+    help="classify images, continue text or translate lines with a model saved by "
+    "`keras-seq train`",
+    description=(
+        "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text model needs the "
+        "vocabulary.json beside it) and print one line per input: an image classifier takes "
+        "image files and prints the most probable classes with their probabilities; a "
+        "language model takes prompts and prints each with its greedy continuation; a "
+        "seq2seq model takes source lines and prints their greedy translations. "
+        "`keras-seq generate` offers the other decoding strategies."
+    ),
+    arguments=[
+        argument("model_path", metavar="MODEL", help="a saved model (RUN_DIR/model.keras)"),
+        argument("inputs", metavar="INPUTS", nargs="+", help="image files, prompts or lines"),
+        argument(
+            "--top-k",
+            type=positive_int,
+            help="image classifier: classes per image (default: 5, or fewer classes)",
+        ),
+        argument(
+            "--max-new-tokens",
+            type=positive_int,
+            help="text models: tokens to generate (default: the vocabulary file's)",
+        ),
+    ],
+)
+def predict_command(args):
+    _check_saved_model(args.model_path)
+    with quiet_tensorflow():
+        import_subpackages()
+        from keras_seq.recipes import evaluate_model
+
+        try:
+            lines = evaluate_model.predict_saved_model(
+                args.model_path,
+                args.inputs,
+                top_k=args.top_k,
+                max_new_tokens=args.max_new_tokens,
+            )
+        except model_sources.GenerateOptionError as error:
+            raise UsageError(str(error)) from None
+    for line in lines:
+        print(line)
     return 0
 
 

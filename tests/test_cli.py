@@ -173,6 +173,8 @@ def imported_heavy_modules(stderr):
         (["train", "char-lm", "--epochs", "x"], 2, ["--epochs", "'x'"]),
         (["generate", "model.keras", "--prompt", "a", "--top-p", "2"], 2, ["--top-p", "'2'"]),
         (["generate", "missing.keras", "--prompt", "a"], 2, ["MODEL", "'missing.keras'"]),
+        (["evaluate", "missing.keras", "--data", "a"], 2, ["MODEL", "'missing.keras'"]),
+        (["predict", "missing.keras", "a.png"], 2, ["MODEL", "'missing.keras'"]),
         (["generate", "hf://owner", "--prompt", "a"], 2, ["MODEL", "'hf://owner'"]),
         (
             ["generate", "t5_checkpoint", "--prompt", "a"],

@@ -291,6 +291,9 @@ def test_options_reach_the_run(jit_compile, tmp_path, capsys):
         "quick": True,
         "seed": 7,
         "model": "rnn",
+        "data": None,
+        "validation_data": None,
+        "from_model": None,
         "output_dir": str(output_dir.resolve()),
     }
     assert len(metrics["history"]["loss"]) == 2

@@ -34,7 +34,14 @@ def public_objects():
     # the showdown's examples run in tests/recipes/test_showdown.py.
     modules += [
         importlib.import_module(f"keras_seq.recipes.{name}")
-        for name in ("registry", "runner", "outputs", "generate_text", "vocabulary_file")
+        for name in (
+            "registry",
+            "runner",
+            "outputs",
+            "generate_text",
+            "vocabulary_file",
+            "data_files",
+        )
     ]
     # The modules the command line starts with.
     modules += [

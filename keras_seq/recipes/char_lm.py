@@ -9,6 +9,11 @@ runner's: `vocabulary.json` (for `keras-seq generate`), `samples.txt` (greedy an
 continuations of held-out prompts) and TensorBoard text samples from `GenerationLogger` after
 every epoch.
 
+With `--data` (`run.data`: the user's UTF-8 text files) the model trains on them instead,
+streamed with `tf.data` (`keras_seq.recipes.text_data.CharWindows`): the vocabulary is every
+character of the files, every tenth window validates, and the held-out perplexity is the
+validation windows' (no bigram baseline).
+
 Settings measured on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1):
 - rnn: embedding 32, LSTM 128, windows of 64, Adam 5e-3 with a cosine decay, clipnorm 1;
   6 epochs (integration_tests/test_char_lm_learning.py): held-out perplexity 1.68 (the
@@ -19,9 +24,11 @@ Settings measured on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1):
 """
 
 import math
+import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_seq.callbacks.generation_logger import GenerationLogger
 from keras_seq.data.char_corpus import CHAR_CORPUS_VOCABULARY
@@ -32,6 +39,8 @@ from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.rnn.rnn_backbone import RNNBackbone
 from keras_seq.models.rnn.rnn_causal_lm import RNNCausalLM
 from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.data_files import FromModelError
+from keras_seq.recipes.text_data import CharWindows
 
 PROMPT_LENGTH = 16
 SAMPLE_TOKENS = 48
@@ -46,8 +55,7 @@ SIZES = {
 }
 
 
-def _build(model_name, quick, sequence_length):
-    size = len(CHAR_CORPUS_VOCABULARY)
+def _build(model_name, quick, sequence_length, size):
     if model_name == "gpt":
         width = 16 if quick else 64
         backbone = GPTBackbone(
@@ -74,6 +82,13 @@ def _model_inputs(model_name, token_ids):
     return token_ids
 
 
+def _dataset_inputs(model_name):
+    """`_model_inputs` for a `tf.data` map (tensors, not arrays)."""
+    if model_name == "gpt":
+        return lambda token_ids: {"token_ids": token_ids, "padding_mask": tf.ones_like(token_ids)}
+    return lambda token_ids: token_ids
+
+
 def bigram_perplexity(inputs, targets, test_inputs, test_targets, size):
     """Perplexity of an add-one smoothed character bigram model fitted on `(inputs,
     targets)`, on `(test_inputs, test_targets)`: the baseline."""
@@ -84,22 +99,96 @@ def bigram_perplexity(inputs, targets, test_inputs, test_targets, size):
     return float(np.exp(-log_probabilities.mean()))
 
 
-def _detokenize(ids):
-    return CHAR_CORPUS_VOCABULARY.decode(np.asarray(ids)[None, :])[0]
+def _builtin_data(run, length, kind, vocabulary=None):
+    """The grammar corpus: training, validation and held-out windows as NumPy arrays."""
+    sizes = SIZES["quick" if run.quick else run.model_name]
+    inputs, targets = char_corpus_data(sizes["sentences"], length, seed=0)
+    validation = char_corpus_data(sizes["validation_sentences"], length, seed=1)
+    test_inputs, test_targets = char_corpus_data(sizes["validation_sentences"], length, seed=2)
+    steps = math.ceil(len(inputs) / run.batch_size)
+    fit_data = (
+        (_model_inputs(kind, inputs), targets),
+        {"validation_data": (_model_inputs(kind, validation[0]), validation[1])},
+    )
+
+    def held_out(model):
+        results = model.evaluate(
+            _model_inputs(kind, test_inputs),
+            test_targets,
+            batch_size=run.batch_size,
+            return_dict=True,
+            verbose=0,
+        )
+        baseline = bigram_perplexity(
+            inputs, targets, test_inputs, test_targets, len(CHAR_CORPUS_VOCABULARY)
+        )
+        return {"perplexity": results["perplexity"], "bigram_perplexity": baseline}
+
+    return CHAR_CORPUS_VOCABULARY, steps, fit_data, test_inputs[:8], held_out
+
+
+def _user_data(run, length, kind, vocabulary=None):
+    """The `--data` text files, streamed (`keras_seq.recipes.text_data.CharWindows`; with
+    the `vocabulary` of a model to fine-tune); the held-out perplexity is the validation
+    windows'."""
+    windows = CharWindows(run.data, length, vocabulary)
+    to_inputs = _dataset_inputs(kind)
+    validation = windows.validation(run.batch_size, to_inputs)
+    fit_data = (
+        (windows.train(run.batch_size, run.seed, to_inputs), None),
+        {"validation_data": validation, "shuffle": False},  # the dataset reshuffles
+    )
+    run.details["data_windows"] = {
+        "train": windows.num_train,
+        "validation": windows.num_validation,
+    }
+
+    def held_out(model):
+        results = model.evaluate(validation, return_dict=True, verbose=0)
+        return {"perplexity": results["perplexity"]}
+
+    probe = windows.validation_inputs(min(8, windows.num_validation))
+    return windows.vocabulary, windows.steps_per_epoch(run.batch_size), fit_data, probe, held_out
+
+
+def load_base_model(path):
+    """The model `--from` names (a `.keras` file of an `RNNCausalLM` or `GPTCausalLM`) and
+    the source vocabulary of the `vocabulary.json` beside it."""
+    model = keras.saving.load_model(path, compile=False)
+    if not isinstance(model, (RNNCausalLM, GPTCausalLM)):
+        raise FromModelError(
+            path,
+            f"holds a {type(model).__name__}; recipe char-lm fine-tunes an RNNCausalLM or "
+            "a GPTCausalLM",
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    vocabulary = vocabulary_file.read_vocabulary_file(
+        os.path.join(directory, vocabulary_file.FILENAME)
+    )["source"]
+    return model, vocabulary
 
 
 def train_char_lm(run):
     """Train the `char-lm` recipe (see the module docstring) for a `RecipeRun`."""
     sizes = SIZES["quick" if run.quick else run.model_name]
     length = sizes["sequence_length"]
-    inputs, targets = char_corpus_data(sizes["sentences"], length, seed=0)
-    validation = char_corpus_data(sizes["validation_sentences"], length, seed=1)
-    test_inputs, test_targets = char_corpus_data(sizes["validation_sentences"], length, seed=2)
+    kind, base, vocabulary = run.model_name, None, None
+    if run.from_model is not None:
+        with run.scope():
+            base, vocabulary = load_base_model(run.from_model)
+        kind = "gpt" if isinstance(base, GPTCausalLM) else "rnn"
+        if kind == "gpt":
+            length = min(length, base.backbone.sequence_length)
+        run.details["from_model_class"] = type(base).__name__
+    load = _builtin_data if run.data is None else _user_data
+    vocabulary, steps_per_epoch, (train_data, fit_kwargs), test_inputs, held_out = load(
+        run, length, kind, vocabulary
+    )
 
-    steps = run.epochs * math.ceil(len(inputs) / run.batch_size)
+    steps = run.epochs * steps_per_epoch
     with run.scope():
-        model = _build(run.model_name, run.quick, length)
-        if run.model_name == "gpt":
+        model = base or _build(kind, run.quick, length, len(vocabulary))
+        if kind == "gpt":
             schedule = keras.optimizers.schedules.CosineDecay(
                 0.0, steps, warmup_target=3e-3, warmup_steps=max(1, steps // 10)
             )
@@ -114,39 +203,26 @@ def train_char_lm(run):
             jit_compile=run.compile_jit(),
         )
 
-    max_new_tokens = length - PROMPT_LENGTH if run.model_name == "gpt" else 100
+    max_new_tokens = length - PROMPT_LENGTH if kind == "gpt" else 100
     vocabulary_file.write_vocabulary_file(
-        run.path(vocabulary_file.FILENAME), CHAR_CORPUS_VOCABULARY, max_new_tokens=max_new_tokens
+        run.path(vocabulary_file.FILENAME), vocabulary, max_new_tokens=max_new_tokens
     )
     run.add_file(vocabulary_file.FILENAME)
+
+    def detokenize(ids):
+        return vocabulary.decode(np.asarray(ids)[None, :])[0]
+
     prompts = test_inputs[:2, :PROMPT_LENGTH]
     samples = GenerationLogger(
         run.log_dir,
         prompts,
         max_new_tokens=min(SAMPLE_TOKENS, max_new_tokens),
-        detokenize=_detokenize,
+        detokenize=detokenize,
         generate_kwargs={"jit_compile": False},
     )
-    run.fit(
-        model,
-        _model_inputs(run.model_name, inputs),
-        targets,
-        validation_data=(_model_inputs(run.model_name, validation[0]), validation[1]),
-        callbacks=[samples],
-    )
-    run.save_model(model, probe_inputs=_model_inputs(run.model_name, test_inputs[:8]))
-
-    results = model.evaluate(
-        _model_inputs(run.model_name, test_inputs),
-        test_targets,
-        batch_size=run.batch_size,
-        return_dict=True,
-        verbose=0,
-    )
-    baseline = bigram_perplexity(
-        inputs, targets, test_inputs, test_targets, len(CHAR_CORPUS_VOCABULARY)
-    )
-    run.report(perplexity=results["perplexity"], bigram_perplexity=baseline)
+    run.fit(model, *train_data, callbacks=[samples], **fit_kwargs)
+    run.save_model(model, probe_inputs=_model_inputs(kind, test_inputs))
+    run.report(**held_out(model))
 
     lines = []
     for strategy, options in (("greedy", {}), ("top_p", {"top_p": 0.9, "seed": run.seed})):
@@ -158,5 +234,6 @@ def train_char_lm(run):
             **options,
         )
         for row in np.asarray(generated):
-            lines.append(f"[{strategy}] {_detokenize(row)}")
+            text = detokenize(row).replace("\n", "\\n")  # one line per sample
+            lines.append(f"[{strategy}] {text}")
     run.write_text("samples.txt", "\n".join(lines) + "\n")

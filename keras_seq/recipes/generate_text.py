@@ -264,9 +264,10 @@ def load_model(model_path):
 
 
 def generate_from_saved_model(
-    model_path, prompts, vocabulary=None, max_new_tokens=None, **generate_kwargs
+    model_path, prompts, vocabulary=None, max_new_tokens=None, model=None, **generate_kwargs
 ):
-    """Load the model at `model_path` (`load_model`) and `generate_text` from it.
+    """Load the model at `model_path` (`load_model`; or take `model`, already loaded from
+    it) and `generate_text` from it.
 
     What `keras-seq generate` runs once `check_generate_options` passed. A model with a
     fixed number of positions (its GPT backbone's `sequence_length`) must fit the longest
@@ -279,7 +280,7 @@ def generate_from_saved_model(
         GenerateOptionError: a model that does not load or cannot generate text, prompts
             too long for it, or options `generate` rejects.
     """
-    model = load_model(model_path)
+    model = load_model(model_path) if model is None else model
     kind = model_kind(model)
     if kind is None:
         raise GenerateOptionError(

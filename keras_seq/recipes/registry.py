@@ -6,18 +6,24 @@ name and its options before paying for them; `load_recipe` imports the recipe's 
 
 import collections
 import importlib
+import json
 import os
 import textwrap
 
+from keras_seq.recipes import data_files
+
 Recipe = collections.namedtuple(
-    "Recipe", ["name", "module", "function", "summary", "epochs", "batch_size", "models"]
+    "Recipe",
+    ["name", "module", "function", "summary", "epochs", "batch_size", "models", "data"],
+    defaults=(None,),
 )
 Recipe.__doc__ = """One training recipe.
 
 `module` and `function` name the function `train(run)` that trains it (see
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
-the first being the default.
+the first being the default; `data` is the kind of the user's data `--data` takes
+(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`), or `None` for built-in data only.
 """
 
 RECIPES = {
@@ -31,6 +37,7 @@ RECIPES = {
             epochs=6,
             batch_size=32,
             models=("rnn", "gpt"),
+            data="text",
         ),
         Recipe(
             "seq2seq-attention",
@@ -40,6 +47,7 @@ RECIPES = {
             epochs=6,
             batch_size=64,
             models=("bahdanau",),
+            data="pairs",
         ),
         Recipe(
             "vit-digits",
@@ -49,6 +57,7 @@ RECIPES = {
             epochs=12,
             batch_size=64,
             models=("vit",),
+            data="images",
         ),
         Recipe(
             "swin-digits",
@@ -58,6 +67,7 @@ RECIPES = {
             epochs=15,
             batch_size=64,
             models=("swin",),
+            data="images",
         ),
         Recipe(
             "detr-shapes",
@@ -83,6 +93,17 @@ RECIPES = {
 STRATEGIES = ("default", "mirrored")
 MIXED_PRECISION = ("none", "auto", "mixed_float16", "mixed_bfloat16")
 DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
+# A run's model file, and the directory of `keras.callbacks.BackupAndRestore` inside its output
+# directory: the last finished epoch's weights and optimizer state, deleted when the run completes.
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+BACKUP_DIR = "backup"
+# What `--data` takes, per kind of data.
+DATA_KINDS = {
+    "text": "text files, or directories of .txt files",
+    "images": "a directory with one sub-directory of images per class",
+    "pairs": "tab-separated files (source TAB target per line), or directories of .tsv files",
+}
 
 
 def get_recipe(name):
@@ -143,6 +164,75 @@ def output_dir_problem(path):
     return None
 
 
+def previous_run(output_dir):
+    """What `output_dir` holds of an earlier run: `"resumable"` (the backup of a run that
+    did not complete, `BACKUP_DIR`), `"finished"` (a `model.keras` without a backup), or
+    `None` (neither)."""
+    output_dir = os.fspath(output_dir)
+    backup = os.path.join(output_dir, BACKUP_DIR)
+    if os.path.isdir(backup) and os.listdir(backup):
+        return "resumable"
+    if os.path.exists(os.path.join(output_dir, MODEL_FILE)):
+        return "finished"
+    return None
+
+
+def _recorded_run(output_dir):
+    """`(recipe, model)` that the `metrics.json` of `output_dir` records, or `None`."""
+    try:
+        with open(os.path.join(output_dir, METRICS_FILE), encoding="utf-8") as file:
+            record = json.load(file)
+        return record["recipe"], record["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def previous_run_problem(
+    output_dir, overwrite=False, resume=False, flags=False, recipe=None, model=None
+):
+    """Why a run cannot go into `output_dir` as asked: `(argument, message)`, or `None`.
+
+    Without `overwrite` or `resume`, a directory holding an earlier run (`previous_run`) is
+    refused; `resume` needs one that did not complete, of the same `recipe` (a `Recipe`)
+    and `model` (its default when `None`) when they are given. `flags` spells the options
+    as on the command line (`--overwrite`) rather than as arguments (`overwrite=True`).
+    """
+    overwrite_name, resume_name = (
+        ("--overwrite", "--resume") if flags else ("overwrite=True", "resume=True")
+    )
+    previous = previous_run(output_dir)
+    if resume:
+        if previous == "finished":
+            return (
+                "resume",
+                f"the run in {os.fspath(output_dir)} completed: there is nothing to resume "
+                f"(no {BACKUP_DIR}/ directory); pass {overwrite_name} to train it again",
+            )
+        if previous is None:
+            return (
+                "resume",
+                f"{os.fspath(output_dir)} holds no run to resume (no {BACKUP_DIR}/ "
+                "directory of an interrupted run)",
+            )
+        recorded = _recorded_run(output_dir)
+        if recipe is not None and recorded is not None:
+            asked = (recipe.name, model or recipe.models[0])
+            if tuple(recorded) != asked:
+                return (
+                    "resume",
+                    f"the run in {os.fspath(output_dir)} trains recipe {recorded[0]} with "
+                    f"model {recorded[1]}, not {asked[0]} with {asked[1]}: resume it with "
+                    "the same recipe and model",
+                )
+    elif previous and not overwrite:
+        return (
+            "output_dir",
+            f"the directory already holds a previous run ({MODEL_FILE}); pass "
+            f"{overwrite_name} to replace it or {resume_name} to continue it",
+        )
+    return None
+
+
 def validate_train_options(
     recipe,
     epochs=None,
@@ -154,6 +244,11 @@ def validate_train_options(
     quick=False,
     seed=0,
     model=None,
+    data=None,
+    validation_data=None,
+    from_model=None,
+    overwrite=False,
+    resume=False,
 ):
     """Check the options of one training run; raise a `ValueError` naming the bad one.
 
@@ -196,6 +291,136 @@ def validate_train_options(
             f"`model` must be one of {list(recipe.models)} for recipe {recipe.name!r}. "
             f"Received: model={model!r}"
         )
+    if data is not None:
+        find_data_files(recipe, data)
+    if validation_data is not None:
+        if data is None:
+            raise ValueError(
+                "`validation_data` needs `data` (the built-in data has its own). Received: "
+                f"validation_data={validation_data!r}"
+            )
+        find_validation_files(recipe, validation_data)
+    if from_model is not None:
+        check_from_model(recipe, from_model, data)
+    for name, value in (("overwrite", overwrite), ("resume", resume)):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    if overwrite and resume:
+        raise ValueError(
+            "`overwrite` and `resume` exclude each other. Received: overwrite=True, resume=True"
+        )
+    if output_dir is not None:
+        check_previous_run(output_dir, overwrite, resume, recipe=recipe, model=model)
+
+
+def from_model_source(from_model):
+    """`from_model` as stored in a run's options: a `.keras` path made absolute, a preset
+    handle unchanged, or `None`."""
+    if from_model is None:
+        return None
+    from_model = os.fspath(from_model)
+    return os.path.abspath(from_model) if from_model.endswith(".keras") else from_model
+
+
+def from_model_problem(recipe, from_model, data=None):
+    """Why `from_model` (the model to fine-tune: a `.keras` file or a preset handle) cannot
+    be used for `recipe` with `data`: a reason such as `"does not exist"`, or `None`."""
+    if not recipe.data:
+        return (
+            f"is not taken by recipe {recipe.name}; recipes that fine-tune: "
+            f"{', '.join(recipes_with_data())}"
+        )
+    if data is None:
+        return "needs data to fine-tune on (--data)"
+    if from_model.endswith(".keras"):
+        if not os.path.isfile(from_model):
+            return "does not exist"
+        directory = os.path.dirname(os.path.abspath(from_model))
+        vocabulary = os.path.join(directory, "vocabulary.json")
+        if recipe.data in ("text", "pairs") and not os.path.isfile(vocabulary):
+            return (
+                f"has no vocabulary.json beside it: recipe {recipe.name} fine-tunes a model "
+                f"that `keras-seq train {recipe.name}` saved"
+            )
+    elif recipe.data in ("text", "pairs"):
+        return (
+            f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "
+            "vocabulary.json)"
+        )
+    return None
+
+
+def check_from_model(recipe, from_model, data=None):
+    """`from_model_problem` as a `ValueError` naming `from_model`."""
+    if not isinstance(from_model, (str, os.PathLike)) or not os.fspath(from_model):
+        raise ValueError(
+            f"`from_model` must be a path or a preset handle. Received: from_model={from_model!r}"
+        )
+    problem = from_model_problem(recipe, os.fspath(from_model), data)
+    if problem:
+        raise ValueError(f"`from_model` {problem}. Received: from_model={from_model!r}")
+
+
+def check_previous_run(output_dir, overwrite=False, resume=False, recipe=None, model=None):
+    """`previous_run_problem` as a `ValueError` naming the argument."""
+    problem = previous_run_problem(
+        output_dir, overwrite=overwrite, resume=resume, recipe=recipe, model=model
+    )
+    if problem:
+        name, message = problem
+        value = resume if name == "resume" else os.fspath(output_dir)
+        raise ValueError(f"`{name}`: {message}. Received: {name}={value!r}")
+
+
+def recipes_with_data():
+    """The names of the recipes that take the user's data (`--data`)."""
+    return [name for name, recipe in RECIPES.items() if recipe.data]
+
+
+def find_data_files(recipe, data):
+    """The data files of `data` (a path or a list of paths) for `recipe`: a `ValueError`
+    when the recipe trains on built-in data only, a `data_files.DataPathError` (a
+    `ValueError`) naming the path that cannot be used."""
+    if not recipe.data:
+        raise ValueError(
+            f"`data` is not taken by recipe {recipe.name!r}, which trains on built-in data; "
+            f"recipes that take data: {', '.join(recipes_with_data())}. Received: data={data!r}"
+        )
+    if recipe.data == "text":
+        return data_files.text_files(data)
+    if recipe.data == "pairs":
+        files = data_files.text_files(data, suffix=data_files.PAIRS_SUFFIX)
+        count = len(data_files.read_pairs(files))
+        if count < 2:
+            raise data_files.DataPathError(
+                " ".join(files),
+                f"holds {count} pair(s): training needs at least 2 (one of them for validation)",
+            )
+        return files
+    return _image_directory(data, "data")
+
+
+def _image_directory(data, name):
+    """The one class directory of `data` (a path or a list of one path), checked."""
+    paths = data_files.as_path_list(data)
+    if len(paths) != 1:
+        raise ValueError(
+            f"`{name}` must be one directory (one sub-directory of images per class). "
+            f"Received: {name}={data!r}"
+        )
+    data_files.image_folders(paths[0])
+    return os.path.abspath(paths[0])
+
+
+def find_validation_files(recipe, validation_data):
+    """The validation class directory of `validation_data` for `recipe` (a recipe whose
+    data is `"images"`), checked as `find_data_files` checks the data."""
+    if recipe.data != "images":
+        raise ValueError(
+            f"`validation_data` is not taken by recipe {recipe.name!r}. Received: "
+            f"validation_data={validation_data!r}"
+        )
+    return _image_directory(validation_data, "validation_data")
 
 
 def recipe_table(width=79):
@@ -204,9 +429,10 @@ def recipe_table(width=79):
     rows = []
     for recipe in RECIPES.values():
         models = f"--model {'|'.join(recipe.models)}; " if len(recipe.models) > 1 else ""
+        data = f"; --data: {DATA_KINDS[recipe.data]}" if recipe.data else ""
         rows.append(
             textwrap.fill(
-                f"{recipe.summary}; {models}{recipe.epochs} epochs",
+                f"{recipe.summary}; {models}{recipe.epochs} epochs{data}",
                 width,
                 initial_indent=f"  {recipe.name:<{column - 2}}",
                 subsequent_indent=" " * column,
@@ -233,7 +459,14 @@ def format_train_summary(metrics):
     output_dir = metrics["options"]["output_dir"]
     lines.append(f"  outputs in {output_dir}: {', '.join(metrics['files'])}")
     lines.append(f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'logs')}")
+    model_path = os.path.join(output_dir, MODEL_FILE)
     if "vocabulary.json" in metrics["files"]:
-        model_path = os.path.join(output_dir, "model.keras")
         lines.append(f"  generate: keras-seq generate {model_path} --prompt TEXT")
+    recipe = RECIPES.get(metrics["recipe"])
+    if recipe is not None and recipe.data:
+        inputs = "IMAGE" if recipe.data == "images" else "TEXT"
+        lines.append(
+            f"  evaluate: keras-seq evaluate {model_path} --data PATH; "
+            f"predict: keras-seq predict {model_path} {inputs} ..."
+        )
     return "\n".join(lines)

@@ -12,7 +12,13 @@ metrics. The output directory then holds:
 - `logs/<run>/`: TensorBoard logs of this run (Keras' scalars plus the recipe's
   `GenerationLogger` / `AttentionMapLogger` output), one subdirectory per run so that
   reruns into the same directory show as separate runs;
-- `training_curves.png` and the recipe's own plots.
+- `training_curves.png` and the recipe's own plots;
+- while training, `backup/`: the last finished epoch's weights and optimizer state
+  (`keras.callbacks.BackupAndRestore`), deleted when the run completes; `resume=True`
+  continues an interrupted run from it.
+
+A directory that holds an earlier run is refused unless `overwrite=True` (replace it) or
+`resume=True` (continue it).
 
 Every file is written atomically (`keras_seq.recipes.outputs`). After each epoch the model and
 `metrics.json` (status `"running"`) are rewritten, so a run stopped by Ctrl-C or a crash
@@ -32,7 +38,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.recipes import outputs
+from keras_seq.recipes import previous_run
+from keras_seq.recipes import registry
 from keras_seq.recipes.registry import default_output_dir
+from keras_seq.recipes.registry import find_data_files
 from keras_seq.recipes.registry import get_recipe
 from keras_seq.recipes.registry import load_recipe
 from keras_seq.recipes.registry import validate_train_options
@@ -42,8 +51,8 @@ from keras_seq.version import __version__
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-METRICS_FILE = "metrics.json"
+MODEL_FILE = registry.MODEL_FILE
+METRICS_FILE = registry.METRICS_FILE
 CURVES_FILE = "training_curves.png"
 
 
@@ -77,8 +86,12 @@ class RecipeRun:
     """One run of a recipe: its options, strategy and outputs (what `train(run)` gets).
 
     Attributes set from the options: `recipe` (the `Recipe`), `model_name` (the `--model`
-    choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`,
-    `jit_compile` (`None` lets the recipe choose), `mixed_precision` (the dtype policy name,
+    choice), `output_dir`, `log_dir`, `epochs`, `batch_size`, `quick`, `seed`, `data` (the
+    user's data: the files found in the given paths, the image recipes' directory; `None`
+    for the recipe's built-in data),
+    `validation_data` (the user's validation data, or `None`), `from_model` (the model to
+    fine-tune, or `None`), `jit_compile` (`None` lets the
+    recipe choose), `mixed_precision` (the dtype policy name,
     or `"none"`), `strategy` (a `tf.distribute.Strategy`) and `verbose` (of `fit`).
     """
 
@@ -93,6 +106,9 @@ class RecipeRun:
         self.batch_size = options["batch_size"]
         self.quick = options["quick"]
         self.seed = options["seed"]
+        self.data = options["data"]
+        self.validation_data = options["validation_data"]
+        self.from_model = options["from_model"]
         self.jit_compile = options["jit_compile"]
         self.mixed_precision = options["mixed_precision"]
         self.strategy = strategy
@@ -136,6 +152,10 @@ class RecipeRun:
             keras.callbacks.TensorBoard(log_dir=self.log_dir, write_graph=False),
             _EpochRecord(self),
         ]
+        if model.built:
+            # The last finished epoch's weights and optimizer state, for `resume=True`:
+            # restored when `fit` begins, deleted when it completes.
+            standard.insert(0, keras.callbacks.BackupAndRestore(self.path(registry.BACKUP_DIR)))
         kwargs.setdefault("batch_size", None if _is_dataset(x) else self.batch_size)
         check_fit_data(
             model,
@@ -280,6 +300,15 @@ def progress_verbose(stream=None):
     return 1 if isatty is not None and isatty() else 2
 
 
+def _given_data(recipe, data):
+    """`data` as recorded in the options: the given paths made absolute (a list; the image
+    recipes' one directory as a str)."""
+    if data is None:
+        return None
+    paths = [os.path.abspath(os.fspath(path)) for path in registry.data_files.as_path_list(data)]
+    return paths[0] if recipe.data == "images" else paths
+
+
 def _is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
@@ -310,6 +339,11 @@ def train_recipe(
     quick=False,
     seed=0,
     model=None,
+    data=None,
+    validation_data=None,
+    from_model=None,
+    overwrite=False,
+    resume=False,
     callbacks=None,
     verbose=0,
 ):
@@ -332,6 +366,25 @@ def train_recipe(
         seed: int. Seeds initialization, shuffling and dropout (`keras.utils.
             set_random_seed`); the data sets are fixed.
         model: str or `None`. The recipe's architecture choice; `None` is its default.
+        data: path, list of paths or `None`. The user's data for the recipes that take it
+            (`keras_seq.recipes.registry.recipes_with_data`): for `char-lm`, UTF-8 text files
+            or directories of `.txt` files; for `vit-digits` and `swin-digits`, a directory
+            with one sub-directory of images per class (the layout of
+            `keras.utils.image_dataset_from_directory`). `None` uses the built-in data.
+        validation_data: path or `None`. For the image recipes with `data`: a directory of
+            validation images with the same classes; `None` keeps a seeded fifth of `data`.
+        from_model: str or `None`. Fine-tune this model on `data` instead of building one
+            from scratch: a `.keras` file (for the text recipes, one they saved, with its
+            `vocabulary.json` beside it), or for the image recipes also a preset handle or
+            checkpoint of `from_preset`. An image classifier gets a new head when the number
+            of classes differs, and keeps its image size, channels and normalization.
+        overwrite: bool. Replace the run that `output_dir` already holds (its listed files and
+            its backup); without it (or `resume`) such a directory is refused. Defaults to
+            `False`.
+        resume: bool. Continue the run in `output_dir` that did not complete (interrupted
+            or failed) from its last finished epoch: `keras.callbacks.BackupAndRestore`
+            restores the weights and optimizer state from `output_dir/backup`, and the
+            history goes on. Pass the options of the first run. Defaults to `False`.
         callbacks: list of `keras.callbacks.Callback` or `None`. Appended to the recipe's.
         verbose: int or `"auto"`. `fit`'s verbosity (0: silent, 1: progress bars, 2: a line
             per epoch); `"auto"` is `progress_verbose()`: 1 when stdout is a terminal, else 2.
@@ -370,12 +423,22 @@ def train_recipe(
         quick=quick,
         seed=seed,
         model=model,
+        data=data,
+        validation_data=validation_data,
+        from_model=from_model,
+        overwrite=overwrite,
+        resume=resume,
     )
     model = model or recipe.models[0]
     verbose = progress_verbose() if verbose == "auto" else verbose
-    output_dir = os.fspath(output_dir or default_output_dir(recipe, model))
+    if output_dir is None:
+        output_dir = default_output_dir(recipe, model)
+        registry.check_previous_run(output_dir, overwrite, resume, recipe=recipe, model=model)
+    output_dir = os.fspath(output_dir)
     train = load_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
+    if overwrite:
+        previous_run.remove_previous_run(output_dir)
     options = {
         "epochs": epochs or (1 if quick else recipe.epochs),
         "batch_size": batch_size or recipe.batch_size,
@@ -385,6 +448,13 @@ def train_recipe(
         "quick": quick,
         "seed": seed,
         "model": model,
+        "data": _given_data(recipe, data),
+        "validation_data": (
+            None
+            if validation_data is None
+            else registry.find_validation_files(recipe, validation_data)
+        ),
+        "from_model": registry.from_model_source(from_model),
         "output_dir": os.path.abspath(output_dir),
     }
     previous_policy = keras.config.dtype_policy()
@@ -392,6 +462,10 @@ def train_recipe(
     if options["mixed_precision"] != "none":
         keras.config.set_dtype_policy(options["mixed_precision"])
     run = RecipeRun(recipe, model, output_dir, options, _strategy(strategy), callbacks, verbose)
+    if data is not None:
+        run.data = find_data_files(recipe, data)  # the files found in the given paths
+        if isinstance(run.data, list):
+            run.details["data_files"] = len(run.data)
     logger.info(
         "%s (%s): %d epochs, batch size %d, outputs in %s",
         recipe.name,
@@ -400,6 +474,8 @@ def train_recipe(
         run.batch_size,
         output_dir,
     )
+    if resume:
+        previous_run.continue_previous_run(run)
     try:
         run.write_metrics("running")
         train(run)

@@ -1,0 +1,263 @@
+"""What `keras-seq evaluate` and `keras-seq predict` run on a model saved by `keras-seq train`.
+
+The model's class says what it takes: an image classifier (`ViTImageClassifier`,
+`SwinImageClassifier`) takes a directory with one sub-directory of images per class (named
+as the model's `label_names`) and image files; a causal language model (`RNNCausalLM`,
+`GPTCausalLM`) takes text files and prompts; a sequence-to-sequence model (`RNNSeq2SeqLM`,
+`TransformerSeq2SeqLM`) takes tab-separated pairs and source lines. The text models need the
+`vocabulary.json` that `keras-seq train` wrote beside them.
+
+Errors are `GenerateOptionError`s whose message starts with the command-line argument
+(`argument MODEL:`, `argument --data:`) and ends with the value received.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
+from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
+from keras_seq.models.image_task import ImageClassifier
+from keras_seq.recipes import data_files
+from keras_seq.recipes import generate_text
+from keras_seq.recipes import vocabulary_file
+from keras_seq.recipes.image_data import ImageFolders
+from keras_seq.recipes.image_data import model_image_shape
+from keras_seq.recipes.model_sources import GenerateOptionError
+from keras_seq.recipes.text_data import CharWindows
+
+# Windows of text for a recurrent model (a GPT's are its `sequence_length`).
+EVALUATION_SEQUENCE_LENGTH = 64
+
+
+def model_task(model):
+    """`"image_classifier"`, `"language_model"`, `"seq2seq"`, or `None`."""
+    if isinstance(model, ImageClassifier):
+        return "image_classifier"
+    return generate_text.model_kind(model)
+
+
+def load_saved_model(model_path):
+    """The model of a `.keras` file, its task (`model_task`) and, for a text model, the
+    vocabulary file beside it (`vocabulary_file.read_vocabulary_file`)."""
+    model_path = os.fspath(model_path)
+    if not (os.path.isfile(model_path) and model_path.endswith(".keras")):
+        reason = "does not exist" if not os.path.exists(model_path) else "is not a .keras file"
+        raise GenerateOptionError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as error:
+        raise GenerateOptionError(
+            f"argument MODEL: cannot load the model ({type(error).__name__}: {error}). "
+            f"Received: {model_path!r}"
+        ) from None
+    task = model_task(model)
+    if task is None:
+        raise GenerateOptionError(
+            "argument MODEL: not an image classifier, language model or sequence-to-sequence "
+            f"model but a {type(model).__name__}. Received: {model_path!r}"
+        )
+    vocabulary = None
+    if task != "image_classifier":
+        path = os.path.join(os.path.dirname(os.path.abspath(model_path)), vocabulary_file.FILENAME)
+        if not os.path.isfile(path):
+            raise GenerateOptionError(
+                f"argument MODEL: a text model needs the {vocabulary_file.FILENAME} that "
+                f"`keras-seq train` writes beside it; {path} does not exist. Received: "
+                f"{model_path!r}"
+            )
+        vocabulary = vocabulary_file.read_vocabulary_file(path)
+    return model, task, vocabulary
+
+
+def _data_error(error):
+    return GenerateOptionError(
+        f"argument --data: the path {error.reason}. Received: {error.path!r}"
+    )
+
+
+def _image_geometry(model):
+    size, channels = model_image_shape(model.backbone)
+    preprocessor = model.preprocessor or ImagePreprocessor(image_size=size, dtype="float32")
+    return size, channels, preprocessor
+
+
+def _evaluate_images(model, data, batch_size):
+    if len(data) != 1:
+        raise GenerateOptionError(
+            "argument --data: an image classifier is evaluated on one directory (one "
+            f"sub-directory of images per class). Received: {' '.join(data)!r}"
+        )
+    size, channels, preprocessor = _image_geometry(model)
+    label_names = model.label_names or [str(index) for index in range(model.num_classes)]
+    folders = ImageFolders(
+        data[0],
+        image_size=size,
+        channels=channels,
+        normalization=preprocessor,
+        label_names=label_names,
+        validation_split=1.0,
+    )
+    pixels, labels = folders.validation_arrays(batch_size)
+    logits = np.asarray(model.predict(pixels, batch_size=batch_size, verbose=0), "float32")
+    top_k = min(5, model.num_classes)
+    ranked = np.argsort(-logits, axis=-1, kind="stable")[:, :top_k]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float(np.mean(ranked[:, 0] == labels)),
+        f"top_{top_k}_accuracy": float(np.mean(np.any(ranked == labels[:, None], axis=1))),
+        "loss": float(loss),
+    }
+
+
+def _evaluate_text(model, data, vocabulary, batch_size):
+    files = data_files.text_files(data)
+    length = EVALUATION_SEQUENCE_LENGTH
+    if isinstance(model, GPTCausalLM):
+        length = min(length, model.backbone.sequence_length)
+    windows = CharWindows(files, length, vocabulary["source"])
+    if isinstance(model, GPTCausalLM):
+
+        def to_inputs(token_ids):
+            return {"token_ids": token_ids, "padding_mask": tf.ones_like(token_ids)}
+
+    else:
+
+        def to_inputs(token_ids):
+            return token_ids
+
+    total = 0.0
+    count = 0
+    for inputs, targets in windows.every_window(batch_size, to_inputs):
+        logits = tf.cast(model(inputs, training=False), "float32")
+        losses = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+        total += float(tf.reduce_sum(losses))
+        count += int(tf.size(losses))
+    loss = total / count
+    return {
+        "examples": windows.num_train + windows.num_validation,
+        "loss": loss,
+        "perplexity": float(np.exp(loss)),
+    }
+
+
+def _evaluate_pairs(model, data, vocabulary, batch_size):
+    pairs = data_files.read_pairs(data_files.text_files(data, suffix=data_files.PAIRS_SUFFIX))
+    sources = [source for source, _ in pairs]
+    targets = [target for _, target in pairs]
+    source_length = max([vocabulary.get("source_length") or 0] + [len(s) for s in sources])
+    target_length = max(len(target) for target in targets) + 1  # with <end>
+    try:
+        source_ids = vocabulary["source"].encode(sources, length=source_length)
+        target_ids = vocabulary["target"].encode(targets, length=target_length, add_end=True)
+    except ValueError as error:
+        raise GenerateOptionError(
+            f"argument --data: the pairs do not fit the model's vocabulary: {error}"
+        ) from None
+    generated = []
+    for start in range(0, len(pairs), batch_size):
+        generated.append(
+            np.asarray(
+                model.generate(
+                    source_ids[start : start + batch_size],
+                    max_new_tokens=target_length,
+                    stop_token_id=vocabulary.get("stop_token_id"),
+                    jit_compile=False,
+                )
+            )
+        )
+    generated = np.concatenate(generated)[:, :target_length]  # (N, T)
+    return {
+        "examples": len(pairs),
+        "exact_match": float(np.mean(np.all(generated == target_ids, axis=1))),
+        "character_accuracy": float(np.mean((generated == target_ids)[target_ids > 0])),
+    }
+
+
+def evaluate_saved_model(model_path, data, batch_size=32):
+    """Evaluate the model at `model_path` on `data` (a list of paths, as `--data` takes for
+    its task); returns a JSON-serializable dict: `model`, `task`, `class`, `examples` and
+    the task's metrics (image classifier: `accuracy`, `top_k_accuracy`, `loss`; language
+    model: `loss`, `perplexity`; seq2seq: `exact_match`, `character_accuracy` of greedy
+    decoding)."""
+    model, task, vocabulary = load_saved_model(model_path)
+    data = data_files.as_path_list(data)
+    try:
+        if task == "image_classifier":
+            metrics = _evaluate_images(model, data, batch_size)
+        elif task == "language_model":
+            metrics = _evaluate_text(model, data, vocabulary, batch_size)
+        else:
+            metrics = _evaluate_pairs(model, data, vocabulary, batch_size)
+    except data_files.DataPathError as error:
+        raise _data_error(error) from None
+    return {
+        "model": os.path.abspath(model_path),
+        "task": task,
+        "class": type(model).__name__,
+        "data": [os.path.abspath(path) for path in data],
+        **metrics,
+    }
+
+
+def _read_image(path, channels):
+    try:
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=channels, expand_animations=False
+        )
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        message = error.message.splitlines()[0] if error.message else type(error).__name__
+        raise GenerateOptionError(
+            f"argument INPUTS: the path is not a readable image ({message}). Received: {path!r}"
+        ) from None
+    return np.asarray(image)
+
+
+def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
+    """One line per input: for an image classifier, `PATH: label probability, ...` (the
+    `top_k` best, default up to 5); for a language model the prompt and its greedy
+    continuation; for a seq2seq model the greedy translation."""
+    model, task, vocabulary = load_saved_model(model_path)
+    if task != "image_classifier":
+        if top_k is not None:
+            raise GenerateOptionError(
+                f"argument --top-k: only for image classifiers. Received: {top_k}"
+            )
+        try:
+            return generate_text.generate_from_saved_model(
+                model_path,
+                list(inputs),
+                vocabulary=vocabulary,
+                max_new_tokens=max_new_tokens,
+                model=model,
+                stop_token_id=vocabulary.get("stop_token_id"),
+                strategy="greedy",
+                jit_compile=False,
+            )
+        except GenerateOptionError as error:  # `generate` calls the inputs --prompt
+            message = str(error).replace("argument --prompt:", "argument INPUTS:")
+            raise GenerateOptionError(message) from None
+    if max_new_tokens is not None:
+        raise GenerateOptionError(
+            f"argument --max-new-tokens: only for text models. Received: {max_new_tokens}"
+        )
+    top_k = min(5, model.num_classes) if top_k is None else top_k
+    if top_k > model.num_classes:
+        raise GenerateOptionError(
+            f"argument --top-k: the model has {model.num_classes} classes. Received: {top_k}"
+        )
+    size, channels, preprocessor = _image_geometry(model)
+    lines = []
+    for path in inputs:
+        pixels = preprocessor(_read_image(path, channels)[None])  # (1, H, W, C)
+        logits = model(pixels, training=False)
+        probabilities = np.asarray(keras.ops.softmax(keras.ops.cast(logits, "float32")))[0]
+        ranked = np.argsort(-probabilities, kind="stable")[:top_k]
+        best = ", ".join(
+            f"{model.label_name(int(index))} {probabilities[index]:.3f}" for index in ranked
+        )
+        lines.append(f"{path}: {best}")
+    return lines
