@@ -2,7 +2,7 @@
 Title: Decoding strategies: greedy, beam search, temperature, top-k and top-p
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/12/06
+Last modified: 2026/12/07
 Description: Generate text from a trained language model with every decoding strategy of
     keras_seq, and see what each one trades.
 Accelerator: None
@@ -187,6 +187,23 @@ stopped = model.generate(prompt, 40, stop_token_id=int(stop))
 show("greedy, stop at '.'", stopped)
 
 """
+## Prompts of different lengths, and logit processors
+
+A list of token-id lists (or a dict with a `padding_mask`, or strings with a tokenizer)
+generates prompts of different lengths in one batch: they are padded on the left to a bucket
+length, each row with its own positions and its padding masked, so each row equals
+generating its prompt alone. Hugging Face's logit processors work with every strategy:
+`repetition_penalty` (the CTRL rule), `no_repeat_ngram_size` and `min_new_tokens`, and
+`stop_token_ids` takes several stop tokens.
+"""
+
+rows = [vocabulary.encode([text])[0].tolist() for text in ("the old ", "a red bird ")]
+for row in model.generate(rows, 24):
+    print(repr(vocabulary.decode(np.asarray([row]))[0]))
+for row in model.generate(rows, 24, repetition_penalty=1.5, no_repeat_ngram_size=3):
+    print("no repeats:", repr(vocabulary.decode(np.asarray([row]))[0]))
+
+"""
 ## Recap
 
 - `generate(..., strategy="greedy" | "beam" | "sample" | "top_k" | "top_p")` on every
@@ -194,4 +211,6 @@ show("greedy, stop at '.'", stopped)
 - Beam search with `length_penalty=0.0` maximises the sequence log-probability and reaches
   the exhaustive optimum with enough beams.
 - Temperature, top-k and top-p trade likelihood for variety.
+- Prompts of different lengths share one call; `repetition_penalty`, `no_repeat_ngram_size`,
+  `min_new_tokens` and `stop_token_ids` shape the output of any strategy.
 """

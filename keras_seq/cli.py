@@ -480,8 +480,13 @@ def train_command(args):
         argument(
             "--prompt",
             action="append",
-            required=True,
             help="text to continue or translate (repeat for several prompts)",
+        ),
+        argument(
+            "--prompts-file",
+            metavar="FILE",
+            help="more prompts, one per line (- reads standard input); empty lines are "
+            "skipped",
         ),
         argument(
             "--vocabulary",
@@ -545,6 +550,22 @@ def train_command(args):
             help="stop at this token id (default: the tokenizer's end token, else the "
             "vocabulary file's, else none)",
         ),
+        argument(
+            "--repetition-penalty",
+            type=positive_float,
+            help="divide (multiply) the positive (negative) score of every token already in "
+            "the prompt or output by this, as Hugging Face does (default: off)",
+        ),
+        argument(
+            "--no-repeat-ngram-size",
+            type=positive_int,
+            help="never repeat an n-gram of this size (default: off)",
+        ),
+        argument(
+            "--min-new-tokens",
+            type=non_negative_int,
+            help="no stop token before this many new tokens (default: 0)",
+        ),
     ],
 )
 def generate_command(args):
@@ -554,6 +575,12 @@ def generate_command(args):
         model_sources.model_source(args.model_path)
     except model_sources.GenerateOptionError as error:
         raise UsageError(str(error)) from None
+    args.prompt = list(args.prompt or []) + _read_prompts_file(args.prompts_file)
+    if not args.prompt:
+        raise UsageError(
+            "argument --prompt: at least one prompt is required (--prompt TEXT, or "
+            "--prompts-file FILE). Received: none"
+        )
     with quiet_tensorflow():
         import_subpackages()
         from keras_seq.recipes import generate_text
@@ -575,6 +602,11 @@ def generate_command(args):
         options["early_stopping"] = {"exact": "exact", "false": False, "true": True}[
             options["early_stopping"]
         ]
+    processing = {
+        name: getattr(args, name)
+        for name in ("repetition_penalty", "no_repeat_ngram_size", "min_new_tokens")
+        if getattr(args, name) is not None
+    }
     try:
         vocabulary = generate_text.check_generate_options(
             args.model_path, args.strategy, options, args.vocabulary, args.prompt
@@ -589,12 +621,32 @@ def generate_command(args):
                 strategy=args.strategy,
                 jit_compile=args.jit_compile,
                 **options,
+                **processing,
             )
     except generate_text.GenerateOptionError as error:
         raise UsageError(str(error)) from None
     for text in texts:
         print(text)
     return 0
+
+
+def _read_prompts_file(path):
+    """The non-empty lines of `path` (`-`: standard input), without their line ends; `[]`
+    for `None`."""
+    if path is None:
+        return []
+    try:
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(path, encoding="utf-8") as file:
+                lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"argument --prompts-file: cannot read it ({type(error).__name__}: {error}). "
+            f"Received: {path!r}"
+        ) from None
+    return [line for line in lines if line.strip()]
 
 
 def _check_saved_model(model_path):

@@ -6,6 +6,7 @@ texts are in its reference.json). Generation from the recipes' trained models is
 tests/test_cli_train.py."""
 
 import importlib
+import io
 import json
 import pathlib
 import shutil
@@ -497,3 +498,57 @@ def test_keras_file_has_tokenizer(saved, gpt2_saved, tmp_path):
     assert not keras_file_has_tokenizer(saved["gpt"])
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     assert not keras_file_has_tokenizer(tmp_path / "broken.keras")
+
+
+def test_prompts_from_a_file_or_standard_input(capsys, tmp_path, monkeypatch):
+    cases, max_new_tokens = gpt2_reference()
+    prompts = [prompt for prompt, _ in cases]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n\n", encoding="utf-8")
+    expected = [text for _, text in cases]
+    lines = run_generate(
+        capsys,
+        GPT2,
+        *("--prompts-file", tmp_path / "prompts.txt", "--max-new-tokens", max_new_tokens),
+    )
+    assert lines == expected
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(prompts[1:])))
+    lines = run_generate(
+        capsys,
+        GPT2,
+        *("--prompt", prompts[0], "--prompts-file", "-", "--max-new-tokens", max_new_tokens),
+    )
+    assert lines == expected
+
+
+def test_logit_processing_options_equal_model_generate(capsys):
+    cases, _ = gpt2_reference()
+    prompts = [prompt for prompt, _ in cases]
+    options = {"repetition_penalty": 1.5, "no_repeat_ngram_size": 2}
+    lines = run_generate(
+        capsys,
+        GPT2,
+        *prompt_options(cases),
+        *("--max-new-tokens", 10, "--repetition-penalty", 1.5, "--no-repeat-ngram-size", 2),
+    )
+    model = GPTCausalLM.from_preset(str(GPT2))
+    assert lines == model.generate(prompts, 10, jit_compile=False, **options)
+    assert lines != model.generate(prompts, 10, jit_compile=False)
+
+
+@pytest.mark.parametrize(
+    "options, named, value",
+    [
+        (["--prompts-file", "absent.txt"], "--prompts-file", "absent.txt"),
+        (["--prompt", "a", "--repetition-penalty", "0"], "--repetition-penalty", "'0'"),
+        (["--prompt", "a", "--no-repeat-ngram-size", "0"], "--no-repeat-ngram-size", "'0'"),
+    ],
+)
+def test_prompt_and_processing_usage_errors_exit_2(
+    options, named, value, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", str(GPT2), *options])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and value in err, err

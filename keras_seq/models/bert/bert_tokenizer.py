@@ -119,6 +119,15 @@ class BERTTokenizer(keras_hub.models.BertTokenizer):
             return np.asarray(rows[0], dtype=self.compute_dtype)
         return rows
 
+    def __call__(self, *args, **kwargs):
+        # Python strings outside a graph: straight to the fast tokenizer, without Keras'
+        # layer-call machinery (the tokenizer has no weights to build, cast or track).
+        if len(args) == 1 and not kwargs:
+            fast = self._tokenize_python_strings(args[0])
+            if fast is not None:
+                return fast
+        return super().__call__(*args, **kwargs)
+
     def tokenize(self, inputs):
         fast = self._tokenize_python_strings(inputs)
         if fast is not None:
