@@ -1,7 +1,10 @@
 """`generate`: decode a model that implements the generation protocol, compiled once per shape."""
 
+import functools
+
 import keras
 import keras_hub
+import numpy as np
 from keras import ops
 
 from keras_seq.decoding_options import EARLY_STOPPING
@@ -12,6 +15,7 @@ from keras_seq.generation.beam_search import beam_search
 from keras_seq.generation.logits_processing import make_logits_processor
 from keras_seq.generation.protocol import check_generative
 from keras_seq.generation.sampling import sample_search
+from keras_seq.generation.sampling import sampling_loop
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_float
@@ -231,6 +235,7 @@ def generate(
     repetition_penalty=None,
     no_repeat_ngram_size=None,
     min_new_tokens=None,
+    streamer=None,
 ):
     """Generate token ids from `model` with one of five decoding strategies.
 
@@ -278,6 +283,12 @@ def generate(
             prompt and output: a token that would repeat one is never chosen.
         min_new_tokens: optional int >= 0. The stop tokens cannot be chosen before this many
             new tokens (needs a stop token).
+        streamer: optional callable, given each step's new tokens (an int32 NumPy array
+            `(batch_size,)`; finished rows give `pad_token_id`) as soon as they are chosen.
+            Greedy and sampling only. The loop then runs in Python around two compiled
+            functions, the prompt with the first token and one decoding step (the same step
+            as the compiled loop's), and ends on the same tokens; `stream_generate` is the
+            iterator form.
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
         seed: optional non-negative int (sampling strategies only). The same seed gives the
             same tokens on every call; `None` draws new randomness each call.
@@ -380,9 +391,130 @@ def generate(
             decode = tf.function(decode, jit_compile=jit_compile, autograph=False)
         functions[key] = (decode, sampler)
     decode, sampler = functions[key]
+    if streamer is not None:
+        if not callable(streamer):
+            raise TypeError(f"`streamer` must be a callable. Received: streamer={streamer!r}")
+        if strategy == "beam":
+            raise ValueError(
+                "`streamer` hands over each step's tokens, which beam search only settles at "
+                "its end: stream greedy or sampling strategies. Received: strategy='beam'"
+            )
+        stream_key = key + ("stream",)
+        if stream_key not in functions:
+            functions[stream_key] = _stream_functions(
+                model,
+                sampler,
+                max_new_tokens,
+                stop_token_ids,
+                pad_token_id,
+                processing,
+                jit_compile,
+                eager,
+            )
+        decode = _streaming_decode(functions[stream_key], max_new_tokens, streamer)
     if seed is not None:
         fresh = keras.random.SeedGenerator(seed)
         sampler.seed_generator.state.assign(fresh.state.value)
     inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
     tokens, scores = decode(inputs)
     return (tokens, scores) if return_scores else tokens
+
+
+def stream_generate(model, inputs, max_new_tokens=None, **kwargs):
+    """An iterator over the new tokens of `model.generate(inputs, max_new_tokens, **kwargs)`
+    (a keras_seq generative model: its `generation_defaults` and input forms apply; any
+    other model of the generation protocol goes through `generate`), one int32 NumPy array
+    `(batch_size,)` per step, as each is chosen (greedy and sampling strategies; see
+    `generate`'s `streamer`). The tokens end as `generate`'s do: the loop stops once every
+    row has produced a stop token, or after `max_new_tokens`.
+
+    A thread runs the decoding and hands each step over through a queue, so the consumer
+    sees a token as soon as the step that chose it is done; an error in the decoding is
+    raised by the iterator."""
+    import queue
+    import threading
+
+    steps = queue.Queue()
+    done = object()
+
+    if hasattr(model, "resolve_generate_arguments"):  # A GenerativeTask.
+        run_generate = model.generate
+    else:
+        run_generate = functools.partial(generate, model)
+
+    def run():
+        try:
+            run_generate(inputs, max_new_tokens, streamer=steps.put, **kwargs)
+        except BaseException as error:  # Handed to the consumer, raised there.
+            steps.put(error)
+        steps.put(done)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while True:
+        item = steps.get()
+        if item is done:
+            break
+        if isinstance(item, BaseException):
+            thread.join()
+            raise item
+        yield item
+    thread.join()
+
+
+def _stream_functions(
+    model, sampler, max_new_tokens, stop_token_ids, pad_token_id, processing, jit_compile, eager
+):
+    """`(first, step)`: `first(inputs) -> (state, prefix, prefix_mask)` runs the prompt and
+    chooses the first token; `step(state, prefix, prefix_mask) -> state` one more token
+    (`keras_seq.generation.sampling.sampling_loop`), each compiled as `generate`'s loop."""
+    logits_processor = make_logits_processor(**processing, stop_token_ids=stop_token_ids)
+
+    def loop(prefix, prefix_mask):
+        return sampling_loop(
+            model.call_with_cache,
+            sampler,
+            max_new_tokens,
+            prefix_length=prefix.shape[1],
+            stop_token_ids=stop_token_ids,
+            pad_token_id=pad_token_id,
+            logits_processor=logits_processor,
+            prefix=prefix,
+            prefix_mask=prefix_mask,
+        )
+
+    def first(inputs):
+        prefix, logits, cache = model.prefill(inputs, max_new_tokens)
+        prefix = ops.cast(prefix, "int32")
+        prefix_mask = ops.ones(ops.shape(prefix), "bool")
+        if isinstance(inputs, dict) and "padding_mask" in inputs:
+            if tuple(inputs["padding_mask"].shape) == tuple(prefix.shape):
+                prefix_mask = ops.cast(inputs["padding_mask"], "bool")
+        start, _ = loop(prefix, prefix_mask)
+        return start(logits, cache), prefix, prefix_mask
+
+    def step(state, prefix, prefix_mask):
+        _, step_function = loop(prefix, prefix_mask)
+        return step_function(*state)
+
+    if not eager:
+        import tensorflow as tf
+
+        first = tf.function(first, jit_compile=jit_compile, autograph=False)
+        step = tf.function(step, jit_compile=jit_compile, autograph=False)
+    return first, step
+
+
+def _streaming_decode(functions, max_new_tokens, streamer):
+    """A `decode(inputs) -> (token_ids, scores)` that calls `streamer` after each step."""
+    first, step = functions
+
+    def decode(inputs):
+        state, prefix, prefix_mask = first(inputs)
+        streamer(np.asarray(state[2]))
+        while int(state[0]) < max_new_tokens and not bool(np.all(np.asarray(state[4]))):
+            state = step(state, prefix, prefix_mask)
+            streamer(np.asarray(state[2]))
+        return ops.concatenate([prefix, state[1]], axis=1), state[3]
+
+    return decode

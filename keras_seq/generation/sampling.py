@@ -56,15 +56,53 @@ def sample_search(
         model's log-probabilities (temperature 1) of the generated tokens, the stop token
         included.
     """
-    batch_size = ops.shape(logits)[0]
+    start, step = sampling_loop(
+        call_with_cache,
+        sampler,
+        max_new_tokens,
+        prefix_length=prefix_length,
+        stop_token_id=stop_token_id,
+        pad_token_id=pad_token_id,
+        stop_token_ids=stop_token_ids,
+        logits_processor=logits_processor,
+        prefix=prefix,
+        prefix_mask=prefix_mask,
+    )
+    state = start(logits, cache)
+    if max_new_tokens > 1:
+        state = ops.while_loop(
+            lambda *state: ops.logical_not(ops.all(state[4])),  # state[4]: finished
+            step,
+            state,
+            maximum_iterations=max_new_tokens - 1,
+        )
+    _, tokens, _, scores, _, _ = state
+    return tokens, scores
+
+
+def sampling_loop(
+    call_with_cache,
+    sampler,
+    max_new_tokens,
+    prefix_length=0,
+    stop_token_id=None,
+    pad_token_id=0,
+    stop_token_ids=(),
+    logits_processor=None,
+    prefix=None,
+    prefix_mask=None,
+):
+    """The two halves of `sample_search` (same arguments): `start(logits, cache) -> state`
+    chooses the first new token from the prompt's logits, `step(*state) -> state` feeds the
+    last token through the model and chooses the next. `state` is `(step, tokens, token,
+    scores, finished, cache)`: the number of tokens chosen, the `(B, max_new_tokens)` buffer,
+    the last token `(B,)`, the summed log-probabilities, the finished rows and the model's
+    cache. `sample_search` runs `step` in a `while_loop`; `stream_generate` calls the same
+    `step`, compiled alone, once per token."""
     stops = tuple(stop_token_ids) + (() if stop_token_id is None else (stop_token_id,))
-    if prefix is None:
-        prefix = ops.zeros((batch_size, 0), "int32")
-    if prefix_mask is None:
-        prefix_mask = ops.ones(ops.shape(prefix), "bool")
     new_positions = ops.arange(max_new_tokens, dtype="int32")
 
-    def process(logits, tokens, step):
+    def process(logits, tokens, step, prefix, prefix_mask):
         if logits_processor is None:
             return logits
         history = ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1)
@@ -77,8 +115,8 @@ def sample_search(
         )
         return logits_processor(logits, history, history_mask, step)
 
-    def choose(logits, finished, tokens, step):
-        processed = process(logits, tokens, step)
+    def choose(logits, finished, tokens, step, prefix, prefix_mask):
+        processed = process(logits, tokens, step, prefix, prefix_mask)
         token = ops.cast(sampler.get_next_token(sampler.compute_probabilities(processed)), "int32")
         log_probability = ops.take_along_axis(_log_probabilities(logits), token[:, None], axis=-1)[
             :, 0
@@ -93,25 +131,29 @@ def sample_search(
             finished = ops.logical_or(finished, is_stop)
         return token, log_probability, finished
 
-    finished = ops.zeros((batch_size,), "bool")
-    tokens = ops.full((batch_size, max_new_tokens), pad_token_id, dtype="int32")
-    token, scores, finished = choose(logits, finished, tokens, 0)
-    tokens = ops.slice_update(tokens, (0, 0), token[:, None])
+    def history_prefix(batch_size):
+        start_prefix = prefix if prefix is not None else ops.zeros((batch_size, 0), "int32")
+        start_mask = prefix_mask
+        if start_mask is None:
+            start_mask = ops.ones(ops.shape(start_prefix), "bool")
+        return start_prefix, start_mask
 
-    def cond(step, tokens, token, scores, finished, cache):
-        return ops.logical_not(ops.all(finished))
+    def start(logits, cache):
+        batch_size = ops.shape(logits)[0]
+        start_prefix, start_mask = history_prefix(batch_size)
+        finished = ops.zeros((batch_size,), "bool")
+        tokens = ops.full((batch_size, max_new_tokens), pad_token_id, dtype="int32")
+        token, scores, finished = choose(logits, finished, tokens, 0, start_prefix, start_mask)
+        tokens = ops.slice_update(tokens, (0, 0), token[:, None])
+        return (ops.convert_to_tensor(1, "int32"), tokens, token, scores, finished, cache)
 
-    def body(step, tokens, token, scores, finished, cache):
+    def step(step, tokens, token, scores, finished, cache):
+        start_prefix, start_mask = history_prefix(ops.shape(tokens)[0])
         logits, cache = call_with_cache(token, cache, prefix_length + step - 1)
-        token, log_probability, finished = choose(logits, finished, tokens, step)
+        token, log_probability, finished = choose(
+            logits, finished, tokens, step, start_prefix, start_mask
+        )
         tokens = ops.slice_update(tokens, (0, step), token[:, None])
         return step + 1, tokens, token, scores + log_probability, finished, cache
 
-    if max_new_tokens > 1:
-        _, tokens, _, scores, _, _ = ops.while_loop(
-            cond,
-            body,
-            (ops.convert_to_tensor(1, "int32"), tokens, token, scores, finished, cache),
-            maximum_iterations=max_new_tokens - 1,
-        )
-    return tokens, scores
+    return start, step

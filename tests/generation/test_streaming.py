@@ -1,0 +1,80 @@
+"""Streaming: each step's tokens reach the caller as they are chosen, and end on the tokens of
+a call without streaming."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_seq.generation import generate
+from keras_seq.generation import stream_generate
+from keras_seq.models import GPTBackbone
+from keras_seq.models import GPTCausalLM
+from tests.generation.toy_model import ToyLanguageModel
+
+PROMPTS = np.array([[1, 2, 1], [3, 0, 3], [2, 2, 0]])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"stop_token_id": 2},
+        {"strategy": "top_k", "top_k": 3, "seed": 4},
+        {"strategy": "top_p", "top_p": 0.8, "seed": 1, "repetition_penalty": 1.4},
+    ],
+)
+def test_streamed_tokens_are_the_tokens_of_a_plain_call(kwargs):
+    model = ToyLanguageModel(vocabulary_size=6, seed=3)
+    expected = np.asarray(generate(model, PROMPTS, 6, jit_compile=False, **kwargs))
+    steps = []
+    tokens = generate(model, PROMPTS, 6, jit_compile=False, streamer=steps.append, **kwargs)
+    np.testing.assert_array_equal(np.asarray(tokens), expected)
+    streamed = np.stack(steps, axis=1)
+    np.testing.assert_array_equal(streamed, expected[:, 3 : 3 + streamed.shape[1]])
+    iterated = np.stack(list(stream_generate(model, PROMPTS, 6, jit_compile=False, **kwargs)), 1)
+    np.testing.assert_array_equal(iterated, streamed)
+
+
+def test_streaming_ends_when_every_row_has_stopped():
+    model = ToyLanguageModel(vocabulary_size=6, seed=3)
+    free = np.asarray(generate(model, PROMPTS, 6, jit_compile=False))
+    stops = sorted({int(token) for token in free[:, 4]})  # Every row's second new token.
+    steps = list(stream_generate(model, PROMPTS, 6, stop_token_ids=stops, jit_compile=False))
+    assert len(steps) <= 2
+
+
+def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
+    keras.utils.set_random_seed(0)
+    model = GPTCausalLM(
+        GPTBackbone(
+            vocabulary_size=30,
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=16,
+            intermediate_dim=32,
+            sequence_length=32,
+        )
+    )
+    rows = [[3, 5, 7], [2, 9, 11, 4, 6]]
+    steps = []
+    outputs = model.generate(rows, 5, streamer=steps.append)
+    assert outputs == model.generate(rows, 5)
+    streamed = np.stack(steps, axis=1)
+    assert [row[len(prompt) :] for row, prompt in zip(outputs, rows)] == streamed.tolist()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"strategy": "beam", "streamer": print}, ValueError, "beam"),
+        ({"streamer": "stdout"}, TypeError, "streamer"),
+    ],
+)
+def test_bad_streaming_arguments_are_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        generate(ToyLanguageModel(), PROMPTS, 3, jit_compile=False, **kwargs)
+
+
+def test_an_error_while_streaming_reaches_the_consumer():
+    with pytest.raises(ValueError, match="top_p"):
+        list(stream_generate(ToyLanguageModel(), PROMPTS, 3, strategy="top_p", top_p=2.0))
