@@ -566,6 +566,12 @@ def train_command(args):
             type=non_negative_int,
             help="no stop token before this many new tokens (default: 0)",
         ),
+        argument(
+            "--stream",
+            action="store_true",
+            help="print the text as the tokens come, one prompt after the other (greedy and "
+            "sampling strategies)",
+        ),
     ],
 )
 def generate_command(args):
@@ -622,12 +628,19 @@ def generate_command(args):
                 jit_compile=args.jit_compile,
                 **options,
                 **processing,
+                **({"write": _write_flushed} if args.stream else {}),
             )
     except generate_text.GenerateOptionError as error:
         raise UsageError(str(error)) from None
-    for text in texts:
-        print(text)
+    if not args.stream:
+        for text in texts:
+            print(text)
     return 0
+
+
+def _write_flushed(text):
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _read_prompts_file(path):

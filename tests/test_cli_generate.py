@@ -552,3 +552,24 @@ def test_prompt_and_processing_usage_errors_exit_2(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert named in err and value in err, err
+
+
+@pytest.mark.parametrize("model", ["gpt2", "rnn", "marian"])
+def test_stream_prints_the_lines_of_a_plain_run(model, saved, capsys):
+    # A checkpoint with a tokenizer, a .keras file with a vocabulary, a translation model.
+    path, options = {
+        "gpt2": (GPT2, ["--prompt", "The cat", "--prompt", "A dog sat on"]),
+        "rnn": (saved["rnn"], ["--prompt", "the cat", "--prompt", "a"]),
+        "marian": (MARIAN, ["--prompt", "I see three books.", "--strategy", "greedy"]),
+    }[model]
+    options = [*options, "--max-new-tokens", "8"]
+    plain = run_generate(capsys, path, *options)
+    assert run_generate(capsys, path, *options, "--stream") == plain
+
+
+def test_stream_with_beam_search_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", str(MARIAN), "--prompt", "a", "--stream"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--stream" in err and "beam" in err

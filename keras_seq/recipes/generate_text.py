@@ -54,7 +54,13 @@ def model_kind(model):
 
 
 def generate_text(
-    model, prompts, vocabulary=None, max_new_tokens=None, stop_token_id=None, **generate_kwargs
+    model,
+    prompts,
+    vocabulary=None,
+    max_new_tokens=None,
+    stop_token_id=None,
+    write=None,
+    **generate_kwargs,
 ):
     """Generate from `model` for each prompt; return one string per prompt.
 
@@ -68,6 +74,11 @@ def generate_text(
         max_new_tokens: int or `None`. `None` uses the vocabulary's default, else the
             model's `generation_defaults` (with a tokenizer), else 32.
         stop_token_id: int or `None`. `None` uses the vocabulary's stop token (if any).
+        write: optional callable taking a string (e.g. `sys.stdout.write`): stream each
+            prompt's line to it as the tokens come (greedy and sampling), one prompt after
+            the other, each line ending with a newline; the text written is the returned
+            string. Pieces that end inside a character (a byte-level token) wait for the
+            rest.
         **generate_kwargs: `strategy`, `temperature`, `top_k`, `top_p`, `num_beams`,
             `seed`, ... as in `keras_seq.generation.generate`.
 
@@ -107,9 +118,29 @@ def generate_text(
         # told another stop token.
         if stop_token_id is not None:
             generate_kwargs["stop_token_id"] = stop_token_id
-        return model.generate(
-            list(prompts), max_new_tokens or default_max_new_tokens(model), **generate_kwargs
-        )
+        max_new_tokens = max_new_tokens or default_max_new_tokens(model)
+        if write is None:
+            return model.generate(list(prompts), max_new_tokens, **generate_kwargs)
+        from keras_seq.models.text_support import detokenize_without_special_tokens
+        from keras_seq.models.text_support import tokenize_texts
+
+        texts = []
+        for prompt in prompts:
+            shown = [] if kind == "seq2seq" else tokenize_texts(model.tokenizer, [prompt])[0]
+            display = _StreamedLine(
+                write,
+                lambda ids, shown=shown: detokenize_without_special_tokens(
+                    model.tokenizer, [shown + ids]
+                )[0],
+            )
+            texts.append(
+                display.finish(
+                    model.generate(
+                        [prompt], max_new_tokens, streamer=display.update, **generate_kwargs
+                    )[0]
+                )
+            )
+        return texts
     vocabulary = vocabulary or {}
     if max_new_tokens is None:
         max_new_tokens = vocabulary.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
@@ -118,11 +149,47 @@ def generate_text(
     texts = []
     for prompt in prompts:
         token_ids = encode_prompt(prompt, kind, vocabulary or None)
+        display = None
+        if write is not None:
+            shown = [] if kind == "seq2seq" else np.asarray(token_ids)[0].tolist()
+            display = _StreamedLine(
+                write,
+                lambda ids, shown=shown: decode_output(
+                    np.asarray(shown + ids, "int32"), vocabulary or None, stop_token_id
+                ),
+            )
+            generate_kwargs["streamer"] = display.update
         generated = model.generate(
             token_ids, max_new_tokens, stop_token_id=stop_token_id, **generate_kwargs
         )
-        texts.append(decode_output(np.asarray(generated)[0], vocabulary or None, stop_token_id))
+        text = decode_output(np.asarray(generated)[0], vocabulary or None, stop_token_id)
+        texts.append(text if display is None else display.finish(text))
     return texts
+
+
+class _StreamedLine:
+    """One output line written as it grows: `update(tokens)` (a streamer) adds a step's
+    token and writes what the text gained; `finish(text)` writes the rest of the final text
+    and the newline, and returns `text`."""
+
+    def __init__(self, write, render):
+        self.write, self.render = write, render
+        self.ids, self.written = [], ""
+
+    def update(self, tokens):
+        self.ids.append(int(np.asarray(tokens).reshape(-1)[0]))
+        # A byte-level token may end inside a character (rendered U+FFFD): wait for the rest.
+        text = self.render(self.ids).rstrip("\ufffd")
+        if text.startswith(self.written) and len(text) > len(self.written):
+            self.write(text[len(self.written) :])
+            self.written = text
+
+    def finish(self, text):
+        if text.startswith(self.written):
+            self.write(text[len(self.written) :] + "\n")
+        else:  # The text changed under what was shown: show the final line whole.
+            self.write("\n" + text + "\n")
+        return text
 
 
 def check_generate_options(model_path, strategy, options, vocabulary_path, prompts):
@@ -288,10 +355,17 @@ def generate_from_saved_model(
             f"GPTCausalLM, RNNSeq2SeqLM, TransformerSeq2SeqLM) but a {type(model).__name__}. "
             f"Received: {model_path!r}"
         )
-    if generate_kwargs.get("strategy") is None:
+    strategy = generate_kwargs.get("strategy")
+    if strategy is None:
         strategy = (getattr(model, "generation_defaults", None) or {}).get("strategy", "greedy")
         options = {k: v for k, v in generate_kwargs.items() if k in OPTION_NAMES}
         check_options_apply(strategy, options, default=True)
+    if generate_kwargs.get("write") is not None and strategy == "beam":
+        raise GenerateOptionError(
+            "argument --stream: beam search settles its tokens only at its end; stream with "
+            "--strategy greedy or a sampling strategy. Received: --stream with the strategy "
+            "beam" + ("" if generate_kwargs.get("strategy") else " (the model's default)")
+        )
     given_max_new_tokens = max_new_tokens
     if max_new_tokens is None:
         max_new_tokens = (vocabulary or {}).get("max_new_tokens")
