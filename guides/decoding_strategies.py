@@ -2,7 +2,7 @@
 Title: Decoding strategies: greedy, beam search, temperature, top-k and top-p
 Author: keras_seq contributors
 Date created: 2026/11/22
-Last modified: 2026/12/06
+Last modified: 2026/12/07
 Description: Generate text from a trained language model with every decoding strategy of
     keras_seq, and see what each one trades.
 Accelerator: None
@@ -187,6 +187,39 @@ stopped = model.generate(prompt, 40, stop_token_id=int(stop))
 show("greedy, stop at '.'", stopped)
 
 """
+## Speculative decoding
+
+`keras_seq.generation.speculative_generate(model, draft_model, prompt, ...)` returns exactly
+the model's greedy tokens while a cheaper draft model (same vocabulary) proposes
+`num_draft_tokens` tokens per round, which the model checks in one call; each round keeps
+the proposals it agrees with plus its own next token. A one-layer draft trained on the same
+text:
+"""
+
+draft = keras_seq.models.GPTCausalLM(
+    keras_seq.models.GPTBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        hidden_dim=32,
+        num_heads=2,
+        intermediate_dim=64,
+        sequence_length=128,
+        dropout=0.0,
+    )
+)
+draft.compile(optimizer=keras.optimizers.AdamW(3e-3), loss=keras_seq.losses.SequenceCrossEntropy())
+draft.fit(inputs, y, batch_size=32, epochs=EPOCHS, verbose=0)
+speculative, acceptance = keras_seq.generation.speculative_generate(
+    model, draft, prompt, NEW_TOKENS, num_draft_tokens=4, return_acceptance=True
+)
+show("speculative (greedy)", speculative)
+assert np.array_equal(speculative, greedy)
+print(
+    f"draft tokens accepted: {float(acceptance['acceptance_rate']):.0%}; "
+    f"{int(acceptance['target_calls'])} calls of the model instead of {NEW_TOKENS - 1}"
+)
+
+"""
 ## Recap
 
 - `generate(..., strategy="greedy" | "beam" | "sample" | "top_k" | "top_p")` on every
@@ -194,4 +227,6 @@ show("greedy, stop at '.'", stopped)
 - Beam search with `length_penalty=0.0` maximises the sequence log-probability and reaches
   the exhaustive optimum with enough beams.
 - Temperature, top-k and top-p trade likelihood for variety.
+- `speculative_generate` gives the greedy tokens with fewer calls of the model when a cheap
+  draft model agrees with it.
 """
