@@ -58,9 +58,9 @@ def greedy(batch_size, with_stop):
     """(prompts, stop_token_id, the target's greedy tokens) for a batch."""
     prompts = PROMPTS[:batch_size]
     target = models()["target"]
-    tokens = np.asarray(generate(target, prompts, NEW_TOKENS, jit_compile=False))
     if not with_stop:
-        return prompts, None, tokens
+        return prompts, None, np.asarray(generate(target, prompts, NEW_TOKENS, jit_compile=False))
+    tokens = greedy(batch_size, False)[2]
     # A token the last row produces mid-way: it stops that row (and maybe others) early.
     stop = int(tokens[-1, PROMPT_LENGTH + 4])
     stopped = np.asarray(
@@ -166,6 +166,16 @@ def test_the_target_as_its_own_draft_accepts_everything():
     assert int(acceptance["accepted_tokens"]) == int(acceptance["proposed_tokens"]) == 9
     # The first token comes from the prompt's pass; 11 more at 4 per round take 3 rounds.
     assert int(acceptance["target_calls"]) == 3
+
+
+def test_one_new_token_needs_no_round():
+    target, draft = models()["target"], models()["random"]
+    tokens, acceptance = speculative_generate(
+        target, draft, PROMPTS, 1, return_acceptance=True, jit_compile=False
+    )
+    np.testing.assert_array_equal(tokens, greedy(3, False)[2][:, : PROMPT_LENGTH + 1])
+    assert int(acceptance["target_calls"]) == 0
+    assert float(acceptance["acceptance_rate"]) == 0.0
 
 
 @pytest.mark.parametrize("draft", ["near", "random"])
