@@ -225,9 +225,10 @@ def speculative_generate(
         int32 token ids `(batch_size, prompt_length + max_new_tokens)`, the prompts and the
         target's greedy continuations. With `return_acceptance=True`, `(token_ids,
         acceptance)`, acceptance a dict of scalars: `"acceptance_rate"` (float, the
-        fraction of proposed draft tokens that were kept), `"accepted_tokens"` and
-        `"proposed_tokens"` (int, over all rounds; with a batch, those of the batch's
-        rounds), `"target_calls"` (int, verification rounds; the prompt's pass excluded).
+        fraction of proposed draft tokens that were kept; `0.0` when no round ran),
+        `"accepted_tokens"` and `"proposed_tokens"` (int, over all rounds; with a batch,
+        those of the batch's rounds), `"target_calls"` (int, verification rounds; the
+        prompt's pass excluded).
 
     Example:
     ```python

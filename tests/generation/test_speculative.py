@@ -113,12 +113,15 @@ def test_call_with_cache_tokens_equals_single_token_calls_and_rolls_back():
     np.testing.assert_allclose(logits, fresh[:, 1:], atol=1e-5)
 
 
-def test_call_with_cache_tokens_refuses_the_cache_of_left_padded_prompts():
+def test_call_with_cache_tokens_refuses_padded_caches_and_single_tokens():
     model = models()["target"]
     prompts = {"token_ids": PROMPTS[:2], "padding_mask": np.ones_like(PROMPTS[:2])}
     _, _, cache = model.prefill(prompts, 4)
     with pytest.raises(ValueError, match="call_with_cache_tokens"):
         model.call_with_cache_tokens(PROMPTS[:2, :2], cache, PROMPT_LENGTH)
+    _, _, cache = model.prefill(PROMPTS[:2], 4)
+    with pytest.raises(ValueError, match="`token_ids` must be .* Received: shape=\\(2,\\)"):
+        model.call_with_cache_tokens(PROMPTS[:2, 0], cache, PROMPT_LENGTH)
 
 
 # Each value of each axis at least once in the default run; every combination when slow.
