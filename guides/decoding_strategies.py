@@ -204,6 +204,39 @@ for row in model.generate(rows, 24, repetition_penalty=1.5, no_repeat_ngram_size
     print("no repeats:", repr(vocabulary.decode(np.asarray([row]))[0]))
 
 """
+## Speculative decoding
+
+`keras_seq.generation.speculative_generate(model, draft_model, prompt, ...)` returns exactly
+the model's greedy tokens while a cheaper draft model (same vocabulary) proposes
+`num_draft_tokens` tokens per round, which the model checks in one call; each round keeps
+the proposals it agrees with plus its own next token. A one-layer draft trained on the same
+text:
+"""
+
+draft = keras_seq.models.GPTCausalLM(
+    keras_seq.models.GPTBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        hidden_dim=32,
+        num_heads=2,
+        intermediate_dim=64,
+        sequence_length=128,
+        dropout=0.0,
+    )
+)
+draft.compile(optimizer=keras.optimizers.AdamW(3e-3), loss=keras_seq.losses.SequenceCrossEntropy())
+draft.fit(inputs, y, batch_size=32, epochs=EPOCHS, verbose=0)
+speculative, acceptance = keras_seq.generation.speculative_generate(
+    model, draft, prompt, NEW_TOKENS, num_draft_tokens=4, return_acceptance=True
+)
+show("speculative (greedy)", speculative)
+assert np.array_equal(speculative, greedy)
+print(
+    f"draft tokens accepted: {float(acceptance['acceptance_rate']):.0%}; "
+    f"{int(acceptance['target_calls'])} calls of the model instead of {NEW_TOKENS - 1}"
+)
+
+"""
 ## Recap
 
 - `generate(..., strategy="greedy" | "beam" | "sample" | "top_k" | "top_p")` on every
@@ -213,4 +246,6 @@ for row in model.generate(rows, 24, repetition_penalty=1.5, no_repeat_ngram_size
 - Temperature, top-k and top-p trade likelihood for variety.
 - Prompts of different lengths share one call; `repetition_penalty`, `no_repeat_ngram_size`,
   `min_new_tokens` and `stop_token_ids` shape the output of any strategy.
+- `speculative_generate` gives the greedy tokens with fewer calls of the model when a cheap
+  draft model agrees with it.
 """

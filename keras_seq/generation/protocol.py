@@ -13,6 +13,12 @@ them decodes with every strategy here too):
   int32 `(batch_size,)`, at output position `index` (an int32 scalar tensor,
   `prefix_length + step`) and returns the scores of the next token and the updated cache.
 
+Speculative decoding (`keras_seq.generation.speculative_generate`) also needs
+`call_with_cache_tokens(token_ids, cache, index) -> (logits, cache)`: int32 `(batch_size,
+num_tokens)` at positions `[index, index + num_tokens)`, logits `(batch_size, num_tokens,
+vocabulary_size)`; a later call at a smaller `index` overwrites what it wrote after that
+position (`GPTCausalLM` has it).
+
 Decoders only ever reorder, repeat and carry the cache; what is in it is the model's business.
 """
 

@@ -262,6 +262,35 @@ class GPTCausalLM(GenerativeTask):
             "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
         }
 
+    def call_with_cache_tokens(self, token_ids, cache, index):
+        """Several tokens per sequence through the key/value cache, in one call.
+
+        `token_ids` int `(batch_size, num_tokens)` go to cache positions `[index, index +
+        num_tokens)` (`index` an int or int32 scalar tensor), each attending to the cache
+        before it and to the earlier ones of the call. Returns `(logits, cache)`: logits
+        `(batch_size, num_tokens, vocabulary_size)` of the token after each one (what
+        `num_tokens` calls of `call_with_cache` give one by one) and the updated cache.
+        Slots after the last one written are never read (the causal mask hides them), so a
+        caller drops tokens it does not keep by writing at a smaller `index` next time
+        (speculative decoding, `keras_seq.generation.speculative_generate`).
+
+        Takes the cache of `prefill` on prompts of one length (a list of per-block caches),
+        not the one of left-padded prompts of different lengths."""
+        if isinstance(cache, dict):
+            raise ValueError(
+                "`call_with_cache_tokens` takes the cache of prompts of one length (a list of "
+                "per-block caches); left-padded prompts of different lengths are not "
+                f"supported. Received: a cache with keys {sorted(cache)}"
+            )
+        token_ids = ops.cast(token_ids, "int32")  # (B, T)
+        if len(token_ids.shape) != 2:
+            raise ValueError(
+                "`token_ids` must be int token ids of shape (batch_size, num_tokens). "
+                f"Received: shape={tuple(token_ids.shape)}"
+            )
+        hidden, cache = self.backbone.call_with_cache(token_ids, cache, index)  # (B, T, D)
+        return self.backbone.token_embedding(hidden, reverse=True), cache  # (B, T, V)
+
 
 def _check_prompt(text, ids):
     if not ids:
