@@ -37,8 +37,8 @@ def _make(name, directory):
     spec = importlib.util.spec_from_file_location("make_language_fixtures", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    getattr(module, f"make_{name}")(str(directory), full_size=True)
     folder = directory / name
+    getattr(module, f"make_{name}")(str(folder), full_size=True)
     return (
         json.loads((folder / "reference.json").read_text()),
         np.load(folder / "reference.npz"),
