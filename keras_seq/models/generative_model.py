@@ -1,11 +1,16 @@
 """The base of keras_seq's generative task models: `generate()` over the generation protocol."""
 
 import keras
+import numpy as np
 
 from keras_seq import generation
 from keras_seq.generation.generate import apply_generation_defaults
 from keras_seq.generation.generate import validate_generation_defaults
+from keras_seq.generation.prompts import check_rows
+from keras_seq.generation.prompts import continuations
+from keras_seq.generation.prompts import is_token_id_rows
 from keras_seq.models.task import Task
+from keras_seq.models.text_support import generate_grouped
 from keras_seq.utils.value_checks import check_token_ids
 
 # The entry of a dict of `generate` inputs that holds the prompt (language models) or the
@@ -92,10 +97,40 @@ class GenerativeTask(Task):
 
     def generate(self, inputs, max_new_tokens=None, strategy=None, **kwargs):
         """Generate token ids; see `keras_seq.generation.generate` for every argument.
-        Arguments left out come from `generation_defaults`, then `generate`'s defaults."""
+        Arguments left out come from `generation_defaults`, then `generate`'s defaults.
+
+        A list of token-id lists of different lengths (prompts, or an encoder-decoder's
+        sources) returns a list of lists: each row's output (a language model's prompt and
+        continuation, an encoder-decoder's new tokens), ending with its stop token. Rows are
+        generated in groups of one length, so each equals its prompt alone;
+        `GPTCausalLM` batches them all at once instead."""
         max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
             max_new_tokens, strategy, kwargs
         )
+        if is_token_id_rows(inputs):
+            if kwargs.get("return_scores") or kwargs.get("streamer") is not None:
+                raise ValueError(
+                    "A list of prompts of any lengths returns lists of ids: pass prompts of one "
+                    "length as an array for `return_scores` or `streamer`. Received: a list"
+                )
+            rows = check_rows(inputs)
+            for row in rows:
+                self._check_token_ids(np.asarray([row], "int32"))
+            stops = list(kwargs.get("stop_token_ids") or [])
+            if kwargs.get("stop_token_id") is not None:
+                stops.append(kwargs["stop_token_id"])
+            outputs = []
+            generated_rows = generate_grouped(
+                lambda batch: generation.generate(
+                    self, batch, max_new_tokens, strategy=strategy, **kwargs
+                ),
+                rows,
+            )
+            for generated in generated_rows:
+                prefix_length = len(generated) - max_new_tokens
+                prefix = [list(generated[:prefix_length])]
+                outputs.append(continuations([generated], prefix, prefix_length, stops)[0])
+            return outputs
         self._check_token_ids(inputs)
         return generation.generate(self, inputs, max_new_tokens, strategy=strategy, **kwargs)
 

@@ -115,3 +115,27 @@ def test_one_compiled_function_per_bucket(model):
 def test_bad_prompts_are_named(model, inputs, kwargs, error, match):
     with pytest.raises(error, match=match):
         model.generate(inputs, 12, **kwargs)
+
+
+def test_other_families_take_lists_of_any_lengths():
+    # Grouped by length (the generic path of every generative task): each row equals its
+    # prompt (source) alone; encoder-decoders return their new tokens only.
+    from keras_seq.models import RNNBackbone
+    from keras_seq.models import RNNCausalLM
+    from keras_seq.models import TransformerSeq2SeqLM
+
+    keras.utils.set_random_seed(1)
+    rnn = RNNCausalLM(RNNBackbone(vocabulary_size=30, embedding_dim=8, hidden_dim=16))
+    rows = [[3, 5, 7], [2, 9], [4, 4, 4]]
+    outputs = rnn.generate(rows, 4, stop_token_id=5, jit_compile=False)
+    assert outputs == [alone(rnn, row, 4, stop_token_id=5, jit_compile=False) for row in rows]
+    seq2seq = TransformerSeq2SeqLM.from_preset("transformer_tiny", vocabulary_size=30)
+    sources = [[5, 9, 12, 2], [7, 3]]
+    outputs = seq2seq.generate(sources, 3, jit_compile=False)
+    expected = [
+        np.asarray(seq2seq.generate(np.asarray([row]), 3, jit_compile=False))[0].tolist()
+        for row in sources
+    ]
+    assert outputs == expected
+    with pytest.raises(ValueError, match="return_scores"):
+        rnn.generate(rows, 4, return_scores=True)

@@ -68,32 +68,7 @@ class BERTKerasHubConverter(KerasHubConverter):
         )
         for index in range(self.config["num_layers"]):
             source = target = f"transformer_layer_{index}"
-            for theirs, ours in (
-                ("query", "query_dense"),
-                ("key", "key_dense"),
-                ("value", "value_dense"),
-                ("attention_output", "output_dense"),
-            ):
-                self.copy_layer(
-                    assignment,
-                    f"{source}/self_attention_layer/{theirs}",
-                    f"{target}/self_attention/{ours}",
-                    ("kernel", "bias"),
-                )
-            for norm in ("self_attention_layer_norm", "feedforward_layer_norm"):
-                self.copy_layer(
-                    assignment, f"{source}/{norm}", f"{target}/{norm}", ("gamma", "beta")
-                )
-            for theirs, ours in (
-                ("feedforward_intermediate_dense", "intermediate_dense"),
-                ("feedforward_output_dense", "output_dense"),
-            ):
-                self.copy_layer(
-                    assignment,
-                    f"{source}/{theirs}",
-                    f"{target}/feedforward/{ours}",
-                    ("kernel", "bias"),
-                )
+            self.copy_transformer_layer(assignment, source, target, "self_attention_layer")
         self.copy_layer(assignment, "pooled_dense", "pooled_dense", ("kernel", "bias"))
 
     def head_config(self, config):

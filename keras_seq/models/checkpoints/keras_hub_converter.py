@@ -239,6 +239,34 @@ class KerasHubConverter(Converter):
         for name in names:
             self.copy(assignment, f"{source}/{name}", f"{target}/{name}")
 
+    def copy_attention(self, assignment, source, target):
+        """keras-hub's `CachedMultiHeadAttention` / Keras `MultiHeadAttention` layer `source`
+        (`query`, `key`, `value`, `attention_output`) into our `MultiHeadAttention` `target`
+        (the same kernel layouts under `*_dense` names)."""
+        for theirs, ours in (
+            ("query", "query_dense"),
+            ("key", "key_dense"),
+            ("value", "value_dense"),
+            ("attention_output", "output_dense"),
+        ):
+            self.copy_layer(
+                assignment, f"{source}/{theirs}", f"{target}/{ours}", ("kernel", "bias")
+            )
+
+    def copy_transformer_layer(self, assignment, source, target, attention):
+        """A keras-hub `TransformerEncoder` / `TransformerDecoder` block `source` (its
+        self-attention layer named `attention`) into our block `target`."""
+        self.copy_attention(assignment, f"{source}/{attention}", f"{target}/self_attention")
+        for norm in ("self_attention_layer_norm", "feedforward_layer_norm"):
+            self.copy_layer(assignment, f"{source}/{norm}", f"{target}/{norm}", ("gamma", "beta"))
+        for theirs, ours in (
+            ("feedforward_intermediate_dense", "intermediate_dense"),
+            ("feedforward_output_dense", "output_dense"),
+        ):
+            self.copy_layer(
+                assignment, f"{source}/{theirs}", f"{target}/feedforward/{ours}", ("kernel", "bias")
+            )
+
     def require_channels_last(self):
         """`ValueError` if keras-hub's loaded backbone takes channels-first images (keras-hub's
         ViT does not save its `data_format`: it follows Keras' global setting)."""

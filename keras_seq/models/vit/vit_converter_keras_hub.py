@@ -90,18 +90,7 @@ class ViTKerasHubConverter(KerasHubConverter):
                 f"{target}/self_attention_layer_norm",
                 ("gamma", "beta"),
             )
-            for theirs, ours in (
-                ("query", "query_dense"),
-                ("key", "key_dense"),
-                ("value", "value_dense"),
-                ("attention_output", "output_dense"),
-            ):
-                self.copy_layer(
-                    assignment,
-                    f"{source}/mha/{theirs}",
-                    f"{target}/self_attention/{ours}",
-                    ("kernel", "bias"),
-                )
+            self.copy_attention(assignment, f"{source}/mha", f"{target}/self_attention")
             self.copy_layer(
                 assignment, f"{source}/ln_2", f"{target}/feedforward_layer_norm", ("gamma", "beta")
             )
