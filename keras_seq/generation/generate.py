@@ -178,13 +178,7 @@ def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token
     def decode(inputs):
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         prefix_length = prefix.shape[1]
-        vocabulary_size = logits.shape[-1]
-        for stop in stop_token_ids:
-            if vocabulary_size is not None and stop >= vocabulary_size:
-                raise ValueError(
-                    f"`stop_token_id` must be below the vocabulary size {vocabulary_size}. "
-                    f"Received: stop_token_id={stop}"
-                )
+        _check_stops_fit(stop_token_ids, logits)
         prefix_mask = None
         if isinstance(inputs, dict) and "padding_mask" in inputs:
             if tuple(inputs["padding_mask"].shape) == tuple(prefix.shape):
@@ -462,6 +456,17 @@ def stream_generate(model, inputs, max_new_tokens=None, **kwargs):
     thread.join()
 
 
+def _check_stops_fit(stop_token_ids, logits):
+    """`ValueError` for a stop token outside the model's vocabulary (it would never stop)."""
+    vocabulary_size = logits.shape[-1]
+    for stop in stop_token_ids:
+        if vocabulary_size is not None and stop >= vocabulary_size:
+            raise ValueError(
+                f"`stop_token_id` must be below the vocabulary size {vocabulary_size}. "
+                f"Received: stop_token_id={stop}"
+            )
+
+
 def _stream_functions(
     model, sampler, max_new_tokens, stop_token_ids, pad_token_id, processing, jit_compile, eager
 ):
@@ -485,6 +490,7 @@ def _stream_functions(
 
     def first(inputs):
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
+        _check_stops_fit(stop_token_ids, logits)
         prefix = ops.cast(prefix, "int32")
         prefix_mask = ops.ones(ops.shape(prefix), "bool")
         if isinstance(inputs, dict) and "padding_mask" in inputs:

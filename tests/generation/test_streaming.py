@@ -68,6 +68,7 @@ def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
     [
         ({"strategy": "beam", "streamer": print}, ValueError, "beam"),
         ({"streamer": "stdout"}, TypeError, "streamer"),
+        ({"streamer": print, "stop_token_id": 99}, ValueError, "stop_token_id=99"),
     ],
 )
 def test_bad_streaming_arguments_are_named(kwargs, error, match):
