@@ -12,6 +12,7 @@ from keras_seq.models.detr.detr import DETR
 from keras_seq.models.detr.detr_backbone import DETRBackbone
 from keras_seq.models.detr.detr_object_detector import DETRObjectDetector
 from keras_seq.models.gpt.gpt import GPT
+from keras_seq.models.gpt.gpt2_tokenizer import GPT2Tokenizer
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_captioner import ImageCaptioner

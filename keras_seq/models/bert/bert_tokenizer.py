@@ -6,12 +6,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
+from keras_seq.models.fast_tokenization import FastPythonStrings
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 
 
 @keras_seq_export
-class BERTTokenizer(keras_hub.models.BertTokenizer):
+class BERTTokenizer(FastPythonStrings, keras_hub.models.BertTokenizer):
     """BERT's WordPiece tokenizer with the checkpoint's default special tokens.
 
     keras-hub's `BertTokenizer` (WordPiece; with `lowercase=True` it also strips accents,
@@ -56,80 +57,41 @@ class BERTTokenizer(keras_hub.models.BertTokenizer):
         super().__init__(vocabulary=vocabulary, lowercase=lowercase, **kwargs)
         self.add_special_tokens = add_special_tokens
 
-    def _fast_tokenizer(self):
-        """Hugging Face's WordPiece on this vocabulary and casing (built once), or `None`
-        where it cannot stand in for keras-hub's (a fixed `sequence_length`)."""
-        if getattr(self, "sequence_length", None) is not None:
-            return None
-        fast = self.__dict__.get("_keras_seq_fast_tokenizer")
-        if fast is None:
-            from tokenizers import Tokenizer
-            from tokenizers import models
-            from tokenizers import normalizers
-            from tokenizers import pre_tokenizers
+    def build_fast_tokenizer(self):
+        """Hugging Face's WordPiece on this vocabulary and casing."""
+        from tokenizers import Tokenizer
+        from tokenizers import models
+        from tokenizers import normalizers
+        from tokenizers import pre_tokenizers
 
-            vocabulary = self.get_vocabulary()
-            fast = Tokenizer(
-                models.WordPiece(
-                    {token: index for index, token in enumerate(vocabulary)},
-                    unk_token=self.oov_token,
-                )
+        vocabulary = self.get_vocabulary()
+        fast = Tokenizer(
+            models.WordPiece(
+                {token: index for index, token in enumerate(vocabulary)},
+                unk_token=self.oov_token,
             )
-            fast.normalizer = normalizers.BertNormalizer(
-                clean_text=True,
-                handle_chinese_chars=True,
-                strip_accents=bool(self.strip_accents),
-                lowercase=bool(self.lowercase),
-            )
-            fast.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-            if self.special_tokens_in_strings:
-                # Kept whole in the text, as keras-hub's `special_tokens_in_strings`.
-                fast.add_special_tokens(
-                    [token for token in self.special_tokens if token in vocabulary]
-                )
-            # Set past Keras' attribute tracking: a cache, not a layer or a config value.
-            object.__setattr__(self, "_keras_seq_fast_tokenizer", fast)
+        )
+        fast.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=True,
+            strip_accents=bool(self.strip_accents),
+            lowercase=bool(self.lowercase),
+        )
+        fast.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        if self.special_tokens_in_strings:
+            # Kept whole in the text, as keras-hub's `special_tokens_in_strings`.
+            fast.add_special_tokens([token for token in self.special_tokens if token in vocabulary])
         return fast
 
-    def _tokenize_python_strings(self, inputs, add_special_tokens=None):
-        """The ids of a Python string or list of strings outside a graph through the fast
-        tokenizer, in keras-hub's eager output types (a NumPy vector for one string, lists
-        of ints for a list), with `[CLS]` / `[SEP]` if `add_special_tokens` (default: the
-        tokenizer's setting); `None` for any other input."""
+    def special_ids(self, add_special_tokens):
         if add_special_tokens is None:
             add_special_tokens = self.add_special_tokens
-        if not tf.executing_eagerly():
-            return None
-        single = isinstance(inputs, str)
-        if not single and not (
-            isinstance(inputs, (list, tuple)) and all(isinstance(t, str) for t in inputs)
-        ):
-            return None
-        fast = self._fast_tokenizer()
-        if fast is None:
-            return None
-        texts = [inputs] if single else list(inputs)
-        prefix = [self.cls_token_id] if add_special_tokens else []
-        suffix = [self.sep_token_id] if add_special_tokens else []
-        rows = [
-            prefix + encoding.ids + suffix
-            for encoding in fast.encode_batch(texts, add_special_tokens=False)
-        ]
-        if single:
-            return np.asarray(rows[0], dtype=self.compute_dtype)
-        return rows
-
-    def __call__(self, *args, **kwargs):
-        # Python strings outside a graph: straight to the fast tokenizer, without Keras'
-        # layer-call machinery (the tokenizer has no weights to build, cast or track).
-        if len(args) == 1 and not kwargs:
-            fast = self._tokenize_python_strings(args[0])
-            if fast is not None:
-                return fast
-        return super().__call__(*args, **kwargs)
+        if not add_special_tokens:
+            return [], []
+        return [self.cls_token_id], [self.sep_token_id]
 
     def tokenize(self, inputs):
-        fast = self._tokenize_python_strings(inputs)
+        fast = self.tokenize_python_strings(inputs)
         if fast is not None:
             return fast
         ids = super().tokenize(inputs)
@@ -194,7 +156,7 @@ class BERTTokenizer(keras_hub.models.BertTokenizer):
 
     def _words(self, texts):
         """The ids of `texts` without special tokens (fast path for Python strings)."""
-        fast = self._tokenize_python_strings(texts, add_special_tokens=False)
+        fast = self.tokenize_python_strings(texts, add_special_tokens=False)
         return super().tokenize(texts) if fast is None else fast
 
     def get_config(self):

@@ -9,6 +9,7 @@ takes the preset's `GPT2Tokenizer` as it is. Checkpoint names appear only in thi
 import logging
 
 from keras_seq.models.checkpoints.keras_hub_converter import KerasHubConverter
+from keras_seq.models.gpt.gpt2_tokenizer import GPT2Tokenizer
 from keras_seq.models.gpt.gpt_presets import GPT_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,14 @@ class GPTKerasHubConverter(KerasHubConverter):
         return None
 
     def tokenizer(self):
-        return keras_hub_tokenizer(self.directory, "GPT2Tokenizer")
+        tokenizer = keras_hub_tokenizer(self.directory, "GPT2Tokenizer")
+        if tokenizer is None:
+            return None
+        return GPT2Tokenizer(
+            vocabulary=dict(tokenizer.vocabulary),
+            merges=list(tokenizer.merges),
+            name="tokenizer",
+        )
 
 
 def keras_hub_tokenizer(handle, class_name):

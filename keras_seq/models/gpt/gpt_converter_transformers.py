@@ -13,11 +13,11 @@ appear only in this module.
 import json
 import os
 
-import keras_hub
 import numpy as np
 
 from keras_seq.models.checkpoints.converter import Converter
 from keras_seq.models.checkpoints.converter import transformers_generation_defaults
+from keras_seq.models.gpt.gpt2_tokenizer import GPT2Tokenizer
 
 
 class GPTTransformersConverter(Converter):
@@ -142,7 +142,7 @@ def gpt2_tokenizer(directory):
     vocabulary_path = os.path.join(directory, "vocab.json")
     merges_path = os.path.join(directory, "merges.txt")
     if os.path.exists(vocabulary_path) and os.path.exists(merges_path):
-        return keras_hub.models.GPT2Tokenizer(
+        return GPT2Tokenizer(
             vocabulary=vocabulary_path, merges=merges_path, name="tokenizer"
         )
     fast_path = os.path.join(directory, "tokenizer.json")
@@ -156,6 +156,6 @@ def gpt2_tokenizer(directory):
             f"{model.get('type')!r}); GPT-2 checkpoints use one."
         )
     merges = [" ".join(merge) if isinstance(merge, list) else merge for merge in model["merges"]]
-    return keras_hub.models.GPT2Tokenizer(
+    return GPT2Tokenizer(
         vocabulary=model["vocab"], merges=merges, name="tokenizer"
     )

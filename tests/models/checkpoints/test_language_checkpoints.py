@@ -19,6 +19,7 @@ from safetensors.numpy import save_file
 from keras_seq.models import BERTBackbone
 from keras_seq.models import BERTMaskedLM
 from keras_seq.models import BERTTextClassifier
+from keras_seq.models import GPT2Tokenizer
 from keras_seq.models import GPTBackbone
 from keras_seq.models import GPTCausalLM
 
@@ -84,6 +85,31 @@ def test_gpt2_greedy_ids_and_text_equal_hugging_faces(gpt2):
     texts = gpt2.generate(prompts, max_new_tokens=settings["max_new_tokens"])
     assert texts == [case["text"] for case in reference["generate"]]
     assert gpt2.generate(prompts[0], max_new_tokens=settings["max_new_tokens"]) == texts[0]
+
+
+def test_gpt2_tokenizer_equals_the_checkpoints_tokenizer_json_on_tricky_text(gpt2):
+    from tokenizers import Tokenizer
+
+    # tokenizer.json: Hugging Face's own fast tokenizer, as transformers saved it. Python
+    # strings take our fast path, tf.data keras-hub's ops: both must give its ids.
+    theirs = Tokenizer.from_file(str(GPT2 / "tokenizer.json"))
+    texts = [
+        "The cat<|endoftext|> sat",
+        "  two  spaces\tand tab\n",
+        "Héllo wörld 中文 ﬁ 😀",
+        "",
+        "don't I'm 3.14 ...!!",
+        "a\u00adb\u200bc",
+    ]
+    expected = [encoding.ids for encoding in theirs.encode_batch(texts)]
+    assert isinstance(gpt2.tokenizer, GPT2Tokenizer)
+    assert gpt2.tokenizer(texts) == expected
+    assert np.asarray(gpt2.tokenizer.tokenize(texts[0])).tolist() == expected[0]
+    graph = [
+        ids.numpy().tolist()
+        for ids in tf.data.Dataset.from_tensor_slices(texts).map(gpt2.tokenizer)
+    ]
+    assert graph == expected
 
 
 def test_gpt2_tokenizer_from_tokenizer_json_alone(tmp_path):
