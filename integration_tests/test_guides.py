@@ -28,8 +28,15 @@ def test_guides_exist():
     assert all(path.is_dir() for path in GUIDE_CHECKPOINTS.values())
 
 
-# The longest guide (about 40 s in fast mode on 2 cores) runs with the slow tests.
-SLOW_GUIDES = {"decoding_strategies"}
+# The longest guides run with the slow tests, to keep the default run near 15 minutes on 2
+# cores: decoding (about 40 s in fast mode) and three whose APIs other default tests cover
+# (the blocks, custom components and tf.distribute tests), 15-20 s each.
+SLOW_GUIDES = {
+    "decoding_strategies",
+    "custom_components",
+    "distributed_training",
+    "transformers_from_blocks",
+}
 
 
 @pytest.mark.integration

@@ -1,6 +1,5 @@
 """The base of keras_seq's generative task models: `generate()` over the generation protocol."""
 
-import keras
 import numpy as np
 
 from keras_seq import generation
@@ -37,11 +36,10 @@ class GenerativeTask(Task):
     defaults in `model.generation_config`.
 
     Token-id inputs (a prompt, or an encoder-decoder's source) are checked before decoding,
-    and in each `fit` / `evaluate` step: float ids are a `TypeError`, ids outside the
+    and by `keras_seq.utils.check_fit_data` for `fit` / `evaluate` data (`fit` and the
+    train / test steps stay Keras' own): float ids are a `TypeError`, ids outside the
     backbone's (source) vocabulary a `ValueError` naming the id (an embedding lookup would
-    clamp or wrap them silently). In a compiled step the check is an assert op
-    (`tf.errors.InvalidArgumentError`), dropped under XLA; see
-    `keras_seq.utils.value_checks`.
+    clamp or wrap them silently); see `keras_seq.utils.value_checks`.
     """
 
     def __init__(self, *args, generation_defaults=None, **kwargs):
@@ -75,18 +73,6 @@ class GenerativeTask(Task):
         if isinstance(inputs, (list, tuple)) and any(isinstance(x, str) for x in inputs):
             return inputs  # text: the tokenizer's ids come back through here
         return check_token_ids("inputs", inputs, vocabulary_size)
-
-    def _checked_data(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if isinstance(x, (list, tuple)):
-            return data  # several positional inputs: not a layout of ours
-        return keras.utils.pack_x_y_sample_weight(self._check_token_ids(x), y, sample_weight)
-
-    def train_step(self, data):
-        return super().train_step(self._checked_data(data))
-
-    def test_step(self, data):
-        return super().test_step(self._checked_data(data))
 
     def resolve_generate_arguments(self, max_new_tokens, strategy, kwargs):
         """`(max_new_tokens, strategy, kwargs)` of a `generate()` call with the model's

@@ -23,22 +23,17 @@ def preset_config(cls, preset):
 
 
 def constructor_arguments(cls):
-    """The names of the arguments of `cls.__init__` and of the keras_seq base classes'
-    constructors it forwards `**kwargs` to (e.g. `GenerativeTask`'s `generation_defaults`),
-    without `self`, `*args`, `**kwargs`, plus the base model arguments."""
-    names = []
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or not klass.__module__.startswith("keras_seq."):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters
-        names += [
-            name
-            for name, parameter in parameters.items()
-            if name != "self"
-            and name not in names
-            and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
-        ]
-    return tuple(names) + BASE_ARGUMENTS
+    """The names of the arguments of `cls.__init__` (without `self`, `*args`, `**kwargs`),
+    plus the base model arguments and the ones a base class takes through `**kwargs` and
+    declares in `forwarded_arguments` (`GenerativeTask`'s `generation_defaults`)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    names = [
+        name
+        for name, parameter in parameters.items()
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+    ]
+    return tuple(names) + tuple(vars(cls).get("forwarded_arguments", ())) + BASE_ARGUMENTS
 
 
 def check_overrides(cls, preset, overrides, accepted):

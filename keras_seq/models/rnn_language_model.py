@@ -108,5 +108,5 @@ class RNNLanguageModel(LegacyWeightLayout, RNNCausalLM):
 
     def get_config(self):
         config = super().get_config()
-        del config["backbone"]
+        del config["backbone"], config["generation_defaults"]  # Not 0.1 arguments.
         return {**config, **{name: getattr(self, name) for name in _ARGUMENTS}}

@@ -102,6 +102,9 @@ class RNNSeq2SeqLM(GenerativeTask):
         - [Luong et al., 2015](https://arxiv.org/abs/1508.04025)
     """
 
+    # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
+    forwarded_arguments = ("generation_defaults",)
+
     backbone_cls = RNNSeq2SeqBackbone
 
     def __init__(self, backbone, start_token_id=1, **kwargs):

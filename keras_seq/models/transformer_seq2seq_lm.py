@@ -135,6 +135,9 @@ class TransformerSeq2SeqLM(GenerativeTask):
         - [Press and Wolf, 2017](https://arxiv.org/abs/1608.05859) (shared embeddings)
     """
 
+    # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
+    forwarded_arguments = ("generation_defaults",)
+
     backbone_cls = TransformerSeq2SeqBackbone
 
     def __init__(

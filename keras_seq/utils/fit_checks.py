@@ -149,7 +149,10 @@ def check_fit_data(
     - the global batch size is divisible by the number of replicas of the model's
       `tf.distribute` strategy (each replica then gets the same share);
     - a model with stateful RNNs gets batches of exactly the batch size they were built
-      for, and NumPy data that divides into such batches.
+      for, and NumPy data that divides into such batches;
+    - the token ids of a generative task's in-memory input (prompt or source) are integers
+      in `[0, vocabulary_size)` (an embedding would clamp or wrap others silently); a
+      dataset's values are not read.
     A dataset whose batch axis is not static (`batch(..., drop_remainder=False)`) is checked
     for everything but its batch size.
 
@@ -167,6 +170,7 @@ def check_fit_data(
 
     Raises:
         ValueError: naming the argument, the expected and the received value.
+        TypeError: float token ids.
     """
     del sample_weight  # Its structure follows `y`; Keras checks it.
     if validation_data is not None:
@@ -207,6 +211,9 @@ def check_fit_data(
     else:
         return
     _check_inputs(model, inputs, where)
+    if not _is_dataset(x) and hasattr(model, "_check_token_ids"):
+        # A generative task's token-id input (prompt or source), in memory: its values.
+        model._check_token_ids(inputs)
 
     strategy = getattr(model, "distribute_strategy", None)
     num_replicas = getattr(strategy, "num_replicas_in_sync", 1)

@@ -91,6 +91,9 @@ class RNNImageCaptioner(ImageCaptioningTask):
         - [Bahdanau et al., 2015](https://arxiv.org/abs/1409.0473)
     """
 
+    # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
+    forwarded_arguments = ("generation_defaults",)
+
     def __init__(
         self,
         backbone,

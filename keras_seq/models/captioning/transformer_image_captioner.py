@@ -87,6 +87,9 @@ class TransformerImageCaptioner(ImageCaptioningTask):
         - [Xu et al., 2015](https://arxiv.org/abs/1502.03044) (Show, Attend and Tell)
     """
 
+    # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
+    forwarded_arguments = ("generation_defaults",)
+
     def __init__(
         self,
         backbone,

@@ -48,6 +48,6 @@ class GPT(LegacyWeightLayout, GPTCausalLM):
 
     def get_config(self):
         config = super().get_config()
-        # Not arguments of the 0.1 class (its models never carry a tokenizer).
-        del config["backbone"], config["tokenizer"]
+        # Not arguments of the 0.1 class (its models never carry a tokenizer or defaults).
+        del config["backbone"], config["tokenizer"], config["generation_defaults"]
         return {**config, **self.legacy_arguments}

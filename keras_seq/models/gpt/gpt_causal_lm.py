@@ -75,6 +75,9 @@ class GPTCausalLM(GenerativeTask):
         - [Radford et al., 2019](https://openai.com/research/better-language-models)
     """
 
+    # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
+    forwarded_arguments = ("generation_defaults",)
+
     backbone_cls = GPTBackbone
 
     def __init__(self, backbone, tokenizer=None, **kwargs):

@@ -99,6 +99,9 @@ class RNNCausalLM(GenerativeTask):
         - [Press & Wolf, 2017](https://arxiv.org/abs/1608.05859)
     """
 
+    # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
+    forwarded_arguments = ("generation_defaults",)
+
     backbone_cls = RNNBackbone
 
     def __init__(self, backbone, tie_weights=False, **kwargs):

@@ -124,7 +124,11 @@ def test_generation_defaults_are_the_checkpoints_generation_config(marian):
     }
 
 
-@pytest.mark.parametrize("label, options", [("default", {}), ("beam4_never", None)])
+@pytest.mark.parametrize(
+    "label, options",
+    # The exact rule runs to max_new_tokens with length_penalty 1.0: about 12 s.
+    [("default", {}), pytest.param("beam4_never", None, marks=pytest.mark.slow)],
+)
 def test_generate_without_options_translates_as_hugging_faces_generate(
     marian, reference, label, options
 ):
