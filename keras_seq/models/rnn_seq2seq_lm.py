@@ -46,7 +46,9 @@ class RNNSeq2SeqLM(GenerativeTask):
             also, to call it here). Its weights are shared, not copied.
         start_token_id: int in `[1, target_vocabulary_size)`. The first decoder input, in
             `target_in` and in generation; not the padding id 0. Defaults to `1`.
-        **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
+        **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
+            leaves them out, saved with the model; `from_preset` sets it from a
+            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
     Call arguments:

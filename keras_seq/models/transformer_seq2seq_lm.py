@@ -105,7 +105,9 @@ class TransformerSeq2SeqLM(GenerativeTask):
             by its last step gets this token there (Hugging Face's `forced_eos_token_id`:
             the only possible token at the last step, for every strategy); it is also the
             default `stop_token_id`. Defaults to `None`.
-        **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
+        **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
+            leaves them out, saved with the model; `from_preset` sets it from a
+            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
     Call arguments:

@@ -54,7 +54,9 @@ class TransformerImageCaptioner(ImageCaptioningTask):
             residual branches. Defaults to `0.1`.
         start_token_id: int. The token that starts every caption; must not be 0.
             Defaults to `1`.
-        **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
+        **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
+            leaves them out, saved with the model; `from_preset` sets it from a
+            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
     Call arguments:

@@ -51,7 +51,9 @@ class GPTCausalLM(GenerativeTask):
         tokenizer: a keras-hub tokenizer (e.g. `keras_hub.models.GPT2Tokenizer`) or its
             config, or `None`; set by `from_preset` from a checkpoint's tokenizer files. With
             one, `generate` takes and returns strings. Defaults to `None`.
-        **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
+        **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
+            leaves them out, saved with the model; `from_preset` sets it from a
+            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
             dtype policy.
 
     Call arguments:

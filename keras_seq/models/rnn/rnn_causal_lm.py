@@ -57,7 +57,9 @@ class RNNCausalLM(GenerativeTask):
         tie_weights: bool. Read out with the transposed embedding matrix, without a bias;
             needs `embedding_dim == hidden_dim`. Defaults to `False` (a `Dense` readout with
             a bias).
-        **kwargs: base model arguments (`name`, `dtype`); `dtype` defaults to the
+        **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
+            leaves them out, saved with the model; `from_preset` sets it from a
+            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the
             backbone's dtype policy.
 
     Call arguments:
