@@ -107,8 +107,8 @@ class TransformerSeq2SeqLM(GenerativeTask):
             default `stop_token_id`. Defaults to `None`.
         **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
             leaves them out, saved with the model; `from_preset` sets it from a
-            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
-            dtype policy.
+            checkpoint's generation config) and base model arguments (`name`, `dtype`);
+            `dtype` defaults to the backbone's dtype policy.
 
     Call arguments:
         inputs: dict with `"source"`, int `(batch_size, source_length)`, and `"target_in"`,

@@ -56,8 +56,8 @@ class TransformerImageCaptioner(ImageCaptioningTask):
             Defaults to `1`.
         **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
             leaves them out, saved with the model; `from_preset` sets it from a
-            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
-            dtype policy.
+            checkpoint's generation config) and base model arguments (`name`, `dtype`);
+            `dtype` defaults to the backbone's dtype policy.
 
     Call arguments:
         inputs: dict with `"images"`, float `(batch_size, height, width, channels)`, and

@@ -53,8 +53,8 @@ class GPTCausalLM(GenerativeTask):
             one, `generate` takes and returns strings. Defaults to `None`.
         **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
             leaves them out, saved with the model; `from_preset` sets it from a
-            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the backbone's
-            dtype policy.
+            checkpoint's generation config) and base model arguments (`name`, `dtype`);
+            `dtype` defaults to the backbone's dtype policy.
 
     Call arguments:
         inputs: dict with `"token_ids"` int `(batch_size, length)` and `"padding_mask"`

@@ -59,8 +59,8 @@ class RNNCausalLM(GenerativeTask):
             a bias).
         **kwargs: `generation_defaults` (a dict of `generate()` arguments used when a call
             leaves them out, saved with the model; `from_preset` sets it from a
-            checkpoint's generation config) and base model arguments (`name`, `dtype`); `dtype` defaults to the
-            backbone's dtype policy.
+            checkpoint's generation config) and base model arguments (`name`, `dtype`);
+            `dtype` defaults to the backbone's dtype policy.
 
     Call arguments:
         inputs: int `(batch_size, sequence_length)` token ids.
