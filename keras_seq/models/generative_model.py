@@ -59,8 +59,10 @@ class GenerativeTask(Task):
         size = getattr(self.backbone, "source_vocabulary_size", None)
         return size if size is not None else getattr(self.backbone, "vocabulary_size", None)
 
-    def _check_token_ids(self, inputs):
-        """`inputs` with their token ids checked (`check_token_ids`), else unchanged."""
+    def check_token_inputs(self, inputs):
+        """`inputs` (what `generate` or `fit` takes) with their token ids checked
+        (`keras_seq.utils.value_checks.check_token_ids`: integers in the backbone's (source)
+        vocabulary), else unchanged (images, text)."""
         vocabulary_size = self._input_vocabulary_size()
         if vocabulary_size is None or isinstance(inputs, str):
             return inputs
@@ -101,7 +103,7 @@ class GenerativeTask(Task):
                 )
             rows = check_rows(inputs)
             for row in rows:
-                self._check_token_ids(np.asarray([row], "int32"))
+                self.check_token_inputs(np.asarray([row], "int32"))
             stops = list(kwargs.get("stop_token_ids") or [])
             if kwargs.get("stop_token_id") is not None:
                 stops.append(kwargs["stop_token_id"])
@@ -117,7 +119,7 @@ class GenerativeTask(Task):
                 prefix = [list(generated[:prefix_length])]
                 outputs.append(continuations([generated], prefix, prefix_length, stops)[0])
             return outputs
-        self._check_token_ids(inputs)
+        self.check_token_inputs(inputs)
         return generation.generate(self, inputs, max_new_tokens, strategy=strategy, **kwargs)
 
     def get_config(self):

@@ -211,9 +211,9 @@ def check_fit_data(
     else:
         return
     _check_inputs(model, inputs, where)
-    if not _is_dataset(x) and hasattr(model, "_check_token_ids"):
+    if not _is_dataset(x) and hasattr(model, "check_token_inputs"):
         # A generative task's token-id input (prompt or source), in memory: its values.
-        model._check_token_ids(inputs)
+        model.check_token_inputs(inputs)
 
     strategy = getattr(model, "distribute_strategy", None)
     num_replicas = getattr(strategy, "num_replicas_in_sync", 1)
