@@ -15,14 +15,14 @@ import numpy as np
 MIN_BUCKET = 8
 
 
-def bucket_length(length, limit=None):
+def bucket_length(length):
     """The padded length for prompts of at most `length` tokens: the next power of two, at
-    least `MIN_BUCKET`, and at most `limit` (when given) but never below `length`."""
+    least `MIN_BUCKET`. The cache then holds bucket + max_new_tokens slots; each row's
+    positions start at its first real token, so the padding reads no position of the
+    model's table."""
     bucket = MIN_BUCKET
     while bucket < length:
         bucket *= 2
-    if limit is not None:
-        bucket = min(bucket, max(limit, length))
     return bucket
 
 
