@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_seq.generation.logits_processing import is_one_of
+from keras_seq.generation.logits_processing import process_with_history
+from keras_seq.generation.logits_processing import stop_ids
 from keras_seq.utils.validation import validate_float
 from keras_seq.utils.validation import validate_positive_int
 
@@ -114,14 +117,13 @@ def beam_search(
     max_new_tokens = validate_positive_int("max_new_tokens", max_new_tokens)
     k = num_beams
     batch_size, vocabulary_size = ops.shape(logits)[0], logits.shape[-1]
-    stops = tuple(stop_token_ids) + (() if stop_token_id is None else (stop_token_id,))
+    stops = stop_ids(stop_token_id, stop_token_ids)
     if prefix is None:
         prefix = ops.zeros((batch_size, 0), "int32")
     if prefix_mask is None:
         prefix_mask = ops.ones(ops.shape(prefix), "bool")
     beam_prefix = ops.repeat(ops.cast(prefix, "int32"), k, axis=0)  # (B*K, P)
     beam_prefix_mask = ops.repeat(ops.cast(prefix_mask, "bool"), k, axis=0)
-    new_positions = ops.arange(max_new_tokens, dtype="int32")
     cache = tile_beams(cache, k)
     logits = ops.repeat(logits, k, axis=0)  # (B*K, V)
     batch_offsets = ops.arange(batch_size, dtype="int32")[:, None] * k  # (B, 1)
@@ -139,17 +141,14 @@ def beam_search(
     def expand(step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done):
         """One beam-search step from the live beams' next-token `logits` (B*K, V)."""
         log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-        if logits_processor is not None:
-            flat_tokens = ops.reshape(alive_tokens, (-1, max_new_tokens))  # (B*K, N)
-            history = ops.concatenate([beam_prefix, flat_tokens], axis=1)
-            history_mask = ops.concatenate(
-                [
-                    beam_prefix_mask,
-                    ops.broadcast_to(new_positions < step, ops.shape(flat_tokens)),
-                ],
-                axis=1,
-            )
-            log_probabilities = logits_processor(log_probabilities, history, history_mask, step)
+        log_probabilities = process_with_history(
+            logits_processor,
+            log_probabilities,
+            beam_prefix,
+            beam_prefix_mask,
+            ops.reshape(alive_tokens, (-1, max_new_tokens)),  # (B*K, N)
+            step,
+        )
         candidates = alive_scores[:, :, None] + ops.reshape(
             log_probabilities, (batch_size, k, vocabulary_size)
         )  # (B, K, V)
@@ -166,11 +165,7 @@ def beam_search(
             stopped = ops.zeros_like(token, dtype="bool")
         else:
             # Continuations of dead beams (score ~NEG_INF) never enter the finished pool.
-            is_stop = ops.any(
-                ops.equal(token[..., None], ops.convert_to_tensor(list(stops), "int32")),
-                axis=-1,
-            )
-            stopped = ops.logical_and(is_stop, candidate_scores > NEG_INF / 2)
+            stopped = ops.logical_and(is_one_of(token, stops), candidate_scores > NEG_INF / 2)
         # Finished pool: the old one plus candidates that just stopped (none once the
         # sequence's search has ended).
         penalised = candidate_scores / length_penalty_factor(step + 1, length_penalty)

@@ -179,10 +179,7 @@ def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         prefix_length = prefix.shape[1]
         _check_stops_fit(stop_token_ids, logits)
-        prefix_mask = None
-        if isinstance(inputs, dict) and "padding_mask" in inputs:
-            if tuple(inputs["padding_mask"].shape) == tuple(prefix.shape):
-                prefix_mask = inputs["padding_mask"]  # A left-padded prompt.
+        prefix_mask = _prompt_mask(inputs, prefix)
         common = dict(
             max_new_tokens=max_new_tokens,
             prefix_length=prefix_length,
@@ -456,6 +453,15 @@ def stream_generate(model, inputs, max_new_tokens=None, **kwargs):
     thread.join()
 
 
+def _prompt_mask(inputs, prefix):
+    """The real positions of a left-padded prompt: the `padding_mask` of dict `inputs` when
+    it lines up with the model's `prefix`, else `None` (every position is real)."""
+    if isinstance(inputs, dict) and "padding_mask" in inputs:
+        if tuple(inputs["padding_mask"].shape) == tuple(prefix.shape):
+            return ops.cast(inputs["padding_mask"], "bool")
+    return None
+
+
 def _check_stops_fit(stop_token_ids, logits):
     """`ValueError` for a stop token outside the model's vocabulary (it would never stop)."""
     vocabulary_size = logits.shape[-1]
@@ -492,10 +498,9 @@ def _stream_functions(
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         _check_stops_fit(stop_token_ids, logits)
         prefix = ops.cast(prefix, "int32")
-        prefix_mask = ops.ones(ops.shape(prefix), "bool")
-        if isinstance(inputs, dict) and "padding_mask" in inputs:
-            if tuple(inputs["padding_mask"].shape) == tuple(prefix.shape):
-                prefix_mask = ops.cast(inputs["padding_mask"], "bool")
+        prefix_mask = _prompt_mask(inputs, prefix)
+        if prefix_mask is None:
+            prefix_mask = ops.ones(ops.shape(prefix), "bool")
         start, _ = loop(prefix, prefix_mask)
         return start(logits, cache), prefix, prefix_mask
 

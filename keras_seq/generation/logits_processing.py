@@ -46,18 +46,39 @@ def make_logits_processor(
             )
             logits = ops.where(banned, NEG_INF, logits)
         if min_new_tokens and stop_token_ids:
-            is_stop = ops.any(
-                ops.equal(
-                    ops.arange(vocabulary_size, dtype="int32")[:, None],
-                    ops.convert_to_tensor(list(stop_token_ids), "int32")[None, :],
-                ),
-                axis=-1,
-            )  # (V,)
+            is_stop = is_one_of(ops.arange(vocabulary_size, dtype="int32"), stop_token_ids)
             early = ops.less(ops.cast(step, "int32"), min_new_tokens)
             logits = ops.where(ops.logical_and(early, is_stop)[None, :], NEG_INF, logits)
         return logits
 
     return process
+
+
+def stop_ids(stop_token_id=None, stop_token_ids=()):
+    """The stop tokens of a decoding call as a tuple: `stop_token_ids`, then `stop_token_id`
+    when it is set."""
+    return tuple(stop_token_ids or ()) + (() if stop_token_id is None else (stop_token_id,))
+
+
+def is_one_of(token_ids, ids):
+    """bool, the shape of `token_ids`: whether each id is one of `ids` (a non-empty tuple)."""
+    return ops.any(
+        ops.equal(token_ids[..., None], ops.convert_to_tensor(list(ids), "int32")), axis=-1
+    )
+
+
+def process_with_history(logits_processor, scores, prefix, prefix_mask, tokens, step):
+    """`logits_processor(scores, history, history_mask, step)` where the history is the
+    prompt `prefix` (its real positions in `prefix_mask`) followed by the first `step` of the
+    new `tokens` buffer `(B, max_new_tokens)`; `scores` unchanged without a processor."""
+    if logits_processor is None:
+        return scores
+    chosen = ops.arange(ops.shape(tokens)[1], dtype="int32") < step  # (N,)
+    history = ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1)
+    history_mask = ops.concatenate(
+        [ops.cast(prefix_mask, "bool"), ops.broadcast_to(chosen, ops.shape(tokens))], axis=1
+    )
+    return logits_processor(scores, history, history_mask, step)
 
 
 def _token_set(tokens, mask, batch_size, vocabulary_size):

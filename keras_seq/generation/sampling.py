@@ -2,6 +2,10 @@
 
 from keras import ops
 
+from keras_seq.generation.logits_processing import is_one_of
+from keras_seq.generation.logits_processing import process_with_history
+from keras_seq.generation.logits_processing import stop_ids
+
 # Letter legend: B batch, N new tokens, V vocabulary.
 
 
@@ -99,24 +103,12 @@ def sampling_loop(
     the last token `(B,)`, the summed log-probabilities, the finished rows and the model's
     cache. `sample_search` runs `step` in a `while_loop`; `stream_generate` calls the same
     `step`, compiled alone, once per token."""
-    stops = tuple(stop_token_ids) + (() if stop_token_id is None else (stop_token_id,))
-    new_positions = ops.arange(max_new_tokens, dtype="int32")
-
-    def process(logits, tokens, step, prefix, prefix_mask):
-        if logits_processor is None:
-            return logits
-        history = ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1)
-        history_mask = ops.concatenate(
-            [
-                ops.cast(prefix_mask, "bool"),
-                ops.broadcast_to(new_positions < step, ops.shape(tokens)),
-            ],
-            axis=1,
-        )
-        return logits_processor(logits, history, history_mask, step)
+    stops = stop_ids(stop_token_id, stop_token_ids)
 
     def choose(logits, finished, tokens, step, prefix, prefix_mask):
-        processed = process(logits, tokens, step, prefix, prefix_mask)
+        processed = process_with_history(
+            logits_processor, logits, prefix, prefix_mask, tokens, step
+        )
         token = ops.cast(sampler.get_next_token(sampler.compute_probabilities(processed)), "int32")
         log_probability = ops.take_along_axis(_log_probabilities(logits), token[:, None], axis=-1)[
             :, 0
@@ -124,11 +116,7 @@ def sampling_loop(
         token = ops.where(finished, pad_token_id, token)
         log_probability = ops.where(finished, 0.0, log_probability)
         if stops:
-            is_stop = ops.any(
-                ops.equal(token[:, None], ops.convert_to_tensor(list(stops), "int32")[None, :]),
-                axis=-1,
-            )
-            finished = ops.logical_or(finished, is_stop)
+            finished = ops.logical_or(finished, is_one_of(token, stops))
         return token, log_probability, finished
 
     def history_prefix(batch_size):

@@ -5,6 +5,7 @@ import numpy as np
 from keras_seq import generation
 from keras_seq.generation.generate import apply_generation_defaults
 from keras_seq.generation.generate import validate_generation_defaults
+from keras_seq.generation.logits_processing import stop_ids
 from keras_seq.generation.prompts import check_rows
 from keras_seq.generation.prompts import continuations
 from keras_seq.generation.prompts import is_token_id_rows
@@ -104,9 +105,7 @@ class GenerativeTask(Task):
             rows = check_rows(inputs)
             for row in rows:
                 self.check_token_inputs(np.asarray([row], "int32"))
-            stops = list(kwargs.get("stop_token_ids") or [])
-            if kwargs.get("stop_token_id") is not None:
-                stops.append(kwargs["stop_token_id"])
+            stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
             outputs = []
             generated_rows = generate_grouped(
                 lambda batch: generation.generate(

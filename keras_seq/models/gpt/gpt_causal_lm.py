@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq.api import keras_seq_export
+from keras_seq.generation.logits_processing import stop_ids
 from keras_seq.generation.prompts import bucket_length
 from keras_seq.generation.prompts import check_rows
 from keras_seq.generation.prompts import continuations
@@ -256,9 +257,7 @@ class GPTCausalLM(GenerativeTask):
                 strategy=strategy,
                 **kwargs,
             )
-        stops = list(kwargs.get("stop_token_ids") or [])
-        if kwargs.get("stop_token_id") is not None:
-            stops.append(kwargs["stop_token_id"])
+        stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
         return continuations(generated, rows, length, stops)
 
     def get_config(self):
