@@ -55,6 +55,7 @@ def beam_search(
     logits_processor=None,
     prefix=None,
     prefix_mask=None,
+    num_return_sequences=1,
 ):
     """Beam search over `call_with_cache`, keeping finished hypotheses apart from live beams.
 
@@ -105,16 +106,29 @@ def beam_search(
             does); the beam scores are sums of the processed values.
         prefix: optional int `(B, P)`: the prompt, the start of each beam's history.
         prefix_mask: optional bool `(B, P)`: the prompt's real positions (default: all).
+        num_return_sequences: int in `[1, num_beams]`. How many hypotheses to return per
+            sequence, best first. Defaults to `1`.
 
     Returns:
-        `(token_ids, scores)`: the best hypothesis per sequence, int32 `(B, max_new_tokens)`,
-        and its float32 `(B,)` score (length-penalised sum of log-probabilities).
+        `(token_ids, scores, token_scores)` for the `R = num_return_sequences` best
+        hypotheses of each sequence, best first (rows `b * R` to `b * R + R - 1` belong to
+        sequence `b`): int32 `(B * R, max_new_tokens)`; their float32 `(B * R,)` scores
+        (length-penalised sums); and float32 `(B * R, max_new_tokens)`, the (processed)
+        log-probability of each new token, `0.0` after the stop token, whose row sums are
+        the scores before the length penalty.
     """
     # Checked here too, not only in `generate`: a NaN or infinite penalty would rank every
     # hypothesis by NaN (or 0) scores and return an arbitrary one.
     length_penalty = float(validate_float("length_penalty", length_penalty))
     num_beams = validate_positive_int("num_beams", num_beams)
     max_new_tokens = validate_positive_int("max_new_tokens", max_new_tokens)
+    num_return_sequences = validate_positive_int("num_return_sequences", num_return_sequences)
+    if num_return_sequences > num_beams:
+        raise ValueError(
+            "`num_return_sequences` cannot exceed `num_beams`: beam search keeps `num_beams` "
+            f"hypotheses. Received: num_return_sequences={num_return_sequences}, "
+            f"num_beams={num_beams}"
+        )
     k = num_beams
     batch_size, vocabulary_size = ops.shape(logits)[0], logits.shape[-1]
     stops = stop_ids(stop_token_id, stop_token_ids)
@@ -135,11 +149,17 @@ def beam_search(
     alive_tokens = ops.full((batch_size, k, max_new_tokens), pad_token_id, dtype="int32")
     finished_scores = ops.full((batch_size, k), NEG_INF, dtype="float32")
     finished_tokens = ops.full((batch_size, k, max_new_tokens), pad_token_id, dtype="int32")
+    # The log-probability of each token of each hypothesis, kept beside its tokens.
+    alive_token_scores = ops.zeros((batch_size, k, max_new_tokens), "float32")
+    finished_token_scores = ops.zeros((batch_size, k, max_new_tokens), "float32")
     # Hugging Face lets only the candidates ranked among the first K finish.
     may_finish = ops.arange(2 * k) < (2 * k if early_stopping == "exact" else k)  # (2K,)
 
-    def expand(step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done):
-        """One beam-search step from the live beams' next-token `logits` (B*K, V)."""
+    def expand(step, logits, alive, finished, done):
+        """One beam-search step from the live beams' next-token `logits` (B*K, V). `alive`
+        and `finished` are `(scores (B, K), tokens (B, K, N), token_scores (B, K, N))`."""
+        alive_scores, alive_tokens, alive_token_scores = alive
+        finished_scores, finished_tokens, finished_token_scores = finished
         log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
         log_probabilities = process_with_history(
             logits_processor,
@@ -161,6 +181,13 @@ def beam_search(
         candidate_tokens = ops.slice_update(
             candidate_tokens, (0, 0, step), token[:, :, None]
         )  # (B, 2K, N)
+        token_score = ops.take_along_axis(
+            ops.reshape(log_probabilities, (batch_size, k * vocabulary_size)), flat, axis=1
+        )  # (B, 2K)
+        candidate_token_scores = ops.take_along_axis(alive_token_scores, beam[:, :, None], 1)
+        candidate_token_scores = ops.slice_update(
+            candidate_token_scores, (0, 0, step), token_score[:, :, None]
+        )  # (B, 2K, N)
         if not stops:
             stopped = ops.zeros_like(token, dtype="bool")
         else:
@@ -172,16 +199,24 @@ def beam_search(
         enters = ops.logical_and(
             ops.logical_and(stopped, may_finish[None, :]), ops.logical_not(done)[:, None]
         )
-        finished_scores, (finished_tokens,) = _top_k_with(
+        finished_scores, (finished_tokens, finished_token_scores) = _top_k_with(
             ops.concatenate([finished_scores, ops.where(enters, penalised, NEG_INF)], 1),
             k,
             ops.concatenate([finished_tokens, candidate_tokens], 1),
+            ops.concatenate([finished_token_scores, candidate_token_scores], 1),
         )
         # Live beams: the best K candidates that did not stop.
-        alive_scores, (alive_tokens, beam, token) = _top_k_with(
-            ops.where(stopped, NEG_INF, candidate_scores), k, candidate_tokens, beam, token
+        alive_scores, (alive_tokens, alive_token_scores, beam, token) = _top_k_with(
+            ops.where(stopped, NEG_INF, candidate_scores),
+            k,
+            candidate_tokens,
+            candidate_token_scores,
+            beam,
+            token,
         )
-        return alive_scores, alive_tokens, finished_scores, finished_tokens, beam, token
+        alive = (alive_scores, alive_tokens, alive_token_scores)
+        finished = (finished_scores, finished_tokens, finished_token_scores)
+        return alive, finished, beam, token
 
     def still_open(step, alive_scores, finished_scores, done):
         """(B,) bool: whether each sequence's search goes on once its live beams hold `step`
@@ -203,62 +238,46 @@ def beam_search(
 
     step = ops.convert_to_tensor(0, "int32")
     done = ops.zeros((batch_size,), "bool")
-    alive_scores, alive_tokens, finished_scores, finished_tokens, beam, token = expand(
-        step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done
-    )
+    alive = (alive_scores, alive_tokens, alive_token_scores)
+    finished = (finished_scores, finished_tokens, finished_token_scores)
+    alive, finished, beam, token = expand(step, logits, alive, finished, done)
     cache = _gather_beams(cache, ops.reshape(batch_offsets + beam, (-1,)))
     step = step + 1
-    done = ops.logical_not(still_open(step, alive_scores, finished_scores, done))
+    done = ops.logical_not(still_open(step, alive[0], finished[0], done))
 
     def cond(*state):
         return ops.logical_not(ops.all(state[-1]))  # state[-1]: done
 
-    def body(
-        step, token, cache, alive_scores, alive_tokens, finished_scores, finished_tokens, done
-    ):
+    def body(step, token, cache, alive, finished, done):
         logits, cache = call_with_cache(ops.reshape(token, (-1,)), cache, prefix_length + step - 1)
-        alive_scores, alive_tokens, finished_scores, finished_tokens, beam, token = expand(
-            step, logits, alive_scores, alive_tokens, finished_scores, finished_tokens, done
-        )
+        alive, finished, beam, token = expand(step, logits, alive, finished, done)
         cache = _gather_beams(cache, ops.reshape(batch_offsets + beam, (-1,)))
-        done = ops.logical_not(still_open(step + 1, alive_scores, finished_scores, done))
-        return (
-            step + 1,
-            token,
-            cache,
-            alive_scores,
-            alive_tokens,
-            finished_scores,
-            finished_tokens,
-            done,
-        )
+        done = ops.logical_not(still_open(step + 1, alive[0], finished[0], done))
+        return step + 1, token, cache, alive, finished, done
 
     if max_new_tokens > 1:
-        step, _, _, alive_scores, alive_tokens, finished_scores, finished_tokens, done = (
-            ops.while_loop(
-                cond,
-                body,
-                (
-                    step,
-                    token,
-                    cache,
-                    alive_scores,
-                    alive_tokens,
-                    finished_scores,
-                    finished_tokens,
-                    done,
-                ),
-                maximum_iterations=max_new_tokens - 1,
-            )
+        step, _, _, alive, finished, done = ops.while_loop(
+            cond,
+            body,
+            (step, token, cache, alive, finished, done),
+            maximum_iterations=max_new_tokens - 1,
         )
+    alive_scores, alive_tokens, alive_token_scores = alive
+    finished_scores, finished_tokens, finished_token_scores = finished
     # Live beams of the sequences whose search did not end compete with the finished ones
     # at the length they reached.
     alive_final = ops.where(
         done[:, None], NEG_INF, alive_scores / length_penalty_factor(step, length_penalty)
     )
-    best_scores, (best_tokens,) = _top_k_with(
+    r = num_return_sequences
+    best_scores, (best_tokens, best_token_scores) = _top_k_with(
         ops.concatenate([finished_scores, alive_final], 1),
-        1,
+        r,
         ops.concatenate([finished_tokens, alive_tokens], 1),
+        ops.concatenate([finished_token_scores, alive_token_scores], 1),
+    )  # (B, R), (B, R, N), (B, R, N)
+    return (
+        ops.reshape(best_tokens, (-1, max_new_tokens)),
+        ops.reshape(best_scores, (-1,)),
+        ops.reshape(best_token_scores, (-1, max_new_tokens)),
     )
-    return best_tokens[:, 0], best_scores[:, 0]

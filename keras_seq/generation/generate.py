@@ -170,8 +170,19 @@ def _make_sampler(strategy, options):
     )
 
 
-def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token_id, processing):
-    """A function `inputs -> (token_ids, scores)` and the sampler it uses (or `None`)."""
+def _decoder(
+    model,
+    strategy,
+    options,
+    max_new_tokens,
+    stop_token_ids,
+    pad_token_id,
+    processing,
+    num_return_sequences,
+    top_k_given=True,
+):
+    """A function `inputs -> (token_ids, scores, token_scores)` and the sampler it uses (or
+    `None`)."""
     sampler = None if strategy == "beam" else _make_sampler(strategy, options)
     logits_processor = make_logits_processor(**processing, stop_token_ids=stop_token_ids)
 
@@ -179,6 +190,7 @@ def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         prefix_length = prefix.shape[1]
         _check_stops_fit(stop_token_ids, logits)
+        _fit_top_k(sampler, logits, top_k_given)
         prefix_mask = _prompt_mask(inputs, prefix)
         common = dict(
             max_new_tokens=max_new_tokens,
@@ -190,18 +202,24 @@ def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token
             prefix_mask=prefix_mask,
         )
         if strategy == "beam":
-            tokens, scores = beam_search(
+            tokens, scores, token_scores = beam_search(
                 model.call_with_cache,
                 logits,
                 cache,
                 num_beams=options["num_beams"],
                 length_penalty=options["length_penalty"],
                 early_stopping=options["early_stopping"],
+                num_return_sequences=num_return_sequences,
                 **common,
             )
+            # Each prompt's hypotheses follow it: rows b * R ... b * R + R - 1.
+            prefix = ops.repeat(prefix, num_return_sequences, axis=0)
         else:
-            tokens, scores = sample_search(model.call_with_cache, logits, cache, sampler, **common)
-        return ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1), scores
+            tokens, scores, token_scores = sample_search(
+                model.call_with_cache, logits, cache, sampler, **common
+            )
+        tokens = ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1)
+        return tokens, scores, token_scores
 
     return decode, sampler
 
@@ -227,6 +245,7 @@ def generate(
     no_repeat_ngram_size=None,
     min_new_tokens=None,
     streamer=None,
+    num_return_sequences=None,
 ):
     """Generate token ids from `model` with one of five decoding strategies.
 
@@ -283,18 +302,33 @@ def generate(
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
         seed: optional non-negative int (sampling strategies only). The same seed gives the
             same tokens on every call; `None` draws new randomness each call.
-        return_scores: bool. Also return the scores. Defaults to `False`.
+        return_scores: `False`, `True` or `"token"`. Also return the scores: `True`, one
+            per sequence; `"token"`, one per new token. Defaults to `False`.
+        num_return_sequences: optional int >= 1 (sampling and beam search). Sequences
+            returned per input, each input's next to each other (rows `b * R` to `b * R + R -
+            1` for input `b`): sampling draws `R` independent continuations (the inputs are
+            repeated, as Hugging Face's `generate` does), beam search returns its `R` best
+            hypotheses, best first (`R <= num_beams`). Greedy decoding has one answer, so
+            `R > 1` is an error. Defaults to `1`.
         jit_compile: bool or `None`. Compile the loop with XLA (TensorFlow backend). `None`
             means `True` unless the model runs eagerly: XLA made generation about 2x faster on
             CPU (benchmarks/bench_generation.py), the first call of a shape pays the
             compilation.
 
     Returns:
-        int32 token ids `(batch_size, prefix_length + max_new_tokens)`: the model's prefix
-        (the prompt for language models; nothing for seq2seq models and captioners), then the
-        new tokens. With `return_scores=True`, `(token_ids, scores)`, scores float32
-        `(batch_size,)`: the sum of the log-probabilities of the new tokens (the stop token
-        included) under the model, for beam search divided by the length penalty.
+        int32 token ids `(batch_size * num_return_sequences, prefix_length +
+        max_new_tokens)`: the model's prefix (the prompt for language models; nothing for
+        seq2seq models and captioners), then the new tokens. With `return_scores=True`,
+        `(token_ids, scores)`, scores float32 `(batch_size * num_return_sequences,)`: the sum
+        of the log-probabilities of the new tokens (the stop token included) under the
+        model, for beam search divided by the length penalty. With `return_scores="token"`,
+        `(token_ids, token_scores)`, float32 `(batch_size * num_return_sequences,
+        max_new_tokens)`: each new token's log-probability, `0.0` after the stop token (what
+        Hugging Face's `compute_transition_scores` gives; the row sums are the scores of
+        `return_scores=True`, before beam search's length penalty). They are the model's
+        log-probabilities for greedy decoding and sampling (temperature 1, before any
+        processor), and the processed ones beam search ranks with (after
+        `repetition_penalty` and the other processors, as Hugging Face's beam scores).
     """
     check_generative(model)
     max_new_tokens = validate_positive_int("max_new_tokens", max_new_tokens)
@@ -341,6 +375,28 @@ def generate(
             "token is set (`stop_token_id` / `stop_token_ids`). Received: min_new_tokens="
             f"{min_new_tokens}"
         )
+    if return_scores not in (False, True, "token"):
+        raise ValueError(
+            "`return_scores` must be False, True (one score per sequence) or 'token' (one "
+            f"per new token). Received: return_scores={return_scores!r}"
+        )
+    num_return_sequences = (
+        1
+        if num_return_sequences is None
+        else validate_positive_int("num_return_sequences", num_return_sequences)
+    )
+    if num_return_sequences > 1 and strategy == "greedy":
+        raise ValueError(
+            "Greedy decoding has one answer per input: use a sampling strategy or beam search "
+            f"for several. Received: num_return_sequences={num_return_sequences}, "
+            "strategy='greedy'"
+        )
+    if strategy == "beam" and num_return_sequences > options["num_beams"]:
+        raise ValueError(
+            "`num_return_sequences` cannot exceed `num_beams`: beam search keeps `num_beams` "
+            f"hypotheses. Received: num_return_sequences={num_return_sequences}, "
+            f"num_beams={options['num_beams']}"
+        )
     if jit_compile is not None:
         validate_bool("jit_compile", jit_compile)
     eager = bool(getattr(model, "run_eagerly", False)) or keras.backend.backend() != "tensorflow"
@@ -362,6 +418,8 @@ def generate(
         tuple(sorted(processing.items())),
         jit_compile,
         eager,
+        num_return_sequences if strategy == "beam" else 1,
+        top_k is not None,
     )
     functions = model.__dict__.get("_keras_seq_generate_functions")
     if functions is None:
@@ -371,7 +429,15 @@ def generate(
         object.__setattr__(model, "_keras_seq_generate_functions", functions)
     if key not in functions:
         decode, sampler = _decoder(
-            model, strategy, options, max_new_tokens, stop_token_ids, pad_token_id, processing
+            model,
+            strategy,
+            options,
+            max_new_tokens,
+            stop_token_ids,
+            pad_token_id,
+            processing,
+            num_return_sequences if strategy == "beam" else 1,
+            top_k_given=top_k is not None,
         )
         if not eager:
             import tensorflow as tf
@@ -401,13 +467,21 @@ def generate(
                 processing,
                 jit_compile,
                 eager,
+                top_k_given=top_k is not None,
             )
         decode = _streaming_decode(functions[stream_key], max_new_tokens, streamer)
     if seed is not None:
         fresh = keras.random.SeedGenerator(seed)
         sampler.seed_generator.state.assign(fresh.state.value)
     inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
-    tokens, scores = decode(inputs)
+    if num_return_sequences > 1 and strategy != "beam":
+        # Independent draws: each input repeated, its copies next to each other.
+        inputs = keras.tree.map_structure(
+            lambda x: ops.repeat(x, num_return_sequences, axis=0), inputs
+        )
+    tokens, scores, token_scores = decode(inputs)
+    if return_scores == "token":
+        return tokens, token_scores
     return (tokens, scores) if return_scores else tokens
 
 
@@ -473,8 +547,31 @@ def _check_stops_fit(stop_token_ids, logits):
             )
 
 
+def _fit_top_k(sampler, logits, given):
+    """A `top_k` above the vocabulary size is a `ValueError` when the caller chose it; the
+    default (50) is lowered to the vocabulary size of a smaller model (a character-level
+    model has fewer than 50 tokens), as Hugging Face's `TopKLogitsWarper` does."""
+    vocabulary_size = logits.shape[-1]
+    k = getattr(sampler, "k", None)
+    if k is None or vocabulary_size is None or k <= vocabulary_size:
+        return
+    if given:
+        raise ValueError(
+            f"`top_k` must be at most the vocabulary size {vocabulary_size}. Received: top_k={k}"
+        )
+    sampler.k = vocabulary_size
+
+
 def _stream_functions(
-    model, sampler, max_new_tokens, stop_token_ids, pad_token_id, processing, jit_compile, eager
+    model,
+    sampler,
+    max_new_tokens,
+    stop_token_ids,
+    pad_token_id,
+    processing,
+    jit_compile,
+    eager,
+    top_k_given=True,
 ):
     """`(first, step)`: `first(inputs) -> (state, prefix, prefix_mask)` runs the prompt and
     chooses the first token; `step(state, prefix, prefix_mask) -> state` one more token
@@ -497,6 +594,7 @@ def _stream_functions(
     def first(inputs):
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         _check_stops_fit(stop_token_ids, logits)
+        _fit_top_k(sampler, logits, top_k_given)
         prefix = ops.cast(prefix, "int32")
         prefix_mask = _prompt_mask(inputs, prefix)
         if prefix_mask is None:
@@ -517,7 +615,8 @@ def _stream_functions(
 
 
 def _streaming_decode(functions, max_new_tokens, streamer):
-    """A `decode(inputs) -> (token_ids, scores)` that calls `streamer` after each step."""
+    """A `decode(inputs) -> (token_ids, scores, token_scores)` that calls `streamer` after
+    each step."""
     first, step = functions
 
     def decode(inputs):
@@ -526,6 +625,7 @@ def _streaming_decode(functions, max_new_tokens, streamer):
         while int(state[0]) < max_new_tokens and not bool(np.all(np.asarray(state[4]))):
             state = step(state, prefix, prefix_mask)
             streamer(np.asarray(state[2]))
-        return ops.concatenate([prefix, state[1]], axis=1), state[3]
+        token_scores = state[3]
+        return ops.concatenate([prefix, state[1]], axis=1), ops.sum(token_scores, 1), token_scores
 
     return decode

@@ -56,9 +56,10 @@ def sample_search(
         prefix_mask: optional bool `(B, P)`: the prompt's real positions (default: all).
 
     Returns:
-        `(token_ids, scores)`: int32 `(B, max_new_tokens)` and float32 `(B,)`, the sum of the
-        model's log-probabilities (temperature 1) of the generated tokens, the stop token
-        included.
+        `(token_ids, scores, token_scores)`: int32 `(B, max_new_tokens)`; float32 `(B,)`,
+        the sum of the model's log-probabilities (temperature 1) of the generated tokens,
+        the stop token included; and float32 `(B, max_new_tokens)`, each new token's
+        log-probability (`0.0` after the stop token), whose row sums are `scores`.
     """
     start, step = sampling_loop(
         call_with_cache,
@@ -80,8 +81,8 @@ def sample_search(
             state,
             maximum_iterations=max_new_tokens - 1,
         )
-    _, tokens, _, scores, _, _ = state
-    return tokens, scores
+    _, tokens, _, token_scores, _, _ = state
+    return tokens, ops.sum(token_scores, axis=1), token_scores
 
 
 def sampling_loop(
@@ -99,10 +100,10 @@ def sampling_loop(
     """The two halves of `sample_search` (same arguments): `start(logits, cache) -> state`
     chooses the first new token from the prompt's logits, `step(*state) -> state` feeds the
     last token through the model and chooses the next. `state` is `(step, tokens, token,
-    scores, finished, cache)`: the number of tokens chosen, the `(B, max_new_tokens)` buffer,
-    the last token `(B,)`, the summed log-probabilities, the finished rows and the model's
-    cache. `sample_search` runs `step` in a `while_loop`; `stream_generate` calls the same
-    `step`, compiled alone, once per token."""
+    token_scores, finished, cache)`: the number of tokens chosen, the `(B, max_new_tokens)`
+    buffer, the last token `(B,)`, the `(B, max_new_tokens)` log-probabilities of the chosen
+    tokens, the finished rows and the model's cache. `sample_search` runs `step` in a
+    `while_loop`; `stream_generate` calls the same `step`, compiled alone, once per token."""
     stops = stop_ids(stop_token_id, stop_token_ids)
 
     def choose(logits, finished, tokens, step, prefix, prefix_mask):
@@ -131,17 +132,22 @@ def sampling_loop(
         start_prefix, start_mask = history_prefix(batch_size)
         finished = ops.zeros((batch_size,), "bool")
         tokens = ops.full((batch_size, max_new_tokens), pad_token_id, dtype="int32")
-        token, scores, finished = choose(logits, finished, tokens, 0, start_prefix, start_mask)
+        token, log_probability, finished = choose(
+            logits, finished, tokens, 0, start_prefix, start_mask
+        )
         tokens = ops.slice_update(tokens, (0, 0), token[:, None])
-        return (ops.convert_to_tensor(1, "int32"), tokens, token, scores, finished, cache)
+        token_scores = ops.zeros((batch_size, max_new_tokens), "float32")
+        token_scores = ops.slice_update(token_scores, (0, 0), log_probability[:, None])
+        return (ops.convert_to_tensor(1, "int32"), tokens, token, token_scores, finished, cache)
 
-    def step(step, tokens, token, scores, finished, cache):
+    def step(step, tokens, token, token_scores, finished, cache):
         start_prefix, start_mask = history_prefix(ops.shape(tokens)[0])
         logits, cache = call_with_cache(token, cache, prefix_length + step - 1)
         token, log_probability, finished = choose(
             logits, finished, tokens, step, start_prefix, start_mask
         )
         tokens = ops.slice_update(tokens, (0, step), token[:, None])
-        return step + 1, tokens, token, scores + log_probability, finished, cache
+        token_scores = ops.slice_update(token_scores, (0, step), log_probability[:, None])
+        return step + 1, tokens, token, token_scores, finished, cache
 
     return start, step

@@ -76,16 +76,19 @@ def detokenize_without_special_tokens(tokenizer, rows):
 
 def generate_grouped(generate_ids, prompts):
     """Run `generate_ids(batch)` (int32 `(batch_size, length)` -> ids) once per prompt
-    length, so that no prompt is padded; the outputs in the prompts' order."""
+    length, so that no prompt is padded; the outputs in the prompts' order. When
+    `generate_ids` returns several rows per prompt (`num_return_sequences`, each prompt's
+    rows next to each other), they stay together in that order."""
     outputs = [None] * len(prompts)
     lengths = sorted({len(prompt) for prompt in prompts})
     for length in lengths:
         indices = [i for i, prompt in enumerate(prompts) if len(prompt) == length]
         batch = np.asarray([prompts[i] for i in indices], "int32").reshape(len(indices), length)
         generated = np.asarray(generate_ids(batch))
-        for row, index in zip(generated, indices):
-            outputs[index] = row
-    return outputs
+        per_prompt = len(generated) // len(indices)
+        for position, index in enumerate(indices):
+            outputs[index] = generated[position * per_prompt : (position + 1) * per_prompt]
+    return [row for rows in outputs for row in rows]
 
 
 def generate_from_text(model, inputs, generate_ids, check_prompt=None, generate_rows=None):
@@ -105,4 +108,5 @@ def generate_from_text(model, inputs, generate_ids, check_prompt=None, generate_
     else:
         outputs = generate_grouped(generate_ids, prompts)
     decoded = detokenize_without_special_tokens(tokenizer, outputs)
-    return decoded[0] if isinstance(inputs, str) else decoded
+    # One string in, one string out; several sequences per prompt come back as a list.
+    return decoded[0] if isinstance(inputs, str) and len(decoded) == 1 else decoded

@@ -139,3 +139,25 @@ def test_other_families_take_lists_of_any_lengths():
     assert outputs == expected
     with pytest.raises(ValueError, match="return_scores"):
         rnn.generate(rows, 4, return_scores=True)
+
+
+def test_several_sequences_per_prompt_follow_their_prompt(model):
+    # Beam search's two best hypotheses of each prompt, side by side, equal the prompt
+    # alone; the grouped path of the other families keeps each prompt's rows together.
+    from keras_seq.models import RNNBackbone
+    from keras_seq.models import RNNCausalLM
+
+    kwargs = dict(strategy="beam", num_beams=3, num_return_sequences=2, jit_compile=False)
+    outputs = model.generate(ROWS[:3], 5, **kwargs)
+    assert len(outputs) == 6
+    for index, row in enumerate(ROWS[:3]):
+        alone_rows = np.asarray(model.generate(np.asarray([row]), 5, **kwargs)).tolist()
+        assert outputs[2 * index : 2 * index + 2] == alone_rows
+        assert alone_rows[0] != alone_rows[1]
+    keras.utils.set_random_seed(1)
+    rnn = RNNCausalLM(RNNBackbone(vocabulary_size=30, embedding_dim=8, hidden_dim=16))
+    rows = [[3, 5, 7], [2, 9], [4, 4, 4]]
+    outputs = rnn.generate(rows, 4, **kwargs)
+    for index, row in enumerate(rows):
+        alone_rows = np.asarray(rnn.generate(np.asarray([row]), 4, **kwargs)).tolist()
+        assert outputs[2 * index : 2 * index + 2] == alone_rows

@@ -191,6 +191,9 @@ class GPTCausalLM(GenerativeTask):
           then `decode(skip_special_tokens=True)`); generation stops at the tokenizer's end
           token (`stop_token_id`) unless told otherwise.
 
+        With `num_return_sequences=R`, every form returns `R` rows per prompt, side by side
+        (a list of `R` strings for one string).
+
         Prompts of different lengths run in one batch, padded on the left to a bucket length
         (the next power of two, at least 8): each row gets its own positions and padded
         keys are masked, so each row equals generating its prompt alone (exactly, for greedy
@@ -258,7 +261,9 @@ class GPTCausalLM(GenerativeTask):
                 **kwargs,
             )
         stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
-        return continuations(generated, rows, length, stops)
+        copies = kwargs.get("num_return_sequences") or 1  # each prompt's rows side by side
+        prompts = [row for row in rows for _ in range(copies)]
+        return continuations(generated, prompts, length, stops)
 
     def get_config(self):
         return {

@@ -353,3 +353,13 @@ def test_bert_untied_decoder_is_refused(tmp_path):
     save_file(tensors, str(directory / "model.safetensors"))
     with pytest.raises(ValueError, match="cls.predictions.decoder.weight"):
         BERTMaskedLM.from_preset(str(directory))
+
+
+def test_several_texts_per_prompt(gpt2):
+    # One string with num_return_sequences=2 gives two strings: the beam hypotheses of its
+    # token ids, decoded.
+    kwargs = dict(max_new_tokens=4, strategy="beam", num_beams=3, num_return_sequences=2)
+    texts = gpt2.generate("The cat", **kwargs)
+    ids = gpt2.generate([gpt2.tokenizer("The cat")], **kwargs)
+    assert isinstance(texts, list) and len(texts) == 2 and texts[0] != texts[1]
+    assert texts == [gpt2.tokenizer.detokenize(row) for row in ids]
