@@ -63,3 +63,13 @@ def test_multi_worker_trainer_hooks():
     assert not hasattr(strategy.extended, "_in_multi_worker_mode") or callable(
         strategy.extended._in_multi_worker_mode
     )
+
+
+def test_keras_hub_byte_level_alphabet():
+    # keras_seq.generation.stop_strings: the bytes of GPT-2's byte-level tokens, from
+    # keras-hub's table of printable stand-ins (no public accessor).
+    from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
+
+    byte_list, unicode_list = bytes_to_unicode()
+    assert sorted(byte_list) == [bytes([b]) for b in range(256)]
+    assert len(set(unicode_list)) == 256 and unicode_list[byte_list.index(b" ")] == "\u0120"

@@ -16,6 +16,8 @@ from keras_seq.generation.logits_processing import make_logits_processor
 from keras_seq.generation.protocol import check_generative
 from keras_seq.generation.sampling import sample_search
 from keras_seq.generation.sampling import sampling_loop
+from keras_seq.generation.stop_strings import check_stop_strings
+from keras_seq.generation.stop_strings import stop_matcher_for
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_float
@@ -180,6 +182,7 @@ def _decoder(
     processing,
     num_return_sequences,
     top_k_given=True,
+    stop_matcher=None,
 ):
     """A function `inputs -> (token_ids, scores, token_scores)` and the sampler it uses (or
     `None`)."""
@@ -216,7 +219,7 @@ def _decoder(
             prefix = ops.repeat(prefix, num_return_sequences, axis=0)
         else:
             tokens, scores, token_scores = sample_search(
-                model.call_with_cache, logits, cache, sampler, **common
+                model.call_with_cache, logits, cache, sampler, stop_matcher=stop_matcher, **common
             )
         tokens = ops.concatenate([ops.cast(prefix, "int32"), tokens], axis=1)
         return tokens, scores, token_scores
@@ -246,6 +249,8 @@ def generate(
     min_new_tokens=None,
     streamer=None,
     num_return_sequences=None,
+    stop_strings=None,
+    tokenizer=None,
 ):
     """Generate token ids from `model` with one of five decoding strategies.
 
@@ -285,6 +290,14 @@ def generate(
             positions hold `pad_token_id`.
         stop_token_ids: optional list of ints: several stop tokens (with `stop_token_id`,
             all of them stop).
+        stop_strings: optional string or list of strings (greedy and sampling; needs
+            `tokenizer`). A sequence ends once one of them ends within its newest token's
+            text (it may start earlier, in the prompt too; the token may run past it):
+            Hugging Face's `stop_strings` rule, matched on the bytes of each token inside
+            the compiled loop (`keras_seq.generation.stop_strings`). The tokens that made
+            the stop string stay in the output.
+        tokenizer: the keras-hub tokenizer (byte-level BPE or SentencePiece) whose tokens
+            `stop_strings` are matched on. A model's `generate()` passes its own.
         repetition_penalty: optional float > 0 (all strategies). Hugging Face's CTRL rule:
             the score of every token already in the prompt or the output is divided by it
             when positive, multiplied by it when negative (logits for greedy and sampling,
@@ -397,6 +410,21 @@ def generate(
             f"hypotheses. Received: num_return_sequences={num_return_sequences}, "
             f"num_beams={options['num_beams']}"
         )
+    stop_matcher = None
+    if stop_strings is not None:
+        stop_strings = check_stop_strings(stop_strings)
+        if strategy == "beam":
+            raise ValueError(
+                "`stop_strings` ends sequences in greedy decoding and sampling; beam search "
+                "takes `stop_token_ids`. Received: strategy='beam' with "
+                f"stop_strings={list(stop_strings)!r}"
+            )
+        if tokenizer is None:
+            raise ValueError(
+                "`stop_strings` are matched on the text of each token: pass the `tokenizer`. "
+                f"Received: stop_strings={list(stop_strings)!r}, tokenizer=None"
+            )
+        stop_matcher, _ = stop_matcher_for(tokenizer, stop_strings)
     if jit_compile is not None:
         validate_bool("jit_compile", jit_compile)
     eager = bool(getattr(model, "run_eagerly", False)) or keras.backend.backend() != "tensorflow"
@@ -420,6 +448,7 @@ def generate(
         eager,
         num_return_sequences if strategy == "beam" else 1,
         top_k is not None,
+        id(stop_matcher) if stop_matcher is not None else None,
     )
     functions = model.__dict__.get("_keras_seq_generate_functions")
     if functions is None:
@@ -438,6 +467,7 @@ def generate(
             processing,
             num_return_sequences if strategy == "beam" else 1,
             top_k_given=top_k is not None,
+            stop_matcher=stop_matcher,
         )
         if not eager:
             import tensorflow as tf
@@ -468,6 +498,7 @@ def generate(
                 jit_compile,
                 eager,
                 top_k_given=top_k is not None,
+                stop_matcher=stop_matcher,
             )
         decode = _streaming_decode(functions[stream_key], max_new_tokens, streamer)
     if seed is not None:
@@ -572,6 +603,7 @@ def _stream_functions(
     jit_compile,
     eager,
     top_k_given=True,
+    stop_matcher=None,
 ):
     """`(first, step)`: `first(inputs) -> (state, prefix, prefix_mask)` runs the prompt and
     chooses the first token; `step(state, prefix, prefix_mask) -> state` one more token
@@ -589,6 +621,7 @@ def _stream_functions(
             logits_processor=logits_processor,
             prefix=prefix,
             prefix_mask=prefix_mask,
+            stop_matcher=stop_matcher,
         )
 
     def first(inputs):

@@ -90,17 +90,21 @@ def rows_from_padded(token_ids, padding_mask):
     return rows
 
 
-def continuations(generated, rows, prefix_length, stop_token_ids):
+def continuations(generated, rows, prefix_length, stop_token_ids, stop_end=None):
     """Each prompt followed by its new tokens, from the output `(batch_size, prefix_length +
     max_new_tokens)` of a left-padded batch; the new tokens end after the first of
-    `stop_token_ids` (the filler after it is dropped)."""
+    `stop_token_ids`, or after the token `stop_end(prompt, new)` names (the index of the
+    token a stop string ends in, or `None`); the filler after the end is dropped."""
     generated = np.asarray(generated)
     stops = set(stop_token_ids)
     outputs = []
     for row, prompt in zip(generated, rows):
         new = [int(token) for token in row[prefix_length:]]
         ends = [index for index, token in enumerate(new) if token in stops]
+        if stop_end is not None:
+            end = stop_end(list(prompt), new)
+            ends += [] if end is None else [end]
         if ends:
-            new = new[: ends[0] + 1]
+            new = new[: min(ends) + 1]
         outputs.append(list(prompt) + new)
     return outputs

@@ -26,6 +26,7 @@ def sample_search(
     logits_processor=None,
     prefix=None,
     prefix_mask=None,
+    stop_matcher=None,
 ):
     """Decode `max_new_tokens` tokens, one per step, choosing each with `sampler`.
 
@@ -54,6 +55,8 @@ def sample_search(
             before the sampler; the scores stay the model's log-probabilities.
         prefix: optional int `(B, P)`: the prompt, the start of each row's history.
         prefix_mask: optional bool `(B, P)`: the prompt's real positions (default: all).
+        stop_matcher: optional `keras_seq.generation.stop_strings.StopStringMatcher`: a
+            sequence also ends once a stop string ends within its newest token.
 
     Returns:
         `(token_ids, scores, token_scores)`: int32 `(B, max_new_tokens)`; float32 `(B,)`,
@@ -72,6 +75,7 @@ def sample_search(
         logits_processor=logits_processor,
         prefix=prefix,
         prefix_mask=prefix_mask,
+        stop_matcher=stop_matcher,
     )
     state = start(logits, cache)
     if max_new_tokens > 1:
@@ -96,6 +100,7 @@ def sampling_loop(
     logits_processor=None,
     prefix=None,
     prefix_mask=None,
+    stop_matcher=None,
 ):
     """The two halves of `sample_search` (same arguments): `start(logits, cache) -> state`
     chooses the first new token from the prompt's logits, `step(*state) -> state` feeds the
@@ -127,6 +132,12 @@ def sampling_loop(
             start_mask = ops.ones(ops.shape(start_prefix), "bool")
         return start_prefix, start_mask
 
+    def stop_at_strings(finished, tokens, step, start_prefix, start_mask):
+        if stop_matcher is None:
+            return finished
+        recent = stop_matcher.recent_tokens(start_prefix, start_mask, tokens, step)
+        return ops.logical_or(finished, stop_matcher(recent))
+
     def start(logits, cache):
         batch_size = ops.shape(logits)[0]
         start_prefix, start_mask = history_prefix(batch_size)
@@ -136,6 +147,7 @@ def sampling_loop(
             logits, finished, tokens, 0, start_prefix, start_mask
         )
         tokens = ops.slice_update(tokens, (0, 0), token[:, None])
+        finished = stop_at_strings(finished, tokens, 0, start_prefix, start_mask)
         token_scores = ops.zeros((batch_size, max_new_tokens), "float32")
         token_scores = ops.slice_update(token_scores, (0, 0), log_probability[:, None])
         return (ops.convert_to_tensor(1, "int32"), tokens, token, token_scores, finished, cache)
@@ -147,6 +159,7 @@ def sampling_loop(
             logits, finished, tokens, step, start_prefix, start_mask
         )
         tokens = ops.slice_update(tokens, (0, step), token[:, None])
+        finished = stop_at_strings(finished, tokens, step, start_prefix, start_mask)
         token_scores = ops.slice_update(token_scores, (0, step), log_probability[:, None])
         return step + 1, tokens, token, token_scores, finished, cache
 

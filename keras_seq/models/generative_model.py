@@ -1,5 +1,7 @@
 """The base of keras_seq's generative task models: `generate()` over the generation protocol."""
 
+import functools
+
 import numpy as np
 
 from keras_seq import generation
@@ -9,6 +11,9 @@ from keras_seq.generation.logits_processing import stop_ids
 from keras_seq.generation.prompts import check_rows
 from keras_seq.generation.prompts import continuations
 from keras_seq.generation.prompts import is_token_id_rows
+from keras_seq.generation.stop_strings import check_stop_strings
+from keras_seq.generation.stop_strings import stop_matcher_for
+from keras_seq.generation.stop_strings import stop_string_end
 from keras_seq.models.task import Task
 from keras_seq.models.text_support import generate_grouped
 from keras_seq.utils.value_checks import check_token_ids
@@ -80,9 +85,22 @@ class GenerativeTask(Task):
     def resolve_generate_arguments(self, max_new_tokens, strategy, kwargs):
         """`(max_new_tokens, strategy, kwargs)` of a `generate()` call with the model's
         `generation_defaults` filling what the call left out."""
-        return apply_generation_defaults(
+        max_new_tokens, strategy, kwargs = apply_generation_defaults(
             dict(self.generation_defaults), max_new_tokens, strategy, kwargs
         )
+        if kwargs.get("stop_strings") is not None and kwargs.get("tokenizer") is None:
+            kwargs["tokenizer"] = getattr(self, "tokenizer", None)  # matched on its tokens
+        return max_new_tokens, strategy, kwargs
+
+    def stop_string_end(self, kwargs):
+        """`None`, or for a call with `stop_strings`, a function `(prompt, new) -> index`
+        of the new token a stop string ends in (`None` if none): where a list output is
+        cut, as the compiled loop stopped."""
+        if kwargs.get("stop_strings") is None or kwargs.get("tokenizer") is None:
+            return None
+        stop_strings = check_stop_strings(kwargs["stop_strings"])
+        _, pieces = stop_matcher_for(kwargs["tokenizer"], stop_strings)
+        return functools.partial(stop_string_end, pieces, stop_strings=stop_strings)
 
     def generate(self, inputs, max_new_tokens=None, strategy=None, **kwargs):
         """Generate token ids; see `keras_seq.generation.generate` for every argument.
@@ -116,7 +134,11 @@ class GenerativeTask(Task):
             for generated in generated_rows:
                 prefix_length = len(generated) - max_new_tokens
                 prefix = [list(generated[:prefix_length])]
-                outputs.append(continuations([generated], prefix, prefix_length, stops)[0])
+                outputs.append(
+                    continuations(
+                        [generated], prefix, prefix_length, stops, self.stop_string_end(kwargs)
+                    )[0]
+                )
             return outputs
         self.check_token_inputs(inputs)
         return generation.generate(self, inputs, max_new_tokens, strategy=strategy, **kwargs)

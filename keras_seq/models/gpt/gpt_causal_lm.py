@@ -263,7 +263,7 @@ class GPTCausalLM(GenerativeTask):
         stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
         copies = kwargs.get("num_return_sequences") or 1  # each prompt's rows side by side
         prompts = [row for row in rows for _ in range(copies)]
-        return continuations(generated, prompts, length, stops)
+        return continuations(generated, prompts, length, stops, self.stop_string_end(kwargs))
 
     def get_config(self):
         return {
