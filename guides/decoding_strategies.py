@@ -204,6 +204,37 @@ for row in model.generate(rows, 24, repetition_penalty=1.5, no_repeat_ngram_size
     print("no repeats:", repr(vocabulary.decode(np.asarray([row]))[0]))
 
 """
+## Several answers, per-token scores, streaming and stop strings
+
+`num_return_sequences=R` returns `R` rows per prompt, side by side: `R` independent draws
+when sampling, the `R` best hypotheses (best first) with beam search. `return_scores="token"`
+gives each new token's log-probability (Hugging Face's transition scores), which shows
+where a continuation became unlikely.
+"""
+
+answers, token_scores = model.generate(
+    prompt, 12, strategy="beam", num_beams=4, num_return_sequences=3, return_scores="token"
+)
+for row, scores in zip(np.asarray(answers), np.asarray(token_scores)):
+    text = vocabulary.decode(row[None, prompt.shape[1] :])[0]
+    print(f"{text!r}: least likely token {scores.min():.2f}, total {scores.sum():.2f}")
+
+"""
+`keras_seq.generation.stream_generate` hands over each step's tokens as they are chosen
+(greedy and sampling), ending on the same tokens as a plain call:
+"""
+
+pieces = [
+    vocabulary.decode(np.asarray(step)[None, :])[0]
+    for step in keras_seq.generation.stream_generate(model, prompt, 12)
+]
+print("streamed:", repr("".join(pieces)))
+
+"""
+With a tokenizer (GPT-2's byte-level BPE or a SentencePiece model), `stop_strings=["\n\n"]`
+ends a row once its text contains one of the strings, even when a string spans several
+tokens: the match runs inside the compiled loop, on the bytes of each token.
+
 ## Speculative decoding
 
 `keras_seq.generation.speculative_generate(model, draft_model, prompt, ...)` returns exactly
@@ -246,6 +277,9 @@ print(
 - Temperature, top-k and top-p trade likelihood for variety.
 - Prompts of different lengths share one call; `repetition_penalty`, `no_repeat_ngram_size`,
   `min_new_tokens` and `stop_token_ids` shape the output of any strategy.
+- `num_return_sequences` gives several answers per prompt, `return_scores="token"` the
+  log-probability of each token, `stream_generate` the tokens as they come, and
+  `stop_strings` (with a tokenizer) ends a row on text.
 - `speculative_generate` gives the greedy tokens with fewer calls of the model when a cheap
   draft model agrees with it.
 """
