@@ -17,7 +17,9 @@
    timing. Throughput counts the 8 x 128 requested tokens.
 2. **Streaming overhead**: keras_seq greedy, batch 1, 16-token prompt, 128 new tokens, XLA,
    `generate(..., streamer=callback)` (a no-op callback; the loop runs in Python around the
-   compiled step) against the same call without a streamer (one compiled loop).
+   compiled step) against the same call without a streamer (one compiled loop); and with
+   `stream_interval=8` (eight steps per compiled call, tokens handed over in order after
+   each call).
 
 Run: `python -m benchmarks.bench_mixed_generation [harness options: --repeats --warmup
 --filter --quick --no-record --results-file --target]`.
@@ -153,11 +155,16 @@ def build(quick):
 
     prompt = rng.integers(1, vocabulary_size - 1, (1, sizes["stream_prompt_length"]))
     prompt = prompt.astype("int32")
-    streamed = []
-    stream_tokens = ours.generate(prompt, new_tokens, streamer=streamed.append)
-    plain_tokens = ours.generate(prompt, new_tokens)
-    if not np.array_equal(np.asarray(stream_tokens), np.asarray(plain_tokens)):
-        raise RuntimeError("Streamed tokens differ from the plain call's.")
+    plain_tokens = np.asarray(ours.generate(prompt, new_tokens))
+    for interval in (1, 8):
+        streamed = []
+        stream_tokens = ours.generate(
+            prompt, new_tokens, streamer=streamed.append, stream_interval=interval
+        )
+        if not np.array_equal(np.asarray(stream_tokens), plain_tokens) or not np.array_equal(
+            np.stack(streamed, axis=1), plain_tokens[:, prompt.shape[1] :]
+        ):
+            raise RuntimeError(f"Streamed tokens (stream_interval={interval}) differ.")
     plain_name = "keras_seq GPTCausalLM greedy b1 XLA (one compiled loop)"
     variants += [
         harness.Variant(
@@ -169,6 +176,15 @@ def build(quick):
         harness.Variant(
             "keras_seq GPTCausalLM greedy b1 XLA streamer",
             lambda: ours.generate(prompt, new_tokens, streamer=lambda tokens: None),
+            peer=plain_name,
+            items=new_tokens,
+            item_unit="tok",
+        ),
+        harness.Variant(
+            "keras_seq GPTCausalLM greedy b1 XLA streamer stream_interval=8",
+            lambda: ours.generate(
+                prompt, new_tokens, streamer=lambda tokens: None, stream_interval=8
+            ),
             peer=plain_name,
             items=new_tokens,
             item_unit="tok",

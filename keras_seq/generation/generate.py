@@ -251,6 +251,7 @@ def generate(
     num_return_sequences=None,
     stop_strings=None,
     tokenizer=None,
+    stream_interval=None,
 ):
     """Generate token ids from `model` with one of five decoding strategies.
 
@@ -312,6 +313,13 @@ def generate(
             functions, the prompt with the first token and one decoding step (the same step
             as the compiled loop's), and ends on the same tokens; `stream_generate` is the
             iterator form.
+        stream_interval: optional int >= 1 (with `streamer`). The compiled step function
+            runs this many decoding steps per call, and `streamer` then gets their tokens,
+            one call per step, in order. `1` (the default) hands over each token as soon as
+            it is chosen; each call of the compiled function costs a dispatch and a host
+            transfer, which for a small model on CPU doubles the time per token
+            (`benchmarks/bench_mixed_generation.py`), so a few steps per call trade
+            latency for speed.
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
         seed: optional non-negative int (sampling strategies only). The same seed gives the
             same tokens on every call; `None` draws new randomness each call.
@@ -478,6 +486,13 @@ def generate(
             decode = tf.function(decode, jit_compile=jit_compile, autograph=False)
         functions[key] = (decode, sampler)
     decode, sampler = functions[key]
+    if stream_interval is not None:
+        stream_interval = validate_positive_int("stream_interval", stream_interval)
+        if streamer is None:
+            raise ValueError(
+                "`stream_interval` sets how often `streamer` is called: pass a `streamer`. "
+                f"Received: stream_interval={stream_interval}, streamer=None"
+            )
     if streamer is not None:
         if not callable(streamer):
             raise TypeError(f"`streamer` must be a callable. Received: streamer={streamer!r}")
@@ -486,7 +501,8 @@ def generate(
                 "`streamer` hands over each step's tokens, which beam search only settles at "
                 "its end: stream greedy or sampling strategies. Received: strategy='beam'"
             )
-        stream_key = key + ("stream",)
+        stream_interval = stream_interval or 1
+        stream_key = key + ("stream", stream_interval)
         if stream_key not in functions:
             functions[stream_key] = _stream_functions(
                 model,
@@ -499,6 +515,7 @@ def generate(
                 eager,
                 top_k_given=top_k is not None,
                 stop_matcher=stop_matcher,
+                interval=stream_interval,
             )
         decode = _streaming_decode(functions[stream_key], max_new_tokens, streamer)
     if seed is not None:
@@ -604,10 +621,13 @@ def _stream_functions(
     eager,
     top_k_given=True,
     stop_matcher=None,
+    interval=1,
 ):
     """`(first, step)`: `first(inputs) -> (state, prefix, prefix_mask)` runs the prompt and
-    chooses the first token; `step(state, prefix, prefix_mask) -> state` one more token
-    (`keras_seq.generation.sampling.sampling_loop`), each compiled as `generate`'s loop."""
+    chooses the first token; `step(state, prefix, prefix_mask) -> state` up to `interval`
+    more tokens (`keras_seq.generation.sampling.sampling_loop`'s step, in a loop that ends
+    early at `max_new_tokens` or once every row finished), each compiled as `generate`'s
+    loop."""
     logits_processor = make_logits_processor(**processing, stop_token_ids=stop_token_ids)
 
     def loop(prefix, prefix_mask):
@@ -637,7 +657,14 @@ def _stream_functions(
 
     def step(state, prefix, prefix_mask):
         _, step_function = loop(prefix, prefix_mask)
-        return step_function(*state)
+        if interval == 1:
+            return step_function(*state)
+        last = ops.minimum(state[0] + interval, max_new_tokens)
+
+        def more(count, tokens, token, token_scores, finished, cache):
+            return ops.logical_and(count < last, ops.logical_not(ops.all(finished)))
+
+        return ops.while_loop(more, step_function, tuple(state), maximum_iterations=interval)
 
     if not eager:
         import tensorflow as tf
@@ -655,9 +682,17 @@ def _streaming_decode(functions, max_new_tokens, streamer):
     def decode(inputs):
         state, prefix, prefix_mask = first(inputs)
         streamer(np.asarray(state[2]))
-        while int(state[0]) < max_new_tokens and not bool(np.all(np.asarray(state[4]))):
+        done = 1
+        while done < max_new_tokens and not bool(np.all(np.asarray(state[4]))):
             state = step(state, prefix, prefix_mask)
-            streamer(np.asarray(state[2]))
+            count = int(state[0])
+            if count == done + 1:
+                streamer(np.asarray(state[2]))  # one step: the last token alone
+            else:
+                tokens = np.asarray(state[1])
+                for index in range(done, count):
+                    streamer(tokens[:, index])
+            done = count
         token_scores = state[3]
         return ops.concatenate([prefix, state[1]], axis=1), ops.sum(token_scores, 1), token_scores
 

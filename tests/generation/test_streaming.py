@@ -21,11 +21,15 @@ PROMPTS = np.array([[1, 2, 1], [3, 0, 3], [2, 2, 0]])
         {"stop_token_id": 2},
         {"strategy": "top_k", "top_k": 3, "seed": 4},
         {"strategy": "top_p", "top_p": 0.8, "seed": 1, "repetition_penalty": 1.4},
+        # Several steps per compiled call, the last call shorter (6 = 1 + 4 + 1).
+        {"stream_interval": 4},
+        {"stop_token_id": 2, "stream_interval": 2},
     ],
 )
 def test_streamed_tokens_are_the_tokens_of_a_plain_call(kwargs):
     model = ToyLanguageModel(vocabulary_size=6, seed=3)
-    expected = np.asarray(generate(model, PROMPTS, 6, jit_compile=False, **kwargs))
+    plain = {k: v for k, v in kwargs.items() if k != "stream_interval"}
+    expected = np.asarray(generate(model, PROMPTS, 6, jit_compile=False, **plain))
     steps = []
     tokens = generate(model, PROMPTS, 6, jit_compile=False, streamer=steps.append, **kwargs)
     np.testing.assert_array_equal(np.asarray(tokens), expected)
@@ -56,11 +60,12 @@ def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
         )
     )
     rows = [[3, 5, 7], [2, 9, 11, 4, 6]]
-    steps = []
-    outputs = model.generate(rows, 5, streamer=steps.append)
-    assert outputs == model.generate(rows, 5)
-    streamed = np.stack(steps, axis=1)
-    assert [row[len(prompt) :] for row, prompt in zip(outputs, rows)] == streamed.tolist()
+    for interval in (1, 3):
+        steps = []
+        outputs = model.generate(rows, 5, streamer=steps.append, stream_interval=interval)
+        assert outputs == model.generate(rows, 5)
+        streamed = np.stack(steps, axis=1)
+        assert [row[len(prompt) :] for row, prompt in zip(outputs, rows)] == streamed.tolist()
 
 
 @pytest.mark.parametrize(
@@ -69,6 +74,8 @@ def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
         ({"strategy": "beam", "streamer": print}, ValueError, "beam"),
         ({"streamer": "stdout"}, TypeError, "streamer"),
         ({"streamer": print, "stop_token_id": 99}, ValueError, "stop_token_id=99"),
+        ({"stream_interval": 2}, ValueError, "stream_interval=2, streamer=None"),
+        ({"streamer": print, "stream_interval": 0}, ValueError, "stream_interval=0"),
     ],
 )
 def test_bad_streaming_arguments_are_named(kwargs, error, match):
