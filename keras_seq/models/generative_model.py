@@ -8,9 +8,12 @@ from keras_seq import generation
 from keras_seq.generation.generate import apply_generation_defaults
 from keras_seq.generation.generate import validate_generation_defaults
 from keras_seq.generation.logits_processing import stop_ids
+from keras_seq.generation.prompts import bucket_length
 from keras_seq.generation.prompts import check_rows
 from keras_seq.generation.prompts import continuations
 from keras_seq.generation.prompts import is_token_id_rows
+from keras_seq.generation.prompts import left_pad
+from keras_seq.generation.prompts import rows_from_padded
 from keras_seq.generation.stop_strings import check_stop_strings
 from keras_seq.generation.stop_strings import stop_matcher_for
 from keras_seq.generation.stop_strings import stop_string_end
@@ -46,7 +49,17 @@ class GenerativeTask(Task):
     train / test steps stay Keras' own): float ids are a `TypeError`, ids outside the
     backbone's (source) vocabulary a `ValueError` naming the id (an embedding lookup would
     clamp or wrap them silently); see `keras_seq.utils.value_checks`.
+
+    A list of prompts of different lengths runs in one batch on a language model whose
+    `prefill` takes `{"token_ids", "padding_mask"}` with the prompts padded on the left
+    (class attribute `pads_prompts_left = True`: GPT gives each row its own positions and
+    masks the padded keys, an RNN carries its initial state over the padding): the batch is
+    padded to a power-of-two bucket, so the compiled loop is reused by every batch whose
+    longest prompt falls in the same bucket, and each row equals its prompt alone. Other
+    tasks (encoder-decoders, captioners) generate one group per length.
     """
+
+    pads_prompts_left = False
 
     def __init__(self, *args, generation_defaults=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -108,12 +121,27 @@ class GenerativeTask(Task):
 
         A list of token-id lists of different lengths (prompts, or an encoder-decoder's
         sources) returns a list of lists: each row's output (a language model's prompt and
-        continuation, an encoder-decoder's new tokens), ending with its stop token. Rows are
-        generated in groups of one length, so each equals its prompt alone;
-        `GPTCausalLM` batches them all at once instead."""
+        continuation, an encoder-decoder's new tokens), ending with its stop token; each
+        equals its prompt alone (one left-padded batch, or one group per length: see the
+        class docstring). With `pads_prompts_left`, a dict `{"token_ids", "padding_mask"}`
+        padded on either side returns a dict of the same keys, each row its prompt and
+        continuation, then `pad_token_id` filler (`padding_mask` False)."""
         max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
             max_new_tokens, strategy, kwargs
         )
+        if self.pads_prompts_left and is_token_id_rows(inputs):
+            return self._generate_rows(check_rows(inputs), max_new_tokens, strategy, kwargs)
+        if self.pads_prompts_left and isinstance(inputs, dict) and "padding_mask" in inputs:
+            rows = rows_from_padded(inputs.get("token_ids"), inputs["padding_mask"])
+            outputs = self._generate_rows(rows, max_new_tokens, strategy, kwargs)
+            pad = kwargs.get("pad_token_id", 0) or 0
+            width = max(len(row) for row in rows) + max_new_tokens
+            token_ids = np.full((len(outputs), width), pad, dtype="int32")
+            padding_mask = np.zeros((len(outputs), width), dtype=bool)
+            for index, row in enumerate(outputs):
+                token_ids[index, : len(row)] = row
+                padding_mask[index, : len(row)] = True
+            return {"token_ids": token_ids, "padding_mask": padding_mask}
         if is_token_id_rows(inputs):
             if kwargs.get("return_scores") or kwargs.get("streamer") is not None:
                 raise ValueError(
@@ -142,6 +170,43 @@ class GenerativeTask(Task):
             return outputs
         self.check_token_inputs(inputs)
         return generation.generate(self, inputs, max_new_tokens, strategy=strategy, **kwargs)
+
+    def check_prompt_room(self, longest, max_new_tokens):
+        """Raise when the longest prompt plus `max_new_tokens` does not fit the model (a
+        model with learned positions overrides it)."""
+
+    def _generate_rows(self, rows, max_new_tokens, strategy, kwargs):
+        """Prompts of any lengths (lists of ids) -> each prompt and its continuation, in one
+        left-padded batch (`pads_prompts_left` models)."""
+        if kwargs.get("return_scores"):
+            raise ValueError(
+                "`return_scores=True` returns arrays: pass prompts of one length as an array "
+                "for it. Received: return_scores=True with a list or a padded dict of prompts"
+            )
+        for row in rows:
+            self.check_token_inputs(np.asarray([row], "int32"))
+        longest = max(len(row) for row in rows)
+        self.check_prompt_room(longest, max_new_tokens)
+        if len({len(row) for row in rows}) == 1:
+            batch = np.asarray(rows, dtype="int32")
+            generated = generation.generate(
+                self, batch, max_new_tokens, strategy=strategy, **kwargs
+            )
+            length = longest
+        else:
+            length = bucket_length(longest)
+            token_ids, padding_mask = left_pad(rows, length, kwargs.get("pad_token_id") or 0)
+            generated = generation.generate(
+                self,
+                {"token_ids": token_ids, "padding_mask": padding_mask},
+                max_new_tokens,
+                strategy=strategy,
+                **kwargs,
+            )
+        stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
+        copies = kwargs.get("num_return_sequences") or 1  # each prompt's rows side by side
+        prompts = [row for row in rows for _ in range(copies)]
+        return continuations(generated, prompts, length, stops, self.stop_string_end(kwargs))
 
     def get_config(self):
         return {**super().get_config(), "generation_defaults": dict(self.generation_defaults)}

@@ -161,3 +161,29 @@ def test_several_sequences_per_prompt_follow_their_prompt(model):
     for index, row in enumerate(rows):
         alone_rows = np.asarray(rnn.generate(np.asarray([row]), 4, **kwargs)).tolist()
         assert outputs[2 * index : 2 * index + 2] == alone_rows
+
+
+def test_a_recurrent_model_batches_prompts_of_any_lengths_in_one_bucket():
+    # Left padding with a mask: the RNN carries its initial state over the padding, so each
+    # row equals its prompt alone, and one compiled loop serves the whole bucket.
+    from keras_seq.models import RNNBackbone
+    from keras_seq.models import RNNCausalLM
+
+    keras.utils.set_random_seed(2)
+    rnn = RNNCausalLM(RNNBackbone(vocabulary_size=30, embedding_dim=8, hidden_dim=16))
+    rows = [[3, 5, 7], [2, 9], [4, 4, 4, 4, 4, 1]]
+    for kwargs in ({"strategy": "greedy"}, {"strategy": "beam", "num_beams": 3}):
+        outputs = rnn.generate(rows, 5, stop_token_id=5, **kwargs)
+        assert outputs == [alone(rnn, row, 5, stop_token_id=5, **kwargs) for row in rows]
+    functions = rnn.__dict__["_keras_seq_generate_functions"]
+    decode = next(value[0] for key, value in functions.items() if key[0] == "greedy")
+    traces = decode.experimental_get_tracing_count()
+    rnn.generate([[1, 2, 3, 4, 5, 6, 7], [9], [8, 8]], 5, stop_token_id=5)  # same bucket
+    assert decode.experimental_get_tracing_count() == traces
+    padded = {"token_ids": np.array([[3, 5, 7, 0], [0, 2, 9, 8]]), "padding_mask": None}
+    padded["padding_mask"] = np.array([[1, 1, 1, 0], [0, 1, 1, 1]])
+    outputs = rnn.generate(padded, 3)
+    assert rows_from_padded(outputs["token_ids"], outputs["padding_mask"]) == [
+        alone(rnn, [3, 5, 7], 3),
+        alone(rnn, [2, 9, 8], 3),
+    ]

@@ -5,17 +5,9 @@ vocabulary, D hidden width.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_seq.api import keras_seq_export
-from keras_seq.generation.logits_processing import stop_ids
-from keras_seq.generation.prompts import bucket_length
-from keras_seq.generation.prompts import check_rows
-from keras_seq.generation.prompts import continuations
-from keras_seq.generation.prompts import is_token_id_rows
-from keras_seq.generation.prompts import left_pad
-from keras_seq.generation.prompts import rows_from_padded
 from keras_seq.models.generative_model import GenerativeTask
 from keras_seq.models.gpt.gpt_backbone import GPTBackbone
 from keras_seq.models.text_support import generate_from_text
@@ -80,6 +72,7 @@ class GPTCausalLM(GenerativeTask):
 
     # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
     forwarded_arguments = ("generation_defaults",)
+    pads_prompts_left = True
 
     backbone_cls = GPTBackbone
 
@@ -217,29 +210,9 @@ class GPTCausalLM(GenerativeTask):
                     rows, max_new_tokens, strategy, kwargs
                 ),
             )
-        if is_token_id_rows(inputs):
-            return self._generate_rows(check_rows(inputs), max_new_tokens, strategy, kwargs)
-        if isinstance(inputs, dict) and "padding_mask" in inputs:
-            rows = rows_from_padded(inputs.get("token_ids"), inputs["padding_mask"])
-            outputs = self._generate_rows(rows, max_new_tokens, strategy, kwargs)
-            pad = kwargs.get("pad_token_id", 0) or 0
-            width = max(len(row) for row in rows) + max_new_tokens
-            token_ids = np.full((len(outputs), width), pad, dtype="int32")
-            padding_mask = np.zeros((len(outputs), width), dtype=bool)
-            for index, row in enumerate(outputs):
-                token_ids[index, : len(row)] = row
-                padding_mask[index, : len(row)] = True
-            return {"token_ids": token_ids, "padding_mask": padding_mask}
         return super().generate(inputs, max_new_tokens, strategy=strategy, **kwargs)
 
-    def _generate_rows(self, rows, max_new_tokens, strategy, kwargs):
-        """Prompts of any lengths (lists of ids) -> each prompt and its continuation."""
-        if kwargs.get("return_scores"):
-            raise ValueError(
-                "`return_scores=True` returns arrays: pass prompts of one length as an array "
-                "for it. Received: return_scores=True with a list or a padded dict of prompts"
-            )
-        longest = max(len(row) for row in rows)
+    def check_prompt_room(self, longest, max_new_tokens):
         sequence_length = self.backbone.sequence_length
         if longest + max_new_tokens > sequence_length:
             raise ValueError(
@@ -247,23 +220,6 @@ class GPTCausalLM(GenerativeTask):
                 f"`sequence_length` ({sequence_length}) learned positions. Received: "
                 f"a prompt of {longest} tokens, max_new_tokens={max_new_tokens}"
             )
-        if len({len(row) for row in rows}) == 1:
-            batch = np.asarray(rows, dtype="int32")
-            generated = super().generate(batch, max_new_tokens, strategy=strategy, **kwargs)
-            length = longest
-        else:
-            length = bucket_length(longest)
-            token_ids, padding_mask = left_pad(rows, length, kwargs.get("pad_token_id") or 0)
-            generated = super().generate(
-                {"token_ids": token_ids, "padding_mask": padding_mask},
-                max_new_tokens,
-                strategy=strategy,
-                **kwargs,
-            )
-        stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
-        copies = kwargs.get("num_return_sequences") or 1  # each prompt's rows side by side
-        prompts = [row for row in rows for _ in range(copies)]
-        return continuations(generated, prompts, length, stops, self.stop_string_end(kwargs))
 
     def get_config(self):
         return {

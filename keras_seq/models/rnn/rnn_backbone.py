@@ -183,11 +183,16 @@ class RNNBackbone(Backbone):
 
     # === Cached decoding (the step computation of RNNCausalLM.generate) ===
 
-    def prefill(self, token_ids):
+    def prefill(self, token_ids, padding_mask=None):
         """Run the prompt int `(batch_size, prompt_length)`; returns `(outputs, cache)` (see
-        the class docstring)."""
+        the class docstring). `padding_mask` (bool, same shape) marks the real tokens of
+        prompts padded on the left: the recurrent layers carry their initial state over the
+        padding, so each row's state equals its prompt alone."""
         token_ids = ops.cast(token_ids, "int32")  # (B, T)
         mask = ops.not_equal(token_ids, 0) if self.mask_zero else None  # (B, T)
+        if padding_mask is not None:
+            real = ops.cast(padding_mask, "bool")
+            mask = real if mask is None else ops.logical_and(mask, real)
         x = self.token_embedding(token_ids)  # (B, T, E)
         states = []
         for recurrent_layer in self.recurrent_layers:

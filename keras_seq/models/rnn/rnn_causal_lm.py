@@ -103,6 +103,7 @@ class RNNCausalLM(GenerativeTask):
 
     # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
     forwarded_arguments = ("generation_defaults",)
+    pads_prompts_left = True
 
     backbone_cls = RNNBackbone
 
@@ -161,13 +162,24 @@ class RNNCausalLM(GenerativeTask):
     # === Generation protocol (keras_seq.generation.protocol) ===
 
     def prefill(self, inputs, max_new_tokens):
+        padding_mask = None
+        if isinstance(inputs, dict):  # Prompts padded on the left (`generate` pads lists).
+            unknown = set(inputs) - {"token_ids", "padding_mask"}
+            if unknown or "token_ids" not in inputs:
+                raise ValueError(
+                    f"{type(self).__name__}.generate() takes the prompt token ids, or a dict "
+                    "with 'token_ids' and optionally 'padding_mask'. Received keys: "
+                    f"{sorted(inputs)}"
+                )
+            padding_mask = inputs.get("padding_mask")
+            inputs = inputs["token_ids"]
         token_ids = ops.cast(inputs, "int32")  # (B, T)
         if len(token_ids.shape) != 2 or token_ids.shape[1] == 0:
             raise ValueError(
                 "`inputs` must be prompt token ids `(batch_size, prompt_length)` with "
                 f"prompt_length >= 1. Received: inputs.shape={tuple(token_ids.shape)}"
             )
-        _, cache = self.backbone.prefill(token_ids)
+        _, cache = self.backbone.prefill(token_ids, padding_mask=padding_mask)
         return token_ids, self._readout(cache["output"]), cache
 
     def call_with_cache(self, token_ids, cache, index):
