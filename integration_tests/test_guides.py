@@ -28,14 +28,20 @@ def test_guides_exist():
     assert all(path.is_dir() for path in GUIDE_CHECKPOINTS.values())
 
 
-# The longest guides run with the slow tests, to keep the default run near 15 minutes on 2
-# cores: decoding (about 40 s in fast mode) and three whose APIs other default tests cover
-# (the blocks, custom components and tf.distribute tests), 15-20 s each.
+# The default run keeps the guides a newcomer starts with (getting started, and the three
+# fine-tuning guides on checkpoints); the others run with the slow tests, to keep the default
+# run near 15 minutes on 2 cores: each takes 30-60 s in fast mode, and default unit tests
+# cover their APIs (decoding, blocks, custom components, tf.distribute, the vision, seq2seq,
+# DETR and recurrent model families).
 SLOW_GUIDES = {
     "decoding_strategies",
     "custom_components",
     "distributed_training",
     "transformers_from_blocks",
+    "vision_transformers",
+    "attention_and_seq2seq",
+    "detr",
+    "recurrent_networks",
 }
 
 
