@@ -13,6 +13,7 @@ from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncod
 from keras_seq.layers.embeddings.sine_position_encoding import static_start_index
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.model_size import check_model_size
+from keras_seq.utils.shape_checks import check_not_empty
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
@@ -187,6 +188,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             )
 
     def call(self, inputs, start_index=0):
+        check_not_empty("inputs", inputs, 1, "sequence_length")
         self._check_length(inputs.shape[1], start_index)
         tokens = self.token_embedding(inputs)  # (B, T, E)
         return self.position_embedding(tokens, start_index=start_index)  # (B, T, E)
