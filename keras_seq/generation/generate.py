@@ -179,6 +179,7 @@ def _decoder(model, strategy, options, max_new_tokens, stop_token_ids, pad_token
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         prefix_length = prefix.shape[1]
         _check_stops_fit(stop_token_ids, logits)
+        _check_top_k_fits(sampler, logits)
         prefix_mask = _prompt_mask(inputs, prefix)
         common = dict(
             max_new_tokens=max_new_tokens,
@@ -473,6 +474,19 @@ def _check_stops_fit(stop_token_ids, logits):
             )
 
 
+def _check_top_k_fits(sampler, logits):
+    """`ValueError` for a `top_k` above the vocabulary size (keras_hub's top-k and top-p
+    samplers, whose `k` it is, fail deep inside `top_k` then)."""
+    top_k, vocabulary_size = getattr(sampler, "k", None), logits.shape[-1]
+    if top_k is None or vocabulary_size is None:
+        return
+    if top_k > vocabulary_size:
+        raise ValueError(
+            f"`top_k` must be at most the vocabulary size {vocabulary_size} (the width of the "
+            f"model's logits); the default is {OPTION_DEFAULTS['top_k']}. Received: top_k={top_k}"
+        )
+
+
 def _stream_functions(
     model, sampler, max_new_tokens, stop_token_ids, pad_token_id, processing, jit_compile, eager
 ):
@@ -497,6 +511,7 @@ def _stream_functions(
     def first(inputs):
         prefix, logits, cache = model.prefill(inputs, max_new_tokens)
         _check_stops_fit(stop_token_ids, logits)
+        _check_top_k_fits(sampler, logits)
         prefix = ops.cast(prefix, "int32")
         prefix_mask = _prompt_mask(inputs, prefix)
         if prefix_mask is None:
