@@ -305,7 +305,8 @@ def _clearly_invalid(name, value):
         return True
     if name in ("max_new_tokens", "top_k") and (not float(value).is_integer() or value < 1):
         return True
-    if name in ("top_k", "stop_token_id") and value >= 4:  # the toy model has 4 tokens
+    # The toy model has 4 tokens: ids 0 to 3, at most 4 candidates.
+    if (name == "top_k" and value > 4) or (name == "stop_token_id" and value >= 4):
         return True
     if name == "temperature" and value <= 0:
         return True
