@@ -36,6 +36,18 @@ def decoder():
 CASES = {
     "attention": [
         (
+            lambda: layers.LuongAttention()(
+                [zeros(2, 3, 8), zeros(2, 5, 8)], mask=[None, ones_mask(2, 4)]
+            ),
+            r"`mask\[1\]` must be .* = \(2, 5\), the first two axes of `value`.*\(2, 4\)",
+        ),
+        (
+            lambda: layers.BahdanauAttention(units=4)(
+                [zeros(2, 3, 8), zeros(2, 5, 8)], mask=[ones_mask(2, 4), None]
+            ),
+            r"`mask\[0\]` must be .* = \(2, 3\), the first two axes of `query`",
+        ),
+        (
             lambda: attention()(zeros(2, 5, 8), zeros(2, 3, 8), value_mask=ones_mask(2, 4)),
             r"`value_mask` must be .* = \(2, 3\).* value_mask.shape=\(2, 4\)",
         ),
