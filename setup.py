@@ -57,6 +57,8 @@ setup(
             # COCO's reference mAP: the tests compare keras_seq.metrics.mean_average_precision
             # with it (skipped where it is missing).
             "pycocotools>=2.0.11",
+            # Property-based fuzzing (tests/test_fuzz.py); tested with 6.170.
+            "hypothesis>=6.170",
         ],
         "dev": [
             "pytest>=8",
@@ -64,6 +66,7 @@ setup(
             "scipy>=1.11",
             "scikit-learn>=1.9",
             "pycocotools>=2.0.11",
+            "hypothesis>=6.170",
             "ruff>=0.6",
             "tox>=4",
         ],

@@ -73,3 +73,23 @@ def test_keras_hub_byte_level_alphabet():
     byte_list, unicode_list = bytes_to_unicode()
     assert sorted(byte_list) == [bytes([b]) for b in range(256)]
     assert len(set(unicode_list)) == 256 and unicode_list[byte_list.index(b" ")] == "\u0120"
+
+
+def test_h5_store_entry_group(tmp_path):
+    # keras_seq.utils.saved_weights: the h5py group of the entry an H5IOStore is positioned
+    # on (the model's `vars` group), whose parent holds the model's layers.
+    import h5py
+    from keras.src.saving.saving_lib import H5IOStore
+
+    path = str(tmp_path / "store.weights.h5")
+    with h5py.File(path, "w") as file:
+        file.create_group("vars")
+        file.create_dataset("layers/dense/vars/0", data=np.zeros(2))
+    store = H5IOStore(path, mode="r")
+    try:
+        entry = store.get("")
+        assert isinstance(entry._h5_entry_group, h5py.Group)
+        assert entry._h5_entry_group.name == "/vars"
+        assert "layers/dense/vars/0" in entry._h5_entry_group.parent
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ import keras
 
 from keras_seq.models import lora
 from keras_seq.utils.layer_walk import iter_layers
+from keras_seq.utils.saved_weights import check_no_extra_weights
 
 
 class FunctionalModel(keras.Model):
@@ -34,6 +35,12 @@ class FunctionalModel(keras.Model):
             self.dtype_policy = keras.dtype_policies.get(dtype)
         elif isinstance(dtype, keras.dtype_policies.DTypePolicyMap):
             self.dtype_policy = keras.dtype_policies.get(dtype.default_policy)
+
+    def load_own_variables(self, store):
+        # A config that builds a smaller model than the one saved (num_layers edited) would
+        # load silently without the weights of the missing layers: refuse it.
+        check_no_extra_weights(self, store)
+        super().load_own_variables(store)
 
     def _config_dtype(self):
         """The dtype policy for `get_config()`: a `DTypePolicyMap` of the quantized layers' paths

@@ -20,6 +20,7 @@ from keras_seq.models.recurrent_stack import cell_argument
 from keras_seq.models.recurrent_stack import make_cell
 from keras_seq.models.seq2seq_presets import SEQ2SEQ_PRESETS
 from keras_seq.utils.masks import strip_keras_mask
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -165,6 +166,23 @@ class RNNSeq2SeqBackbone(Backbone):
         # Keras would name it "rnn_seq2_seq_backbone".
         kwargs.setdefault("name", default_name("rnn_seq2seq_backbone"))
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "RNNSeq2SeqBackbone",
+            {
+                "source_vocabulary_size": source_vocabulary_size,
+                "target_vocabulary_size": target_vocabulary_size,
+                "embedding_dim": embedding_dim,
+                "num_layers": num_layers,
+                "hidden_dim": hidden_dim,
+            },
+            [
+                (1, "source_vocabulary_size", "embedding_dim"),
+                (1, "target_vocabulary_size", "embedding_dim"),
+                (2, "num_layers", "hidden_dim", "hidden_dim"),
+            ],
+            num_blocks=2 * num_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         self.source_embedding = keras.layers.Embedding(

@@ -20,6 +20,7 @@ from keras_seq.models.cached_decoder import prefill_decoder_stack
 from keras_seq.models.default_name import default_name
 from keras_seq.models.marian_converter_transformers import MarianTransformersConverter
 from keras_seq.models.transformer_seq2seq_presets import TRANSFORMER_SEQ2SEQ_PRESETS
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_divisible
@@ -238,6 +239,31 @@ class TransformerSeq2SeqBackbone(Backbone):
         # Keras would name it "transformer_seq2_seq_backbone".
         kwargs.setdefault("name", default_name("transformer_seq2seq_backbone"))
         dtype = kwargs.get("dtype")
+        source_name = "vocabulary_size" if vocabulary_size is not None else "source_vocabulary_size"
+        target_name = "vocabulary_size" if vocabulary_size is not None else "target_vocabulary_size"
+        check_model_size(
+            "TransformerSeq2SeqBackbone",
+            {
+                source_name: source_size,
+                target_name: target_size,
+                "max_sequence_length": max_sequence_length or 0,
+                "num_encoder_layers": num_encoder_layers,
+                "num_decoder_layers": num_decoder_layers,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+            },
+            [
+                (1, source_name, "hidden_dim"),
+                (1, target_name, "hidden_dim"),
+                (2, "max_sequence_length", "hidden_dim"),
+                (4, "num_encoder_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_encoder_layers", "hidden_dim", "intermediate_dim"),
+                (8, "num_decoder_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_decoder_layers", "hidden_dim", "intermediate_dim"),
+            ],
+            num_blocks=num_encoder_layers + num_decoder_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         def token_embedding(size, tie_weights, name):

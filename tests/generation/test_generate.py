@@ -6,6 +6,7 @@ import pytest
 
 from keras_seq.generation import beam_search
 from keras_seq.generation import generate
+from keras_seq.generation import stream_generate
 from tests.generation.toy_model import ToyLanguageModel
 
 PROMPTS = np.array([[1, 2], [3, 0], [2, 2]])
@@ -336,3 +337,17 @@ def test_an_error_raised_while_tracing_reaches_the_caller_unwrapped(jit_compile)
     message = str(error.value)
     assert message.startswith("`inputs` must be prompt token ids"), message
     assert "in user code" not in message and "inputs.shape=(3,)" in message
+
+
+def test_top_k_above_the_vocabulary_size_is_refused():
+    # keras_hub's samplers failed inside tf.math.top_k ("input must have last dimension >= k").
+    model = ToyLanguageModel()  # 4 tokens
+    for strategy in ("top_k", "top_p"):
+        with pytest.raises(ValueError, match=r"`top_k` must be at most the vocabulary size 4"):
+            generate(model, PROMPTS, 2, strategy=strategy, top_k=5, jit_compile=False)
+    with pytest.raises(ValueError, match=r"`top_k` must be at most .* Received: top_k=5"):
+        list(stream_generate(model, PROMPTS, 2, strategy="top_k", top_k=5, jit_compile=False))
+    tokens = np.asarray(
+        generate(model, PROMPTS, 2, strategy="top_k", top_k=4, seed=1, jit_compile=False)
+    )
+    assert tokens.shape == (3, 4) and tokens.min() >= 0 and tokens.max() < 4

@@ -10,6 +10,7 @@ from keras import ops
 from keras_seq.layers.attention import attention_recorder
 from keras_seq.ops.attention import attention_probabilities
 from keras_seq.utils.initializers import clone_initializer
+from keras_seq.utils.shape_checks import check_padding_mask
 from keras_seq.utils.validation import validate_rate
 from keras_seq.utils.validation import validate_seed
 
@@ -148,6 +149,10 @@ class BaseAttention(keras.layers.Layer):
         query, value, key = _unpack_inputs(inputs, "inputs")
         query_mask, key_mask = _unpack_mask(mask)
         single_step = len(query.shape) == 2
+        # `mask` is `[query_mask, value_mask]`, Keras' convention.
+        if not single_step:
+            check_padding_mask("mask[0]", query_mask, "query", query)
+        check_padding_mask("mask[1]", key_mask, "value", key)
         if single_step:
             query = ops.expand_dims(query, 1)  # (B, 1, Q)
             if query_mask is not None:

@@ -14,6 +14,9 @@ from keras_seq.ops import attention as attention_ops
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.masks import padding_mask_of
 from keras_seq.utils.masks import strip_keras_mask
+from keras_seq.utils.shape_checks import check_attention_mask
+from keras_seq.utils.shape_checks import check_padding_mask
+from keras_seq.utils.shape_checks import check_rank
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -286,6 +289,21 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         return cache[:, 0], cache[:, 1], cache
 
+    def _check_masks(self, query, value, query_mask, value_mask, attention_mask, cache):
+        """`ValueError` for a mask whose static shape does not fit the inputs."""
+        check_rank("query", query, 3, "(batch_size, query_length, dim)")
+        check_padding_mask("query_mask", query_mask, "query", query)
+        if value is not None and cache is None:
+            check_padding_mask("value_mask", value_mask, "value", value)
+        if cache is not None:
+            key_length = cache.shape[2]
+        else:
+            key_length = (query if value is None else value).shape[1]
+        query_shape = tuple(query.shape)
+        check_attention_mask(
+            "attention_mask", attention_mask, query_shape[0], query_shape[1], key_length
+        )
+
     def _attention_mask(self, value_mask, attention_mask):
         """Rank-4 bool mask `(B|1, N|1, T|1, S)` from the padding and explicit masks."""
         mask = None
@@ -326,6 +344,7 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_update_index=None,
         training=None,
     ):
+        self._check_masks(query, value, query_mask, value_mask, attention_mask, cache)
         # Keras fills `query_mask` / `value_mask` from the inputs' masks only when several
         # tensors are passed, so read them here; an explicit mask wins.
         query_mask = padding_mask_of(query, query_mask)

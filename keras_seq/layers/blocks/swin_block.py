@@ -126,6 +126,7 @@ class SwinBlock(TransformerBlock):
                 f"static height and width. Received: inputs.shape={tuple(inputs_shape)}"
             )
         height, width, channels = inputs_shape[1], inputs_shape[2], inputs_shape[3]
+        self._map_size = (height, width)  # windows, shifts and masks are made for it
         # A window axis longer than the map is clamped to it, with no shift on that axis.
         self._window = (min(self.window_size, height), min(self.window_size, width))
         self._shift = tuple(
@@ -186,6 +187,15 @@ class SwinBlock(TransformerBlock):
         return (x, scores) if return_attention_scores else x
 
     def call(self, inputs, return_attention_scores=False, training=None):
+        if any(
+            size is not None and size != built
+            for size, built in zip(inputs.shape[1:3], self._map_size)
+        ):
+            raise ValueError(
+                "`inputs` must have the height and width this SwinBlock was built for, "
+                f"{self._map_size} (its windows and masks are made for them). "
+                f"Received: inputs.shape={tuple(inputs.shape)}"
+            )
         x, scores = self._residual(
             inputs,
             lambda h: self._windowed_attention(h, return_attention_scores, training),

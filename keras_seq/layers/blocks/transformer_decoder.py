@@ -5,6 +5,10 @@ import keras
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.blocks.transformer_block import TransformerBlock
 from keras_seq.utils.masks import padding_mask_of
+from keras_seq.utils.shape_checks import check_attention_mask
+from keras_seq.utils.shape_checks import check_padding_mask
+from keras_seq.utils.shape_checks import check_rank
+from keras_seq.utils.shape_checks import check_shape_rank
 
 
 @keras_seq_export
@@ -98,6 +102,12 @@ class TransformerDecoder(TransformerBlock):
     """
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        check_shape_rank(
+            "decoder_sequence",
+            decoder_sequence_shape,
+            3,
+            "(batch_size, sequence_length, hidden_dim)",
+        )
         hidden_dim = decoder_sequence_shape[-1]
         self.self_attention = self._make_attention(hidden_dim, "self_attention")
         self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
@@ -143,6 +153,16 @@ class TransformerDecoder(TransformerBlock):
     ):
         has_encoder = self._check_encoder_arguments(
             encoder_sequence, cross_attention_cache, encoder_position_embedding
+        )
+        self._check_masks(
+            decoder_sequence,
+            encoder_sequence,
+            decoder_padding_mask,
+            decoder_attention_mask,
+            encoder_padding_mask,
+            encoder_attention_mask,
+            self_attention_cache,
+            cross_attention_cache,
         )
         padding_mask = padding_mask_of(decoder_sequence, decoder_padding_mask)
         self_kwargs = self._attention_kwargs(
@@ -214,6 +234,40 @@ class TransformerDecoder(TransformerBlock):
                 scores["cross_attention"] = cross_extras[0]
             results.append(scores)
         return results[0] if len(results) == 1 else tuple(results)
+
+    def _check_masks(
+        self,
+        decoder_sequence,
+        encoder_sequence,
+        decoder_padding_mask,
+        decoder_attention_mask,
+        encoder_padding_mask,
+        encoder_attention_mask,
+        self_attention_cache,
+        cross_attention_cache,
+    ):
+        """`ValueError` for a sequence or mask whose static shape does not fit."""
+        layout = "(batch_size, sequence_length, hidden_dim)"
+        batch_size, length, _ = check_rank("decoder_sequence", decoder_sequence, 3, layout)
+        check_padding_mask(
+            "decoder_padding_mask", decoder_padding_mask, "decoder_sequence", decoder_sequence
+        )
+        # Keys of the self-attention: the cache's positions when decoding with one.
+        keys = length if self_attention_cache is None else self_attention_cache.shape[2]
+        check_attention_mask(
+            "decoder_attention_mask", decoder_attention_mask, batch_size, length, keys
+        )
+        if encoder_sequence is not None:
+            check_rank("encoder_sequence", encoder_sequence, 3, layout)
+            check_padding_mask(
+                "encoder_padding_mask", encoder_padding_mask, "encoder_sequence", encoder_sequence
+            )
+            keys = encoder_sequence.shape[1]
+        else:
+            keys = None if cross_attention_cache is None else cross_attention_cache.shape[2]
+        check_attention_mask(
+            "encoder_attention_mask", encoder_attention_mask, batch_size, length, keys
+        )
 
     def _check_encoder_arguments(
         self, encoder_sequence, cross_attention_cache, encoder_position_embedding

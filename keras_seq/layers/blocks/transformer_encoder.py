@@ -5,6 +5,10 @@ import keras
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.blocks.transformer_block import TransformerBlock
 from keras_seq.utils.masks import padding_mask_of
+from keras_seq.utils.shape_checks import check_attention_mask
+from keras_seq.utils.shape_checks import check_padding_mask
+from keras_seq.utils.shape_checks import check_rank
+from keras_seq.utils.shape_checks import check_shape_rank
 
 
 @keras_seq_export
@@ -79,6 +83,7 @@ class TransformerEncoder(TransformerBlock):
     """
 
     def build(self, inputs_shape):
+        check_shape_rank("inputs", inputs_shape, 3, "(batch_size, sequence_length, hidden_dim)")
         self.self_attention = self._make_attention(inputs_shape[-1], "self_attention")
         self.self_attention.build(inputs_shape, inputs_shape)
         self.self_attention_layer_norm = self._make_layer_norm(
@@ -102,6 +107,9 @@ class TransformerEncoder(TransformerBlock):
         return_attention_scores=False,
         training=None,
     ):
+        shape = check_rank("inputs", inputs, 3, "(batch_size, sequence_length, hidden_dim)")
+        check_padding_mask("padding_mask", padding_mask, "inputs", inputs)
+        check_attention_mask("attention_mask", attention_mask, shape[0], shape[1], shape[1])
         padding_mask = padding_mask_of(inputs, padding_mask)
         kwargs = self._attention_kwargs(
             padding_mask, padding_mask, attention_mask, attention_bias, return_attention_scores

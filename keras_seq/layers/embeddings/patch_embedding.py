@@ -18,8 +18,12 @@ class PatchEmbedding(keras.layers.Layer):
     hidden_dim)`, for ViT (flattened afterwards) and Swin (windowed on the grid). Pixels are
     never dropped silently: an image whose static size is not a multiple of `patch_size` is
     an error, unless `pad_to_multiple=True` zero-pads it at the bottom / right (Swin's
-    behaviour). Sizes known only at run time cannot be checked: without `pad_to_multiple`, feed
-    multiples of `patch_size` (a remainder would be cut off by the strided convolution).
+    behaviour). The size is checked when the layer is built and again at every call, so a
+    layer built for any size (`None` height / width, as `ViTBackbone(image_shape=(None, None,
+    3))`) refuses an eager image of another size too. Only a graph traced with unknown height
+    or width (a `tf.function` or `model.predict` over images of several sizes) cannot be
+    checked: there, without `pad_to_multiple`, feed multiples of `patch_size` (a remainder would
+    be cut off by the strided convolution).
 
     Args:
         hidden_dim: int. Embedding width.
@@ -72,14 +76,7 @@ class PatchEmbedding(keras.layers.Layer):
                 "`inputs` must be images (batch_size, height, width, channels). Received: "
                 f"inputs.shape={tuple(inputs_shape)}"
             )
-        if not self.pad_to_multiple:
-            for axis, size in (("height", inputs_shape[1]), ("width", inputs_shape[2])):
-                if size is not None and size % self.patch_size:
-                    raise ValueError(
-                        f"The image {axis} must be a multiple of `patch_size`, or set "
-                        f"`pad_to_multiple=True`. Received: image {axis}={size}, "
-                        f"patch_size={self.patch_size}"
-                    )
+        self._check_image_size(inputs_shape)
         self.projection = keras.layers.Conv2D(
             self.hidden_dim,
             self.patch_size,
@@ -91,7 +88,20 @@ class PatchEmbedding(keras.layers.Layer):
         )
         self.projection.build(inputs_shape)
 
+    def _check_image_size(self, shape):
+        if self.pad_to_multiple:
+            return
+        for axis, size in (("height", shape[1]), ("width", shape[2])):
+            if size is not None and size % self.patch_size:
+                raise ValueError(
+                    f"The image {axis} must be a multiple of `patch_size`, or set "
+                    f"`pad_to_multiple=True`. Received: image {axis}={size}, "
+                    f"patch_size={self.patch_size}"
+                )
+
     def call(self, inputs):
+        # A layer built for any size (height / width `None`) sees the size at call time.
+        self._check_image_size(inputs.shape)
         if self.pad_to_multiple:
             height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
             inputs = ops.pad(

@@ -13,6 +13,7 @@ from keras_seq.layers.embeddings.sine_position_encoding import merge_positions
 from keras_seq.layers.embeddings.sine_position_encoding import merged_output_shape
 from keras_seq.layers.embeddings.sine_position_encoding import static_start_index
 from keras_seq.layers.embeddings.sine_position_encoding import validate_merge
+from keras_seq.utils.shape_checks import check_not_empty
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 
@@ -184,6 +185,7 @@ class PositionEmbedding(keras.layers.Layer):
         return ops.slice(table, [begin, 0], [length, table.shape[1]])  # (T, D)
 
     def call(self, inputs, start_index=0):
+        check_not_empty("inputs", inputs, 1, "sequence_length")
         self._check_positions(inputs.shape[1], start_index)
         positions = self.positions(ops.shape(inputs)[1], start_index)
         return merge_positions(inputs, ops.cast(positions, self.compute_dtype), self.merge)

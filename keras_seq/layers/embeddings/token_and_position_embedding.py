@@ -12,6 +12,8 @@ from keras_seq.layers.embeddings.position_embedding import get_initializer
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
 from keras_seq.layers.embeddings.sine_position_encoding import static_start_index
 from keras_seq.utils.initializers import clone_initializer
+from keras_seq.utils.model_size import check_model_size
+from keras_seq.utils.shape_checks import check_not_empty
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
@@ -114,6 +116,16 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 "`interpolate` only applies to a learned position table; the sine encoding "
                 f"works at any length. Received: interpolate=True, position={position!r}"
             )
+        check_model_size(
+            "TokenAndPositionEmbedding",
+            {
+                "vocabulary_size": vocabulary_size,
+                "sequence_length": sequence_length or 0,
+                "embedding_dim": embedding_dim,
+            },
+            [(1, "vocabulary_size", "embedding_dim"), (1, "sequence_length", "embedding_dim")],
+            dtype=kwargs.get("dtype"),
+        )
         initializer = get_initializer("embeddings_initializer", embeddings_initializer)
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size
@@ -176,6 +188,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             )
 
     def call(self, inputs, start_index=0):
+        check_not_empty("inputs", inputs, 1, "sequence_length")
         self._check_length(inputs.shape[1], start_index)
         tokens = self.token_embedding(inputs)  # (B, T, E)
         return self.position_embedding(tokens, start_index=start_index)  # (B, T, E)

@@ -13,6 +13,8 @@ from keras import tree
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
 from keras_seq.utils.masks import padding_mask_of
+from keras_seq.utils.shape_checks import check_not_empty
+from keras_seq.utils.shape_checks import check_padding_mask
 from keras_seq.utils.validation import validate_bool
 
 
@@ -135,6 +137,10 @@ class AttentionRNN(keras.layers.Layer):
         # Keras fills in `mask` from the Keras mask of `inputs` only when `inputs` is the
         # call's single tensor argument; beside `memory` it has to be read off the tensor.
         # (The same rule makes `keras.layers.LSTM(...)(x, initial_state=...)` ignore x's mask.)
+        check_not_empty("inputs", inputs, 1, "number of steps")
+        check_not_empty("memory", memory, 1, "memory_length")
+        check_padding_mask("mask", mask, "inputs", inputs)
+        check_padding_mask("memory_mask", memory_mask, "memory", memory)
         mask = padding_mask_of(inputs, mask)
         dtype = self.cell.compute_dtype
         inputs, memory = ops.cast(inputs, dtype), ops.cast(memory, dtype)

@@ -13,6 +13,7 @@ from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
+from keras_seq.utils.shape_checks import check_shape_rank
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 from keras_seq.utils.validation import validate_seed
@@ -101,6 +102,15 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         return self._bias_initializer
 
     def build(self, input_shape):
+        # keras.layers.RNN builds a cell with one step, (batch_size, input_dim): a rank-2
+        # sequence gives a rank-1 step, which failed later in an op ("Index out of range").
+        check_shape_rank(
+            "inputs",
+            input_shape,
+            2,
+            f"one step (batch_size, input_dim) of {type(self).__name__}; keras.layers.RNN "
+            "takes sequences (batch_size, timesteps, input_dim)",
+        )
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(

@@ -11,6 +11,8 @@ from keras import tree
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.recurrent.cell_sizes import cell_output_size
+from keras_seq.utils.shape_checks import check_not_empty
+from keras_seq.utils.shape_checks import check_padding_mask
 from keras_seq.utils.validation import validate_positive_int
 
 
@@ -199,6 +201,8 @@ class TruncatedBPTT(keras.layers.Wrapper):
         )
 
     def call(self, inputs, initial_state=None, mask=None, padding_mask=None, training=None):
+        check_not_empty("inputs", inputs, 1, "number of steps")
+        check_padding_mask("padding_mask", padding_mask, "inputs", inputs)
         rnn = self.layer
         if padding_mask is not None:
             mask = padding_mask

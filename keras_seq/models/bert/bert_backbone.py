@@ -13,6 +13,7 @@ from keras_seq.models.backbone import Backbone
 from keras_seq.models.bert.bert_converter_keras_hub import BERTKerasHubConverter
 from keras_seq.models.bert.bert_converter_transformers import BERTTransformersConverter
 from keras_seq.models.bert.bert_presets import BERT_PRESETS
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
@@ -164,6 +165,26 @@ class BERTBackbone(Backbone):
         _validate_activation(activation)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "BERTBackbone",
+            {
+                "vocabulary_size": vocabulary_size,
+                "max_sequence_length": max_sequence_length,
+                "num_segments": num_segments,
+                "num_layers": num_layers,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+            },
+            [
+                (1, "vocabulary_size", "hidden_dim"),
+                (1, "max_sequence_length", "hidden_dim"),
+                (1, "num_segments", "hidden_dim"),
+                (4, "num_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_layers", "hidden_dim", "intermediate_dim"),
+            ],
+            num_blocks=num_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         token_and_position_embedding = TokenAndPositionEmbedding(

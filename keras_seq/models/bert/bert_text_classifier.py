@@ -11,6 +11,7 @@ from keras_seq.models.bert.bert_backbone import BERTBackbone
 from keras_seq.models.bert.bert_backbone import bert_kernel_initializer
 from keras_seq.models.bert.bert_backbone import has_bert_interface
 from keras_seq.models.bert.bert_text_task import BERTTextTask
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -85,6 +86,8 @@ class BERTTextClassifier(BERTTextTask):
             "a BERTBackbone (or a backbone with its interface)",
         )
         validate_positive_int("num_classes", num_classes)
+        # The head has (at least) one weight per class.
+        check_model_size(type(self).__name__, {"num_classes": num_classes}, [(1, "num_classes")])
         validate_rate("dropout", dropout)
         kwargs.setdefault("dtype", backbone.dtype_policy)
         dtype = kwargs["dtype"]

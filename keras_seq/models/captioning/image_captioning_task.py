@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_seq.models.captioning.captioning_cnn_backbone import CaptioningCNNBackbone
 from keras_seq.models.generative_model import GenerativeTask
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
@@ -88,6 +89,12 @@ class ImageCaptioningTask(GenerativeTask):
         validate_start_token_id(start_token_id, vocabulary_size)
         kwargs.setdefault("dtype", backbone.dtype_policy)
         dtype = kwargs["dtype"]
+        check_model_size(
+            type(self).__name__,
+            {"vocabulary_size": vocabulary_size, "hidden_dim": hidden_dim},
+            [(2, "vocabulary_size", "hidden_dim"), (4, "hidden_dim", "hidden_dim")],
+            dtype=dtype,
+        )
         # Tracked first, so that its weights come first in `weights` (as in keras_seq 0.1).
         self.backbone = backbone
         # Read by `_build_decoder` (stored before the layers are made, with the subclass's).

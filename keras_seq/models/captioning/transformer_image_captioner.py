@@ -13,6 +13,7 @@ from keras_seq.layers.embeddings.token_and_position_embedding import TokenAndPos
 from keras_seq.models.cached_decoder import decoder_stack_step
 from keras_seq.models.cached_decoder import prefill_decoder_stack
 from keras_seq.models.captioning.image_captioning_task import ImageCaptioningTask
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_int
 
@@ -112,6 +113,20 @@ class TransformerImageCaptioner(ImageCaptioningTask):
         ):
             validate_positive_int(name, value)
         validate_divisible("hidden_dim", hidden_dim, "num_heads", num_heads)
+        check_model_size(
+            "TransformerImageCaptioner",
+            {
+                "num_layers": num_layers,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+            },
+            [
+                (8, "num_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_layers", "hidden_dim", "intermediate_dim"),
+            ],
+            num_blocks=num_layers,
+            dtype=kwargs.get("dtype"),
+        )
         # Read by `_build_decoder`.
         self.num_layers = num_layers
         self.num_heads = num_heads

@@ -16,6 +16,7 @@ from keras_seq.models.backbone import Backbone
 from keras_seq.models.detr.detr_converter_transformers import DETRTransformersConverter
 from keras_seq.models.detr.detr_presets import DETR_PRESETS
 from keras_seq.utils.layer_walk import find_layers
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
@@ -167,6 +168,25 @@ class DETRBackbone(Backbone):
         validate_bool("freeze_batch_norm", freeze_batch_norm)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "DETRBackbone",
+            {
+                "num_queries": num_queries,
+                "num_encoder_layers": num_encoder_layers,
+                "num_decoder_layers": num_decoder_layers,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+            },
+            [
+                (1, "num_queries", "hidden_dim"),
+                (4, "num_encoder_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_encoder_layers", "hidden_dim", "intermediate_dim"),
+                (8, "num_decoder_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_decoder_layers", "hidden_dim", "intermediate_dim"),
+            ],
+            num_blocks=num_encoder_layers + num_decoder_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         image_encoder_given = image_encoder is not None

@@ -13,6 +13,7 @@ from keras_seq.api import keras_seq_export
 from keras_seq.models.detr.detr_backbone import DETRBackbone
 from keras_seq.models.image_task import ImageTask
 from keras_seq.ops.boxes import box_cxcywh_to_xyxy
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_positive_int
 
 
@@ -99,6 +100,8 @@ class DETRObjectDetector(ImageTask):
             'a DETRBackbone (or a functional model whose output dict has "decoder_hidden_states")',
         )
         validate_positive_int("num_classes", num_classes)
+        # The head has (at least) one weight per class.
+        check_model_size(type(self).__name__, {"num_classes": num_classes}, [(1, "num_classes")])
         kwargs.setdefault("dtype", backbone.dtype_policy)
         dtype = kwargs["dtype"]
 

@@ -15,6 +15,7 @@ from keras_seq.models.gpt.gpt_converter_keras_hub import GPTKerasHubConverter
 from keras_seq.models.gpt.gpt_converter_transformers import GPTTransformersConverter
 from keras_seq.models.gpt.gpt_presets import GPT_PRESETS
 from keras_seq.ops.activations import gelu_approximate
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_positive_float
 from keras_seq.utils.validation import validate_positive_int
@@ -96,6 +97,24 @@ class GPTBackbone(Backbone):
         validate_rate("dropout", dropout)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "GPTBackbone",
+            {
+                "vocabulary_size": vocabulary_size,
+                "sequence_length": sequence_length,
+                "num_layers": num_layers,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+            },
+            [
+                (1, "vocabulary_size", "hidden_dim"),
+                (1, "sequence_length", "hidden_dim"),
+                (4, "num_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_layers", "hidden_dim", "intermediate_dim"),
+            ],
+            num_blocks=num_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         self.embedding = TokenAndPositionEmbedding(

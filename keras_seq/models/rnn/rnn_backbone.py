@@ -13,6 +13,7 @@ from keras_seq.models.recurrent_stack import cell_argument
 from keras_seq.models.recurrent_stack import make_cell
 from keras_seq.models.rnn.rnn_presets import RNN_PRESETS
 from keras_seq.utils.masks import strip_keras_mask
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
@@ -114,6 +115,21 @@ class RNNBackbone(Backbone):
         validate_bool("mask_zero", mask_zero)
         cell = cell_argument(cell)
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "RNNBackbone",
+            {
+                "vocabulary_size": vocabulary_size,
+                "embedding_dim": embedding_dim,
+                "num_layers": num_layers,
+                "hidden_dim": hidden_dim,
+            },
+            [
+                (1, "vocabulary_size", "embedding_dim"),
+                (1, "num_layers", "hidden_dim", "hidden_dim"),
+            ],
+            num_blocks=num_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         token_embedding = self._make_token_embedding(

@@ -15,6 +15,7 @@ from keras_seq.models.swin.swin_converter_keras_hub import SwinKerasHubConverter
 from keras_seq.models.swin.swin_converter_timm import SwinTimmConverter
 from keras_seq.models.swin.swin_converter_transformers import SwinTransformersConverter
 from keras_seq.models.swin.swin_presets import SWIN_PRESETS
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
@@ -146,6 +147,18 @@ class SwinBackbone(Backbone):
         validate_rate("drop_path_rate", drop_path_rate)
         validate_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "SwinBackbone",
+            {"patch_size": patch_size, "channels": image_shape[2], "hidden_dim": hidden_dim},
+            [(1, "patch_size", "patch_size", "channels", "hidden_dim")]
+            + [
+                # Stage `stage` is 2**stage times wider: attention and MLP kernels per block.
+                ((4 + 2 * mlp_ratio) * 4**stage * depth, "hidden_dim", "hidden_dim")
+                for stage, depth in enumerate(num_layers)
+            ],
+            num_blocks=sum(num_layers),
+            dtype=dtype,
+        )
         rates = iter(np.linspace(0.0, drop_path_rate, sum(num_layers)))
 
         # === Layers ===

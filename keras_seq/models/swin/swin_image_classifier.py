@@ -10,6 +10,7 @@ from keras import ops
 from keras_seq.api import keras_seq_export
 from keras_seq.models.image_task import ImageClassifier
 from keras_seq.models.swin.swin_backbone import SwinBackbone
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_positive_int
 
 
@@ -74,6 +75,10 @@ class SwinImageClassifier(ImageClassifier):
         )
         if num_classes is not None or not self._head_optional:
             validate_positive_int("num_classes", num_classes)
+            # The head has (at least) one weight per class.
+            check_model_size(
+                type(self).__name__, {"num_classes": num_classes}, [(1, "num_classes")]
+            )
         kwargs.setdefault("dtype", backbone.dtype_policy)
 
         # === Layers ===

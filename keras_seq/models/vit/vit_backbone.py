@@ -18,6 +18,7 @@ from keras_seq.models.vit.vit_converter_keras_hub import ViTKerasHubConverter
 from keras_seq.models.vit.vit_converter_timm import ViTTimmConverter
 from keras_seq.models.vit.vit_converter_transformers import ViTTransformersConverter
 from keras_seq.models.vit.vit_presets import VIT_PRESETS
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_divisible
 from keras_seq.utils.validation import validate_image_shape
@@ -137,6 +138,25 @@ class ViTBackbone(Backbone):
         grid_shape = _position_grid(image_shape, patch_size, position_grid_shape)
         kwargs.setdefault("name", default_name("vit_backbone"))  # Keras would say "vi_t_backbone".
         dtype = kwargs.get("dtype")
+        check_model_size(
+            "ViTBackbone",
+            {
+                "patch_size": patch_size,
+                "channels": image_shape[2],
+                "num_patches": grid_shape[0] * grid_shape[1],
+                "num_layers": num_layers,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+            },
+            [
+                (1, "patch_size", "patch_size", "channels", "hidden_dim"),
+                (1, "num_patches", "hidden_dim"),
+                (4, "num_layers", "hidden_dim", "hidden_dim"),
+                (2, "num_layers", "hidden_dim", "intermediate_dim"),
+            ],
+            num_blocks=num_layers,
+            dtype=dtype,
+        )
 
         # === Layers ===
         self.patch_embedding = PatchEmbedding(

@@ -11,6 +11,7 @@ from keras_seq.api import keras_seq_export
 from keras_seq.models.default_name import default_name
 from keras_seq.models.image_task import ImageClassifier
 from keras_seq.models.vit.vit_backbone import ViTBackbone
+from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
@@ -98,6 +99,10 @@ class ViTImageClassifier(ImageClassifier):
         )
         if num_classes is not None or not self._head_optional:
             validate_positive_int("num_classes", num_classes)
+            # The head has (at least) one weight per class.
+            check_model_size(
+                type(self).__name__, {"num_classes": num_classes}, [(1, "num_classes")]
+            )
         validate_choice("pooling", pooling, ("token", "mean"))
         validate_bool("pooled_layer_norm", pooled_layer_norm)
         num_prefix_tokens = int(getattr(backbone, "use_class_token", True))
