@@ -1,4 +1,4 @@
-"""Tests for `keras-seq generate` (keras_seq/cli.py, keras_seq/recipes/generate_text.py,
+"""Tests for `keras-seq generate` (keras_seq/cli/, keras_seq/recipes/generate_text.py,
 keras_seq/recipes/model_sources.py and keras_seq/recipes/vocabulary_file.py) on small saved
 models built here (untrained: decoding is deterministic all the same), and on the GPT-2
 checkpoint written by transformers in tests/models/checkpoint_fixtures/hf_gpt2 (its greedy

@@ -1,4 +1,4 @@
-"""Tests for `keras-seq train` (keras_seq/cli.py) and the recipes behind it (keras_seq/recipes).
+"""Tests for `keras-seq train` (keras_seq/cli/) and the recipes behind it (keras_seq/recipes).
 
 Each recipe runs with `--quick` through `cli.main` in this process, into `tmp_path`; the tests
 check its outputs and recompute its held-out score from the saved `model.keras`, so that the

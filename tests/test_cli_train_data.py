@@ -1,4 +1,4 @@
-"""Tests for `keras-seq train --data` (keras_seq/cli.py) on the user's own files, and the
+"""Tests for `keras-seq train --data` (keras_seq/cli/) on the user's own files, and the
 modules that find and stream them (keras_seq/recipes/data_files.py, text_data.py).
 
 Each test writes its tiny data set into `tmp_path`; the end-to-end runs go through `cli.main`

@@ -1,0 +1,109 @@
+"""`keras-seq evaluate` and `keras-seq predict` on a model saved by `keras-seq train`."""
+
+import json
+import os
+
+from keras_seq.cli.base import UsageError
+from keras_seq.cli.base import argument
+from keras_seq.cli.base import positive_int
+from keras_seq.cli.base import quiet_tensorflow
+from keras_seq.cli.base import subcommand
+from keras_seq.recipes import model_sources
+from keras_seq.subpackages import import_subpackages
+
+
+def _check_saved_model(model_path):
+    """MODEL of `evaluate` / `predict`, from the file system alone (before TensorFlow)."""
+    if not (os.path.isfile(model_path) and model_path.endswith(".keras")):
+        reason = "does not exist" if not os.path.exists(model_path) else "is not a .keras file"
+        raise UsageError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
+
+
+@subcommand(
+    "evaluate",
+    help="evaluate a model saved by `keras-seq train` on your data",
+    description=(
+        "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text model needs the "
+        "vocabulary.json beside it) and score it on --data, given as for training: an image "
+        "classifier on a directory with one sub-directory of images per class (named as its "
+        "classes): accuracy, top-5 accuracy and loss; a language model (char-lm) on text "
+        "files or directories of .txt files: loss and perplexity; a seq2seq model "
+        "(seq2seq-attention) on tab-separated pairs: exact match and character accuracy of "
+        "greedy decoding."
+    ),
+    arguments=[
+        argument("model_path", metavar="MODEL", help="a saved model (RUN_DIR/model.keras)"),
+        argument("--data", nargs="+", metavar="PATH", required=True, help="the data to score"),
+        argument(
+            "--batch-size", type=positive_int, default=32, help="batch size (default: %(default)s)"
+        ),
+        argument("--json", action="store_true", help="print the scores as a JSON object"),
+    ],
+)
+def evaluate_command(args):
+    _check_saved_model(args.model_path)
+    with quiet_tensorflow():
+        import_subpackages()
+        from keras_seq.recipes import evaluate_model
+
+        try:
+            scores = evaluate_model.evaluate_saved_model(
+                args.model_path, args.data, batch_size=args.batch_size
+            )
+        except model_sources.GenerateOptionError as error:
+            raise UsageError(str(error)) from None
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    else:
+        print(f"{scores['class']} ({scores['task']}) on {scores['examples']} examples")
+        for key, value in scores.items():
+            if key not in ("model", "task", "class", "data", "examples"):
+                print(f"  {key}: {value:.4g}")
+    return 0
+
+
+@subcommand(
+    "predict",
+    help="classify images, continue text or translate lines with a model saved by "
+    "`keras-seq train`",
+    description=(
+        "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text model needs the "
+        "vocabulary.json beside it) and print one line per input: an image classifier takes "
+        "image files and prints the most probable classes with their probabilities; a "
+        "language model takes prompts and prints each with its greedy continuation; a "
+        "seq2seq model takes source lines and prints their greedy translations. "
+        "`keras-seq generate` offers the other decoding strategies."
+    ),
+    arguments=[
+        argument("model_path", metavar="MODEL", help="a saved model (RUN_DIR/model.keras)"),
+        argument("inputs", metavar="INPUTS", nargs="+", help="image files, prompts or lines"),
+        argument(
+            "--top-k",
+            type=positive_int,
+            help="image classifier: classes per image (default: 5, or fewer classes)",
+        ),
+        argument(
+            "--max-new-tokens",
+            type=positive_int,
+            help="text models: tokens to generate (default: the vocabulary file's)",
+        ),
+    ],
+)
+def predict_command(args):
+    _check_saved_model(args.model_path)
+    with quiet_tensorflow():
+        import_subpackages()
+        from keras_seq.recipes import evaluate_model
+
+        try:
+            lines = evaluate_model.predict_saved_model(
+                args.model_path,
+                args.inputs,
+                top_k=args.top_k,
+                max_new_tokens=args.max_new_tokens,
+            )
+        except model_sources.GenerateOptionError as error:
+            raise UsageError(str(error)) from None
+    for line in lines:
+        print(line)
+    return 0
