@@ -399,6 +399,7 @@ def test_every_recipe_loads():
     assert list(registry.RECIPES) == [
         "char-lm",
         "seq2seq-attention",
+        "bert-classifier",
         "vit-digits",
         "swin-digits",
         "detr-shapes",

@@ -26,7 +26,9 @@ def _check_saved_model(model_path):
         "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text model needs the "
         "vocabulary.json beside it) and score it on --data, given as for training: an image "
         "classifier on a directory with one sub-directory of images per class (named as its "
-        "classes): accuracy, top-5 accuracy and loss; a language model (char-lm) on text "
+        "classes): accuracy, top-5 accuracy and loss; a text classifier (bert-classifier) on "
+        ".csv or .tsv files of labeled texts (labels named as the classes.json beside it): "
+        "the same scores; a language model (char-lm) on text "
         "files or directories of .txt files: loss and perplexity; a seq2seq model "
         "(seq2seq-attention) on tab-separated pairs: exact match and character accuracy of "
         "greedy decoding."
@@ -64,23 +66,27 @@ def evaluate_command(args):
 
 @subcommand(
     "predict",
-    help="classify images, continue text or translate lines with a model saved by "
+    help="classify images or texts, continue text or translate lines with a model saved by "
     "`keras-seq train`",
     description=(
-        "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text model needs the "
-        "vocabulary.json beside it) and print one line per input: an image classifier takes "
-        "image files and prints the most probable classes with their probabilities; a "
-        "language model takes prompts and prints each with its greedy continuation; a "
-        "seq2seq model takes source lines and prints their greedy translations. "
+        "Load a model saved by `keras-seq train` (RUN_DIR/model.keras; a text generation "
+        "model needs the vocabulary.json beside it) and print one line per input: an image "
+        "classifier takes image files and prints the most probable classes with their "
+        "probabilities; a text classifier takes texts and prints them likewise (class names "
+        "from the classes.json beside it); a language model takes prompts and prints each "
+        "with its greedy continuation; a seq2seq model takes source lines and prints their "
+        "greedy translations. "
         "`keras-seq generate` offers the other decoding strategies."
     ),
     arguments=[
         argument("model_path", metavar="MODEL", help="a saved model (RUN_DIR/model.keras)"),
-        argument("inputs", metavar="INPUTS", nargs="+", help="image files, prompts or lines"),
+        argument(
+            "inputs", metavar="INPUTS", nargs="+", help="image files, texts, prompts or lines"
+        ),
         argument(
             "--top-k",
             type=positive_int,
-            help="image classifier: classes per image (default: 5, or fewer classes)",
+            help="classifiers: classes per input (default: 5, or fewer classes)",
         ),
         argument(
             "--max-new-tokens",

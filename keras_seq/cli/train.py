@@ -42,7 +42,11 @@ def _data_errors():
         "or directories of .txt files; the vocabulary is the data's characters, saved as "
         "vocabulary.json), `keras-seq train vit-digits --data DIR` (one sub-directory of "
         "images per class; the class names are saved with the model), "
-        "`keras-seq train seq2seq-attention --data pairs.tsv` (source TAB target per line). "
+        "`keras-seq train seq2seq-attention --data pairs.tsv` (source TAB target per line), "
+        "`keras-seq train bert-classifier --data reviews.csv` (a header row naming a text "
+        "column, text or sentence, and a label column, label or class; .tsv files are "
+        "tab-separated; the labels' names are saved as classes.json, the WordPiece "
+        "vocabulary is built from the texts and kept in the model). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
@@ -95,10 +99,10 @@ def _data_errors():
             dest="from_model",
             metavar="MODEL",
             help="with --data: fine-tune this model instead of building one: a .keras file "
-            "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it), or for "
-            "vit-digits and "
-            "swin-digits a preset or checkpoint handle of from_preset (a new head when the "
-            "number of classes differs)",
+            "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it; "
+            "bert-classifier: a BERTTextClassifier with its tokenizer), or for vit-digits, "
+            "swin-digits and bert-classifier a checkpoint or preset handle of from_preset (a "
+            "new head when the classes differ)",
         ),
         argument(
             "--overwrite",
@@ -121,7 +125,9 @@ def _data_errors():
             "vit-digits, swin-digits: one directory with a sub-directory of images per class "
             "(a fifth of them validates, unless --validation-data); seq2seq-attention: "
             "tab-separated files, source TAB target per line, or directories of .tsv files "
-            "(every tenth pair validates)",
+            "(every tenth pair validates); bert-classifier: .csv or .tsv files with a header "
+            "row naming a text and a label column, or directories of them (a fifth of the "
+            "rows validates)",
         ),
         argument(
             "--validation-data",

@@ -2,7 +2,9 @@
 
 The model's class says what it takes: an image classifier (`ViTImageClassifier`,
 `SwinImageClassifier`) takes a directory with one sub-directory of images per class (named
-as the model's `label_names`) and image files; a causal language model (`RNNCausalLM`,
+as the model's `label_names`) and image files; a text classifier (`BERTTextClassifier` with
+its tokenizer) takes CSV or TSV files of labeled texts (labels named as the `classes.json`
+beside it) and texts; a causal language model (`RNNCausalLM`,
 `GPTCausalLM`) takes text files and prompts; a sequence-to-sequence model (`RNNSeq2SeqLM`,
 `TransformerSeq2SeqLM`) takes tab-separated pairs and source lines. The text models need the
 `vocabulary.json` that `keras-seq train` wrote beside them.
@@ -18,10 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
+from keras_seq.models.bert.bert_text_classifier import BERTTextClassifier
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_task import ImageClassifier
 from keras_seq.recipes import data_files
 from keras_seq.recipes import generate_text
+from keras_seq.recipes import text_classification
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.image_data import ImageFolders
 from keras_seq.recipes.image_data import model_image_shape
@@ -33,15 +37,19 @@ EVALUATION_SEQUENCE_LENGTH = 64
 
 
 def model_task(model):
-    """`"image_classifier"`, `"language_model"`, `"seq2seq"`, or `None`."""
+    """`"image_classifier"`, `"text_classifier"`, `"language_model"`, `"seq2seq"`, or
+    `None`."""
     if isinstance(model, ImageClassifier):
         return "image_classifier"
+    if isinstance(model, BERTTextClassifier):
+        return "text_classifier"
     return generate_text.model_kind(model)
 
 
 def load_saved_model(model_path):
-    """The model of a `.keras` file, its task (`model_task`) and, for a text model, the
-    vocabulary file beside it (`vocabulary_file.read_vocabulary_file`)."""
+    """The model of a `.keras` file, its task (`model_task`) and, for a text generation
+    model, the vocabulary file beside it (`vocabulary_file.read_vocabulary_file`); for a
+    text classifier, its class names (the `classes.json` beside it, else `"0"`, `"1"`, ...)."""
     model_path = os.fspath(model_path)
     if not (os.path.isfile(model_path) and model_path.endswith(".keras")):
         reason = "does not exist" if not os.path.exists(model_path) else "is not a .keras file"
@@ -56,10 +64,13 @@ def load_saved_model(model_path):
     task = model_task(model)
     if task is None:
         raise GenerateOptionError(
-            "argument MODEL: not an image classifier, language model or sequence-to-sequence "
+            "argument MODEL: not an image or text classifier, language model or "
+            "sequence-to-sequence "
             f"model but a {type(model).__name__}. Received: {model_path!r}"
         )
     vocabulary = None
+    if task == "text_classifier":
+        return model, task, _text_class_names(model, model_path)
     if task != "image_classifier":
         path = os.path.join(os.path.dirname(os.path.abspath(model_path)), vocabulary_file.FILENAME)
         if not os.path.isfile(path):
@@ -70,6 +81,54 @@ def load_saved_model(model_path):
             )
         vocabulary = vocabulary_file.read_vocabulary_file(path)
     return model, task, vocabulary
+
+
+def _text_class_names(model, model_path):
+    if model.tokenizer is None:
+        raise GenerateOptionError(
+            "argument MODEL: the text classifier has no tokenizer to read text with. "
+            f"Received: {model_path!r}"
+        )
+    try:
+        names = text_classification.class_names_beside(model_path)
+    except ValueError as error:
+        raise GenerateOptionError(f"argument MODEL: {error}. Received: {model_path!r}") from None
+    if names is None:
+        names = [str(index) for index in range(model.num_classes)]
+    if len(names) != model.num_classes:
+        raise GenerateOptionError(
+            f"argument MODEL: the {text_classification.CLASSES_FILE} beside it names "
+            f"{len(names)} classes and the model has {model.num_classes}. Received: "
+            f"{model_path!r}"
+        )
+    return names
+
+
+def _text_logits(model, texts, batch_size):
+    """The logits `(N, C)` of raw texts, packed to the longest one's length (at most the
+    backbone's `max_sequence_length`; longer texts are cut)."""
+    limit = model.backbone.max_sequence_length
+    length = text_classification.sequence_length_for(model.tokenizer, texts, limit)
+    inputs, _ = text_classification.pack_texts(model.tokenizer, texts, length)
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), "float32")
+
+
+def _evaluate_labeled_text(model, data, names, batch_size):
+    files = data_files.text_files(data, suffix=data_files.LABELED_TEXT_SUFFIXES)
+    rows = data_files.read_labeled_text(files)
+    if not rows:
+        raise data_files.DataPathError(" ".join(files), "holds no labeled row")
+    labels = text_classification.label_ids(rows, names, " ".join(files))
+    logits = _text_logits(model, [text for text, _ in rows], batch_size)
+    top_k = min(5, model.num_classes)
+    ranked = np.argsort(-logits, axis=-1, kind="stable")[:, :top_k]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    return {
+        "examples": len(rows),
+        "accuracy": float(np.mean(ranked[:, 0] == labels)),
+        f"top_{top_k}_accuracy": float(np.mean(np.any(ranked == labels[:, None], axis=1))),
+        "loss": float(loss),
+    }
 
 
 def _data_error(error):
@@ -180,7 +239,7 @@ def _evaluate_pairs(model, data, vocabulary, batch_size):
 def evaluate_saved_model(model_path, data, batch_size=32):
     """Evaluate the model at `model_path` on `data` (a list of paths, as `--data` takes for
     its task); returns a JSON-serializable dict: `model`, `task`, `class`, `examples` and
-    the task's metrics (image classifier: `accuracy`, `top_k_accuracy`, `loss`; language
+    the task's metrics (image or text classifier: `accuracy`, `top_k_accuracy`, `loss`; language
     model: `loss`, `perplexity`; seq2seq: `exact_match`, `character_accuracy` of greedy
     decoding)."""
     model, task, vocabulary = load_saved_model(model_path)
@@ -188,6 +247,8 @@ def evaluate_saved_model(model_path, data, batch_size=32):
     try:
         if task == "image_classifier":
             metrics = _evaluate_images(model, data, batch_size)
+        elif task == "text_classifier":
+            metrics = _evaluate_labeled_text(model, data, vocabulary, batch_size)
         elif task == "language_model":
             metrics = _evaluate_text(model, data, vocabulary, batch_size)
         else:
@@ -218,13 +279,16 @@ def _read_image(path, channels):
 
 def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
     """One line per input: for an image classifier, `PATH: label probability, ...` (the
-    `top_k` best, default up to 5); for a language model the prompt and its greedy
+    `top_k` best, default up to 5); for a text classifier `TEXT: label probability, ...`
+    likewise; for a language model the prompt and its greedy
     continuation; for a seq2seq model the greedy translation."""
     model, task, vocabulary = load_saved_model(model_path)
+    if task == "text_classifier":
+        return _predict_texts(model, vocabulary, inputs, top_k, max_new_tokens)
     if task != "image_classifier":
         if top_k is not None:
             raise GenerateOptionError(
-                f"argument --top-k: only for image classifiers. Received: {top_k}"
+                f"argument --top-k: only for image and text classifiers. Received: {top_k}"
             )
         try:
             return generate_text.generate_from_saved_model(
@@ -240,15 +304,7 @@ def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
         except GenerateOptionError as error:  # `generate` calls the inputs --prompt
             message = str(error).replace("argument --prompt:", "argument INPUTS:")
             raise GenerateOptionError(message) from None
-    if max_new_tokens is not None:
-        raise GenerateOptionError(
-            f"argument --max-new-tokens: only for text models. Received: {max_new_tokens}"
-        )
-    top_k = min(5, model.num_classes) if top_k is None else top_k
-    if top_k > model.num_classes:
-        raise GenerateOptionError(
-            f"argument --top-k: the model has {model.num_classes} classes. Received: {top_k}"
-        )
+    top_k = _classifier_top_k(model, top_k, max_new_tokens)
     size, channels, preprocessor = _image_geometry(model)
     lines = []
     for path in inputs:
@@ -260,4 +316,34 @@ def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
             f"{model.label_name(int(index))} {probabilities[index]:.3f}" for index in ranked
         )
         lines.append(f"{path}: {best}")
+    return lines
+
+
+def _classifier_top_k(model, top_k, max_new_tokens):
+    """`--top-k` of a classifier (default: up to 5), checked."""
+    if max_new_tokens is not None:
+        raise GenerateOptionError(
+            f"argument --max-new-tokens: only for text generation models. Received: "
+            f"{max_new_tokens}"
+        )
+    top_k = min(5, model.num_classes) if top_k is None else top_k
+    if top_k > model.num_classes:
+        raise GenerateOptionError(
+            f"argument --top-k: the model has {model.num_classes} classes. Received: {top_k}"
+        )
+    return top_k
+
+
+def _predict_texts(model, names, texts, top_k, max_new_tokens):
+    top_k = _classifier_top_k(model, top_k, max_new_tokens)
+    empty = [text for text in texts if not text.strip()]
+    if empty:
+        raise GenerateOptionError(f"argument INPUTS: a text is empty. Received: {empty[0]!r}")
+    logits = _text_logits(model, list(texts), batch_size=32)
+    probabilities = np.asarray(keras.ops.softmax(logits))  # (N, C)
+    lines = []
+    for text, row in zip(texts, probabilities):
+        ranked = np.argsort(-row, kind="stable")[:top_k]
+        best = ", ".join(f"{names[int(index)]} {row[index]:.3f}" for index in ranked)
+        lines.append(f"{text}: {best}")
     return lines

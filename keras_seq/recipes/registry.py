@@ -23,7 +23,8 @@ Recipe.__doc__ = """One training recipe.
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
 the first being the default; `data` is the kind of the user's data `--data` takes
-(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`), or `None` for built-in data only.
+(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`, `"labeled_text"`), or `None` for
+built-in data only.
 """
 
 RECIPES = {
@@ -48,6 +49,17 @@ RECIPES = {
             batch_size=64,
             models=("bahdanau",),
             data="pairs",
+        ),
+        Recipe(
+            "bert-classifier",
+            "keras_seq.recipes.text_classification",
+            "train_bert_classifier",
+            "small BERT text classifier on synthetic movie-review sentences (positive or "
+            "negative), WordPiece vocabulary built from the data",
+            epochs=4,
+            batch_size=32,
+            models=("bert",),
+            data="labeled_text",
         ),
         Recipe(
             "vit-digits",
@@ -103,6 +115,8 @@ DATA_KINDS = {
     "text": "text files, or directories of .txt files",
     "images": "a directory with one sub-directory of images per class",
     "pairs": "tab-separated files (source TAB target per line), or directories of .tsv files",
+    "labeled_text": "CSV (.csv) or tab-separated (.tsv) files with a header row naming a text "
+    "column (text or sentence) and a label column (label or class), or directories of them",
 }
 
 
@@ -333,6 +347,8 @@ def from_model_problem(recipe, from_model, data=None):
     if data is None:
         return "needs data to fine-tune on (--data)"
     if from_model.endswith(".keras"):
+        if os.path.isdir(from_model):
+            return "is a directory, expected a .keras file"
         if not os.path.isfile(from_model):
             return "does not exist"
         directory = os.path.dirname(os.path.abspath(from_model))
@@ -388,6 +404,17 @@ def find_data_files(recipe, data):
         )
     if recipe.data == "text":
         return data_files.text_files(data)
+    if recipe.data == "labeled_text":
+        files = data_files.text_files(data, suffix=data_files.LABELED_TEXT_SUFFIXES)
+        rows = data_files.read_labeled_text(files)
+        labels = {label for _, label in rows}
+        if len(rows) < 2 or len(labels) < 2:
+            raise data_files.DataPathError(
+                " ".join(files),
+                f"holds {len(rows)} row(s) of {len(labels)} label(s): training needs at least "
+                "2 rows (one of them for validation) and 2 labels",
+            )
+        return files
     if recipe.data == "pairs":
         files = data_files.text_files(data, suffix=data_files.PAIRS_SUFFIX)
         count = len(data_files.read_pairs(files))
@@ -465,8 +492,12 @@ def format_train_summary(metrics):
     recipe = RECIPES.get(metrics["recipe"])
     if recipe is not None and recipe.data:
         inputs = "IMAGE" if recipe.data == "images" else "TEXT"
+        if recipe.data == "labeled_text":
+            data = "FILE.csv"
+        else:
+            data = "PATH"
         lines.append(
-            f"  evaluate: keras-seq evaluate {model_path} --data PATH; "
+            f"  evaluate: keras-seq evaluate {model_path} --data {data}; "
             f"predict: keras-seq predict {model_path} {inputs} ..."
         )
     return "\n".join(lines)
