@@ -399,15 +399,31 @@ def test_image_folders_pipeline(tmp_path):
     assert [len(y) for _, y in batches] == [5, 5]
 
 
-def test_image_folders_errors_name_the_file(tmp_path):
+def test_image_folders_skip_unreadable_images_with_a_warning(tmp_path, caplog):
     from keras_seq.recipes import image_data
 
-    write_images(tmp_path / "train", per_class=2)
+    images = write_images(tmp_path / "train", per_class=2)
     (tmp_path / "train" / "square" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(data_files.DataPathError, match="is not a readable image") as error_info:
+    (tmp_path / "train" / "circle" / "empty.jpg").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="keras_seq.recipes"):
+        folders = image_data.ImageFolders(tmp_path / "train", validation_split=1.0)
+    assert "skipped 2 unreadable images: empty.jpg, broken.png" in caplog.text
+    assert sorted(folders._validation[0]) == sorted(images)
+    assert [os.path.basename(path) for path in folders.skipped] == ["empty.jpg", "broken.png"]
+    # A class left without a readable image is an error naming its directory.
+    for path in (tmp_path / "train" / "circle").glob("*.png"):
+        path.unlink()
+    with pytest.raises(data_files.DataPathError, match="holds no readable image") as error_info:
+        image_data.ImageFolders(tmp_path / "train", validation_split=1.0)
+    assert error_info.value.path == str(tmp_path / "train" / "circle")
+    # Nothing readable at all: an error naming the first file.
+    for path in (tmp_path / "train").glob("*/*.png"):
+        path.write_bytes(b"x")
+    with pytest.raises(data_files.DataPathError, match="is not a readable image"):
         image_data.ImageFolders(tmp_path / "train")
-    assert error_info.value.path == str(tmp_path / "train" / "square" / "broken.png")
-    (tmp_path / "train" / "square" / "broken.png").unlink()
+    for path in (tmp_path / "train").glob("*/*"):
+        path.unlink()
+    write_images(tmp_path / "train", per_class=2)
     write_images(tmp_path / "validation", per_class=1, classes=("circle", "square"))
     with pytest.raises(data_files.DataPathError, match="must be the same") as error_info:
         image_data.ImageFolders(tmp_path / "train", tmp_path / "validation")
@@ -787,6 +803,7 @@ def test_evaluate_and_predict_an_image_classifier(tmp_path, capsys):
     )
     scores = json.loads(out)
     assert scores["task"] == "image_classifier" and scores["examples"] == 6
+    assert scores["skipped_images"] == 0
     best = {path: model.classify(pixels[None], top_k=3)[0] for path, pixels in images.items()}
     truth = {path: os.path.basename(os.path.dirname(path)) for path in images}
     assert scores["accuracy"] == pytest.approx(np.mean([best[p][0][0] == truth[p] for p in images]))

@@ -169,6 +169,8 @@ def _evaluate_images(model, data, batch_size):
         "accuracy": float(np.mean(ranked[:, 0] == labels)),
         f"top_{top_k}_accuracy": float(np.mean(np.any(ranked == labels[:, None], axis=1))),
         "loss": float(loss),
+        # Image files that do not decode are left out (`ImageFolders`), and counted here.
+        "skipped_images": len(folders.skipped),
     }
 
 
