@@ -46,7 +46,9 @@ def _data_errors():
         "`keras-seq train bert-classifier --data reviews.csv` (a header row naming a text "
         "column, text or sentence, and a label column, label or class; .tsv files are "
         "tab-separated; the labels' names are saved as classes.json, the WordPiece "
-        "vocabulary is built from the texts and kept in the model). "
+        "vocabulary is built from the texts and kept in the model), `keras-seq train "
+        "captioning-shapes --data images/ captions.json` (COCO captions, or a .tsv of "
+        "file_name TAB caption; the words are saved as caption_vocabulary.json). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
@@ -100,7 +102,8 @@ def _data_errors():
             metavar="MODEL",
             help="with --data: fine-tune this model instead of building one: a .keras file "
             "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it; "
-            "bert-classifier: a BERTTextClassifier with its tokenizer), or for vit-digits, "
+            "bert-classifier: a BERTTextClassifier with its tokenizer; captioning-shapes: "
+            "one it saved with --data, caption_vocabulary.json beside it), or for vit-digits, "
             "swin-digits and bert-classifier a checkpoint or preset handle of from_preset (a "
             "new head when the classes differ)",
         ),
@@ -127,7 +130,9 @@ def _data_errors():
             "tab-separated files, source TAB target per line, or directories of .tsv files "
             "(every tenth pair validates); bert-classifier: .csv or .tsv files with a header "
             "row naming a text and a label column, or directories of them (a fifth of the "
-            "rows validates)",
+            "rows validates); captioning-shapes: an image directory and a captions file, "
+            "COCO captions .json or .tsv with file_name TAB caption per line (a fifth of the "
+            "images validates; images that do not decode are skipped with a warning)",
         ),
         argument(
             "--validation-data",

@@ -19,10 +19,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_seq.data.teacher_forcing import teacher_forcing_inputs
 from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
 from keras_seq.models.bert.bert_text_classifier import BERTTextClassifier
+from keras_seq.models.captioning.image_captioning_task import ImageCaptioningTask
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_task import ImageClassifier
+from keras_seq.recipes import caption_data
+from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
 from keras_seq.recipes import generate_text
 from keras_seq.recipes import text_classification
@@ -37,12 +41,14 @@ EVALUATION_SEQUENCE_LENGTH = 64
 
 
 def model_task(model):
-    """`"image_classifier"`, `"text_classifier"`, `"language_model"`, `"seq2seq"`, or
-    `None`."""
+    """`"image_classifier"`, `"text_classifier"`, `"captioner"`, `"language_model"`,
+    `"seq2seq"`, or `None`."""
     if isinstance(model, ImageClassifier):
         return "image_classifier"
     if isinstance(model, BERTTextClassifier):
         return "text_classifier"
+    if isinstance(model, ImageCaptioningTask):
+        return "captioner"
     return generate_text.model_kind(model)
 
 
@@ -71,6 +77,8 @@ def load_saved_model(model_path):
     vocabulary = None
     if task == "text_classifier":
         return model, task, _text_class_names(model, model_path)
+    if task == "captioner":
+        return model, task, _caption_vocabulary(model, model_path)
     if task != "image_classifier":
         path = os.path.join(os.path.dirname(os.path.abspath(model_path)), vocabulary_file.FILENAME)
         if not os.path.isfile(path):
@@ -102,6 +110,60 @@ def _text_class_names(model, model_path):
             f"{model_path!r}"
         )
     return names
+
+
+def _caption_vocabulary(model, model_path):
+    try:
+        vocabulary = caption_data.vocabulary_beside(model_path)
+    except ValueError as error:
+        raise GenerateOptionError(f"argument MODEL: {error}. Received: {model_path!r}") from None
+    if vocabulary is None:
+        raise GenerateOptionError(
+            f"argument MODEL: a captioner needs the {caption_data.FILENAME} that `keras-seq "
+            f"train captioning-shapes --data` writes beside it. Received: {model_path!r}"
+        )
+    if len(vocabulary) != model.vocabulary_size:
+        raise GenerateOptionError(
+            f"argument MODEL: the {caption_data.FILENAME} beside it has {len(vocabulary)} "
+            f"tokens and the model {model.vocabulary_size}. Received: {model_path!r}"
+        )
+    return vocabulary
+
+
+def _evaluate_captions(model, data, vocabulary, batch_size):
+    examples = caption_files.read_captions(data)
+    size = model_image_shape(model.backbone)[0]
+    pixels, captions, skipped = caption_data.captioned_images(examples, size, "images")
+    targets, _ = vocabulary.encode(captions)  # (N, T), cut to the training captions' length
+    target_in = teacher_forcing_inputs(targets, targets, start_token_id=caption_data.START_ID)
+    inputs = {"images": pixels, "target_in": target_in["target_in"]}
+    logits = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), "float64")
+    logits -= logits.max(axis=-1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]  # (N, T)
+    real = targets > 0
+    loss = float(-picked[real].mean())
+    generated = []
+    for start in range(0, len(pixels), batch_size):
+        generated.append(
+            np.asarray(
+                model.generate(
+                    pixels[start : start + batch_size],
+                    targets.shape[1],
+                    stop_token_id=caption_data.END_ID,
+                    jit_compile=False,
+                )
+            )[:, : targets.shape[1]]
+        )
+    generated = np.concatenate(generated)
+    return {
+        "examples": len(captions),
+        "loss": loss,
+        "perplexity": float(np.exp(loss)),
+        "word_accuracy": float(np.mean((generated == targets)[real])),
+        "exact_match": float(np.mean(np.all(generated == targets, axis=1))),
+        "skipped_images": len(skipped),
+    }
 
 
 def _text_logits(model, texts, batch_size):
@@ -243,7 +305,8 @@ def evaluate_saved_model(model_path, data, batch_size=32):
     its task); returns a JSON-serializable dict: `model`, `task`, `class`, `examples` and
     the task's metrics (image or text classifier: `accuracy`, `top_k_accuracy`, `loss`; language
     model: `loss`, `perplexity`; seq2seq: `exact_match`, `character_accuracy` of greedy
-    decoding)."""
+    decoding; captioner, on an image directory and a captions file: `loss` and `perplexity`
+    per word (teacher-forced), `word_accuracy` and `exact_match` of greedy captions)."""
     model, task, vocabulary = load_saved_model(model_path)
     data = data_files.as_path_list(data)
     try:
@@ -251,6 +314,8 @@ def evaluate_saved_model(model_path, data, batch_size=32):
             metrics = _evaluate_images(model, data, batch_size)
         elif task == "text_classifier":
             metrics = _evaluate_labeled_text(model, data, vocabulary, batch_size)
+        elif task == "captioner":
+            metrics = _evaluate_captions(model, data, vocabulary, batch_size)
         elif task == "language_model":
             metrics = _evaluate_text(model, data, vocabulary, batch_size)
         else:
@@ -287,6 +352,8 @@ def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
     model, task, vocabulary = load_saved_model(model_path)
     if task == "text_classifier":
         return _predict_texts(model, vocabulary, inputs, top_k, max_new_tokens)
+    if task == "captioner":
+        return _predict_captions(model, vocabulary, inputs, top_k, max_new_tokens)
     if task != "image_classifier":
         if top_k is not None:
             raise GenerateOptionError(
@@ -348,4 +415,24 @@ def _predict_texts(model, names, texts, top_k, max_new_tokens):
         ranked = np.argsort(-row, kind="stable")[:top_k]
         best = ", ".join(f"{names[int(index)]} {row[index]:.3f}" for index in ranked)
         lines.append(f"{text}: {best}")
+    return lines
+
+
+def _predict_captions(model, vocabulary, paths, top_k, max_new_tokens):
+    if top_k is not None:
+        raise GenerateOptionError(
+            f"argument --top-k: only for image and text classifiers. Received: {top_k}"
+        )
+    size, _ = model_image_shape(model.backbone)
+    lines = []
+    for path in paths:
+        image = tf.cast(_read_image(path, 3), "float32")[None] / 255.0  # (1, H, W, 3)
+        pixels = np.asarray(keras.ops.image.resize(image, size, antialias=True), "float32")
+        generated = model.generate(
+            np.clip(pixels, 0.0, 1.0),
+            max_new_tokens or vocabulary.max_new_tokens,
+            stop_token_id=caption_data.END_ID,
+            jit_compile=False,
+        )
+        lines.append(f"{path}: {vocabulary.decode(np.asarray(generated))[0]}")
     return lines

@@ -10,6 +10,7 @@ import json
 import os
 import textwrap
 
+from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
 
 Recipe = collections.namedtuple(
@@ -23,8 +24,8 @@ Recipe.__doc__ = """One training recipe.
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
 the first being the default; `data` is the kind of the user's data `--data` takes
-(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`, `"labeled_text"`), or `None` for
-built-in data only.
+(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`, `"labeled_text"`, `"captions"`),
+or `None` for built-in data only.
 """
 
 RECIPES = {
@@ -98,6 +99,7 @@ RECIPES = {
             epochs=15,
             batch_size=64,
             models=("transformer", "rnn"),
+            data="captions",
         ),
     )
 }
@@ -110,6 +112,8 @@ DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 BACKUP_DIR = "backup"
+# The words of a captioner trained on the user's captions, beside its model.
+CAPTION_VOCABULARY_FILE = "caption_vocabulary.json"
 # What `--data` takes, per kind of data.
 DATA_KINDS = {
     "text": "text files, or directories of .txt files",
@@ -117,6 +121,8 @@ DATA_KINDS = {
     "pairs": "tab-separated files (source TAB target per line), or directories of .tsv files",
     "labeled_text": "CSV (.csv) or tab-separated (.tsv) files with a header row naming a text "
     "column (text or sentence) and a label column (label or class), or directories of them",
+    "captions": "an image directory and a captions file: COCO captions .json, or .tsv with "
+    "file_name TAB caption per line",
 }
 
 
@@ -358,10 +364,17 @@ def from_model_problem(recipe, from_model, data=None):
                 f"has no vocabulary.json beside it: recipe {recipe.name} fine-tunes a model "
                 f"that `keras-seq train {recipe.name}` saved"
             )
-    elif recipe.data in ("text", "pairs"):
+        words = os.path.join(directory, CAPTION_VOCABULARY_FILE)
+        if recipe.data == "captions" and not os.path.isfile(words):
+            return (
+                f"has no {CAPTION_VOCABULARY_FILE} beside it: recipe {recipe.name} fine-tunes "
+                f"a model that `keras-seq train {recipe.name} --data` saved"
+            )
+    elif recipe.data in ("text", "pairs", "captions"):
+        vocabulary = CAPTION_VOCABULARY_FILE if recipe.data == "captions" else "vocabulary.json"
         return (
             f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "
-            "vocabulary.json)"
+            f"{vocabulary})"
         )
     return None
 
@@ -415,6 +428,14 @@ def find_data_files(recipe, data):
                 "2 rows (one of them for validation) and 2 labels",
             )
         return files
+    if recipe.data == "captions":
+        examples = caption_files.read_captions(data)
+        if len({image for image, _ in examples}) < 2:
+            raise data_files.DataPathError(
+                " ".join(data_files.as_path_list(data)),
+                "captions 1 image: training needs at least 2 (one of them for validation)",
+            )
+        return [os.path.abspath(path) for path in caption_files.split_data_paths(data)]
     if recipe.data == "pairs":
         files = data_files.text_files(data, suffix=data_files.PAIRS_SUFFIX)
         count = len(data_files.read_pairs(files))
@@ -492,10 +513,11 @@ def format_train_summary(metrics):
     recipe = RECIPES.get(metrics["recipe"])
     if recipe is not None and recipe.data:
         inputs = "IMAGE" if recipe.data == "images" else "TEXT"
-        if recipe.data == "labeled_text":
-            data = "FILE.csv"
-        else:
-            data = "PATH"
+        data = {"labeled_text": "FILE.csv", "captions": "DIR CAPTIONS.json"}.get(
+            recipe.data, "PATH"
+        )
+        if recipe.data == "captions":
+            inputs = "IMAGE"
         lines.append(
             f"  evaluate: keras-seq evaluate {model_path} --data {data}; "
             f"predict: keras-seq predict {model_path} {inputs} ..."
