@@ -41,6 +41,7 @@ def public_objects():
             "generate_text",
             "vocabulary_file",
             "data_files",
+            "caption_files",
         )
     ]
     # The modules the command line starts with.
