@@ -109,10 +109,10 @@ def test_caption_data_layout_errors_exit_2(tmp_path, capsys):
     json_path, _, _ = write_captioned_images(tmp_path / "images", count=2)
     images = str(tmp_path / "images")
     cases = [
-        ([images], "must be one image directory and one captions file"),
+        ([images], "must be one image directory and one captions file (.json or .tsv)"),
         ([images, images], "must be one image directory and one captions file"),
         ([images, str(tmp_path / "none.json")], "does not exist"),
-        ([images, str(tmp_path / "images" / "0.png")], "must be a captions file ending in"),
+        ([images, str(tmp_path / "images" / "0.png")], "must be a captions file ending in .json or .tsv"),
     ]
     for data, reason in cases:
         err = exit_2(capsys, ["train", "captioning-shapes", "--data", *data])

@@ -6,9 +6,11 @@ import os
 from keras_seq.cli.base import UsageError
 from keras_seq.cli.base import argument
 from keras_seq.cli.base import positive_int
+from keras_seq.cli.base import probability
 from keras_seq.cli.base import quiet_tensorflow
 from keras_seq.cli.base import subcommand
 from keras_seq.recipes import model_sources
+from keras_seq.recipes import registry
 from keras_seq.subpackages import import_subpackages
 
 
@@ -30,7 +32,9 @@ def _check_saved_model(model_path):
         ".csv or .tsv files of labeled texts (labels named as the classes.json beside it): "
         "the same scores; a captioner (captioning-shapes --data) on an image directory and "
         "a captions file: loss and perplexity per word, word accuracy and exact match of "
-        "greedy captions; a language model (char-lm) on text "
+        "greedy captions; a detector (detr-shapes --data) on an image directory and COCO "
+        "annotations: COCO mAP (IoU 0.5:0.95, 0.5, 0.75) and recall; a language model "
+        "(char-lm) on text "
         "files or directories of .txt files: loss and perplexity; a seq2seq model "
         "(seq2seq-attention) on tab-separated pairs: exact match and character accuracy of "
         "greedy decoding."
@@ -76,7 +80,9 @@ def evaluate_command(args):
         "classifier takes image files and prints the most probable classes with their "
         "probabilities; a text classifier takes texts and prints them likewise (class names "
         "from the classes.json beside it); a captioner takes image files and prints their "
-        "greedy captions; a language model takes prompts and prints each "
+        "greedy captions; a detector takes image files and prints their boxes (class, score, "
+        "pixel corners), and with --output writes them as JSON and drawn on a PNG; a "
+        "language model takes prompts and prints each "
         "with its greedy continuation; a seq2seq model takes source lines and prints their "
         "greedy translations. "
         "`keras-seq generate` offers the other decoding strategies."
@@ -96,10 +102,31 @@ def evaluate_command(args):
             type=positive_int,
             help="text models: tokens to generate (default: the vocabulary file's)",
         ),
+        argument(
+            "--score-threshold",
+            type=probability,
+            help="detectors: the least score of a detection shown (default: 0.5)",
+        ),
+        argument(
+            "--output",
+            metavar="FILE.json",
+            help="detectors: also write the detections to this new JSON file, and the images "
+            "with their boxes to a PNG of the same name beside it",
+        ),
     ],
 )
 def predict_command(args):
     _check_saved_model(args.model_path)
+    if args.output is not None:
+        png = os.path.splitext(args.output)[0] + ".png"
+        if not args.output.endswith(".json"):
+            problem = "must end in .json"
+        elif os.path.exists(args.output) or os.path.exists(png):
+            problem = f"or {os.path.basename(png)} beside it exists: choose a new name"
+        else:
+            problem = registry.output_dir_problem(os.path.dirname(os.path.abspath(args.output)))
+        if problem:
+            raise UsageError(f"argument --output: the path {problem}. Received: {args.output!r}")
     with quiet_tensorflow():
         import_subpackages()
         from keras_seq.recipes import evaluate_model
@@ -110,6 +137,8 @@ def predict_command(args):
                 args.inputs,
                 top_k=args.top_k,
                 max_new_tokens=args.max_new_tokens,
+                score_threshold=args.score_threshold,
+                output=args.output,
             )
         except model_sources.GenerateOptionError as error:
             raise UsageError(str(error)) from None

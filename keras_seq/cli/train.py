@@ -48,7 +48,9 @@ def _data_errors():
         "tab-separated; the labels' names are saved as classes.json, the WordPiece "
         "vocabulary is built from the texts and kept in the model), `keras-seq train "
         "captioning-shapes --data images/ captions.json` (COCO captions, or a .tsv of "
-        "file_name TAB caption; the words are saved as caption_vocabulary.json). "
+        "file_name TAB caption; the words are saved as caption_vocabulary.json), `keras-seq "
+        "train detr-shapes --data images/ instances.json` (COCO detection annotations; the "
+        "category names are saved with the model). "
         "The output directory receives model.keras, metrics.json (options, per-epoch and "
         "final metrics, held-out scores, times), TensorBoard logs under logs/ and PNG plots; "
         "the text recipes also write vocabulary.json for `keras-seq generate`. The model and "
@@ -103,9 +105,10 @@ def _data_errors():
             help="with --data: fine-tune this model instead of building one: a .keras file "
             "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it; "
             "bert-classifier: a BERTTextClassifier with its tokenizer; captioning-shapes: "
-            "one it saved with --data, caption_vocabulary.json beside it), or for vit-digits, "
-            "swin-digits and bert-classifier a checkpoint or preset handle of from_preset (a "
-            "new head when the classes differ)",
+            "one it saved with --data, caption_vocabulary.json beside it; detr-shapes: a "
+            "DETRObjectDetector), or for vit-digits, swin-digits, bert-classifier and "
+            "detr-shapes a checkpoint or preset handle of from_preset (a new head when the "
+            "classes differ)",
         ),
         argument(
             "--overwrite",
@@ -132,7 +135,9 @@ def _data_errors():
             "row naming a text and a label column, or directories of them (a fifth of the "
             "rows validates); captioning-shapes: an image directory and a captions file, "
             "COCO captions .json or .tsv with file_name TAB caption per line (a fifth of the "
-            "images validates; images that do not decode are skipped with a warning)",
+            "images validates; images that do not decode are skipped with a warning); "
+            "detr-shapes: an image directory and COCO detection annotations (.json; every box "
+            "inside its image; a fifth of the images validates)",
         ),
         argument(
             "--validation-data",

@@ -37,23 +37,23 @@ def caption_words(caption):
     return _WORD.findall(caption.lower())
 
 
-def split_data_paths(data):
-    """`(image_directory, captions_file)` of `--data` (one directory and one `.json` / `.tsv`
-    file, in either order); a `DataPathError` naming what is missing or wrong."""
+def split_data_paths(data, what="captions file", suffixes=CAPTION_SUFFIXES):
+    """`(image_directory, file)` of `--data`: one directory and one file ending in one of
+    `suffixes` (the captions file: `.json` or `.tsv`), in either order; a `DataPathError`
+    naming what is missing or wrong."""
     paths = as_path_list(data)
     directories = [path for path in paths if os.path.isdir(path)]
     files = [path for path in paths if not os.path.isdir(path)]
     for path in files:
         if not os.path.exists(path):
             raise DataPathError(path, "does not exist")
+    shown = " or ".join(suffixes)
     if len(paths) != 2 or len(directories) != 1:
         raise DataPathError(
-            " ".join(paths),
-            "must be one image directory and one captions file (COCO captions .json, or "
-            ".tsv: file_name TAB caption per line)",
+            " ".join(paths), f"must be one image directory and one {what} ({shown})"
         )
-    if not files[0].lower().endswith(CAPTION_SUFFIXES):
-        raise DataPathError(files[0], "must be a captions file ending in .json or .tsv")
+    if not files[0].lower().endswith(suffixes):
+        raise DataPathError(files[0], f"must be a {what} ending in {shown}")
     return directories[0], files[0]
 
 
@@ -78,15 +78,18 @@ def _coco_captions(path):
         names[image["id"]] = image["file_name"]
     entries = []
     for index, annotation in enumerate(record["annotations"]):
-        where = f"annotation id {annotation.get('id', f'#{index}')}" if isinstance(
-            annotation, dict
-        ) else f"annotations[{index}]"
+        where = (
+            f"annotation id {annotation.get('id', f'#{index}')}"
+            if isinstance(annotation, dict)
+            else f"annotations[{index}]"
+        )
         if not isinstance(annotation, dict) or "image_id" not in annotation:
             raise DataPathError(path, f'has an annotation without "image_id" ({where})')
         if annotation["image_id"] not in names:
             raise DataPathError(
-                path, f"has an annotation of image_id {annotation['image_id']!r}, an id that "
-                f'"images" does not list ({where})'
+                path,
+                f"has an annotation of image_id {annotation['image_id']!r}, an id that "
+                f'"images" does not list ({where})',
             )
         caption = annotation.get("caption")
         if not isinstance(caption, str) or not caption_words(caption):

@@ -23,11 +23,13 @@ from keras_seq.data.teacher_forcing import teacher_forcing_inputs
 from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
 from keras_seq.models.bert.bert_text_classifier import BERTTextClassifier
 from keras_seq.models.captioning.image_captioning_task import ImageCaptioningTask
+from keras_seq.models.detr.detr_object_detector import DETRObjectDetector
 from keras_seq.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_seq.models.image_task import ImageClassifier
 from keras_seq.recipes import caption_data
 from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
+from keras_seq.recipes import detection_results
 from keras_seq.recipes import generate_text
 from keras_seq.recipes import text_classification
 from keras_seq.recipes import vocabulary_file
@@ -41,14 +43,16 @@ EVALUATION_SEQUENCE_LENGTH = 64
 
 
 def model_task(model):
-    """`"image_classifier"`, `"text_classifier"`, `"captioner"`, `"language_model"`,
-    `"seq2seq"`, or `None`."""
+    """`"image_classifier"`, `"text_classifier"`, `"captioner"`, `"detector"`,
+    `"language_model"`, `"seq2seq"`, or `None`."""
     if isinstance(model, ImageClassifier):
         return "image_classifier"
     if isinstance(model, BERTTextClassifier):
         return "text_classifier"
     if isinstance(model, ImageCaptioningTask):
         return "captioner"
+    if isinstance(model, DETRObjectDetector):
+        return "detector"
     return generate_text.model_kind(model)
 
 
@@ -79,6 +83,8 @@ def load_saved_model(model_path):
         return model, task, _text_class_names(model, model_path)
     if task == "captioner":
         return model, task, _caption_vocabulary(model, model_path)
+    if task == "detector":
+        return model, task, None
     if task != "image_classifier":
         path = os.path.join(os.path.dirname(os.path.abspath(model_path)), vocabulary_file.FILENAME)
         if not os.path.isfile(path):
@@ -306,7 +312,9 @@ def evaluate_saved_model(model_path, data, batch_size=32):
     the task's metrics (image or text classifier: `accuracy`, `top_k_accuracy`, `loss`; language
     model: `loss`, `perplexity`; seq2seq: `exact_match`, `character_accuracy` of greedy
     decoding; captioner, on an image directory and a captions file: `loss` and `perplexity`
-    per word (teacher-forced), `word_accuracy` and `exact_match` of greedy captions)."""
+    per word (teacher-forced), `word_accuracy` and `exact_match` of greedy captions;
+    detector, on an image directory and COCO annotations: `map`, `map_50`, `map_75`,
+    `mar_100`)."""
     model, task, vocabulary = load_saved_model(model_path)
     data = data_files.as_path_list(data)
     try:
@@ -316,6 +324,8 @@ def evaluate_saved_model(model_path, data, batch_size=32):
             metrics = _evaluate_labeled_text(model, data, vocabulary, batch_size)
         elif task == "captioner":
             metrics = _evaluate_captions(model, data, vocabulary, batch_size)
+        elif task == "detector":
+            metrics = detection_results.evaluate_detector(model, data, batch_size)
         elif task == "language_model":
             metrics = _evaluate_text(model, data, vocabulary, batch_size)
         else:
@@ -344,12 +354,30 @@ def _read_image(path, channels):
     return np.asarray(image)
 
 
-def predict_saved_model(model_path, inputs, top_k=None, max_new_tokens=None):
+def predict_saved_model(
+    model_path, inputs, top_k=None, max_new_tokens=None, score_threshold=None, output=None
+):
     """One line per input: for an image classifier, `PATH: label probability, ...` (the
     `top_k` best, default up to 5); for a text classifier `TEXT: label probability, ...`
-    likewise; for a language model the prompt and its greedy
-    continuation; for a seq2seq model the greedy translation."""
+    likewise; for a captioner `PATH: caption`; for a detector `PATH: label score box; ...`
+    (`score_threshold`, default 0.5; with `output`, a `.json` path, also that file and a PNG
+    beside it, `detection_results.predict_detector`); for a language model the prompt and
+    its greedy continuation; for a seq2seq model the greedy translation."""
     model, task, vocabulary = load_saved_model(model_path)
+    if task != "detector":
+        for name, value in (("--score-threshold", score_threshold), ("--output", output)):
+            if value is not None:
+                raise GenerateOptionError(f"argument {name}: only for detectors. Received: {value}")
+    else:
+        for name, value in (("--top-k", top_k), ("--max-new-tokens", max_new_tokens)):
+            if value is not None:
+                raise GenerateOptionError(
+                    f"argument {name}: not for a detector (see --score-threshold). "
+                    f"Received: {value}"
+                )
+        return detection_results.predict_detector(
+            model, inputs, 0.5 if score_threshold is None else score_threshold, output
+        )
     if task == "text_classifier":
         return _predict_texts(model, vocabulary, inputs, top_k, max_new_tokens)
     if task == "captioner":

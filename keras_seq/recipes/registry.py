@@ -12,6 +12,7 @@ import textwrap
 
 from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
+from keras_seq.recipes import detection_files
 
 Recipe = collections.namedtuple(
     "Recipe",
@@ -24,7 +25,8 @@ Recipe.__doc__ = """One training recipe.
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
 the first being the default; `data` is the kind of the user's data `--data` takes
-(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`, `"labeled_text"`, `"captions"`),
+(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`, `"labeled_text"`, `"captions"`,
+`"detection"`),
 or `None` for built-in data only.
 """
 
@@ -90,6 +92,7 @@ RECIPES = {
             epochs=60,
             batch_size=32,
             models=("detr",),
+            data="detection",
         ),
         Recipe(
             "captioning-shapes",
@@ -123,6 +126,8 @@ DATA_KINDS = {
     "column (text or sentence) and a label column (label or class), or directories of them",
     "captions": "an image directory and a captions file: COCO captions .json, or .tsv with "
     "file_name TAB caption per line",
+    "detection": "an image directory and COCO detection annotations (.json: images with "
+    "width and height, annotations with bbox [x, y, width, height], categories)",
 }
 
 
@@ -428,6 +433,17 @@ def find_data_files(recipe, data):
                 "2 rows (one of them for validation) and 2 labels",
             )
         return files
+    if recipe.data == "detection":
+        images = detection_files.read_detection_data(data)[1]
+        if len(images) < 2:
+            raise data_files.DataPathError(
+                " ".join(data_files.as_path_list(data)),
+                "annotates 1 image: training needs at least 2 (one of them for validation)",
+            )
+        return [
+            os.path.abspath(path)
+            for path in caption_files.split_data_paths(data, "annotations file", (".json",))
+        ]
     if recipe.data == "captions":
         examples = caption_files.read_captions(data)
         if len({image for image, _ in examples}) < 2:
@@ -513,10 +529,12 @@ def format_train_summary(metrics):
     recipe = RECIPES.get(metrics["recipe"])
     if recipe is not None and recipe.data:
         inputs = "IMAGE" if recipe.data == "images" else "TEXT"
-        data = {"labeled_text": "FILE.csv", "captions": "DIR CAPTIONS.json"}.get(
-            recipe.data, "PATH"
-        )
-        if recipe.data == "captions":
+        data = {
+            "labeled_text": "FILE.csv",
+            "captions": "DIR CAPTIONS.json",
+            "detection": "DIR ANNOTATIONS.json",
+        }.get(recipe.data, "PATH")
+        if recipe.data in ("captions", "detection"):
             inputs = "IMAGE"
         lines.append(
             f"  evaluate: keras-seq evaluate {model_path} --data {data}; "
