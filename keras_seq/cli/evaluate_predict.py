@@ -9,16 +9,18 @@ from keras_seq.cli.base import positive_int
 from keras_seq.cli.base import probability
 from keras_seq.cli.base import quiet_tensorflow
 from keras_seq.cli.base import subcommand
+from keras_seq.recipes import model_files
 from keras_seq.recipes import model_sources
 from keras_seq.recipes import registry
 from keras_seq.subpackages import import_subpackages
 
 
 def _check_saved_model(model_path):
-    """MODEL of `evaluate` / `predict`, from the file system alone (before TensorFlow)."""
-    if not (os.path.isfile(model_path) and model_path.endswith(".keras")):
-        reason = "does not exist" if not os.path.exists(model_path) else "is not a .keras file"
-        raise UsageError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
+    """MODEL of `evaluate` / `predict`, from the file system alone (before TensorFlow): a
+    readable `.keras` archive whose SHA-256 matches the record beside it, if any."""
+    problem = model_files.model_file_problem(model_path)
+    if problem:
+        raise UsageError(f"argument MODEL: the path {problem}. Received: {model_path!r}")
 
 
 @subcommand(

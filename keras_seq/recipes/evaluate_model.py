@@ -31,6 +31,7 @@ from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
 from keras_seq.recipes import detection_results
 from keras_seq.recipes import generate_text
+from keras_seq.recipes import model_files
 from keras_seq.recipes import text_classification
 from keras_seq.recipes import vocabulary_file
 from keras_seq.recipes.image_data import ImageFolders
@@ -61,8 +62,8 @@ def load_saved_model(model_path):
     model, the vocabulary file beside it (`vocabulary_file.read_vocabulary_file`); for a
     text classifier, its class names (the `classes.json` beside it, else `"0"`, `"1"`, ...)."""
     model_path = os.fspath(model_path)
-    if not (os.path.isfile(model_path) and model_path.endswith(".keras")):
-        reason = "does not exist" if not os.path.exists(model_path) else "is not a .keras file"
+    reason = model_files.model_file_problem(model_path)
+    if reason:
         raise GenerateOptionError(f"argument MODEL: the path {reason}. Received: {model_path!r}")
     try:
         model = keras.saving.load_model(model_path, compile=False)

@@ -13,6 +13,7 @@ import textwrap
 from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
 from keras_seq.recipes import detection_files
+from keras_seq.recipes import model_files
 
 Recipe = collections.namedtuple(
     "Recipe",
@@ -358,10 +359,9 @@ def from_model_problem(recipe, from_model, data=None):
     if data is None:
         return "needs data to fine-tune on (--data)"
     if from_model.endswith(".keras"):
-        if os.path.isdir(from_model):
-            return "is a directory, expected a .keras file"
-        if not os.path.isfile(from_model):
-            return "does not exist"
+        problem = model_files.model_file_problem(from_model)
+        if problem:
+            return problem
         directory = os.path.dirname(os.path.abspath(from_model))
         vocabulary = os.path.join(directory, "vocabulary.json")
         if recipe.data in ("text", "pairs") and not os.path.isfile(vocabulary):
