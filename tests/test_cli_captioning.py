@@ -112,7 +112,10 @@ def test_caption_data_layout_errors_exit_2(tmp_path, capsys):
         ([images], "must be one image directory and one captions file (.json or .tsv)"),
         ([images, images], "must be one image directory and one captions file"),
         ([images, str(tmp_path / "none.json")], "does not exist"),
-        ([images, str(tmp_path / "images" / "0.png")], "must be a captions file ending in .json or .tsv"),
+        (
+            [images, str(tmp_path / "images" / "0.png")],
+            "must be a captions file ending in .json or .tsv",
+        ),
     ]
     for data, reason in cases:
         err = exit_2(capsys, ["train", "captioning-shapes", "--data", *data])
