@@ -42,6 +42,8 @@ def public_objects():
             "vocabulary_file",
             "data_files",
             "caption_files",
+            "detection_files",
+            "model_files",
         )
     ]
     # The modules the command line starts with.

@@ -13,6 +13,7 @@ from keras_seq.cli.base import quiet_tensorflow
 from keras_seq.cli.base import subcommand
 from keras_seq.recipes import data_files
 from keras_seq.recipes import registry
+from keras_seq.recipes import train_summary
 from keras_seq.subpackages import import_subpackages
 
 
@@ -57,7 +58,7 @@ def _data_errors():
         "metrics.json are rewritten atomically after every epoch, so an interrupted run "
         "keeps the outputs of its last finished epoch, and --resume continues it. An output "
         "directory that holds an earlier run is refused unless --overwrite or --resume is "
-        "given.\n\nrecipes:\n" + registry.recipe_table()
+        "given.\n\nrecipes:\n" + train_summary.recipe_table()
     ),
     arguments=[
         argument("recipe", metavar="RECIPE", choices=list(registry.RECIPES), help="recipe name"),
@@ -246,5 +247,5 @@ def train_command(args):
             file=sys.stderr,
         )
         return 130
-    print(registry.format_train_summary(metrics))
+    print(train_summary.format_train_summary(metrics))
     return 0
