@@ -243,3 +243,25 @@ def test_train_detector_on_own_images_then_from(tmp_path, capsys):
     tuned = keras.saving.load_model(tmp_path / "tuned" / "model.keras")
     assert tuned.num_classes == 3 and tuned.label_names == ["red", "green", "blue"]
     assert tuned.get_layer("class_head").kernel.shape[-1] == 4
+
+
+@pytest.mark.slow  # a quick run from a DETR checkpoint: about 80 s on 2 shared cores
+def test_train_detector_from_a_checkpoint(tmp_path, capsys):
+    import os
+
+    checkpoint = os.path.join(
+        os.path.dirname(__file__), "models", "checkpoint_fixtures", "hf_detr_resnet_backbone"
+    )
+    path, _ = write_detection_data(tmp_path / "images", count=5)
+    argv = ["train", "detr-shapes", "--data", str(tmp_path / "images"), str(path), "--quick"]
+    argv += ["--epochs", "1", "--from", checkpoint, "--output-dir", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    with open(os.path.join(checkpoint, "preprocessor_config.json")) as file:
+        preprocessing = json.load(file)
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    # A new head for the two categories, the checkpoint's normalization at a fixed size.
+    assert model.num_classes == 2 and model.label_names == ["red", "green"]
+    assert model.preprocessor.image_size == (48, 48)
+    np.testing.assert_allclose(model.preprocessor.mean, preprocessing["image_mean"], rtol=1e-6)
+    np.testing.assert_allclose(model.preprocessor.std, preprocessing["image_std"], rtol=1e-6)

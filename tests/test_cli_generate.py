@@ -311,7 +311,7 @@ def test_the_command_and_generate_read_one_table_of_strategies():
         ("gpt", ["--prompt", "abc", "--max-new-tokens", "14"], "--max-new-tokens", "14"),
         ("gpt", ["--prompt", "a" * 16], "--prompt", "a" * 16),
         ("vit", ["--prompt", "1 2"], "MODEL", "ViTImageClassifier"),
-        ("broken", ["--prompt", "1 2"], "MODEL", "cannot load"),
+        ("broken", ["--prompt", "1 2"], "MODEL", "truncated or corrupt"),
     ],
 )
 def test_generate_usage_errors_exit_2(

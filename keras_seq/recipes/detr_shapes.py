@@ -242,11 +242,17 @@ def train_detr_shapes(run):
                 base = load_base_model(run.from_model, len(names), names)
             image_size = model_image_shape(base.backbone, IMAGE_SIZE)[0][0]
             run.details["from_model_class"] = type(base).__name__
-        preprocessor = ImagePreprocessor(
-            image_size=(image_size, image_size), dtype="float32", name="preprocessor"
-        )
+        # A fixed size (the model's, else IMAGE_SIZE: a checkpoint's preprocessing may keep
+        # each image's aspect), with a checkpoint's normalization.
+        kept = {}
         if base is not None and base.preprocessor is not None:
-            preprocessor = base.preprocessor
+            kept = {
+                key: getattr(base.preprocessor, key)
+                for key in ("interpolation", "scale", "mean", "std")
+            }
+        preprocessor = ImagePreprocessor(
+            image_size=(image_size, image_size), dtype="float32", name="preprocessor", **kept
+        )
         class_names, (images, targets), validation = _user_detection(run, preprocessor)
         test_images, test_targets = validation
     num_classes = len(class_names)
