@@ -8,6 +8,7 @@ with `--quick` and recompute the recorded scores from the saved model.
 import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -178,7 +179,7 @@ def test_train_char_lm_on_own_text(model_name, tmp_path, capsys):
 
 
 def test_train_recipe_data_option(tmp_path):
-    with pytest.raises(ValueError, match="`data` is not taken by recipe 'detr-shapes'"):
+    with pytest.raises(ValueError, match="`data`: the path must be one image directory and one"):
         train_recipe("detr-shapes", output_dir=tmp_path / "out", data=tmp_path)
     with pytest.raises(ValueError, match="`data`: the path does not exist"):
         train_recipe("char-lm", output_dir=tmp_path / "out", data=tmp_path / "missing.txt")
@@ -207,10 +208,13 @@ def test_train_data_errors_exit_2_naming_the_path(layout, given, culprit, reason
     assert "argument --data" in err and reason in err and repr(str(tmp_path / culprit)) in err
 
 
-def test_train_data_on_a_recipe_without_it_exits_2(tmp_path, capsys):
+def test_every_recipe_takes_data_of_its_kind(tmp_path, capsys):
+    from keras_seq.recipes import registry
+
+    assert registry.recipes_with_data() == list(registry.RECIPES)
     (tmp_path / "a.txt").write_text("some text")
     err = usage_error(capsys, ["train", "detr-shapes", "--data", str(tmp_path / "a.txt")])
-    assert "argument --data" in err and "detr-shapes" in err and "char-lm" in err
+    assert "argument --data" in err and "one annotations file (.json)" in err
 
 
 def test_train_help_shows_data(capsys):
@@ -566,7 +570,7 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
         (["char-lm", "--data", "a.txt", "--from", "nothing.keras"], "does not exist"),
         (["char-lm", "--data", "a.txt", "--from", "lonely.keras"], "has no vocabulary.json"),
         (["char-lm", "--data", "a.txt", "--from", "hf://owner/gpt"], "must be a .keras file"),
-        (["detr-shapes", "--from", "base/model.keras"], "is not taken by recipe detr-shapes"),
+        (["detr-shapes", "--from", "base/model.keras"], "needs data to fine-tune on"),
         (["vit-digits", "--data", "images", "--from", "swin.keras"], "holds a SwinImage"),
         (["seq2seq-attention", "--data", "p.tsv", "--from", "s2s/model.keras"], "outside the"),
         (["seq2seq-attention", "--data", "p.tsv", "--from", "hf://a/b"], "must be a .keras"),
@@ -576,7 +580,7 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
 def test_train_from_errors_exit_2(argv, expected, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny_char_lm(tmp_path / "base")
-    (tmp_path / "lonely.keras").write_bytes(b"x")
+    shutil.copy(tmp_path / "base" / "model.keras", tmp_path / "lonely.keras")  # no vocabulary
     (tmp_path / "a.txt").write_text("abc " * 40)
     (tmp_path / "b.txt").write_text("abc " * 40 + "XYZ")
     write_images(tmp_path / "images", per_class=1)

@@ -118,7 +118,6 @@ def evaluate_command(args):
     ],
 )
 def predict_command(args):
-    _check_saved_model(args.model_path)
     if args.output is not None:
         png = os.path.splitext(args.output)[0] + ".png"
         if not args.output.endswith(".json"):
@@ -129,6 +128,7 @@ def predict_command(args):
             problem = registry.output_dir_problem(os.path.dirname(os.path.abspath(args.output)))
         if problem:
             raise UsageError(f"argument --output: the path {problem}. Received: {args.output!r}")
+    _check_saved_model(args.model_path)
     with quiet_tensorflow():
         import_subpackages()
         from keras_seq.recipes import evaluate_model
