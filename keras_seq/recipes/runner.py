@@ -378,17 +378,21 @@ def train_recipe(
             set_random_seed`); the data sets are fixed.
         model: str or `None`. The recipe's architecture choice; `None` is its default.
         data: path, list of paths or `None`. The user's data for the recipes that take it
-            (`keras_seq.recipes.registry.recipes_with_data`): for `char-lm`, UTF-8 text files
-            or directories of `.txt` files; for `vit-digits` and `swin-digits`, a directory
-            with one sub-directory of images per class (the layout of
-            `keras.utils.image_dataset_from_directory`). `None` uses the built-in data.
+            (`keras_seq.recipes.registry.DATA_KINDS` says what each takes): for `char-lm`,
+            UTF-8 text files or directories of `.txt` files; for `vit-digits` and
+            `swin-digits`, a directory with one sub-directory of images per class; for
+            `seq2seq-attention` tab-separated pairs; for `bert-classifier` CSV / TSV files of
+            labeled texts; for `captioning-shapes` an image directory and a captions file;
+            for `detr-shapes` an image directory and COCO annotations. `None` uses the
+            built-in data.
         validation_data: path or `None`. For the image recipes with `data`: a directory of
             validation images with the same classes; `None` keeps a seeded fifth of `data`.
         from_model: str or `None`. Fine-tune this model on `data` instead of building one
-            from scratch: a `.keras` file (for the text recipes, one they saved, with its
-            `vocabulary.json` beside it), or for the image recipes also a preset handle or
-            checkpoint of `from_preset`. An image classifier gets a new head when the number
-            of classes differs, and keeps its image size, channels and normalization.
+            from scratch: a `.keras` file (for the text generation recipes and captioning,
+            one they saved, with its vocabulary file beside it), or for the classifiers and
+            the detector also a preset handle or checkpoint of `from_preset`. A classifier or
+            detector gets a new head when the classes differ, and keeps its image size,
+            channels and normalization.
         overwrite: bool. Replace the run that `output_dir` already holds (its listed files and
             its backup); without it (or `resume`) such a directory is refused. Defaults to
             `False`.
