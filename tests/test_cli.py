@@ -1,4 +1,4 @@
-"""Tests for the `keras-seq` command line (keras_seq/cli.py)."""
+"""Tests for the `keras-seq` command line (keras_seq/cli/)."""
 
 import ast
 import json

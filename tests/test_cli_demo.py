@@ -1,4 +1,4 @@
-"""Tests for `keras-seq demo` (keras_seq/cli.py): arguments, what it prints, exit codes.
+"""Tests for `keras-seq demo` (keras_seq/cli/): arguments, what it prints, exit codes.
 
 The showdown itself (files, numbers, the story of the quick run) is tested in
 tests/recipes/test_showdown.py, on a run of the installed command, `keras-seq demo --quick`.

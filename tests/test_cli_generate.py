@@ -1,4 +1,4 @@
-"""Tests for `keras-seq generate` (keras_seq/cli.py, keras_seq/recipes/generate_text.py,
+"""Tests for `keras-seq generate` (keras_seq/cli/, keras_seq/recipes/generate_text.py,
 keras_seq/recipes/model_sources.py and keras_seq/recipes/vocabulary_file.py) on small saved
 models built here (untrained: decoding is deterministic all the same), and on the GPT-2
 checkpoint written by transformers in tests/models/checkpoint_fixtures/hf_gpt2 (its greedy
@@ -311,7 +311,7 @@ def test_the_command_and_generate_read_one_table_of_strategies():
         ("gpt", ["--prompt", "abc", "--max-new-tokens", "14"], "--max-new-tokens", "14"),
         ("gpt", ["--prompt", "a" * 16], "--prompt", "a" * 16),
         ("vit", ["--prompt", "1 2"], "MODEL", "ViTImageClassifier"),
-        ("broken", ["--prompt", "1 2"], "MODEL", "cannot load"),
+        ("broken", ["--prompt", "1 2"], "MODEL", "truncated or corrupt"),
     ],
 )
 def test_generate_usage_errors_exit_2(

@@ -1,4 +1,4 @@
-"""Tests for `keras-seq train` (keras_seq/cli.py) and the recipes behind it (keras_seq/recipes).
+"""Tests for `keras-seq train` (keras_seq/cli/) and the recipes behind it (keras_seq/recipes).
 
 Each recipe runs with `--quick` through `cli.main` in this process, into `tmp_path`; the tests
 check its outputs and recompute its held-out score from the saved `model.keras`, so that the
@@ -8,6 +8,7 @@ default epochs) is checked in integration_tests/test_recipes.py.
 
 import contextlib
 import glob
+import hashlib
 import io
 import json
 import math
@@ -63,6 +64,7 @@ METRICS_KEYS = {
     "files",
     "details",
     "versions",
+    "sha256",
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -82,6 +84,9 @@ def train(tmp_path, capsys, *options):
     assert metrics["recipe"] == options[0]
     assert metrics["epochs_completed"] == metrics["model_epoch"] == metrics["options"]["epochs"]
     assert metrics["options"]["quick"] is True
+    # The SHA-256 of the model file as written, which the command checks before loading it.
+    model_bytes = (output_dir / "model.keras").read_bytes()
+    assert metrics["sha256"] == {"model.keras": hashlib.sha256(model_bytes).hexdigest()}
     assert metrics["options"]["output_dir"] == str(output_dir.resolve())
     assert metrics["details"]["reload_max_abs_diff"] == 0.0
     assert metrics["num_parameters"] > 0
@@ -399,6 +404,7 @@ def test_every_recipe_loads():
     assert list(registry.RECIPES) == [
         "char-lm",
         "seq2seq-attention",
+        "bert-classifier",
         "vit-digits",
         "swin-digits",
         "detr-shapes",

@@ -1,4 +1,4 @@
-"""Tests for `keras-seq train --data` (keras_seq/cli.py) on the user's own files, and the
+"""Tests for `keras-seq train --data` (keras_seq/cli/) on the user's own files, and the
 modules that find and stream them (keras_seq/recipes/data_files.py, text_data.py).
 
 Each test writes its tiny data set into `tmp_path`; the end-to-end runs go through `cli.main`
@@ -8,6 +8,7 @@ with `--quick` and recompute the recorded scores from the saved model.
 import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -178,7 +179,7 @@ def test_train_char_lm_on_own_text(model_name, tmp_path, capsys):
 
 
 def test_train_recipe_data_option(tmp_path):
-    with pytest.raises(ValueError, match="`data` is not taken by recipe 'detr-shapes'"):
+    with pytest.raises(ValueError, match="`data`: the path must be one image directory and one"):
         train_recipe("detr-shapes", output_dir=tmp_path / "out", data=tmp_path)
     with pytest.raises(ValueError, match="`data`: the path does not exist"):
         train_recipe("char-lm", output_dir=tmp_path / "out", data=tmp_path / "missing.txt")
@@ -207,10 +208,13 @@ def test_train_data_errors_exit_2_naming_the_path(layout, given, culprit, reason
     assert "argument --data" in err and reason in err and repr(str(tmp_path / culprit)) in err
 
 
-def test_train_data_on_a_recipe_without_it_exits_2(tmp_path, capsys):
+def test_every_recipe_takes_data_of_its_kind(tmp_path, capsys):
+    from keras_seq.recipes import registry
+
+    assert registry.recipes_with_data() == list(registry.RECIPES)
     (tmp_path / "a.txt").write_text("some text")
     err = usage_error(capsys, ["train", "detr-shapes", "--data", str(tmp_path / "a.txt")])
-    assert "argument --data" in err and "detr-shapes" in err and "char-lm" in err
+    assert "argument --data" in err and "one annotations file (.json)" in err
 
 
 def test_train_help_shows_data(capsys):
@@ -399,15 +403,31 @@ def test_image_folders_pipeline(tmp_path):
     assert [len(y) for _, y in batches] == [5, 5]
 
 
-def test_image_folders_errors_name_the_file(tmp_path):
+def test_image_folders_skip_unreadable_images_with_a_warning(tmp_path, caplog):
     from keras_seq.recipes import image_data
 
-    write_images(tmp_path / "train", per_class=2)
+    images = write_images(tmp_path / "train", per_class=2)
     (tmp_path / "train" / "square" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(data_files.DataPathError, match="is not a readable image") as error_info:
+    (tmp_path / "train" / "circle" / "empty.jpg").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="keras_seq.recipes"):
+        folders = image_data.ImageFolders(tmp_path / "train", validation_split=1.0)
+    assert "skipped 2 unreadable images: empty.jpg, broken.png" in caplog.text
+    assert sorted(folders._validation[0]) == sorted(images)
+    assert [os.path.basename(path) for path in folders.skipped] == ["empty.jpg", "broken.png"]
+    # A class left without a readable image is an error naming its directory.
+    for path in (tmp_path / "train" / "circle").glob("*.png"):
+        path.unlink()
+    with pytest.raises(data_files.DataPathError, match="holds no readable image") as error_info:
+        image_data.ImageFolders(tmp_path / "train", validation_split=1.0)
+    assert error_info.value.path == str(tmp_path / "train" / "circle")
+    # Nothing readable at all: an error naming the first file.
+    for path in (tmp_path / "train").glob("*/*.png"):
+        path.write_bytes(b"x")
+    with pytest.raises(data_files.DataPathError, match="is not a readable image"):
         image_data.ImageFolders(tmp_path / "train")
-    assert error_info.value.path == str(tmp_path / "train" / "square" / "broken.png")
-    (tmp_path / "train" / "square" / "broken.png").unlink()
+    for path in (tmp_path / "train").glob("*/*"):
+        path.unlink()
+    write_images(tmp_path / "train", per_class=2)
     write_images(tmp_path / "validation", per_class=1, classes=("circle", "square"))
     with pytest.raises(data_files.DataPathError, match="must be the same") as error_info:
         image_data.ImageFolders(tmp_path / "train", tmp_path / "validation")
@@ -550,7 +570,7 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
         (["char-lm", "--data", "a.txt", "--from", "nothing.keras"], "does not exist"),
         (["char-lm", "--data", "a.txt", "--from", "lonely.keras"], "has no vocabulary.json"),
         (["char-lm", "--data", "a.txt", "--from", "hf://owner/gpt"], "must be a .keras file"),
-        (["detr-shapes", "--from", "base/model.keras"], "is not taken by recipe detr-shapes"),
+        (["detr-shapes", "--from", "base/model.keras"], "needs data to fine-tune on"),
         (["vit-digits", "--data", "images", "--from", "swin.keras"], "holds a SwinImage"),
         (["seq2seq-attention", "--data", "p.tsv", "--from", "s2s/model.keras"], "outside the"),
         (["seq2seq-attention", "--data", "p.tsv", "--from", "hf://a/b"], "must be a .keras"),
@@ -560,7 +580,7 @@ def test_from_model_of_another_class_is_an_error(tmp_path):
 def test_train_from_errors_exit_2(argv, expected, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny_char_lm(tmp_path / "base")
-    (tmp_path / "lonely.keras").write_bytes(b"x")
+    shutil.copy(tmp_path / "base" / "model.keras", tmp_path / "lonely.keras")  # no vocabulary
     (tmp_path / "a.txt").write_text("abc " * 40)
     (tmp_path / "b.txt").write_text("abc " * 40 + "XYZ")
     write_images(tmp_path / "images", per_class=1)
@@ -787,6 +807,7 @@ def test_evaluate_and_predict_an_image_classifier(tmp_path, capsys):
     )
     scores = json.loads(out)
     assert scores["task"] == "image_classifier" and scores["examples"] == 6
+    assert scores["skipped_images"] == 0
     best = {path: model.classify(pixels[None], top_k=3)[0] for path, pixels in images.items()}
     truth = {path: os.path.basename(os.path.dirname(path)) for path in images}
     assert scores["accuracy"] == pytest.approx(np.mean([best[p][0][0] == truth[p] for p in images]))

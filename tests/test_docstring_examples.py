@@ -41,6 +41,9 @@ def public_objects():
             "generate_text",
             "vocabulary_file",
             "data_files",
+            "caption_files",
+            "detection_files",
+            "model_files",
         )
     ]
     # The modules the command line starts with.

@@ -4,10 +4,16 @@ Standard library only: the command checks `--data` with it before importing Tens
 `keras_seq.cli`); the recipes read the files (`keras_seq.recipes.text_data`).
 """
 
+import csv
 import os
 
 TEXT_SUFFIX = ".txt"
 PAIRS_SUFFIX = ".tsv"
+# Labeled texts (`bert-classifier`): comma- or tab-separated, told apart by the suffix.
+LABELED_TEXT_SUFFIXES = (".csv", ".tsv")
+# The header names (any case) of the text column and of the label column of labeled texts.
+TEXT_COLUMNS = ("text", "sentence")
+LABEL_COLUMNS = ("label", "class")
 
 
 class DataPathError(ValueError):
@@ -39,8 +45,8 @@ def as_path_list(paths):
 
 def text_files(paths, suffix=TEXT_SUFFIX):
     """The text files of `paths`, in order: each path is a text file, or a directory whose
-    files ending in `suffix` (`.txt` by default; in its sub-directories too, sorted by path)
-    are taken.
+    files ending in `suffix` (a str or a tuple of them; `.txt` by default; in its
+    sub-directories too, sorted by path) are taken.
 
     Raises:
         DataPathError: naming the path that does not exist, the directory that holds no
@@ -74,7 +80,8 @@ def text_files(paths, suffix=TEXT_SUFFIX):
                 if name.endswith(suffix) and not name.startswith(".")
             )
             if not found:
-                raise DataPathError(path, f"is a directory that holds no {suffix} file")
+                shown = suffix if isinstance(suffix, str) else " or ".join(suffix)
+                raise DataPathError(path, f"is a directory that holds no {shown} file")
             files += found
         elif os.path.isfile(path):
             files.append(path)
@@ -131,6 +138,102 @@ def read_pairs(files):
         except UnicodeDecodeError as error:
             raise DataPathError(path, f"is not UTF-8 text ({error.reason})") from None
     return pairs
+
+
+def _column(header, names, path):
+    """The index of the one column of `header` named one of `names` (any case)."""
+    found = [index for index, name in enumerate(header) if name.strip().lower() in names]
+    if len(found) != 1:
+        columns = ", ".join(repr(name) for name in header)
+        wanted = " or ".join(names)
+        problem = "has no" if not found else "has more than one"
+        raise DataPathError(
+            path,
+            f"{problem} {wanted} column in its header row (line 1: {columns}); the header "
+            f"names a text column ({' or '.join(TEXT_COLUMNS)}) and a label column "
+            f"({' or '.join(LABEL_COLUMNS)})",
+        )
+    return found[0]
+
+
+def read_labeled_text(files):
+    """The `(text, label)` rows of CSV (`.csv`) or tab-separated (`.tsv`) files with a header
+    row that names a text column (`TEXT_COLUMNS`: `text` or `sentence`, any case) and a
+    label column (`LABEL_COLUMNS`: `label` or `class`); other columns are ignored. CSV
+    fields may be quoted (`"a, b"`, as `csv` reads them); TSV fields are taken as written,
+    quotes included. Blank lines are skipped. Labels are kept as written
+    (strings).
+
+    Raises:
+        DataPathError: naming the file (and `file:line`) of a row whose number of fields
+            differs from the header's, an empty text or label, a header without the two
+            columns, a file of another suffix, or one that is not UTF-8.
+
+    Example:
+    ```python
+    import os
+    import tempfile
+
+    from keras_seq.recipes.data_files import read_labeled_text
+
+    path = os.path.join(tempfile.mkdtemp(), "reviews.csv")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write('id,Text,label\\n1,"great, really",pos\\n2,dull,neg\\n')
+    assert read_labeled_text([path]) == [("great, really", "pos"), ("dull", "neg")]
+    ```
+    """
+    rows = []
+    for path in as_path_list(files):
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in LABELED_TEXT_SUFFIXES:
+            raise DataPathError(
+                path, f"must end in {' or '.join(LABELED_TEXT_SUFFIXES)} (comma or tab separated)"
+            )
+        name = os.path.basename(path)
+        try:
+            with open(path, encoding="utf-8", newline="") as file:
+                if suffix == ".tsv":  # fields as written, quotes included
+                    reader = csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+                else:
+                    reader = csv.reader(file)
+                header = next(reader, None)
+                if not header:
+                    raise DataPathError(path, "has no header row (line 1)")
+                text_index = _column(header, TEXT_COLUMNS, path)
+                label_index = _column(header, LABEL_COLUMNS, path)
+                for row in reader:
+                    number = reader.line_num
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue
+                    if len(row) != len(header):
+                        raise DataPathError(
+                            path,
+                            f"has {len(row)} field(s) on line {number} ({name}:{number}); "
+                            f"the header row has {len(header)}",
+                        )
+                    text, label = row[text_index], row[label_index].strip()
+                    for column, value in ((header[text_index], text), (header[label_index], label)):
+                        if not value.strip():
+                            raise DataPathError(
+                                path,
+                                f"has an empty {column.strip()} on line {number} ({name}:{number})",
+                            )
+                    rows.append((text, label))
+        except UnicodeDecodeError as error:
+            raise DataPathError(path, f"is not UTF-8 text ({error.reason})") from None
+        except csv.Error as error:
+            raise DataPathError(path, f"is not valid CSV ({error})") from None
+    return rows
+
+
+def class_names(labels):
+    """The sorted distinct `labels` (strings): as numbers when every label is an integer
+    (`"2"` before `"10"`), else as text."""
+    names = sorted(set(labels))
+    try:
+        return sorted(names, key=int)
+    except ValueError:
+        return names
 
 
 # The image files `keras.utils.image_dataset_from_directory` reads.

@@ -401,6 +401,7 @@ def generate_from_saved_model(
             f"argument --max-new-tokens: the prompt ({longest} tokens) plus the new tokens "
             f"must fit the model's {limit} positions. Received: {max_new_tokens}"
         )
+    _check_vocabulary_options(model, kind, prompts, vocabulary, generate_kwargs)
     try:
         return generate_text(
             model,
@@ -411,3 +412,44 @@ def generate_from_saved_model(
         )
     except ValueError as error:
         raise GenerateOptionError(str(error)) from None
+
+
+def _vocabulary_sizes(model, kind):
+    """`(input_size, output_size)`: the token ids a prompt and the output may hold, or
+    `None` where the backbone does not say."""
+    backbone = getattr(model, "backbone", model)
+    size = getattr(backbone, "vocabulary_size", None)
+    if kind == "seq2seq":
+        return (
+            getattr(backbone, "source_vocabulary_size", None) or size,
+            getattr(backbone, "target_vocabulary_size", None) or size,
+        )
+    return size, size
+
+
+def _check_vocabulary_options(model, kind, prompts, vocabulary, generate_kwargs):
+    """`--top-k`, `--stop-token-id` and prompts of token ids within the model's vocabulary:
+    a `GenerateOptionError` naming the option and the value otherwise."""
+    input_size, output_size = _vocabulary_sizes(model, kind)
+    if isinstance(output_size, int):
+        top_k = generate_kwargs.get("top_k")
+        if top_k is not None and top_k > output_size:
+            raise GenerateOptionError(
+                f"argument --top-k: the model's vocabulary has {output_size} tokens, so top_k "
+                f"must be at most {output_size}. Received: {top_k}"
+            )
+        stop = generate_kwargs.get("stop_token_id")
+        if stop is not None and stop >= output_size:
+            raise GenerateOptionError(
+                f"argument --stop-token-id: the model's token ids are 0 to {output_size - 1}. "
+                f"Received: {stop}"
+            )
+    if not isinstance(input_size, int) or vocabulary or uses_tokenizer(model, vocabulary):
+        return
+    for prompt in prompts:  # token ids
+        outside = [int(i) for i in encode_prompt(prompt, kind, None)[0] if i >= input_size]
+        if outside:
+            raise GenerateOptionError(
+                f"argument --prompt: token id {outside[0]} is outside the model's vocabulary "
+                f"(ids 0 to {input_size - 1}). Received: {prompt!r}"
+            )

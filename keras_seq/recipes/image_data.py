@@ -2,13 +2,14 @@
 
 `ImageFolders` reads a directory in the layout of `keras.utils.image_dataset_from_directory`
 (one sub-directory per class; `keras_seq.recipes.data_files.image_folders` finds the files),
-checks that every image decodes (a file that does not is an error naming it), and streams
-them with `tf.data`: decoded, then resized and scaled to [0, 1] by an `ImagePreprocessor`,
-the same layer the trained classifier keeps as its `preprocessor`, so that `classify` on raw
-images sees what training saw. Validation images come from a second directory with the same
-classes, or from a seeded split of the first.
+skips the images that do not decode (a warning counts and names them; a class left without
+images is an error), and streams them with `tf.data`: decoded, then resized and scaled to
+[0, 1] by an `ImagePreprocessor`, the same layer the trained classifier keeps as its
+`preprocessor`, so that `classify` on raw images sees what training saw. Validation images
+come from a second directory with the same classes, or from a seeded split of the first.
 """
 
+import logging
 import os
 
 import keras
@@ -19,18 +20,60 @@ from keras_seq.layers.preprocessing.image_preprocessor import ImagePreprocessor
 from keras_seq.recipes.data_files import DataPathError
 from keras_seq.recipes.data_files import image_folders
 
+logger = logging.getLogger(__name__)
+
 VALIDATION_SPLIT = 0.2
+# Names listed in the warning about skipped images; the others are counted.
+LISTED_SKIPPED = 10
 
 
-def _decoded_channels(path):
-    """The channels of the image file `path` as decoded; a `DataPathError` if it does not
-    decode."""
+def decode_image_file(path, channels=0):
+    """The decoded image of the file `path` (`uint8` tensor `(H, W, C)`), or `None` when it
+    does not decode."""
     try:
-        image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
-        message = error.message.splitlines()[0] if error.message else type(error).__name__
-        raise DataPathError(path, f"is not a readable image ({message})") from None
-    return int(image.shape[-1])
+        return tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        return None
+
+
+def skipped_images_message(skipped):
+    """`"skipped 2 unreadable images: a.jpg, b.png"` (the first `LISTED_SKIPPED` names)."""
+    names = [os.path.basename(path) for path in skipped[:LISTED_SKIPPED]]
+    more = f", and {len(skipped) - LISTED_SKIPPED} more" if len(skipped) > LISTED_SKIPPED else ""
+    noun = "image" if len(skipped) == 1 else "images"
+    return f"skipped {len(skipped)} unreadable {noun}: {', '.join(names)}{more}"
+
+
+def readable_images(paths, what="images"):
+    """The paths of `paths` whose files decode as images, and the set of their channels.
+    Those that do not are skipped with a warning that counts and names them
+    (`skipped_images_message`); when none decodes, a `DataPathError` names the first."""
+    readable, skipped, channels = [], [], set()
+    for path in paths:
+        image = decode_image_file(path)
+        if image is None:
+            skipped.append(path)
+        else:
+            readable.append(path)
+            channels.add(int(image.shape[-1]))
+    if skipped:
+        if not readable:
+            raise DataPathError(skipped[0], f"is not a readable image, nor any of the {what}")
+        logger.warning("%s (%s)", skipped_images_message(skipped), what)
+    return readable, channels, skipped
+
+
+def read_images(paths, image_size, channels=3, what="images"):
+    """The images of the files `paths` that decode, as float32 `(N, H, W, channels)` in
+    [0, 1] at `image_size` `(H, W)` (resized with antialiasing), and their paths; the others
+    are skipped as `readable_images` says."""
+    readable, _, _ = readable_images(paths, what)
+    pixels = []
+    for path in readable:
+        image = tf.cast(decode_image_file(path, channels), "float32")[None] / 255.0
+        image = keras.ops.image.resize(image, tuple(image_size), antialias=True)
+        pixels.append(np.clip(np.asarray(image[0], "float32"), 0.0, 1.0))  # (H, W, C)
+    return np.stack(pixels), readable
 
 
 def _relabel(directory, folder_names, files, labels, label_names):
@@ -45,6 +88,19 @@ def _relabel(directory, folder_names, files, labels, label_names):
             )
         indices.append(label_names.index(name))
     return files, [indices[label] for label in labels]
+
+
+def _kept(files, labels, readable, directory=None, class_names=None):
+    """The files (and labels) of `readable`; with `directory`, a class left without an
+    image is a `DataPathError` naming its directory."""
+    kept = [(path, label) for path, label in zip(files, labels) if path in readable]
+    if directory is not None:
+        for label in sorted(set(labels) - {label for _, label in kept}):
+            raise DataPathError(
+                os.path.join(os.fspath(directory), class_names[label]),
+                "is a class directory that holds no readable image",
+            )
+    return [path for path, _ in kept], [label for _, label in kept]
 
 
 def model_image_shape(backbone, default_size=32):
@@ -81,6 +137,7 @@ class ImageFolders:
         channels: the `channels` given, else 1 when every image is grayscale, else 3.
         preprocessor: the `ImagePreprocessor` (float32) from decoded images to pixels.
         num_train, num_validation: int. Images of each set.
+        skipped: list of str. The image files that do not decode, left out.
     """
 
     def __init__(
@@ -120,7 +177,29 @@ class ImageFolders:
             validation_labels = [label for i, label in enumerate(labels) if i in chosen]
             files = [path for i, path in enumerate(files) if i not in chosen]
             labels = [label for i, label in enumerate(labels) if i not in chosen]
-        decoded = {_decoded_channels(path) for path in files + validation_files}
+        readable, decoded, self.skipped = readable_images(
+            files + validation_files, f"images of {os.fspath(directory)}"
+        )
+        readable = set(readable)
+        files, labels = _kept(files, labels, readable, directory, self.class_names)
+        if validation_directory is not None or validation_split >= 1.0:
+            validation_files, validation_labels = _kept(
+                validation_files,
+                validation_labels,
+                readable,
+                validation_directory or directory,
+                self.class_names,
+            )
+        else:
+            validation_files, validation_labels = _kept(
+                validation_files, validation_labels, readable
+            )
+        if not files and validation_split < 1.0:
+            raise DataPathError(directory, "holds no readable image left for training")
+        if not validation_files:
+            raise DataPathError(
+                validation_directory or directory, "holds no readable image left for validation"
+            )
         self.channels = channels or (1 if decoded <= {1, 2} else 3)
         if isinstance(image_size, int):
             image_size = (image_size, image_size)

@@ -9,6 +9,8 @@ import os
 import re
 import zipfile
 
+from keras_seq.recipes import model_files
+
 HF_PREFIX = "hf://"
 
 
@@ -48,10 +50,24 @@ def model_source(model_path):
                 f"hf://owner/name@revision. Received: {model_path!r}"
             )
         return "hf"
+    if (
+        os.path.isdir(model_path)
+        and model_path.endswith(".keras")
+        and not os.path.isfile(os.path.join(model_path, "config.json"))
+    ):
+        raise GenerateOptionError(
+            "argument MODEL: the path is a directory, expected a .keras file (or a "
+            f"checkpoint directory with a config.json). Received: {model_path!r}"
+        )
     if os.path.isdir(model_path):
         checkpoint_task(model_path, directory_config(model_path))
         return "directory"
     if os.path.isfile(model_path) and model_path.endswith(".keras"):
+        problem = model_files.model_file_problem(model_path)
+        if problem:
+            raise GenerateOptionError(
+                f"argument MODEL: the path {problem}. Received: {model_path!r}"
+            )
         return "keras_file"
     if not os.path.exists(model_path) and (
         model_path.startswith(KERAS_HUB_PREFIX) or _KERAS_HUB_NAME.match(model_path)

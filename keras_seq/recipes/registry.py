@@ -8,9 +8,11 @@ import collections
 import importlib
 import json
 import os
-import textwrap
 
+from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
+from keras_seq.recipes import detection_files
+from keras_seq.recipes import model_files
 
 Recipe = collections.namedtuple(
     "Recipe",
@@ -23,7 +25,9 @@ Recipe.__doc__ = """One training recipe.
 `keras_seq.recipes.runner.RecipeRun`); `epochs` and `batch_size` are its defaults, chosen so
 that it learns in a few CPU minutes; `models` lists the architectures `--model` chooses from,
 the first being the default; `data` is the kind of the user's data `--data` takes
-(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`), or `None` for built-in data only.
+(a key of `DATA_KINDS`: `"text"`, `"images"`, `"pairs"`, `"labeled_text"`, `"captions"`,
+`"detection"`),
+or `None` for built-in data only.
 """
 
 RECIPES = {
@@ -48,6 +52,17 @@ RECIPES = {
             batch_size=64,
             models=("bahdanau",),
             data="pairs",
+        ),
+        Recipe(
+            "bert-classifier",
+            "keras_seq.recipes.text_classification",
+            "train_bert_classifier",
+            "small BERT text classifier on synthetic movie-review sentences (positive or "
+            "negative), WordPiece vocabulary built from the data",
+            epochs=4,
+            batch_size=32,
+            models=("bert",),
+            data="labeled_text",
         ),
         Recipe(
             "vit-digits",
@@ -77,6 +92,7 @@ RECIPES = {
             epochs=60,
             batch_size=32,
             models=("detr",),
+            data="detection",
         ),
         Recipe(
             "captioning-shapes",
@@ -86,6 +102,7 @@ RECIPES = {
             epochs=15,
             batch_size=64,
             models=("transformer", "rnn"),
+            data="captions",
         ),
     )
 }
@@ -98,11 +115,19 @@ DEFAULT_OUTPUT_ROOT = "keras_seq_runs"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 BACKUP_DIR = "backup"
+# The words of a captioner trained on the user's captions, beside its model.
+CAPTION_VOCABULARY_FILE = "caption_vocabulary.json"
 # What `--data` takes, per kind of data.
 DATA_KINDS = {
     "text": "text files, or directories of .txt files",
     "images": "a directory with one sub-directory of images per class",
     "pairs": "tab-separated files (source TAB target per line), or directories of .tsv files",
+    "labeled_text": "CSV (.csv) or tab-separated (.tsv) files with a header row naming a text "
+    "column (text or sentence) and a label column (label or class), or directories of them",
+    "captions": "an image directory and a captions file: COCO captions .json, or .tsv with "
+    "file_name TAB caption per line",
+    "detection": "an image directory and COCO detection annotations (.json: images with "
+    "width and height, annotations with bbox [x, y, width, height], categories)",
 }
 
 
@@ -116,7 +141,7 @@ def get_recipe(name):
     recipe = registry.get_recipe("char-lm")
     assert recipe.models == ("rnn", "gpt") and recipe.epochs >= 1
     assert registry.default_output_dir(recipe, "gpt").endswith("char-lm-gpt")
-    assert "swin-digits" in registry.recipe_table()
+    assert "swin-digits" in registry.recipes_with_data()
     ```
     """
     if name not in RECIPES:
@@ -333,8 +358,9 @@ def from_model_problem(recipe, from_model, data=None):
     if data is None:
         return "needs data to fine-tune on (--data)"
     if from_model.endswith(".keras"):
-        if not os.path.isfile(from_model):
-            return "does not exist"
+        problem = model_files.model_file_problem(from_model)
+        if problem:
+            return problem
         directory = os.path.dirname(os.path.abspath(from_model))
         vocabulary = os.path.join(directory, "vocabulary.json")
         if recipe.data in ("text", "pairs") and not os.path.isfile(vocabulary):
@@ -342,10 +368,17 @@ def from_model_problem(recipe, from_model, data=None):
                 f"has no vocabulary.json beside it: recipe {recipe.name} fine-tunes a model "
                 f"that `keras-seq train {recipe.name}` saved"
             )
-    elif recipe.data in ("text", "pairs"):
+        words = os.path.join(directory, CAPTION_VOCABULARY_FILE)
+        if recipe.data == "captions" and not os.path.isfile(words):
+            return (
+                f"has no {CAPTION_VOCABULARY_FILE} beside it: recipe {recipe.name} fine-tunes "
+                f"a model that `keras-seq train {recipe.name} --data` saved"
+            )
+    elif recipe.data in ("text", "pairs", "captions"):
+        vocabulary = CAPTION_VOCABULARY_FILE if recipe.data == "captions" else "vocabulary.json"
         return (
             f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "
-            "vocabulary.json)"
+            f"{vocabulary})"
         )
     return None
 
@@ -388,6 +421,36 @@ def find_data_files(recipe, data):
         )
     if recipe.data == "text":
         return data_files.text_files(data)
+    if recipe.data == "labeled_text":
+        files = data_files.text_files(data, suffix=data_files.LABELED_TEXT_SUFFIXES)
+        rows = data_files.read_labeled_text(files)
+        labels = {label for _, label in rows}
+        if len(rows) < 2 or len(labels) < 2:
+            raise data_files.DataPathError(
+                " ".join(files),
+                f"holds {len(rows)} row(s) of {len(labels)} label(s): training needs at least "
+                "2 rows (one of them for validation) and 2 labels",
+            )
+        return files
+    if recipe.data == "detection":
+        images = detection_files.read_detection_data(data)[1]
+        if len(images) < 2:
+            raise data_files.DataPathError(
+                " ".join(data_files.as_path_list(data)),
+                "annotates 1 image: training needs at least 2 (one of them for validation)",
+            )
+        return [
+            os.path.abspath(path)
+            for path in caption_files.split_data_paths(data, "annotations file", (".json",))
+        ]
+    if recipe.data == "captions":
+        examples = caption_files.read_captions(data)
+        if len({image for image, _ in examples}) < 2:
+            raise data_files.DataPathError(
+                " ".join(data_files.as_path_list(data)),
+                "captions 1 image: training needs at least 2 (one of them for validation)",
+            )
+        return [os.path.abspath(path) for path in caption_files.split_data_paths(data)]
     if recipe.data == "pairs":
         files = data_files.text_files(data, suffix=data_files.PAIRS_SUFFIX)
         count = len(data_files.read_pairs(files))
@@ -421,52 +484,3 @@ def find_validation_files(recipe, validation_data):
             f"validation_data={validation_data!r}"
         )
     return _image_directory(validation_data, "validation_data")
-
-
-def recipe_table(width=79):
-    """The recipes as an indented table: name, summary, `--model` choices, default epochs."""
-    column = max(len(name) for name in RECIPES) + 4
-    rows = []
-    for recipe in RECIPES.values():
-        models = f"--model {'|'.join(recipe.models)}; " if len(recipe.models) > 1 else ""
-        data = f"; --data: {DATA_KINDS[recipe.data]}" if recipe.data else ""
-        rows.append(
-            textwrap.fill(
-                f"{recipe.summary}; {models}{recipe.epochs} epochs{data}",
-                width,
-                initial_indent=f"  {recipe.name:<{column - 2}}",
-                subsequent_indent=" " * column,
-            )
-        )
-    return "\n".join(rows)
-
-
-def _format_number(value):
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def format_train_summary(metrics):
-    """The lines `keras-seq train` prints after a run, from its `metrics.json` content."""
-    lines = [
-        f"{metrics['recipe']} ({metrics['model']}): {metrics['epochs_completed']} epochs in "
-        f"{metrics['time_seconds']:.0f} s",
-    ]
-    for section in ("train", "validation", "held_out"):
-        values = metrics.get(section) or {}
-        if values:
-            text = ", ".join(f"{k} {_format_number(v)}" for k, v in values.items())
-            lines.append(f"  {section.replace('_', '-')}: {text}")
-    output_dir = metrics["options"]["output_dir"]
-    lines.append(f"  outputs in {output_dir}: {', '.join(metrics['files'])}")
-    lines.append(f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'logs')}")
-    model_path = os.path.join(output_dir, MODEL_FILE)
-    if "vocabulary.json" in metrics["files"]:
-        lines.append(f"  generate: keras-seq generate {model_path} --prompt TEXT")
-    recipe = RECIPES.get(metrics["recipe"])
-    if recipe is not None and recipe.data:
-        inputs = "IMAGE" if recipe.data == "images" else "TEXT"
-        lines.append(
-            f"  evaluate: keras-seq evaluate {model_path} --data PATH; "
-            f"predict: keras-seq predict {model_path} {inputs} ..."
-        )
-    return "\n".join(lines)

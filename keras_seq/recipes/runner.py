@@ -8,7 +8,8 @@ metrics. The output directory then holds:
 - `model.keras`: the trained model (after every epoch the latest one, see below);
 - `metrics.json`: status, options, per-epoch history (one value per epoch, `null` where
   a metric was not computed that epoch), the last training and validation metrics, the
-  held-out metrics of the recipe, times and the reload check;
+  held-out metrics of the recipe, times, the reload check and the SHA-256 of `model.keras`
+  (`"sha256"`, checked by the command line before it loads the model);
 - `logs/<run>/`: TensorBoard logs of this run (Keras' scalars plus the recipe's
   `GenerationLogger` / `AttentionMapLogger` output), one subdirectory per run so that
   reruns into the same directory show as separate runs;
@@ -37,6 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_seq.recipes import model_files
 from keras_seq.recipes import outputs
 from keras_seq.recipes import previous_run
 from keras_seq.recipes import registry
@@ -78,6 +80,7 @@ class _EpochRecord(keras.callbacks.Callback):
             values.append(_float(logs[key]) if key in logs else None)
         self.run.epochs_completed += 1
         outputs.save_model(self.model, self.run.path(MODEL_FILE))
+        self.run.record_sha256(MODEL_FILE)
         self.run.model_epoch = self.run.epochs_completed
         self.run.write_metrics("running")
 
@@ -120,6 +123,7 @@ class RecipeRun:
         self.held_out = {}
         self.details = {}
         self.files = []
+        self.checksums = {}
         self.started = time.time()
         self.train_seconds = None
         self.num_parameters = None
@@ -187,6 +191,7 @@ class RecipeRun:
         difference between the two models' predictions on them (`reload_max_abs_diff`)."""
         path = self.path(MODEL_FILE)
         outputs.save_model(model, path)
+        self.record_sha256(MODEL_FILE)
         self.model_epoch = self.epochs_completed
         self.add_file(MODEL_FILE)
         if probe_inputs is None:
@@ -203,6 +208,11 @@ class RecipeRun:
         )
         self.details["reload_max_abs_diff"] = difference
         self.details["reloaded_class"] = type(reloaded).__name__
+
+    def record_sha256(self, filename):
+        """Record the SHA-256 of the file `filename` of the output directory (a model) for
+        `metrics.json`: the command line checks a model against it before loading it."""
+        self.checksums[filename] = model_files.sha256_file(self.path(filename))
 
     def save_figure(self, figure, filename):
         """Write a matplotlib figure as the PNG `filename` of the output directory."""
@@ -253,6 +263,7 @@ class RecipeRun:
             "num_replicas": self.strategy.num_replicas_in_sync,
             "options": self.options,
             "files": sorted(set(self.files) | {METRICS_FILE}),
+            model_files.RECORD_KEY: dict(self.checksums),
             "details": self.details,
             "versions": {
                 "keras_seq": __version__,
@@ -367,17 +378,21 @@ def train_recipe(
             set_random_seed`); the data sets are fixed.
         model: str or `None`. The recipe's architecture choice; `None` is its default.
         data: path, list of paths or `None`. The user's data for the recipes that take it
-            (`keras_seq.recipes.registry.recipes_with_data`): for `char-lm`, UTF-8 text files
-            or directories of `.txt` files; for `vit-digits` and `swin-digits`, a directory
-            with one sub-directory of images per class (the layout of
-            `keras.utils.image_dataset_from_directory`). `None` uses the built-in data.
+            (`keras_seq.recipes.registry.DATA_KINDS` says what each takes): for `char-lm`,
+            UTF-8 text files or directories of `.txt` files; for `vit-digits` and
+            `swin-digits`, a directory with one sub-directory of images per class; for
+            `seq2seq-attention` tab-separated pairs; for `bert-classifier` CSV / TSV files of
+            labeled texts; for `captioning-shapes` an image directory and a captions file;
+            for `detr-shapes` an image directory and COCO annotations. `None` uses the
+            built-in data.
         validation_data: path or `None`. For the image recipes with `data`: a directory of
             validation images with the same classes; `None` keeps a seeded fifth of `data`.
         from_model: str or `None`. Fine-tune this model on `data` instead of building one
-            from scratch: a `.keras` file (for the text recipes, one they saved, with its
-            `vocabulary.json` beside it), or for the image recipes also a preset handle or
-            checkpoint of `from_preset`. An image classifier gets a new head when the number
-            of classes differs, and keeps its image size, channels and normalization.
+            from scratch: a `.keras` file (for the text generation recipes and captioning,
+            one they saved, with its vocabulary file beside it), or for the classifiers and
+            the detector also a preset handle or checkpoint of `from_preset`. A classifier or
+            detector gets a new head when the classes differ, and keeps its image size,
+            channels and normalization.
         overwrite: bool. Replace the run that `output_dir` already holds (its listed files and
             its backup); without it (or `resume`) such a directory is refused. Defaults to
             `False`.

@@ -45,6 +45,7 @@ from keras_seq.layers.recurrent.elman_cell import ElmanCell
 from keras_seq.layers.recurrent.gru_cell import GRUCell
 from keras_seq.layers.recurrent.lstm_cell import LSTMCell
 from keras_seq.recipes import outputs
+from keras_seq.recipes.model_files import sha256_file
 from keras_seq.recipes.showdown_report import DISPLAY_NAMES
 from keras_seq.recipes.showdown_report import _EpochProgress
 from keras_seq.recipes.showdown_report import format_showdown_table  # noqa: F401  (for cli)
@@ -303,6 +304,7 @@ def run_showdown(
             "mse": ADDING_PROBLEM_BASELINE_MSE,
         },
         "runs": [],
+        "sha256": {},  # of each model file, checked by the command line before it loads one
         "accuracy": {},
         "mse": {},
         "output_dir": os.path.abspath(output_dir),
@@ -318,6 +320,8 @@ def run_showdown(
             log(f"[{index + 1}/{len(plan)}] {DISPLAY_NAMES[name]}, sequence length {length}")
             run = _train_one(output_dir, name, length, settings, int(seed), progress)
             results["runs"].append(run)
+            relative = os.path.relpath(run["model_path"], output_dir).replace(os.sep, "/")
+            results["sha256"][relative] = sha256_file(run["model_path"])
             results["accuracy"].setdefault(name, {})[str(length)] = run["accuracy"]
             results["mse"].setdefault(name, {})[str(length)] = run["mse"]
             results["seconds"] = time.time() - start

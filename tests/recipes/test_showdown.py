@@ -10,6 +10,7 @@ tell the demo's story (`test_quick_run_tells_the_story`); the full demo is
 integration_tests/test_showdown.py (slow).
 """
 
+import hashlib
 import inspect
 import json
 import os
@@ -301,6 +302,8 @@ def test_interrupted_run_keeps_finished_outputs(tmp_path, capsys):
     assert [run["model"] for run in stored["runs"]] == ["elman"]
     assert stored["accuracy"] == {"elman": {"6": stored["runs"][0]["accuracy"]}}
     assert os.listdir(tmp_path / "models") == ["elman_T6.keras"]
+    model_bytes = (tmp_path / "models" / "elman_T6.keras").read_bytes()
+    assert stored["sha256"] == {"models/elman_T6.keras": hashlib.sha256(model_bytes).hexdigest()}
     assert os.path.isfile(tmp_path / "showdown.png")
     assert not [name for name in os.listdir(tmp_path) if "partial" in name]
     # The earlier run's events in the same log directory are gone.
