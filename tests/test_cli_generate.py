@@ -573,3 +573,41 @@ def test_stream_with_beam_search_exits_2(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--stream" in err and "beam" in err
+
+
+def test_several_outputs_and_stop_strings_equal_model_generate(saved, capsys):
+    # GPT-2 (a tokenizer): beam search's two best per prompt, then a stop string; an RNN with
+    # a vocabulary: three samples of one prompt, one line each.
+    model = GPTCausalLM.from_preset(str(GPT2))
+    beam = ("--strategy", "beam", "--num-beams", "3", "--num-return-sequences", "2")
+    lines = run_generate(
+        capsys, GPT2, *("--prompt", "The cat", "--prompt", "A dog"), "--max-new-tokens", 5, *beam
+    )
+    kwargs = dict(strategy="beam", num_beams=3, num_return_sequences=2, jit_compile=False)
+    assert lines == model.generate(["The cat", "A dog"], 5, **kwargs) and len(lines) == 4
+    free = run_generate(capsys, GPT2, "--prompt", "The cat", "--max-new-tokens", 12)[0]
+    stop = free[len("The cat") + 3 : len("The cat") + 5]
+    stopped = run_generate(
+        capsys, GPT2, "--prompt", "The cat", "--max-new-tokens", 12, "--stop-string", stop
+    )[0]
+    assert stopped == model.generate("The cat", 12, stop_strings=[stop], jit_compile=False)
+    assert stop in stopped[len("The cat") - len(stop) + 1 :] and len(stopped) <= len(free)
+    samples = ("--strategy", "sample", "--seed", "3", "--num-return-sequences", "3")
+    lines = run_generate(capsys, saved["rnn"], "--prompt", "the cat", *samples)
+    assert len(lines) == 3 and all(line.startswith("the cat") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--stop-string", "x"], "--stop-string"),
+        (["--num-return-sequences", "2", "--strategy", "sample", "--stream"], "--stream"),
+        (["--num-return-sequences", "2"], "num_return_sequences=2"),  # greedy
+    ],
+)
+def test_several_outputs_and_stop_string_usage_errors_exit_2(options, named, saved, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", str(saved["rnn"]), "--prompt", "the cat", *options])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err, err

@@ -139,6 +139,19 @@ from keras_seq.subpackages import import_subpackages
             help="print the text as the tokens come, one prompt after the other (greedy and "
             "sampling strategies)",
         ),
+        argument(
+            "--num-return-sequences",
+            type=positive_int,
+            help="outputs per prompt, one line each: independent samples, or beam search's "
+            "best hypotheses, best first (default: 1)",
+        ),
+        argument(
+            "--stop-string",
+            action="append",
+            metavar="TEXT",
+            help="end an output once its text contains TEXT (repeat for several; a model "
+            "with a tokenizer, greedy and sampling strategies)",
+        ),
     ],
 )
 def generate_command(args):
@@ -180,6 +193,10 @@ def generate_command(args):
         for name in ("repetition_penalty", "no_repeat_ngram_size", "min_new_tokens")
         if getattr(args, name) is not None
     }
+    if args.num_return_sequences is not None:
+        processing["num_return_sequences"] = args.num_return_sequences
+    if args.stop_string:
+        processing["stop_strings"] = list(args.stop_string)
     try:
         vocabulary = generate_text.check_generate_options(
             args.model_path, args.strategy, options, args.vocabulary, args.prompt

@@ -84,7 +84,8 @@ def generate_text(
 
     Returns:
         A list of strings: for a language model the prompt and its continuation, for a
-        seq2seq model the output alone.
+        seq2seq model the output alone; with `num_return_sequences=R`, `R` per prompt, side
+        by side.
 
     Raises:
         TypeError: `model` is none of these.
@@ -162,8 +163,9 @@ def generate_text(
         generated = model.generate(
             token_ids, max_new_tokens, stop_token_id=stop_token_id, **generate_kwargs
         )
-        text = decode_output(np.asarray(generated)[0], vocabulary or None, stop_token_id)
-        texts.append(text if display is None else display.finish(text))
+        for row in np.asarray(generated):  # one row, or `num_return_sequences`
+            text = decode_output(row, vocabulary or None, stop_token_id)
+            texts.append(text if display is None else display.finish(text))
     return texts
 
 
@@ -402,6 +404,17 @@ def generate_from_saved_model(
             f"must fit the model's {limit} positions. Received: {max_new_tokens}"
         )
     _check_vocabulary_options(model, kind, prompts, vocabulary, generate_kwargs)
+    if generate_kwargs.get("stop_strings") and not uses_tokenizer(model, vocabulary):
+        raise GenerateOptionError(
+            "argument --stop-string: stop strings are matched on a tokenizer's tokens, and "
+            "this model has none (its text goes through vocabulary.json or token ids). "
+            f"Received: {generate_kwargs['stop_strings'][0]!r}"
+        )
+    if (generate_kwargs.get("num_return_sequences") or 1) > 1 and generate_kwargs.get("write"):
+        raise GenerateOptionError(
+            "argument --stream: one line at a time, so one output per prompt. Received: "
+            f"--stream with --num-return-sequences {generate_kwargs['num_return_sequences']}"
+        )
     try:
         return generate_text(
             model,
