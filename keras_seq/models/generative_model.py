@@ -55,11 +55,15 @@ class GenerativeTask(Task):
     (class attribute `pads_prompts_left = True`: GPT gives each row its own positions and
     masks the padded keys, an RNN carries its initial state over the padding): the batch is
     padded to a power-of-two bucket, so the compiled loop is reused by every batch whose
-    longest prompt falls in the same bucket, and each row equals its prompt alone. Other
-    tasks (encoder-decoders, captioners) generate one group per length.
+    longest prompt falls in the same bucket, and each row equals its prompt alone. An
+    encoder-decoder whose encoder masks a padding token (`pads_sources_right = True`,
+    `source_padding_token_id`) takes sources of different lengths the same way, padded on
+    the right. Other tasks (RNN encoder-decoders, captioners) generate one group per length.
     """
 
     pads_prompts_left = False
+    pads_sources_right = False
+    source_padding_token_id = None
 
     def __init__(self, *args, generation_defaults=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -129,6 +133,8 @@ class GenerativeTask(Task):
         max_new_tokens, strategy, kwargs = self.resolve_generate_arguments(
             max_new_tokens, strategy, kwargs
         )
+        if self.pads_sources_right and is_token_id_rows(inputs):
+            return self._generate_sources(check_rows(inputs), max_new_tokens, strategy, kwargs)
         if self.pads_prompts_left and is_token_id_rows(inputs):
             return self._generate_rows(check_rows(inputs), max_new_tokens, strategy, kwargs)
         if self.pads_prompts_left and isinstance(inputs, dict) and "padding_mask" in inputs:
@@ -207,6 +213,30 @@ class GenerativeTask(Task):
         copies = kwargs.get("num_return_sequences") or 1  # each prompt's rows side by side
         prompts = [row for row in rows for _ in range(copies)]
         return continuations(generated, prompts, length, stops, self.stop_string_end(kwargs))
+
+    def _generate_sources(self, rows, max_new_tokens, strategy, kwargs):
+        """Sources of any lengths (lists of ids) -> each source's new tokens, in one batch
+        padded on the right with `source_padding_token_id` (`pads_sources_right` models)."""
+        if kwargs.get("return_scores"):
+            raise ValueError(
+                "`return_scores=True` returns arrays: pass sources of one length as an array "
+                "for it. Received: return_scores=True with a list of sources"
+            )
+        for row in rows:
+            self.check_token_inputs(np.asarray([row], "int32"))
+        lengths = {len(row) for row in rows}
+        length = max(lengths) if len(lengths) == 1 else bucket_length(max(lengths))
+        limit = getattr(self.backbone, "max_sequence_length", None)  # learned positions
+        if limit is not None:
+            length = max(min(length, limit), max(lengths))
+        batch = np.full((len(rows), length), self.source_padding_token_id, dtype="int32")
+        for index, row in enumerate(rows):
+            batch[index, : len(row)] = row
+        generated = generation.generate(self, batch, max_new_tokens, strategy=strategy, **kwargs)
+        stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
+        copies = kwargs.get("num_return_sequences") or 1
+        empty = [[] for _ in range(len(rows) * copies)]  # the output holds new tokens only
+        return continuations(generated, empty, 0, stops, self.stop_string_end(kwargs))
 
     def get_config(self):
         return {**super().get_config(), "generation_defaults": dict(self.generation_defaults)}

@@ -139,6 +139,11 @@ class TransformerSeq2SeqLM(GenerativeTask):
 
     # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
     forwarded_arguments = ("generation_defaults",)
+    pads_sources_right = True  # its encoder masks `padding_token_id`
+
+    @property
+    def source_padding_token_id(self):
+        return self.backbone.padding_token_id
 
     backbone_cls = TransformerSeq2SeqBackbone
 
@@ -272,8 +277,9 @@ class TransformerSeq2SeqLM(GenerativeTask):
         return generate_from_text(
             self,
             inputs,
-            lambda batch: super(TransformerSeq2SeqLM, self).generate(
-                batch, max_new_tokens, strategy=strategy, **kwargs
+            None,
+            generate_rows=lambda rows: self._generate_sources(
+                rows, max_new_tokens, strategy, kwargs
             ),
         )
 

@@ -117,28 +117,37 @@ def test_bad_prompts_are_named(model, inputs, kwargs, error, match):
         model.generate(inputs, 12, **kwargs)
 
 
-def test_other_families_take_lists_of_any_lengths():
-    # Grouped by length (the generic path of every generative task): each row equals its
-    # prompt (source) alone; encoder-decoders return their new tokens only.
-    from keras_seq.models import RNNBackbone
-    from keras_seq.models import RNNCausalLM
+def test_encoder_decoders_take_sources_of_any_lengths():
+    # Each row equals its source alone, new tokens only: a transformer's sources in one batch
+    # padded on the right (its encoder masks the padding; one compiled loop per bucket), an
+    # RNN encoder-decoder's in one group per length.
+    from keras_seq.models import RNNSeq2SeqBackbone
+    from keras_seq.models import RNNSeq2SeqLM
     from keras_seq.models import TransformerSeq2SeqLM
 
     keras.utils.set_random_seed(1)
-    rnn = RNNCausalLM(RNNBackbone(vocabulary_size=30, embedding_dim=8, hidden_dim=16))
-    rows = [[3, 5, 7], [2, 9], [4, 4, 4]]
-    outputs = rnn.generate(rows, 4, stop_token_id=5, jit_compile=False)
-    assert outputs == [alone(rnn, row, 4, stop_token_id=5, jit_compile=False) for row in rows]
-    seq2seq = TransformerSeq2SeqLM.from_preset("transformer_tiny", vocabulary_size=30)
-    sources = [[5, 9, 12, 2], [7, 3]]
-    outputs = seq2seq.generate(sources, 3, jit_compile=False)
-    expected = [
-        np.asarray(seq2seq.generate(np.asarray([row]), 3, jit_compile=False))[0].tolist()
-        for row in sources
-    ]
-    assert outputs == expected
+    transformer = TransformerSeq2SeqLM.from_preset("transformer_tiny", vocabulary_size=30)
+    rnn = RNNSeq2SeqLM(RNNSeq2SeqBackbone(30, 30, embedding_dim=8, hidden_dim=8))
+    sources = [[5, 9, 12, 2], [7, 3], [8, 8, 8, 8, 8, 8, 8, 8, 8, 1]]
+    for model in (transformer, rnn):
+        for kwargs in ({}, {"strategy": "beam", "num_beams": 3}):
+            outputs = model.generate(sources, 4, stop_token_id=3, **kwargs)
+            expected = [
+                np.asarray(model.generate(np.asarray([row]), 4, stop_token_id=3, **kwargs))[0]
+                for row in sources
+            ]
+            expected = [
+                row[: list(row).index(3) + 1].tolist() if 3 in row else row.tolist()
+                for row in expected
+            ]
+            assert outputs == expected
+    functions = transformer.__dict__["_keras_seq_generate_functions"]
+    decode = next(value[0] for key, value in functions.items() if key[0] == "greedy")
+    traces = decode.experimental_get_tracing_count()
+    transformer.generate([[1], [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [4, 4]], 4, stop_token_id=3)
+    assert decode.experimental_get_tracing_count() == traces  # the same bucket (16)
     with pytest.raises(ValueError, match="return_scores"):
-        rnn.generate(rows, 4, return_scores=True)
+        transformer.generate(sources, 4, return_scores=True)
 
 
 def test_several_sequences_per_prompt_follow_their_prompt(model):
