@@ -26,6 +26,21 @@ from keras_seq.utils.value_checks import check_token_ids
 _TOKEN_ID_KEYS = ("token_ids", "source")
 
 
+def split_prompt_inputs(inputs, model_name):
+    """`(token_ids, padding_mask)` of what a language model's `prefill` takes: prompt token
+    ids, or a dict with `"token_ids"` and optionally `"padding_mask"` (prompts padded on the
+    left); `padding_mask` is `None` without one."""
+    if not isinstance(inputs, dict):
+        return inputs, None
+    unknown = set(inputs) - {"token_ids", "padding_mask"}
+    if unknown or "token_ids" not in inputs:
+        raise ValueError(
+            f"{model_name}.generate() takes the prompt token ids, or a dict with 'token_ids' "
+            f"and optionally 'padding_mask'. Received keys: {sorted(inputs)}"
+        )
+    return inputs["token_ids"], inputs.get("padding_mask")
+
+
 class GenerativeTask(Task):
     """Base of the task models that generate token sequences (not exported).
 
@@ -149,14 +164,14 @@ class GenerativeTask(Task):
                 padding_mask[index, : len(row)] = True
             return {"token_ids": token_ids, "padding_mask": padding_mask}
         if is_token_id_rows(inputs):
-            if kwargs.get("return_scores") or kwargs.get("streamer") is not None:
+            if kwargs.get("streamer") is not None:
                 raise ValueError(
-                    "A list of prompts of any lengths returns lists of ids: pass prompts of one "
-                    "length as an array for `return_scores` or `streamer`. Received: a list"
+                    f"{type(self).__name__} generates a list of prompts of any lengths one "
+                    "length at a time: pass prompts of one length as an array for `streamer`. "
+                    "Received: a list"
                 )
             rows = check_rows(inputs)
-            for row in rows:
-                self.check_token_inputs(np.asarray([row], "int32"))
+            self._check_rows(rows, kwargs)
             stops = stop_ids(kwargs.get("stop_token_id"), kwargs.get("stop_token_ids"))
             outputs = []
             generated_rows = generate_grouped(
@@ -181,16 +196,22 @@ class GenerativeTask(Task):
         """Raise when the longest prompt plus `max_new_tokens` does not fit the model (a
         model with learned positions overrides it)."""
 
-    def _generate_rows(self, rows, max_new_tokens, strategy, kwargs):
-        """Prompts of any lengths (lists of ids) -> each prompt and its continuation, in one
-        left-padded batch (`pads_prompts_left` models)."""
+    def _check_rows(self, rows, kwargs):
+        """The token ids of each row of a list input checked; lists come back as lists of
+        ids, without scores."""
         if kwargs.get("return_scores"):
             raise ValueError(
-                "`return_scores=True` returns arrays: pass prompts of one length as an array "
-                "for it. Received: return_scores=True with a list or a padded dict of prompts"
+                "`return_scores` returns arrays: pass prompts (sources) of one length as an "
+                f"array for it. Received: return_scores={kwargs['return_scores']!r} with a "
+                "list or a padded dict of prompts"
             )
         for row in rows:
             self.check_token_inputs(np.asarray([row], "int32"))
+
+    def _generate_rows(self, rows, max_new_tokens, strategy, kwargs):
+        """Prompts of any lengths (lists of ids) -> each prompt and its continuation, in one
+        left-padded batch (`pads_prompts_left` models)."""
+        self._check_rows(rows, kwargs)
         longest = max(len(row) for row in rows)
         self.check_prompt_room(longest, max_new_tokens)
         if len({len(row) for row in rows}) == 1:
@@ -217,13 +238,7 @@ class GenerativeTask(Task):
     def _generate_sources(self, rows, max_new_tokens, strategy, kwargs):
         """Sources of any lengths (lists of ids) -> each source's new tokens, in one batch
         padded on the right with `source_padding_token_id` (`pads_sources_right` models)."""
-        if kwargs.get("return_scores"):
-            raise ValueError(
-                "`return_scores=True` returns arrays: pass sources of one length as an array "
-                "for it. Received: return_scores=True with a list of sources"
-            )
-        for row in rows:
-            self.check_token_inputs(np.asarray([row], "int32"))
+        self._check_rows(rows, kwargs)
         lengths = {len(row) for row in rows}
         length = max(lengths) if len(lengths) == 1 else bucket_length(max(lengths))
         limit = getattr(self.backbone, "max_sequence_length", None)  # learned positions

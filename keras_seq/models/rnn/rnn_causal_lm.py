@@ -10,6 +10,7 @@ from keras import ops
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.generative_model import GenerativeTask
+from keras_seq.models.generative_model import split_prompt_inputs
 from keras_seq.models.rnn.rnn_backbone import RNNBackbone
 from keras_seq.utils.validation import validate_bool
 
@@ -162,17 +163,8 @@ class RNNCausalLM(GenerativeTask):
     # === Generation protocol (keras_seq.generation.protocol) ===
 
     def prefill(self, inputs, max_new_tokens):
-        padding_mask = None
-        if isinstance(inputs, dict):  # Prompts padded on the left (`generate` pads lists).
-            unknown = set(inputs) - {"token_ids", "padding_mask"}
-            if unknown or "token_ids" not in inputs:
-                raise ValueError(
-                    f"{type(self).__name__}.generate() takes the prompt token ids, or a dict "
-                    "with 'token_ids' and optionally 'padding_mask'. Received keys: "
-                    f"{sorted(inputs)}"
-                )
-            padding_mask = inputs.get("padding_mask")
-            inputs = inputs["token_ids"]
+        # A dict holds prompts padded on the left (`generate` pads lists of prompts).
+        inputs, padding_mask = split_prompt_inputs(inputs, type(self).__name__)
         token_ids = ops.cast(inputs, "int32")  # (B, T)
         if len(token_ids.shape) != 2 or token_ids.shape[1] == 0:
             raise ValueError(
