@@ -73,7 +73,8 @@ class GenerativeTask(Task):
     longest prompt falls in the same bucket, and each row equals its prompt alone. An
     encoder-decoder whose encoder masks a padding token (`pads_sources_right = True`,
     `source_padding_token_id`) takes sources of different lengths the same way, padded on
-    the right. Other tasks (RNN encoder-decoders, captioners) generate one group per length.
+    the right (the transformer and RNN encoder-decoders). Other tasks generate one group per
+    length.
     """
 
     pads_prompts_left = False

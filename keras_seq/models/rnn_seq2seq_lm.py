@@ -106,6 +106,9 @@ class RNNSeq2SeqLM(GenerativeTask):
 
     # `GenerativeTask`'s argument, taken through `**kwargs` (see `constructor_arguments`).
     forwarded_arguments = ("generation_defaults",)
+    # Id 0 is padding: the encoder's recurrent layers and the attention mask it out.
+    pads_sources_right = True
+    source_padding_token_id = 0
 
     backbone_cls = RNNSeq2SeqBackbone
 

@@ -118,9 +118,8 @@ def test_bad_prompts_are_named(model, inputs, kwargs, error, match):
 
 
 def test_encoder_decoders_take_sources_of_any_lengths():
-    # Each row equals its source alone, new tokens only: a transformer's sources in one batch
-    # padded on the right (its encoder masks the padding; one compiled loop per bucket), an
-    # RNN encoder-decoder's in one group per length.
+    # Each row equals its source alone, new tokens only: the sources run in one batch padded
+    # on the right (the encoders mask the padding), one compiled loop per bucket.
     from keras_seq.models import RNNSeq2SeqBackbone
     from keras_seq.models import RNNSeq2SeqLM
     from keras_seq.models import TransformerSeq2SeqLM
@@ -141,11 +140,12 @@ def test_encoder_decoders_take_sources_of_any_lengths():
                 for row in expected
             ]
             assert outputs == expected
-    functions = transformer.__dict__["_keras_seq_generate_functions"]
-    decode = next(value[0] for key, value in functions.items() if key[0] == "greedy")
-    traces = decode.experimental_get_tracing_count()
-    transformer.generate([[1], [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [4, 4]], 4, stop_token_id=3)
-    assert decode.experimental_get_tracing_count() == traces  # the same bucket (16)
+    for model in (transformer, rnn):
+        functions = model.__dict__["_keras_seq_generate_functions"]
+        decode = next(value[0] for key, value in functions.items() if key[0] == "greedy")
+        traces = decode.experimental_get_tracing_count()
+        model.generate([[1], [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [4, 4]], 4, stop_token_id=3)
+        assert decode.experimental_get_tracing_count() == traces  # the same bucket (16)
     with pytest.raises(ValueError, match="return_scores"):
         transformer.generate(sources, 4, return_scores=True)
 
