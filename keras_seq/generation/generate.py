@@ -12,6 +12,7 @@ from keras_seq.decoding_options import OPTION_DEFAULTS
 from keras_seq.decoding_options import STRATEGIES
 from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.generation.beam_search import beam_search
+from keras_seq.generation.logits_processing import checked_stop_ids
 from keras_seq.generation.logits_processing import make_logits_processor
 from keras_seq.generation.protocol import check_generative
 from keras_seq.generation.sampling import sample_search
@@ -366,18 +367,7 @@ def generate(
             "seed": seed,
         },
     )
-    stops = []
-    if stop_token_id is not None:
-        stops.append(validate_non_negative_int("stop_token_id", stop_token_id))
-    if stop_token_ids is not None:
-        if not isinstance(stop_token_ids, (list, tuple)):
-            raise TypeError(
-                "`stop_token_ids` must be a list of ints. Received: "
-                f"stop_token_ids={stop_token_ids!r}"
-            )
-        for value in stop_token_ids:
-            stops.append(validate_non_negative_int("stop_token_ids", value))
-    stop_token_ids = tuple(dict.fromkeys(stops))
+    stop_token_ids = checked_stop_ids(stop_token_id, stop_token_ids)
     pad_token_id = validate_non_negative_int("pad_token_id", pad_token_id)
     processing = {
         "repetition_penalty": None

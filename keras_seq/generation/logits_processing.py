@@ -9,6 +9,8 @@ prompt (the model's prefix, padding excluded) and the tokens generated so far, a
 
 from keras import ops
 
+from keras_seq.utils.validation import validate_non_negative_int
+
 NEG_INF = -1e9  # As the beam search's: finite, so that no NaN arises from -inf - -inf.
 
 
@@ -58,6 +60,23 @@ def stop_ids(stop_token_id=None, stop_token_ids=()):
     """The stop tokens of a decoding call as a tuple: `stop_token_ids`, then `stop_token_id`
     when it is set."""
     return tuple(stop_token_ids or ()) + (() if stop_token_id is None else (stop_token_id,))
+
+
+def checked_stop_ids(stop_token_id=None, stop_token_ids=None):
+    """The stop tokens of `stop_token_id` (an int) and `stop_token_ids` (a list of ints), each
+    checked (a non-negative int), without repeats, as a tuple."""
+    stops = []
+    if stop_token_id is not None:
+        stops.append(validate_non_negative_int("stop_token_id", stop_token_id))
+    if stop_token_ids is not None:
+        if not isinstance(stop_token_ids, (list, tuple)):
+            raise TypeError(
+                "`stop_token_ids` must be a list of ints. Received: "
+                f"stop_token_ids={stop_token_ids!r}"
+            )
+        for value in stop_token_ids:
+            stops.append(validate_non_negative_int("stop_token_ids", value))
+    return tuple(dict.fromkeys(stops))
 
 
 def is_one_of(token_ids, ids):

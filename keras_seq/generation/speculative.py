@@ -7,6 +7,8 @@ round, V vocabulary.
 import keras
 from keras import ops
 
+from keras_seq.generation.logits_processing import checked_stop_ids
+from keras_seq.generation.logits_processing import is_one_of
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_non_negative_int
 from keras_seq.utils.validation import validate_positive_int
@@ -43,14 +45,14 @@ def _greedy(logits):
     return ops.cast(ops.argmax(probabilities, axis=-1), "int32")
 
 
-def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stop_token_id, pad_token_id):
+def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id):
     """A function `prompt (B, P) -> (token_ids (B, P + N), accepted, proposed, rounds)`."""
     new, draft = max_new_tokens, num_draft_tokens
 
     def is_stop(tokens):
-        if stop_token_id is None:
+        if not stops:
             return ops.zeros(ops.shape(tokens), "bool")
-        return ops.equal(tokens, stop_token_id)
+        return is_one_of(tokens, stops)
 
     def decode(prompt):
         prompt = ops.cast(prompt, "int32")  # (B, P)
@@ -66,11 +68,12 @@ def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stop_token_id
                 f"{draft_vocabulary_size} entries and the target's {vocabulary_size}. "
                 f"Received: draft_model of type {type(draft_model).__name__}"
             )
-        if stop_token_id is not None and stop_token_id >= vocabulary_size:
-            raise ValueError(
-                f"`stop_token_id` must be below the vocabulary size {vocabulary_size}. "
-                f"Received: stop_token_id={stop_token_id}"
-            )
+        for stop in stops:
+            if stop >= vocabulary_size:
+                raise ValueError(
+                    f"`stop_token_id` must be below the vocabulary size {vocabulary_size}. "
+                    f"Received: stop_token_id={stop}"
+                )
         # Committed tokens (prompt, then output) in a buffer with room for a whole round's
         # K + 1 tokens past the end: (B, P + N + K).
         first = _greedy(logits)  # (B,)
@@ -157,8 +160,8 @@ def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stop_token_id
         output = tokens[:, prompt_length : prompt_length + new]  # (B, N)
         # Greedy decoding's padding: after each row's first stop token, and past the last
         # round (reached only once every row has stopped).
-        stops = ops.cast(is_stop(output), "int32")
-        after_stop = (ops.cumsum(stops, axis=1) - stops) > 0
+        stopped = ops.cast(is_stop(output), "int32")
+        after_stop = (ops.cumsum(stopped, axis=1) - stopped) > 0
         computed = ops.arange(new, dtype="int32")[None, :] < length - prompt_length
         output = ops.where(
             ops.logical_and(ops.logical_not(after_stop), computed), output, pad_token_id
@@ -178,6 +181,7 @@ def speculative_generate(
     pad_token_id=0,
     return_acceptance=False,
     jit_compile=None,
+    stop_token_ids=None,
 ):
     """Greedy decoding of `model`, with a cheaper `draft_model` proposing the tokens.
 
@@ -216,6 +220,8 @@ def speculative_generate(
         return_acceptance: bool. Also return the acceptance statistics. Defaults to `False`.
         jit_compile: bool or `None`. Compile the loop with XLA (TensorFlow backend). `None`
             means `True` unless a model runs eagerly, as in `generate`.
+        stop_token_ids: optional list of ints: several stop tokens (with `stop_token_id`,
+            all of them stop).
 
     Both models need `prompt_length + max_new_tokens + num_draft_tokens - 1` positions
     (`sequence_length`): the last round scores up to `num_draft_tokens` tokens past the
@@ -254,8 +260,7 @@ def speculative_generate(
     _check_speculative("draft_model", draft_model)
     max_new_tokens = validate_positive_int("max_new_tokens", max_new_tokens)
     num_draft_tokens = validate_positive_int("num_draft_tokens", num_draft_tokens)
-    if stop_token_id is not None:
-        stop_token_id = validate_non_negative_int("stop_token_id", stop_token_id)
+    stops = checked_stop_ids(stop_token_id, stop_token_ids)
     pad_token_id = validate_non_negative_int("pad_token_id", pad_token_id)
     validate_bool("return_acceptance", return_acceptance)
     if jit_compile is not None:
@@ -295,7 +300,7 @@ def speculative_generate(
         jit_compile = not eager
 
     # The draft's id is part of the key: the function holds the draft, so the id stays its.
-    key = (id(draft_model), max_new_tokens, num_draft_tokens, stop_token_id, pad_token_id)
+    key = (id(draft_model), max_new_tokens, num_draft_tokens, stops, pad_token_id)
     key += (jit_compile, eager)
     functions = model.__dict__.get("_keras_seq_speculative_functions")
     if functions is None:
@@ -303,9 +308,7 @@ def speculative_generate(
         # Past Keras' attribute tracking, as `generate` keeps its functions.
         object.__setattr__(model, "_keras_seq_speculative_functions", functions)
     if key not in functions:
-        decode = _decoder(
-            model, draft_model, max_new_tokens, num_draft_tokens, stop_token_id, pad_token_id
-        )
+        decode = _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id)
         if not eager:
             import tensorflow as tf
 

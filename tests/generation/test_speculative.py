@@ -288,3 +288,16 @@ def test_a_shorter_draft_and_another_vocabulary_are_refused():
         speculative_generate(
             target, target, PROMPTS, 4, stop_token_id=VOCABULARY_SIZE, jit_compile=False
         )
+
+
+def test_several_stop_tokens_equal_greedy_decoding():
+    tokens = greedy(3, False)[2]
+    # Two tokens the rows produce mid-way: each row stops at the first of either.
+    stops = sorted({int(tokens[0, PROMPT_LENGTH + 2]), int(tokens[-1, PROMPT_LENGTH + 5])})
+    kwargs = dict(stop_token_ids=stops, pad_token_id=30, jit_compile=False)
+    expected = np.asarray(generate(models()["target"], PROMPTS, NEW_TOKENS, **kwargs))
+    assert not np.array_equal(expected, tokens)
+    actual = speculative_generate(
+        models()["target"], models()["near"], PROMPTS, NEW_TOKENS, num_draft_tokens=3, **kwargs
+    )
+    np.testing.assert_array_equal(np.asarray(actual), expected)
