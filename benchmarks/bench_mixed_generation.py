@@ -19,7 +19,8 @@
    `generate(..., streamer=callback)` (a no-op callback; the loop runs in Python around the
    compiled step) against the same call without a streamer (one compiled loop); and with
    `stream_interval=8` (eight steps per compiled call, tokens handed over in order after
-   each call).
+   each call); and against transformers' `generate(..., streamer=...)` (a no-op streamer
+   object), where torch is installed.
 
 Run: `python -m benchmarks.bench_mixed_generation [harness options: --repeats --warmup
 --filter --quick --no-record --results-file --target]`.
@@ -166,6 +167,44 @@ def build(quick):
         ):
             raise RuntimeError(f"Streamed tokens (stream_interval={interval}) differ.")
     plain_name = "keras_seq GPTCausalLM greedy b1 XLA (one compiled loop)"
+    if torch_available():
+        import torch
+
+        class NoOpStreamer:  # transformers' streamer protocol: put() per step, end()
+            def put(self, value):
+                pass
+
+            def end(self):
+                pass
+
+        torch_prompt = torch.from_numpy(prompt.astype("int64"))
+
+        def hf_stream():
+            with torch.no_grad():
+                return model.generate(
+                    torch_prompt,
+                    attention_mask=torch.ones_like(torch_prompt),
+                    max_new_tokens=new_tokens,
+                    do_sample=False,
+                    pad_token_id=0,
+                    streamer=NoOpStreamer(),
+                ).numpy()
+
+        # Both stop at the checkpoint's end token, if it comes: compare what HF produced.
+        hf_new = hf_stream()[0, prompt.shape[1] :]
+        if hf_new.tolist() != plain_tokens[0, prompt.shape[1] :][: len(hf_new)].tolist():
+            raise RuntimeError("transformers' streamed tokens differ from keras_seq's.")
+        hf_stream_name = "transformers GPT2LMHeadModel b1 greedy CPU streamer"
+        variants += [
+            harness.Variant(hf_stream_name, hf_stream, items=new_tokens, item_unit="tok"),
+            harness.Variant(
+                "keras_seq GPTCausalLM greedy b1 XLA streamer (peer: HF streamer)",
+                lambda: ours.generate(prompt, new_tokens, streamer=lambda tokens: None),
+                peer=hf_stream_name,
+                items=new_tokens,
+                item_unit="tok",
+            ),
+        ]
     variants += [
         harness.Variant(
             plain_name,
