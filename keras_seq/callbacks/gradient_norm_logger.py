@@ -3,14 +3,15 @@
 Letter legend for shape comments: B batch, T time steps, O cell output size.
 
 TensorFlow-specific by design (`tf.GradientTape`, `tf.summary`): this is one of the few
-modules whose job is TensorBoard logging.
+modules whose job is TensorBoard logging. TensorFlow is imported where it is used, not with
+the module, so that `import keras_seq` works without TensorFlow on the JAX and PyTorch
+backends.
 """
 
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
 from keras_seq.callbacks.figure_image import axes_at
@@ -151,6 +152,8 @@ class GradientNormLogger(keras.callbacks.Callback):
         self._writer = None
 
     def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
         model = self.model
         if not model.built:
             with _preserved_rnn_states(model):
@@ -190,6 +193,8 @@ class GradientNormLogger(keras.callbacks.Callback):
         return [(path, layer) for path, layer in candidates if id(layer) in ran]
 
     def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
         if (epoch + 1) % self.every_n_epochs:
             return
         model, x, y, sample_weight = self.model, self.x, self.y, self.sample_weight

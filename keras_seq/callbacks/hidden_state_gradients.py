@@ -7,6 +7,8 @@ layers by name or path) are shared with the logger's per-layer weight-gradient n
 Letter legend for shape comments: B batch, T time steps, O cell output size.
 
 TensorFlow-specific by design (`tf.GradientTape`): Keras has no backend-neutral tape.
+TensorFlow is imported where it is used, not with the module, so that `import keras_seq`
+works without TensorFlow on the JAX and PyTorch backends.
 """
 
 import contextlib
@@ -14,7 +16,6 @@ import inspect
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 from keras import tree
 
@@ -92,6 +93,8 @@ def _hidden_state_gradients(model, x, y, sample_weight, entries, requested=None)
     `entries` holds `(path, layer)` pairs. With `requested=(argument, value)`, a layer whose
     loop never ran is an error.
     """
+    import tensorflow as tf
+
     if not tf.executing_eagerly():
         raise RuntimeError("dL/dh_t is computed eagerly; call this outside `tf.function`.")
     layers = [layer for _, layer in entries]
@@ -121,6 +124,8 @@ def _hidden_state_gradients(model, x, y, sample_weight, entries, requested=None)
 
 def _loss_on_tape(model, x, y, sample_weight, layers=(), calls=None):
     """The training loss of one eager forward pass, `layers` unrolled, and its tape."""
+    import tensorflow as tf
+
     x, y, sample_weight = (
         None if value is None else tree.map_structure(tf.convert_to_tensor, value)
         for value in (x, y, sample_weight)
@@ -337,6 +342,8 @@ def _check_probe_batch(x, y, sample_weight):
 
 
 def _to_float64(gradient):
+    import tensorflow as tf
+
     return tf.cast(tf.convert_to_tensor(gradient), tf.float64).numpy()  # IndexedSlices summed
 
 
