@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq import layers
+from keras_seq.callbacks import hidden_state_gradient_norms
 from keras_seq.metrics import Perplexity
 
 # Starts the line of results on stdout (Keras and TensorFlow may print other lines).
@@ -141,6 +142,30 @@ def check_attention_rnn_trains_like_unrolled_cell():
         return keras.Model([inputs, memory], outputs)
 
     _assert_same_step(lambda: model(False), lambda: model(True), x, y)
+
+
+def check_hidden_state_gradient_norms_equal_formula():
+    # dL/dh_t was taken off a tf.GradientTape only. A linear RNN under a linear head: with
+    # y = h_{T-1} V, h_t = x_t W + h_{t-1} U and the mean squared error,
+    # dL/dh_{T-1} = dL/dy V^T and dL/dh_t = dL/dh_{t+1} U^T.
+    x = rng.normal(size=(3, 6, 2)).astype("float32")
+    y = rng.normal(size=(3, 1)).astype("float32")
+    rnn = keras.layers.SimpleRNN(4, activation=None, use_bias=False, name="rnn")
+    head = keras.layers.Dense(1, use_bias=False)
+    model = keras.Sequential([keras.Input((6, 2)), rnn, head])
+    model.compile(optimizer="sgd", loss="mse")
+    norms = hidden_state_gradient_norms(model, x, y, "rnn", per_example=True)
+    w, u = (w.astype("float64") for w in rnn.get_weights())
+    (v,) = (w.astype("float64") for w in head.get_weights())
+    h = np.zeros((3, 4))
+    for t in range(6):
+        h = x[:, t].astype("float64") @ w + h @ u
+    gradient = 2.0 * (h @ v - y) / len(y) @ v.T  # (B, 4): dL/dh_5
+    expected = np.zeros((3, 6))
+    for t in reversed(range(6)):
+        expected[:, t] = np.linalg.norm(gradient, axis=1)
+        gradient = gradient @ u.T
+    np.testing.assert_allclose(norms, expected, rtol=1e-4, atol=1e-7)
 
 
 CHECKS = {
