@@ -25,6 +25,7 @@ from keras import ops
 
 from keras_seq import layers
 from keras_seq.callbacks import hidden_state_gradient_norms
+from keras_seq.losses import SequenceCrossEntropy
 from keras_seq.metrics import Perplexity
 
 # Starts the line of results on stdout (Keras and TensorFlow may print other lines).
@@ -166,6 +167,25 @@ def check_hidden_state_gradient_norms_equal_formula():
         expected[:, t] = np.linalg.norm(gradient, axis=1)
         gradient = gradient @ u.T
     np.testing.assert_allclose(norms, expected, rtol=1e-4, atol=1e-7)
+
+
+def check_sequence_loss_checks_ids_eagerly_and_compiles():
+    # The data checks read values after tf.executing_eagerly(), True on JAX even inside
+    # jax.jit, whose tracers cannot be read: `fit` / `evaluate` failed there.
+    logits = rng.normal(size=(2, 3, 5)).astype("float32")
+    try:
+        SequenceCrossEntropy()(np.array([[1, 4, 2], [1, 7, 2]]), logits)
+    except ValueError as error:
+        assert "y_true[1, 1]=7" in str(error), str(error)
+    else:
+        raise AssertionError("no error for the token id 7 of a vocabulary of 5")
+    labels = np.array([[1, 4, 2], [0, 3, 3]])
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    expected = -np.log(np.take_along_axis(probabilities, labels[..., None], axis=-1)).mean()
+    model = keras.Sequential([keras.Input((3, 5)), keras.layers.Identity()])
+    model.compile(loss=SequenceCrossEntropy())
+    loss = model.evaluate(logits, labels, batch_size=2, verbose=0)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
 CHECKS = {

@@ -145,9 +145,10 @@ def test_import_keras_seq_without_tensorflow(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_layers_and_metrics_on_backend(backend):
+def test_layers_losses_metrics_and_callbacks_on_backend(backend):
     # GRUCell, Perplexity.reset_state, the chunked attention path and AttentionRNN (whose
-    # loops JAX could not differentiate) against their references (tests/backend_probe.py).
+    # loops JAX could not differentiate), the data checks of a compiled loss and dL/dh_t,
+    # each against its reference (tests/backend_probe.py).
     assert run_on(backend, "checks") == {name: "ok" for name in CHECKS}
 
 
