@@ -7,6 +7,7 @@ import inspect
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 
@@ -63,3 +64,16 @@ def test_multi_worker_trainer_hooks():
     assert not hasattr(strategy.extended, "_in_multi_worker_mode") or callable(
         strategy.extended._in_multi_worker_mode
     )
+
+
+def test_torch_module_registry_appears_in_module_init():
+    # keras_seq.models.functional_model: on the PyTorch backend, `FunctionalModel.__setattr__`
+    # tells whether `torch.nn.Module.__init__` has run by the `_modules` entry it creates
+    # (torch refuses sublayers assigned before it; no public flag says so).
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Module.__new__(torch.nn.Module)
+    assert "_modules" not in module.__dict__
+    with pytest.raises(AttributeError, match="before Module.__init__"):
+        module.child = torch.nn.Linear(1, 1)
+    torch.nn.Module.__init__(module)
+    assert "_modules" in module.__dict__

@@ -40,7 +40,8 @@ class FunctionalModel(keras.Model):
         # sublayer assigned before `Module.__init__` has run; a subclass makes its layers (and
         # keeps them on attributes) before this constructor, whose graph needs them. Until then
         # they are plain attributes: the functional graph tracks the layers and their weights,
-        # as keras_hub's `Backbone` and `Task` rely on too.
+        # as keras_hub's `Backbone` and `Task` rely on too. `_modules` is the registry that
+        # `Module.__init__` creates (private; tests/test_private_keras_api.py checks it).
         if keras.config.backend() == "torch" and "_modules" not in self.__dict__:
             object.__setattr__(self, name, value)
             return
