@@ -7,6 +7,7 @@ import inspect
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 
@@ -93,3 +94,16 @@ def test_h5_store_entry_group(tmp_path):
         assert "layers/dense/vars/0" in entry._h5_entry_group.parent
     finally:
         store.close()
+
+
+def test_torch_module_registry_appears_in_module_init():
+    # keras_seq.models.functional_model: on the PyTorch backend, `FunctionalModel.__setattr__`
+    # tells whether `torch.nn.Module.__init__` has run by the `_modules` entry it creates
+    # (torch refuses sublayers assigned before it; no public flag says so).
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Module.__new__(torch.nn.Module)
+    assert "_modules" not in module.__dict__
+    with pytest.raises(AttributeError, match="before Module.__init__"):
+        module.child = torch.nn.Linear(1, 1)
+    torch.nn.Module.__init__(module)
+    assert "_modules" in module.__dict__

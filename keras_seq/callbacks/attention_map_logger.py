@@ -2,6 +2,9 @@
 
 Legend for shape comments: B probe batch (or batch * windows), N heads, T query length,
 S key length, H / W image height / width.
+
+TensorFlow (`tf.summary`) is imported where the logs are written, not with the module, so
+that `import keras_seq` works without TensorFlow on the JAX and PyTorch backends.
 """
 
 import math
@@ -10,7 +13,6 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
 from keras_seq.callbacks.figure_image import axes_at
@@ -384,6 +386,8 @@ class AttentionMapLogger(keras.callbacks.Callback):
 
     def log_attention_maps(self, step):
         """Run the probe batch and write its heatmaps at `step`."""
+        import tensorflow as tf
+
         images = self.attention_images()
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(

@@ -1,10 +1,13 @@
-"""Text samples of a generative model during training, written to TensorBoard."""
+"""Text samples of a generative model during training, written to TensorBoard.
+
+TensorFlow (`tf.summary`) is imported where the logs are written, not with the module, so
+that `import keras_seq` works without TensorFlow on the JAX and PyTorch backends.
+"""
 
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
 from keras_seq.utils.validation import validate_positive_int
@@ -166,6 +169,8 @@ class GenerationLogger(keras.callbacks.Callback):
 
     def log_samples(self, step):
         """Generate from `prompts` and write the texts at `step`."""
+        import tensorflow as tf
+
         texts = self.samples()
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(

@@ -2,15 +2,16 @@
 
 Letter legend for shape comments: B batch, T time steps, O cell output size.
 
-TensorFlow-specific by design (`tf.GradientTape`, `tf.summary`): this is one of the few
-modules whose job is TensorBoard logging.
+Writes with `tf.summary`: this is one of the few modules whose job is TensorBoard logging.
+The gradients are taken on any backend (`hidden_state_gradients._loss_gradients`);
+TensorFlow is imported where the logs are written, not with the module, so that
+`import keras_seq` works without it.
 """
 
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
 from keras_seq.callbacks.figure_image import axes_at
@@ -19,11 +20,10 @@ from keras_seq.callbacks.figure_image import new_figure
 from keras_seq.callbacks.hidden_state_gradients import _check_names
 from keras_seq.callbacks.hidden_state_gradients import _check_probe_batch
 from keras_seq.callbacks.hidden_state_gradients import _hidden_state_gradients
-from keras_seq.callbacks.hidden_state_gradients import _loss_on_tape
+from keras_seq.callbacks.hidden_state_gradients import _loss_gradients
 from keras_seq.callbacks.hidden_state_gradients import _preserved_rnn_states
 from keras_seq.callbacks.hidden_state_gradients import _resolve_layers
 from keras_seq.callbacks.hidden_state_gradients import _rnn_layers
-from keras_seq.callbacks.hidden_state_gradients import _to_float64
 from keras_seq.utils.layer_walk import iter_layers
 from keras_seq.utils.validation import validate_positive_int
 
@@ -151,6 +151,8 @@ class GradientNormLogger(keras.callbacks.Callback):
         self._writer = None
 
     def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
         model = self.model
         if not model.built:
             with _preserved_rnn_states(model):
@@ -190,6 +192,8 @@ class GradientNormLogger(keras.callbacks.Callback):
         return [(path, layer) for path, layer in candidates if id(layer) in ran]
 
     def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
         if (epoch + 1) % self.every_n_epochs:
             return
         model, x, y, sample_weight = self.model, self.x, self.y, self.sample_weight
@@ -303,10 +307,9 @@ def _weight_groups_by_owner(model):
 def _weight_gradient_norms(model, x, y, sample_weight, groups):
     """`{"global": norm, **{tag: norm}}`: L2 norms of the gradients of weight groups."""
     variables = model.trainable_variables
-    loss, tape = _loss_on_tape(model, x, y, sample_weight)
-    gradients = tape.gradient(loss, variables, unconnected_gradients="zero")
+    _, gradients = _loss_gradients(model, x, y, sample_weight, variables=variables)
     squares = {
-        id(variable): float(np.sum(np.square(_to_float64(gradient))))
+        id(variable): float(np.sum(np.square(gradient)))
         for variable, gradient in zip(variables, gradients)
     }
     norms = {"global": float(np.sqrt(sum(squares.values())))}

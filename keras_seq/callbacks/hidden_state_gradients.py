@@ -6,7 +6,9 @@ layers by name or path) are shared with the logger's per-layer weight-gradient n
 
 Letter legend for shape comments: B batch, T time steps, O cell output size.
 
-TensorFlow-specific by design (`tf.GradientTape`): Keras has no backend-neutral tape.
+Keras has no backend-neutral tape, so the gradients are taken with each backend's own:
+`tf.GradientTape`, `torch.autograd.grad` or `jax.grad` (`_loss_gradients`). TensorFlow is
+imported where it is used, not with the module, so that `import keras_seq` works without it.
 """
 
 import contextlib
@@ -14,7 +16,6 @@ import inspect
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 from keras import tree
 
@@ -92,11 +93,14 @@ def _hidden_state_gradients(model, x, y, sample_weight, entries, requested=None)
     `entries` holds `(path, layer)` pairs. With `requested=(argument, value)`, a layer whose
     loop never ran is an error.
     """
-    if not tf.executing_eagerly():
-        raise RuntimeError("dL/dh_t is computed eagerly; call this outside `tf.function`.")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            raise RuntimeError("dL/dh_t is computed eagerly; call this outside `tf.function`.")
     layers = [layer for _, layer in entries]
     calls = {id(layer): [] for layer in layers}
-    loss, tape = _loss_on_tape(model, x, y, sample_weight, layers, calls)
+    gradients, _ = _loss_gradients(model, x, y, sample_weight, layers, calls)
     idle = [(path, layer) for path, layer in entries if not calls[id(layer)]]
     if idle and requested:
         raise ValueError(
@@ -111,22 +115,96 @@ def _hidden_state_gradients(model, x, y, sample_weight, entries, requested=None)
                 f"{len(calls[id(layer)])} times; dL/dh_t is defined for a layer run once."
             )
     hidden = {id(layer): calls[id(layer)][0] for layer in layers if calls[id(layer)]}
-    sources = [h for steps in hidden.values() for h in steps]
-    gradients = iter(tape.gradient(loss, sources, unconnected_gradients="zero"))
     return {
-        key: np.stack([_per_example_norm(next(gradients)) for _ in steps], axis=1)  # (B, T)
+        key: np.stack([_per_example_norm(gradients[id(h)]) for h in steps], axis=1)  # (B, T)
         for key, steps in hidden.items()
     }
 
 
+def _loss_gradients(model, x, y, sample_weight, layers=(), calls=None, variables=()):
+    """The gradients of the loss of one eager forward pass, `layers` unrolled.
+
+    Returns `({id(h_t): dL/dh_t}, [dL/dv for v in variables])` as float64 NumPy arrays
+    (zeros where the loss does not depend on it); the h_t are those appended to `calls`.
+    TensorFlow takes them off a `tf.GradientTape`; PyTorch and JAX through a zero tensor
+    added to each h_t (whose gradient is dL/dh_t): `torch.autograd.grad`, and `jax.grad`
+    of a second, stateless pass (the first one records the h_t).
+    """
+    backend = keras.backend.backend()
+    calls = {} if calls is None else calls
+    variables = list(variables)
+    if backend == "tensorflow":
+        loss, tape = _loss_on_tape(model, x, y, sample_weight, layers, calls)
+        sources = [h for runs in calls.values() for steps in runs for h in steps]
+        gradients = tape.gradient(loss, sources + variables, unconnected_gradients="zero")
+        gradients = [_to_float64(gradient) for gradient in gradients]
+        return dict(zip(map(id, sources), gradients)), gradients[len(sources) :]
+    x, y, sample_weight = (
+        None if value is None else tree.map_structure(ops.convert_to_tensor, value)
+        for value in (x, y, sample_weight)
+    )
+    if backend == "torch":
+        import torch
+
+        perturbations = {}
+
+        def probe(h):
+            zero = torch.zeros_like(h, requires_grad=True)
+            h = h + zero
+            perturbations[id(h)] = zero
+            return h
+
+        with _preserved_rnn_states(model):
+            with _unrolled_rnn_loops(layers, probe, calls):
+                y_pred = model(x, training=False)
+            loss = _compute_loss(model, x, y, y_pred, sample_weight)
+        sources = list(perturbations.values()) + [variable.value for variable in variables]
+        gradients = torch.autograd.grad(loss, sources, allow_unused=True)
+        gradients = [
+            np.zeros(tuple(source.shape), "float64")
+            if gradient is None
+            else gradient.detach().cpu().numpy().astype("float64")
+            for source, gradient in zip(sources, gradients)
+        ]
+        return dict(zip(perturbations, gradients)), gradients[len(perturbations) :]
+    if backend != "jax":
+        raise NotImplementedError(
+            f"Gradients of the probe loss need the TensorFlow, JAX or PyTorch backend. "
+            f"Received: backend={backend!r}"
+        )
+    import jax
+
+    recorded = []  # the h_t of the first pass, in the order they are computed
+    with _preserved_rnn_states(model), _unrolled_rnn_loops(layers, recorded.append, calls):
+        model(x, training=False)
+
+    def loss_of(perturbations, values):
+        added = iter(perturbations)
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            with _unrolled_rnn_loops(
+                layers, lambda h: h + next(added), {id(layer): [] for layer in layers}
+            ):
+                y_pred = model(x, training=False)
+            return _compute_loss(model, x, y, y_pred, sample_weight)
+
+    zeros = [ops.zeros_like(h) for h in recorded]
+    values = [variable.value for variable in variables]
+    hidden, weights = jax.grad(loss_of, argnums=(0, 1))(zeros, values)
+    hidden = [np.asarray(gradient, "float64") for gradient in hidden]
+    weights = [np.asarray(gradient, "float64") for gradient in weights]
+    return {id(h): gradient for h, gradient in zip(recorded, hidden)}, weights
+
+
 def _loss_on_tape(model, x, y, sample_weight, layers=(), calls=None):
     """The training loss of one eager forward pass, `layers` unrolled, and its tape."""
+    import tensorflow as tf
+
     x, y, sample_weight = (
         None if value is None else tree.map_structure(tf.convert_to_tensor, value)
         for value in (x, y, sample_weight)
     )
     with _preserved_rnn_states(model), tf.GradientTape() as tape:
-        with _unrolled_rnn_loops(layers, tape, calls):
+        with _unrolled_rnn_loops(layers, tape.watch, calls):
             y_pred = model(x, training=False)
         loss = _compute_loss(model, x, y, y_pred, sample_weight)
     return loss, tape
@@ -147,8 +225,11 @@ def _compute_loss(model, x, y, y_pred, sample_weight):
 
 
 @contextlib.contextmanager
-def _unrolled_rnn_loops(layers, tape, calls):
+def _unrolled_rnn_loops(layers, probe, calls):
     """For one forward pass, runs each layer's loop step by step, recording each h_t.
+
+    Each h_t goes through `probe` (`tape.watch`, or one that returns h_t plus a zero tensor
+    whose gradient is dL/dh_t), and what it returns is recorded and used in its place.
 
     `keras.layers.RNN.call` delegates its time loop to `inner_loop` (a `tf.while_loop`
     whose step tensors are out of reach). Keras has no hook into it, and sub-models cut
@@ -163,7 +244,7 @@ def _unrolled_rnn_loops(layers, tape, calls):
             saved.append((layer, layer.__dict__.get("use_cudnn", _MISSING)))
             if hasattr(layer, "use_cudnn"):
                 layer.use_cudnn = False
-            layer.inner_loop = _UnrolledLoop(layer, tape, calls[id(layer)])
+            layer.inner_loop = _UnrolledLoop(layer, probe, calls[id(layer)])
         yield
     finally:
         for layer, use_cudnn in saved:
@@ -184,8 +265,8 @@ class _UnrolledLoop:
     in that order. Appends the h_t tensors, indexed by input position, to `calls`.
     """
 
-    def __init__(self, layer, tape, calls):
-        self.layer, self.tape, self.calls = layer, tape, calls
+    def __init__(self, layer, probe, calls):
+        self.layer, self.probe, self.calls = layer, probe, calls
 
     def __call__(self, sequences, initial_state, mask, training=False):
         layer, cell = self.layer, self.layer.cell
@@ -204,9 +285,13 @@ class _UnrolledLoop:
             output, new_states = cell(step_inputs, states, **cell_kwargs)  # (B, O)
             if not tree.is_nested(new_states):
                 new_states = [new_states]
-            h = tree.flatten(new_states)[0]
-            self.tape.watch(h)
-            hidden[t] = h
+            flat = tree.flatten(new_states)
+            probed = self.probe(flat[0])
+            if probed is not None and probed is not flat[0]:  # h_t replaced by probe's
+                output = probed if output is flat[0] else output
+                new_states = tree.pack_sequence_as(new_states, [probed] + flat[1:])
+                flat[0] = probed
+            hidden[t] = flat[0]
             if mask is not None:
                 keep = ops.cast(mask[:, t], "bool")  # (B,)
                 if layer.zero_output_for_mask or not outputs:
@@ -337,10 +422,12 @@ def _check_probe_batch(x, y, sample_weight):
 
 
 def _to_float64(gradient):
+    import tensorflow as tf
+
     return tf.cast(tf.convert_to_tensor(gradient), tf.float64).numpy()  # IndexedSlices summed
 
 
 def _per_example_norm(gradient):
-    """`(B, ...)` -> `(B,)` L2 norms, in float64."""
-    values = _to_float64(gradient)
+    """`(B, ...)` float64 array -> `(B,)` L2 norms."""
+    values = np.asarray(gradient, "float64")
     return np.sqrt(np.sum(np.square(values.reshape(values.shape[0], -1)), axis=1))

@@ -1,11 +1,12 @@
 """Token masking for masked-language-model pretraining (BERT's 15% / 80-10-10 recipe).
 
 Letter legend for shape comments: B batch, T sequence length, P `max_predictions`.
+
+Runs TensorFlow ops (it also serves `tf.data` pipelines), whatever the Keras backend;
+TensorFlow is imported on first use, so that `import keras_seq` works without it.
 """
 
 import math
-
-import tensorflow as tf
 
 from keras_seq.utils.validation import is_integer
 from keras_seq.utils.validation import validate_fraction
@@ -27,6 +28,8 @@ def _validate_arguments(
     unselectable_token_ids,
     seed,
 ):
+    import tensorflow as tf
+
     validate_positive_int("vocabulary_size", vocabulary_size)
     validate_int("mask_token_id", mask_token_id)
     if not 0 <= mask_token_id < vocabulary_size:
@@ -75,6 +78,8 @@ def _validate_arguments(
 
 def _stateless_seed(seed):
     """A shape-(2,) int64 stateless seed: drawn at random when `seed` is None."""
+    import tensorflow as tf
+
     if seed is None:
         return tf.random.uniform((2,), maxval=2**31 - 1, dtype="int64")
     if is_integer(seed):
@@ -160,6 +165,8 @@ def mask_tokens(
     References:
         - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
     """
+    import tensorflow as tf
+
     _validate_arguments(
         vocabulary_size,
         mask_token_id,

@@ -7,13 +7,14 @@ builder) reads it, and `detection_targets` turns its examples into the same arra
 
 Letter legend for shape comments: H height, W width, M objects in an image, K
 `max_objects`.
+
+Needs TensorFlow (`tf.io`, `tf.data`), imported on first use, so that `import keras_seq`
+works without it.
 """
 
 import inspect
 import json
 import os
-
-import tensorflow as tf
 
 from keras_seq.data.shapes_detection import SHAPES_CLASSES
 from keras_seq.data.shapes_detection import _generate_examples
@@ -85,6 +86,8 @@ def write_shapes_detection_files(directory, num_examples, split="train", seed=No
     x, y, width, height = coco["annotations"][0]["bbox"]  # pixels
     ```
     """
+    import tensorflow as tf
+
     split = validate_choice("split", split, SHAPES_DETECTION_SPLITS)
     seed = _DEFAULT_SEEDS[split] if seed is None else seed
     try:  # an unknown keyword; the arguments' own checks raise their errors below
@@ -169,6 +172,8 @@ def detection_targets(example, max_objects, truncate=False):
     # On a dataset: dataset.map(lambda e: keras_seq.data.detection_targets(e, 4))
     ```
     """
+    import tensorflow as tf
+
     max_objects = validate_positive_int("max_objects", max_objects)
     validate_bool("truncate", truncate)
     image = tf.convert_to_tensor(example["image"])

@@ -2,10 +2,12 @@
 
 Letter legend for shape comments: N sequences, T time steps, B batch size, K chunks per
 sequence, L chunk length, G groups of B sequences.
+
+The datasets are `tf.data` pipelines: TensorFlow is imported on first use, so that
+`import keras_seq` works without it.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from keras_seq.utils.validation import validate_positive_int
 
@@ -71,6 +73,8 @@ def truncated_bptt_dataset(inputs, targets, chunk_length, batch_size):
     # 2 groups of 2 sequences x 3 chunks = 6 batches of shape (2, 4, 3) / (2, 4, 1).
     ```
     """
+    import tensorflow as tf
+
     chunk_length = validate_positive_int("chunk_length", chunk_length)
     batch_size = validate_positive_int("batch_size", batch_size)
     inputs = _as_sequences("inputs", inputs)

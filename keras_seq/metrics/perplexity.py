@@ -109,8 +109,9 @@ class Perplexity(keras.metrics.Metric):
         return ops.where(ops.equal(count, 0), ops.zeros_like(count), ops.exp(mean_nll))
 
     def reset_state(self):
-        self.total_nll.assign(ops.zeros_like(self.total_nll))
-        self.total_tokens.assign(ops.zeros_like(self.total_tokens))
+        # ops.zeros, not ops.zeros_like(variable): the JAX backend cannot take a variable there.
+        for variable in (self.total_nll, self.total_tokens):
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def get_config(self):
         config = super().get_config()

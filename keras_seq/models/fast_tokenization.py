@@ -6,11 +6,11 @@ Keras layer call per use, which makes them several times slower than Hugging Fac
 tokenizers on Python strings (benchmarks/bench_text.py). A tokenizer using this mixin builds,
 once, the `tokenizers.Tokenizer` that computes the same ids from the same vocabulary, and
 sends Python strings outside a graph to it, returning keras-hub's eager output types (a
-NumPy vector for one string, lists of ints for a list).
+NumPy vector for one string, lists of ints for a list). TensorFlow is imported on first use,
+so that `import keras_seq` works without it.
 """
 
 import numpy as np
-import tensorflow as tf
 
 _FAST_ATTRIBUTE = "_keras_seq_fast_tokenizer"
 
@@ -42,6 +42,8 @@ class FastPythonStrings:
         """The ids of a Python string or list of strings outside a graph through the fast
         tokenizer, in keras-hub's eager output types; `None` for any other input (the caller
         then runs keras-hub's path)."""
+        import tensorflow as tf
+
         if not tf.executing_eagerly():
             return None
         single = isinstance(inputs, str)

@@ -42,6 +42,18 @@ class FunctionalModel(keras.Model):
         check_no_extra_weights(self, store)
         super().load_own_variables(store)
 
+    def __setattr__(self, name, value):
+        # On the PyTorch backend every Keras layer is a `torch.nn.Module`, which refuses a
+        # sublayer assigned before `Module.__init__` has run; a subclass makes its layers (and
+        # keeps them on attributes) before this constructor, whose graph needs them. Until then
+        # they are plain attributes: the functional graph tracks the layers and their weights,
+        # as keras_hub's `Backbone` and `Task` rely on too. `_modules` is the registry that
+        # `Module.__init__` creates (private; tests/test_private_keras_api.py checks it).
+        if keras.config.backend() == "torch" and "_modules" not in self.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
     def _config_dtype(self):
         """The dtype policy for `get_config()`: a `DTypePolicyMap` of the quantized layers' paths
         when the model is quantized, else the model's policy."""

@@ -1,13 +1,15 @@
 """MarianTokenizer: the tokenizer of Marian translation checkpoints (the opus-mt models):
-SentencePiece segmentation, ids from the checkpoint's `vocab.json`."""
+SentencePiece segmentation, ids from the checkpoint's `vocab.json`.
+
+Its ops are TensorFlow Text's; TensorFlow is imported on first use, so that
+`import keras_seq` works without it.
+"""
 
 import json
 import os
 
 import keras_hub
 import numpy as np
-import tensorflow as tf
-import tensorflow_text as tf_text
 
 from keras_seq.api import keras_seq_export
 
@@ -134,6 +136,8 @@ class MarianTokenizer(keras_hub.tokenizers.Tokenizer):
     # `keras.backend.clear_session()`.
 
     def _lookup(self, pieces):
+        import tensorflow as tf
+
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(self._piece_list), tf.range(len(self._piece_list), dtype=tf.int32)
@@ -193,6 +197,9 @@ class MarianTokenizer(keras_hub.tokenizers.Tokenizer):
         return self._tokenize(inputs, self._target_proto)
 
     def _tokenize(self, inputs, proto):
+        import tensorflow as tf
+        import tensorflow_text as tf_text
+
         self._require_assets()
         inputs = tf.convert_to_tensor(inputs, tf.string)
         scalar = inputs.shape.rank == 0
@@ -207,6 +214,9 @@ class MarianTokenizer(keras_hub.tokenizers.Tokenizer):
     def detokenize(self, inputs):
         """Ids (a list, array, tensor or ragged tensor; 1-D for one text) -> strings, the
         special tokens skipped (Hugging Face's `decode(..., skip_special_tokens=True)`)."""
+        import tensorflow as tf
+        import tensorflow_text as tf_text
+
         self._require_assets()
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (list, tuple)):
             inputs = tf.ragged.constant(inputs, dtype=tf.int32)

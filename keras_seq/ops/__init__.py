@@ -14,6 +14,7 @@ from keras_seq.ops.boxes import generalized_box_iou
 from keras_seq.ops.detection_matching import detr_matching_cost
 from keras_seq.ops.detection_matching import hungarian_match
 from keras_seq.ops.interpolation import bicubic_resize
+from keras_seq.ops.loops import counted_loop
 from keras_seq.ops.windows import relative_position_index
 from keras_seq.ops.windows import shifted_window_mask
 from keras_seq.ops.windows import window_partition

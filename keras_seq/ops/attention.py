@@ -17,6 +17,8 @@ import math
 import keras
 from keras import ops
 
+from keras_seq.ops.loops import counted_loop
+
 # Added to masked logits. Finite, so that a fully masked row gives no NaN; in float32, where
 # every softmax here runs.
 _MASKED_LOGIT = -1e9
@@ -92,21 +94,6 @@ def _pad_to_multiple(x, axis, chunk_size):
     padding = [[0, 0]] * len(x.shape)
     padding[axis] = [0, num_chunks * chunk_size - length]
     return ops.pad(x, padding), num_chunks
-
-
-def _for_each_chunk(num_chunks, body, init):
-    """`keras.ops.fori_loop(0, num_chunks, body, init)`, with the trip count XLA needs.
-
-    XLA compiles the gradient of a while loop only when its maximum number of iterations is
-    known; `ops.fori_loop` does not set it.
-    """
-    _, result = ops.while_loop(
-        lambda index, _: index < num_chunks,
-        lambda index, value: (index + 1, body(index, value)),
-        (ops.convert_to_tensor(0, "int32"), init),
-        maximum_iterations=num_chunks,
-    )
-    return result
 
 
 def _split_chunks(x, axis, chunk_size):
@@ -238,7 +225,7 @@ def chunked_attention(
             ops.zeros((batch, num_heads, query_chunk_size), "float32"),
             ops.zeros((batch, query_chunk_size, num_heads, value.shape[-1]), "float32"),
         )
-        _, running_sum, accumulator = _for_each_chunk(num_key_chunks, step, init)
+        _, running_sum, accumulator = counted_loop(num_key_chunks, step, init)
         running_sum = ops.transpose(running_sum, (0, 2, 1))[..., None]  # (B, C, N, 1)
         safe_sum = ops.where(running_sum > 0.0, running_sum, 1.0)
         return ops.cast(accumulator / safe_sum, value.dtype)
@@ -277,7 +264,7 @@ def chunked_attention(
         (num_query_chunks, batch, query_chunk_size, query.shape[2], value.shape[-1]),
         value.dtype,
     )
-    outputs = _for_each_chunk(num_query_chunks, outer_step, outputs)  # (Q, B, C, N, V)
+    outputs = counted_loop(num_query_chunks, outer_step, outputs)  # (Q, B, C, N, V)
     outputs = ops.moveaxis(outputs, 0, 1)  # (B, Q, C, N, V)
     shape = ops.shape(outputs)
     outputs = ops.reshape(outputs, (shape[0], shape[1] * shape[2], shape[3], shape[4]))

@@ -19,11 +19,14 @@ as a loss' targets are only known when the loss runs, possibly inside a compiled
 The cost in a graph is a few element-wise comparisons and a reduction over the checked
 tensor, small beside the loss it guards. Symbolic Keras tensors (functional model
 construction) are not checked.
+
+On the other backends the values are read and checked eagerly (JAX outside `jax.jit`,
+PyTorch), and not checked inside `jax.jit` (XLA, as above). TensorFlow is imported only on
+the TensorFlow backend.
 """
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def _describe(value):
@@ -32,6 +35,26 @@ def _describe(value):
         value = value.item()
         return repr(int(value)) if float(value).is_integer() else repr(value)
     return np.array2string(value, separator=", ")
+
+
+def _is_traced(x):
+    """Whether `x` is a JAX tracer (inside `jax.jit`), whose values cannot be read."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
+
+
+def _raise_if_invalid(name, values, invalid, message, suffix):
+    """Eagerly: raise `ValueError` naming the first entry flagged by `invalid`, if any."""
+    invalid = keras.ops.convert_to_numpy(invalid)
+    if not invalid.any():
+        return
+    position = tuple(int(i) for i in np.argwhere(invalid)[0])
+    value = keras.ops.convert_to_numpy(values)[position]
+    index = ", ".join(str(i) for i in position)
+    raise ValueError(f"{message} {name}[{index}]={_describe(value)}{suffix}")
 
 
 def check_values(name, values, invalid, requirement, details=""):
@@ -60,14 +83,16 @@ def check_values(name, values, invalid, requirement, details=""):
         return values
     suffix = f" ({details})" if details else ""
     message = f"`{name}` must {requirement}. Received:"
+    if keras.backend.backend() != "tensorflow":
+        if _is_traced(invalid):
+            return values  # Compiled by JAX (XLA): not checked, as under XLA on TensorFlow.
+        _raise_if_invalid(name, values, invalid, message, suffix)
+        return values
+    import tensorflow as tf
+
     if tf.executing_eagerly():
-        invalid = np.asarray(invalid)
-        if not invalid.any():
-            return values
-        position = tuple(int(i) for i in np.argwhere(invalid)[0])
-        value = np.asarray(values)[position]
-        index = ", ".join(str(i) for i in position)
-        raise ValueError(f"{message} {name}[{index}]={_describe(value)}{suffix}")
+        _raise_if_invalid(name, values, invalid, message, suffix)
+        return values
     invalid = tf.convert_to_tensor(invalid)
     values = tf.convert_to_tensor(values)
     flat = tf.reshape(invalid, [-1])
@@ -119,8 +144,9 @@ def check_token_ids(name, ids, vocabulary_size):
         )
     if isinstance(ids, keras.KerasTensor):
         return ids
-    invalid = tf.logical_or(
-        tf.less(ids, 0), tf.greater_equal(ids, tf.cast(vocabulary_size, ids.dtype))
+    invalid = keras.ops.logical_or(
+        keras.ops.less(ids, 0),
+        keras.ops.greater_equal(ids, keras.ops.cast(vocabulary_size, dtype)),
     )
     return check_values(
         name,

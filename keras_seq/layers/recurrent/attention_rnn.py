@@ -12,6 +12,7 @@ from keras import tree
 
 from keras_seq.api import keras_seq_export
 from keras_seq.layers.recurrent.attention_cell import AttentionCell
+from keras_seq.ops.loops import counted_loop
 from keras_seq.utils.masks import padding_mask_of
 from keras_seq.utils.shape_checks import check_not_empty
 from keras_seq.utils.shape_checks import check_padding_mask
@@ -24,9 +25,10 @@ class AttentionRNN(keras.layers.Layer):
 
     The attention counterpart of `keras.layers.RNN`, which in Keras 3 cannot pass a memory to
     its cell. One call runs the recurrence documented in `AttentionCell` over all steps
-    (a `keras.ops.while_loop`, so it compiles with XLA) and can return the alignment history
-    `(batch_size, steps, memory_length)` for plotting. Decode one step at a time by calling
-    the cell itself; the result equals this layer's full pass.
+    (a `keras_seq.ops.counted_loop`: it compiles with XLA and trains on every backend) and
+    can return the alignment history `(batch_size, steps, memory_length)` for plotting.
+    Decode one step at a time by calling the cell itself; the result equals this layer's full
+    pass.
 
     Args:
         cell: an `AttentionCell` instance, or its config dict.
@@ -155,7 +157,8 @@ class AttentionRNN(keras.layers.Layer):
         num_steps = ops.shape(steps)[0]
         output_size = self.cell.output_size
 
-        def step(index, states, last_output, outputs, alignments):
+        def step(index, carry):
+            states, last_output, outputs, alignments = carry
             output, new_states, alignment = self.cell(
                 steps[index],
                 states,
@@ -177,21 +180,19 @@ class AttentionRNN(keras.layers.Layer):
             at_step = ops.reshape(index, (1, 1))
             outputs = ops.scatter_update(outputs, at_step, output[None])  # (T, B, O)
             alignments = ops.scatter_update(alignments, at_step, alignment[None])  # (T, B, S)
-            return index + 1, new_states, select(output, last_output), outputs, alignments
+            return new_states, select(output, last_output), outputs, alignments
 
-        # A while loop with `maximum_iterations`: XLA cannot differentiate through Keras'
-        # `scan` / `fori_loop`, whose TensorFlow loops leave it unset.
-        _, final_states, last_output, outputs, alignments = ops.while_loop(
-            lambda index, *_: index < num_steps,
+        # `counted_loop`: a while loop with `maximum_iterations` (XLA differentiates it) on
+        # TensorFlow, a scan on JAX (which cannot differentiate a while loop).
+        final_states, last_output, outputs, alignments = counted_loop(
+            num_steps,
             step,
             (
-                ops.convert_to_tensor(0, "int32"),
                 states,
                 ops.zeros((batch_size, output_size), dtype=dtype),  # last output
                 ops.zeros((num_steps, batch_size, output_size), dtype=dtype),  # (T, B, O)
                 ops.zeros((num_steps, batch_size, ops.shape(memory)[1]), dtype=dtype),  # (T, B, S)
             ),
-            maximum_iterations=num_steps,
         )
         self.cell._reset_dropout_masks()
         results = [ops.moveaxis(outputs, 0, 1) if self.return_sequences else last_output]

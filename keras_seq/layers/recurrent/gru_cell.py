@@ -122,7 +122,9 @@ class GRUCell(RecurrentCell):
         if self.reset_after:
             inner = ops.matmul(h_dropped, self.recurrent_kernel)  # (B, 3U)
             if self.bias is not None:
-                input_bias, recurrent_bias = ops.unstack(self.bias, 2, axis=0)
+                # The bias read as a tensor first: JAX and torch cannot unstack a variable.
+                bias = ops.convert_to_tensor(self.bias)  # (2, 3U)
+                input_bias, recurrent_bias = ops.unstack(bias, 2, axis=0)
                 x = ops.add(x, input_bias)
                 inner = ops.add(inner, recurrent_bias)
             x_z, x_r, x_h = ops.split(x, 3, axis=-1)  # 3 x (B, U)

@@ -1,9 +1,12 @@
 """BERTTokenizer: keras-hub's WordPiece `BertTokenizer` that adds [CLS] and [SEP] as BERT's
-checkpoints do."""
+checkpoints do.
+
+Its tensor path runs TensorFlow ops; TensorFlow is imported on first use, so that
+`import keras_seq` works without it.
+"""
 
 import keras_hub
 import numpy as np
-import tensorflow as tf
 
 from keras_seq.api import keras_seq_export
 from keras_seq.models.fast_tokenization import FastPythonStrings
@@ -91,6 +94,8 @@ class BERTTokenizer(FastPythonStrings, keras_hub.models.BertTokenizer):
         return [self.cls_token_id], [self.sep_token_id]
 
     def tokenize(self, inputs):
+        import tensorflow as tf
+
         fast = self.tokenize_python_strings(inputs)
         if fast is not None:
             return fast
@@ -124,6 +129,8 @@ class BERTTokenizer(FastPythonStrings, keras_hub.models.BertTokenizer):
         `[CLS] a [SEP] b [SEP]` padded with `[PAD]` (keras-hub's `MultiSegmentPacker`; works
         in `tf.data`). A text that does not fit is an error unless `truncate=True` (then
         the longer segment loses tokens first)."""
+        import tensorflow as tf
+
         validate_positive_int("sequence_length", sequence_length)
         validate_bool("truncate", truncate)
         segments = [_as_ragged(self._words(texts))]
@@ -166,6 +173,8 @@ class BERTTokenizer(FastPythonStrings, keras_hub.models.BertTokenizer):
 def _as_ragged(ids):
     """Token ids (Python lists, NumPy, a tensor or ragged tensor) as a ragged `(batch, None)`
     tensor, or a 1-D tensor for one text."""
+    import tensorflow as tf
+
     if isinstance(ids, tf.RaggedTensor):
         return ids
     if isinstance(ids, list) and ids and isinstance(ids[0], list):
