@@ -672,9 +672,15 @@ def _streaming_decode(functions, max_new_tokens, streamer):
     def decode(inputs):
         state, prefix, prefix_mask = first(inputs)
         streamer(np.asarray(state[2]))
+        step_function = step
+        if hasattr(step, "get_concrete_function"):
+            # The traced function for these shapes, called directly: a `tf.function` call
+            # looks its trace up by the arguments' types first, which costs about as much
+            # per token as the step itself on a small model.
+            step_function = step.get_concrete_function(state, prefix, prefix_mask)
         done = 1
         while done < max_new_tokens and not bool(np.all(np.asarray(state[4]))):
-            state = step(state, prefix, prefix_mask)
+            state = step_function(state, prefix, prefix_mask)
             count = int(state[0])
             if count == done + 1:
                 streamer(np.asarray(state[2]))  # one step: the last token alone
