@@ -47,10 +47,11 @@ RECIPES = {
             "seq2seq-attention",
             "keras_seq.recipes.seq2seq_attention",
             "train_seq2seq_attention",
-            "LSTM encoder-decoder with Bahdanau attention translating dates to ISO 8601",
+            "encoder-decoder (LSTM with Bahdanau attention, or Transformer) translating dates "
+            "to ISO 8601",
             epochs=6,
             batch_size=64,
-            models=("bahdanau",),
+            models=("bahdanau", "transformer"),
             data="pairs",
         ),
         Recipe(
