@@ -106,7 +106,10 @@ def _data_errors():
             metavar="MODEL",
             help="with --data: fine-tune this model instead of building one: a .keras file "
             "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it, its class "
-            "choosing the architecture; "
+            "choosing the architecture; char-lm also a GPTCausalLM saved with its tokenizer, "
+            "or a GPT-2 checkpoint directory (Hugging Face transformers, keras_seq or keras-hub "
+            "preset): the text is then cut into the tokenizer's subword ids and the model is "
+            "saved with its tokenizer, no vocabulary.json; "
             "bert-classifier: a BERTTextClassifier with its tokenizer; captioning-shapes: "
             "one it saved with --data, caption_vocabulary.json beside it; detr-shapes: a "
             "DETRObjectDetector), or for vit-digits, swin-digits, bert-classifier and "
