@@ -145,6 +145,18 @@ def test_char_lm_from_checkpoint_options(tmp_path, capsys, monkeypatch):
     problem = registry.from_model_problem(recipe, str(tmp_path / "empty"), ["a.txt"])
     assert "without a config.json" in problem
     assert registry.from_model_source(HF_GPT2) == os.path.abspath(HF_GPT2)
+    # A .keras GPTCausalLM needs no vocabulary.json when it was saved with its tokenizer.
+    from keras_seq.models import GPTCausalLM
+    from keras_seq.recipes import char_lm
+
+    model = GPTCausalLM.from_preset(HF_GPT2)
+    model.save(tmp_path / "with_tokenizer.keras")
+    assert registry.from_model_problem(recipe, str(tmp_path / "with_tokenizer.keras"), []) is None
+    loaded, vocabulary = char_lm.load_base_model(str(tmp_path / "with_tokenizer.keras"))
+    assert vocabulary is None and loaded.tokenizer.vocabulary == model.tokenizer.vocabulary
+    GPTCausalLM(model.backbone).save(tmp_path / "without.keras")
+    problem = registry.from_model_problem(recipe, str(tmp_path / "without.keras"), [])
+    assert "has no vocabulary.json beside it (nor a tokenizer in it)" in problem
     monkeypatch.chdir(tmp_path)
     write_corpus(tmp_path / "a.txt")
     argv = ["train", "char-lm", "--data", "a.txt", "--from", "empty", "--quick"]
