@@ -38,7 +38,8 @@ RECIPES = {
             "char-lm",
             "keras_seq.recipes.char_lm",
             "train_char_lm",
-            "character language model (LSTM or GPT) on a synthetic grammar corpus",
+            "character language model (LSTM or GPT) on a synthetic grammar corpus; with "
+            "--data and --from a GPT-2 checkpoint, that subword model fine-tuned",
             epochs=6,
             batch_size=32,
             models=("rnn", "gpt"),
