@@ -27,7 +27,7 @@ def command_output(capsys, argv):
     return capsys.readouterr().out
 
 
-@pytest.mark.slow  # two quick transformer runs, evaluate and predict: about 10 s
+@pytest.mark.slow  # two quick transformer runs, evaluate and predict: about 20 s
 def test_train_transformer_seq2seq_on_pairs_then_from_it(tmp_path, capsys):
     from keras_seq.models import TransformerSeq2SeqLM
     from keras_seq.recipes import seq2seq_attention
