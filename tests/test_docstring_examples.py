@@ -40,6 +40,7 @@ def public_objects():
             "outputs",
             "generate_text",
             "vocabulary_file",
+            "learning_rates",
             "data_files",
             "caption_files",
             "detection_files",

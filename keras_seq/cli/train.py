@@ -43,7 +43,8 @@ def _data_errors():
         "or directories of .txt files; the vocabulary is the data's characters, saved as "
         "vocabulary.json), `keras-seq train vit-digits --data DIR` (one sub-directory of "
         "images per class; the class names are saved with the model), "
-        "`keras-seq train seq2seq-attention --data pairs.tsv` (source TAB target per line), "
+        "`keras-seq train seq2seq-attention --data pairs.tsv` (source TAB target per line; "
+        "--model transformer for a TransformerSeq2SeqLM instead of the LSTM), "
         "`keras-seq train bert-classifier --data reviews.csv` (a header row naming a text "
         "column, text or sentence, and a label column, label or class; .tsv files are "
         "tab-separated; the labels' names are saved as classes.json, the WordPiece "
@@ -104,7 +105,11 @@ def _data_errors():
             dest="from_model",
             metavar="MODEL",
             help="with --data: fine-tune this model instead of building one: a .keras file "
-            "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it; "
+            "(char-lm, seq2seq-attention: one it saved, vocabulary.json beside it, its class "
+            "choosing the architecture; char-lm also a GPTCausalLM saved with its tokenizer, "
+            "or a GPT-2 checkpoint directory (Hugging Face transformers, keras_seq or keras-hub "
+            "preset): the text is then cut into the tokenizer's subword ids and the model is "
+            "saved with its tokenizer, no vocabulary.json; "
             "bert-classifier: a BERTTextClassifier with its tokenizer; captioning-shapes: "
             "one it saved with --data, caption_vocabulary.json beside it; detr-shapes: a "
             "DETRObjectDetector), or for vit-digits, swin-digits, bert-classifier and "

@@ -7,7 +7,8 @@ its tokenizer) takes CSV or TSV files of labeled texts (labels named as the `cla
 beside it) and texts; a causal language model (`RNNCausalLM`,
 `GPTCausalLM`) takes text files and prompts; a sequence-to-sequence model (`RNNSeq2SeqLM`,
 `TransformerSeq2SeqLM`) takes tab-separated pairs and source lines. The text models need the
-`vocabulary.json` that `keras-seq train` wrote beside them.
+`vocabulary.json` that `keras-seq train` wrote beside them, except a `GPTCausalLM` saved with
+its tokenizer (`keras-seq train char-lm --from` a GPT-2 checkpoint), which reads text with it.
 
 Errors are `GenerateOptionError`s whose message starts with the command-line argument
 (`argument MODEL:`, `argument --data:`) and ends with the value received.
@@ -38,6 +39,7 @@ from keras_seq.recipes.image_data import ImageFolders
 from keras_seq.recipes.image_data import model_image_shape
 from keras_seq.recipes.model_sources import GenerateOptionError
 from keras_seq.recipes.text_data import CharWindows
+from keras_seq.recipes.text_data import TokenWindows
 
 # Windows of text for a recurrent model (a GPT's are its `sequence_length`).
 EVALUATION_SEQUENCE_LENGTH = 64
@@ -88,6 +90,8 @@ def load_saved_model(model_path):
         return model, task, None
     if task != "image_classifier":
         path = os.path.join(os.path.dirname(os.path.abspath(model_path)), vocabulary_file.FILENAME)
+        if task == "language_model" and generate_text.uses_tokenizer(model, None):
+            return model, task, None  # a subword model: text through its tokenizer
         if not os.path.isfile(path):
             raise GenerateOptionError(
                 f"argument MODEL: a text model needs the {vocabulary_file.FILENAME} that "
@@ -248,7 +252,10 @@ def _evaluate_text(model, data, vocabulary, batch_size):
     length = EVALUATION_SEQUENCE_LENGTH
     if isinstance(model, GPTCausalLM):
         length = min(length, model.backbone.sequence_length)
-    windows = CharWindows(files, length, vocabulary["source"])
+    if vocabulary is None:  # the model's tokenizer
+        windows = TokenWindows(files, length, model.tokenizer)
+    else:
+        windows = CharWindows(files, length, vocabulary["source"])
     if isinstance(model, GPTCausalLM):
 
         def to_inputs(token_ids):
@@ -395,7 +402,7 @@ def predict_saved_model(
                 vocabulary=vocabulary,
                 max_new_tokens=max_new_tokens,
                 model=model,
-                stop_token_id=vocabulary.get("stop_token_id"),
+                stop_token_id=(vocabulary or {}).get("stop_token_id"),
                 strategy="greedy",
                 jit_compile=False,
             )

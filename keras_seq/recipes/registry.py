@@ -13,6 +13,7 @@ from keras_seq.recipes import caption_files
 from keras_seq.recipes import data_files
 from keras_seq.recipes import detection_files
 from keras_seq.recipes import model_files
+from keras_seq.recipes import model_sources
 
 Recipe = collections.namedtuple(
     "Recipe",
@@ -37,7 +38,8 @@ RECIPES = {
             "char-lm",
             "keras_seq.recipes.char_lm",
             "train_char_lm",
-            "character language model (LSTM or GPT) on a synthetic grammar corpus",
+            "character language model (LSTM or GPT) on a synthetic grammar corpus; with "
+            "--data and --from a GPT-2 checkpoint, that subword model fine-tuned",
             epochs=6,
             batch_size=32,
             models=("rnn", "gpt"),
@@ -47,10 +49,11 @@ RECIPES = {
             "seq2seq-attention",
             "keras_seq.recipes.seq2seq_attention",
             "train_seq2seq_attention",
-            "LSTM encoder-decoder with Bahdanau attention translating dates to ISO 8601",
+            "encoder-decoder (LSTM with Bahdanau attention, or Transformer) translating dates "
+            "to ISO 8601",
             epochs=6,
             batch_size=64,
-            models=("bahdanau",),
+            models=("bahdanau", "transformer"),
             data="pairs",
         ),
         Recipe(
@@ -344,7 +347,9 @@ def from_model_source(from_model):
     if from_model is None:
         return None
     from_model = os.fspath(from_model)
-    return os.path.abspath(from_model) if from_model.endswith(".keras") else from_model
+    if from_model.endswith(".keras") or os.path.isdir(from_model):
+        return os.path.abspath(from_model)
+    return from_model
 
 
 def from_model_problem(recipe, from_model, data=None):
@@ -363,10 +368,16 @@ def from_model_problem(recipe, from_model, data=None):
             return problem
         directory = os.path.dirname(os.path.abspath(from_model))
         vocabulary = os.path.join(directory, "vocabulary.json")
-        if recipe.data in ("text", "pairs") and not os.path.isfile(vocabulary):
+        with_tokenizer = recipe.data == "text" and model_sources.keras_file_has_tokenizer(
+            from_model
+        )
+        if recipe.data in ("text", "pairs") and not os.path.isfile(vocabulary) and not (
+            with_tokenizer
+        ):
+            tokenizer = " (nor a tokenizer in it)" if recipe.data == "text" else ""
             return (
-                f"has no vocabulary.json beside it: recipe {recipe.name} fine-tunes a model "
-                f"that `keras-seq train {recipe.name}` saved"
+                f"has no vocabulary.json beside it{tokenizer}: recipe {recipe.name} fine-tunes "
+                f"a model that `keras-seq train {recipe.name}` saved"
             )
         words = os.path.join(directory, CAPTION_VOCABULARY_FILE)
         if recipe.data == "captions" and not os.path.isfile(words):
@@ -374,7 +385,16 @@ def from_model_problem(recipe, from_model, data=None):
                 f"has no {CAPTION_VOCABULARY_FILE} beside it: recipe {recipe.name} fine-tunes "
                 f"a model that `keras-seq train {recipe.name} --data` saved"
             )
-    elif recipe.data in ("text", "pairs", "captions"):
+    elif recipe.data == "text" and os.path.isdir(from_model):
+        if not os.path.isfile(os.path.join(from_model, "config.json")):
+            return "is a directory without a config.json: not a GPT-2 checkpoint"
+    elif recipe.data == "text":
+        return (
+            f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "
+            "vocabulary.json), a GPTCausalLM saved with its tokenizer, or a GPT-2 checkpoint "
+            "directory (Hugging Face transformers or a keras_seq / keras-hub preset)"
+        )
+    elif recipe.data in ("pairs", "captions"):
         vocabulary = CAPTION_VOCABULARY_FILE if recipe.data == "captions" else "vocabulary.json"
         return (
             f"must be a .keras file saved by `keras-seq train {recipe.name}` (with its "

@@ -389,8 +389,10 @@ def train_recipe(
             validation images with the same classes; `None` keeps a seeded fifth of `data`.
         from_model: str or `None`. Fine-tune this model on `data` instead of building one
             from scratch: a `.keras` file (for the text generation recipes and captioning,
-            one they saved, with its vocabulary file beside it), or for the classifiers and
-            the detector also a preset handle or checkpoint of `from_preset`. A classifier or
+            one they saved, with its vocabulary file beside it; for `char-lm` also a
+            `GPTCausalLM` saved with its tokenizer), or for the classifiers and the detector
+            also a preset handle or checkpoint of `from_preset`, for `char-lm` a GPT-2
+            checkpoint directory (fine-tuned on its tokenizer's ids, saved with it). A classifier or
             detector gets a new head when the classes differ, and keeps its image size,
             channels and normalization.
         overwrite: bool. Replace the run that `output_dir` already holds (its listed files and

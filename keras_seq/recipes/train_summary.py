@@ -47,7 +47,10 @@ def format_train_summary(metrics):
     lines.append(f"  outputs in {output_dir}: {', '.join(metrics['files'])}")
     lines.append(f"  TensorBoard: tensorboard --logdir {os.path.join(output_dir, 'logs')}")
     model_path = os.path.join(output_dir, MODEL_FILE)
-    if "vocabulary.json" in metrics["files"]:
+    # A text model's vocabulary.json, or a subword tokenizer saved in the model (char-lm --from
+    # a GPT-2 checkpoint).
+    tokens = (metrics.get("details") or {}).get("tokens", "characters")
+    if "vocabulary.json" in metrics["files"] or tokens != "characters":
         lines.append(f"  generate: keras-seq generate {model_path} --prompt TEXT")
     recipe = RECIPES.get(metrics["recipe"])
     if recipe is not None and recipe.data:
