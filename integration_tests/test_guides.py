@@ -42,6 +42,9 @@ SLOW_GUIDES = {
     "attention_and_seq2seq",
     "detr",
     "recurrent_networks",
+    "fine_tuning_bert_text_classifier",
+    "fine_tuning_gpt2_on_text",
+    "fine_tuning_vision_checkpoints",
 }
 
 

@@ -117,9 +117,7 @@ def test_bad_prompts_are_named(model, inputs, kwargs, error, match):
         model.generate(inputs, 12, **kwargs)
 
 
-def test_encoder_decoders_take_sources_of_any_lengths():
-    # Each row equals its source alone, new tokens only: the sources run in one batch padded
-    # on the right (the encoders mask the padding), one compiled loop per bucket.
+def encoder_decoders():
     from keras_seq.models import RNNSeq2SeqBackbone
     from keras_seq.models import RNNSeq2SeqLM
     from keras_seq.models import TransformerSeq2SeqLM
@@ -127,19 +125,37 @@ def test_encoder_decoders_take_sources_of_any_lengths():
     keras.utils.set_random_seed(1)
     transformer = TransformerSeq2SeqLM.from_preset("transformer_tiny", vocabulary_size=30)
     rnn = RNNSeq2SeqLM(RNNSeq2SeqBackbone(30, 30, embedding_dim=8, hidden_dim=8))
-    sources = [[5, 9, 12, 2], [7, 3], [8, 8, 8, 8, 8, 8, 8, 8, 8, 1]]
-    for model in (transformer, rnn):
-        for kwargs in ({}, {"strategy": "beam", "num_beams": 3}):
-            outputs = model.generate(sources, 4, stop_token_id=3, **kwargs)
-            expected = [
-                np.asarray(model.generate(np.asarray([row]), 4, stop_token_id=3, **kwargs))[0]
-                for row in sources
-            ]
-            expected = [
-                row[: list(row).index(3) + 1].tolist() if 3 in row else row.tolist()
-                for row in expected
-            ]
-            assert outputs == expected
+    return transformer, rnn
+
+
+SOURCES = [[5, 9, 12, 2], [7, 3], [8, 8, 8, 8, 8, 8, 8, 8, 8, 1]]
+
+
+@pytest.mark.slow  # about 20 s on 2 cores (a beam loop compiled per source length)
+def test_encoder_decoders_beam_search_takes_sources_of_any_lengths():
+    check_sources_of_any_lengths(encoder_decoders(), {"strategy": "beam", "num_beams": 3})
+
+
+def check_sources_of_any_lengths(models, kwargs):
+    sources = SOURCES
+    for model in models:
+        outputs = model.generate(sources, 4, stop_token_id=3, **kwargs)
+        expected = [
+            np.asarray(model.generate(np.asarray([row]), 4, stop_token_id=3, **kwargs))[0]
+            for row in sources
+        ]
+        expected = [
+            row[: list(row).index(3) + 1].tolist() if 3 in row else row.tolist()
+            for row in expected
+        ]
+        assert outputs == expected
+
+
+def test_encoder_decoders_take_sources_of_any_lengths():
+    # Each row equals its source alone, new tokens only: the sources run in one batch padded
+    # on the right (the encoders mask the padding), one compiled loop per bucket.
+    transformer, rnn = encoder_decoders()
+    check_sources_of_any_lengths((transformer, rnn), {})
     for model in (transformer, rnn):
         functions = model.__dict__["_keras_seq_generate_functions"]
         decode = next(value[0] for key, value in functions.items() if key[0] == "greedy")
@@ -147,7 +163,7 @@ def test_encoder_decoders_take_sources_of_any_lengths():
         model.generate([[1], [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [4, 4]], 4, stop_token_id=3)
         assert decode.experimental_get_tracing_count() == traces  # the same bucket (16)
     with pytest.raises(ValueError, match="return_scores"):
-        transformer.generate(sources, 4, return_scores=True)
+        transformer.generate(SOURCES, 4, return_scores=True)
 
 
 def test_several_sequences_per_prompt_follow_their_prompt(model):
