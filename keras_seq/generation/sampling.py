@@ -2,6 +2,7 @@
 
 from keras import ops
 
+from keras_seq.generation.compiling import seeded_while_loop
 from keras_seq.generation.logits_processing import is_one_of
 from keras_seq.generation.logits_processing import process_with_history
 from keras_seq.generation.logits_processing import stop_ids
@@ -79,10 +80,11 @@ def sample_search(
     )
     state = start(logits, cache)
     if max_new_tokens > 1:
-        state = ops.while_loop(
+        state = seeded_while_loop(
             lambda *state: ops.logical_not(ops.all(state[4])),  # state[4]: finished
             step,
             state,
+            [sampler],
             maximum_iterations=max_new_tokens - 1,
         )
     _, tokens, _, token_scores, _, _ = state

@@ -4,9 +4,10 @@ Letter legend for shape comments: B batch, P prompt length, N new tokens, K draf
 round, V vocabulary.
 """
 
-import keras
 from keras import ops
 
+from keras_seq.generation.compiling import compile_decoding
+from keras_seq.generation.compiling import compiles
 from keras_seq.generation.logits_processing import checked_stop_ids
 from keras_seq.generation.logits_processing import is_one_of
 from keras_seq.utils.validation import validate_bool
@@ -202,8 +203,9 @@ def speculative_generate(
     target cost)`; a draft that agrees with the target, much cheaper than it, gives the most
     (benchmarks/bench_speculative.py), one that rarely agrees costs time. keras-hub has no
     speculative decoding; here the whole loop (draft proposals, verification, acceptance,
-    stop tokens) is one `tf.function`, compiled with XLA by default, created once per pair
-    of models and configuration and reused.
+    stop tokens) is one compiled function (`tf.function` on TensorFlow, `jax.jit` on JAX, as
+    in `generate`), with XLA by default, created once per pair of models and configuration
+    and reused.
 
     Args:
         model: the target model: `prefill` (keras_seq.generation.protocol) and
@@ -218,8 +220,8 @@ def speculative_generate(
             positions hold `pad_token_id`.
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
         return_acceptance: bool. Also return the acceptance statistics. Defaults to `False`.
-        jit_compile: bool or `None`. Compile the loop with XLA (TensorFlow backend). `None`
-            means `True` unless a model runs eagerly, as in `generate`.
+        jit_compile: bool or `None`. Compile the loop with XLA, as in `generate` (TensorFlow
+            and JAX). `None` means `True` unless a model runs eagerly.
         stop_token_ids: optional list of ints: several stop tokens (with `stop_token_id`,
             all of them stop).
 
@@ -286,22 +288,13 @@ def speculative_generate(
                 f"{needed}. Received: prompt_length={inputs.shape[1]}, "
                 f"max_new_tokens={max_new_tokens}, num_draft_tokens={num_draft_tokens}"
             )
-    eager = (
-        any(bool(getattr(m, "run_eagerly", False)) for m in (model, draft_model))
-        or keras.backend.backend() != "tensorflow"
-    )
-    if jit_compile and eager:
-        raise ValueError(
-            "`jit_compile=True` needs a compiled decoding loop, but a model runs eagerly "
-            "(`run_eagerly=True`, or a backend other than TensorFlow). Pass jit_compile=None "
-            f"or False. Received: jit_compile={jit_compile}"
-        )
+    compiled = compiles([model, draft_model], jit_compile)
     if jit_compile is None:
-        jit_compile = not eager
+        jit_compile = compiled
 
     # The draft's id is part of the key: the function holds the draft, so the id stays its.
     key = (id(draft_model), max_new_tokens, num_draft_tokens, stops, pad_token_id)
-    key += (jit_compile, eager)
+    key += (jit_compile, compiled)
     functions = model.__dict__.get("_keras_seq_speculative_functions")
     if functions is None:
         functions = {}
@@ -309,10 +302,8 @@ def speculative_generate(
         object.__setattr__(model, "_keras_seq_speculative_functions", functions)
     if key not in functions:
         decode = _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id)
-        if not eager:
-            import tensorflow as tf
-
-            decode = tf.function(decode, jit_compile=jit_compile, autograph=False)
+        if compiled:
+            decode = compile_decoding(decode, [model, draft_model], [], jit_compile)
         functions[key] = decode
     tokens, accepted, rounds = functions[key](inputs)
     if not return_acceptance:

@@ -1,0 +1,147 @@
+"""Compiling a decoding function once per backend: `tf.function` on TensorFlow, `jax.jit` on JAX.
+
+Keras compiles `fit` and `predict` per backend but offers nothing for a loop that calls a
+model's layers outside them. `compile_decoding` adds it for `generate` and
+`speculative_generate`:
+
+- TensorFlow: a `tf.function` (XLA when `jit_compile`), traced once per input shape.
+- JAX: a `jax.jit` of a stateless function: the model's weights and the samplers' seed states
+  go in as arguments through `keras.StatelessScope` (as keras-hub's `CausalLM` does), so they
+  are neither baked into the compiled program as constants (a weight update would go unseen)
+  nor leaked as tracers; the seed states it returns are assigned back, so the next call draws
+  new numbers. Compiled once per input shape, then reused.
+- PyTorch: the function as it is (eager); `torch.compile` is not used (see `compiles`).
+"""
+
+import keras
+from keras import ops
+
+
+def compiles(models, jit_compile):
+    """Whether decoding is compiled, after checking `jit_compile` against the backend.
+
+    On TensorFlow decoding is a graph unless a model has `run_eagerly=True` (`jit_compile`
+    then chooses XLA); on JAX it is compiled unless `jit_compile=False` or a model runs
+    eagerly. PyTorch runs eagerly: `jit_compile=True` is an error there.
+    """
+    backend = keras.backend.backend()
+    eager = any(bool(getattr(model, "run_eagerly", False)) for model in models)
+    compilable = backend in ("tensorflow", "jax") and not eager
+    if jit_compile and not compilable:
+        raise ValueError(
+            "`jit_compile=True` needs a compiled decoding loop, but the model runs eagerly "
+            f"(`run_eagerly=True`, or the {backend!r} backend, where decoding is not "
+            "compiled). Pass jit_compile=None or False. "
+            f"Received: jit_compile={jit_compile}"
+        )
+    if backend == "jax":
+        return compilable and jit_compile is not False  # JAX compiles with XLA or not at all
+    return compilable  # TensorFlow: a graph, with XLA when `jit_compile`
+
+
+def compile_decoding(function, models, samplers, jit_compile):
+    """`function` compiled for the backend (see the module docstring).
+
+    Args:
+        function: callable of tensors (nested structures) returning tensors; it calls the
+            layers of `models` and draws random numbers from `samplers`' seed generators.
+        models: the Keras models whose weights `function` reads.
+        samplers: keras-hub samplers (or `None`s) whose seed states `function` advances.
+        jit_compile: bool. On TensorFlow, compile with XLA (else a plain graph); JAX always
+            compiles with XLA.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # No AutoGraph: the loop is keras.ops (while_loop), and an error raised while
+        # tracing (a bad prompt shape) then reaches the caller as raised, not wrapped in
+        # AutoGraph's "in user code" trace.
+        return tf.function(function, jit_compile=jit_compile, autograph=False)
+    if backend == "jax":
+        return _jax_jit(function, models, samplers)
+    return function
+
+
+def _variables(models, samplers):
+    seed_states = [v for sampler in samplers if sampler is not None for v in sampler.variables]
+    model_variables = []
+    for model in models:
+        model_variables.extend(model.trainable_variables + model.non_trainable_variables)
+    return seed_states, model_variables
+
+
+def _jax_jit(function, models, samplers):
+    import jax
+
+    compiled = {}
+
+    def jitted(seed_states, model_variables):
+        @jax.jit
+        def stateless(seed_values, model_values, *args):
+            mapping = zip(seed_states + model_variables, list(seed_values) + list(model_values))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                outputs = function(*args)
+            new_seeds = []
+            for variable, value in zip(seed_states, seed_values):
+                current = scope.get_current_value(variable)
+                new_seeds.append(value if current is None else current)
+            return outputs, new_seeds
+
+        return stateless
+
+    def call(*args):
+        # The variables are listed at each call: a model changed since (e.g. quantized)
+        # gets a new compiled function instead of one that reads variables it lost.
+        seed_states, model_variables = _variables(models, samplers)
+        key = tuple(id(v) for v in seed_states + model_variables)
+        if key not in compiled:
+            compiled.clear()
+            compiled[key] = jitted(seed_states, model_variables)
+        # `.value`: the arrays themselves (sharded as the variables are under a
+        # keras.distribution), read at each call, so updated weights are used.
+        outputs, new_seeds = compiled[key](
+            [v.value for v in seed_states], [v.value for v in model_variables], *args
+        )
+        for variable, value in zip(seed_states, new_seeds):
+            variable.assign(value)
+        return outputs
+
+    return call
+
+
+def seeded_while_loop(cond, body, loop_vars, samplers, maximum_iterations):
+    """`keras.ops.while_loop(cond, body, loop_vars, maximum_iterations)` for a `body` that
+    draws random numbers from `samplers`' seed generators.
+
+    On JAX a loop body is traced once, so a seed generator advanced inside it would leak a
+    traced value (`UnexpectedTracerError`) instead of advancing at each step; here the seed
+    states are carried through the loop (mapped in by `keras.StatelessScope`, as keras-hub's
+    `Sampler` does) and assigned once the loop ends. Other backends run the loop as it is.
+    """
+    seed_states, _ = _variables([], samplers)
+    if keras.backend.backend() != "jax" or not seed_states:
+        return ops.while_loop(cond, body, loop_vars, maximum_iterations=maximum_iterations)
+
+    def seeded_cond(*state):
+        return cond(*state[:-1])
+
+    def seeded_body(*state):
+        seed_values = state[-1]
+        with keras.StatelessScope(state_mapping=zip(seed_states, seed_values)) as scope:
+            outputs = body(*state[:-1])
+        new_seeds = []
+        for variable, value in zip(seed_states, seed_values):
+            current = scope.get_current_value(variable)
+            new_seeds.append(value if current is None else current)
+        return (*outputs, new_seeds)
+
+    state = ops.while_loop(
+        seeded_cond,
+        seeded_body,
+        (*loop_vars, [v.value for v in seed_states]),
+        maximum_iterations=maximum_iterations,
+    )
+    for variable, value in zip(seed_states, state[-1]):
+        variable.assign(value)
+    return tuple(state[:-1])

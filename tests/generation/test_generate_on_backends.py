@@ -1,0 +1,40 @@
+"""`generate()` compiled on JAX: equal to TensorFlow's tokens for the same weights, equal to
+its own uncompiled loop, traced once per shape, and reading the current weights.
+
+The check runs in a fresh process with `KERAS_BACKEND=jax`
+(tests/generation/generate_backend_probe.py); skipped where JAX is not installed, and slow
+(the process imports Keras and compiles each strategy).
+"""
+
+import importlib.util
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_seq.models import GPTCausalLM
+from tests.generation.generate_backend_probe import RESULTS_PREFIX
+from tests.test_backends import run_python
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_generate_is_compiled_on_jax(tmp_path):
+    keras.utils.set_random_seed(3)
+    model = GPTCausalLM.from_preset("gpt_tiny", vocabulary_size=60)
+    prompts = np.random.default_rng(0).integers(1, 60, size=(2, 5)).astype("int32")
+    outputs = {
+        strategy: np.asarray(model.generate(prompts, 8, strategy=strategy))
+        for strategy in ("greedy", "beam")
+    }
+    model.save(tmp_path / "gpt.keras")
+    np.savez(tmp_path / "gpt.npz", prompts=prompts, **outputs)
+    result = run_python(
+        "jax", ["-m", "tests.generation.generate_backend_probe", str(tmp_path)], timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(RESULTS_PREFIX)]
+    assert len(lines) == 1, result.stdout[-3000:]
+    failures = {k: v for k, v in json.loads(lines[0][len(RESULTS_PREFIX) :]).items() if v != "ok"}
+    assert not failures, "\n".join(f"{k}:\n{v}" for k, v in failures.items())
