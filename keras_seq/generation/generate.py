@@ -1,8 +1,6 @@
 """`generate`: decode a model that implements the generation protocol, compiled once per shape."""
 
 import functools
-import itertools
-import time
 
 import keras
 import keras_hub
@@ -656,97 +654,21 @@ def _stream_functions(
             more, step_function, tuple(state), [sampler], maximum_iterations=interval
         )
 
-    if not compiled:
-        return first, step, None
-    first = compile_decoding(first, [model], [sampler], jit_compile)
-    step = compile_decoding(step, [model], [sampler], jit_compile)
-    if keras.backend.backend() != "tensorflow":
-        return first, step, None
-    return first, step, _graph_stream_loop(step, max_new_tokens)
-
-
-# How long a streaming graph loop runs before it returns to Python, in seconds (see
-# `_graph_stream_loop`): short enough that Ctrl-C stops a stream at once.
-_STREAM_SLICE_SECONDS = 0.2
-
-
-class _StreamCall:
-    """One streaming call's streamer, the tokens handed over, and the streamer's error."""
-
-    def __init__(self, streamer, done):
-        self.streamer = streamer
-        self.done = done
-        self.error = None
-        self.deadline = None
-
-
-def _graph_stream_loop(step, max_new_tokens):
-    """A `tf.function` `loop(call_id, state, prefix, prefix_mask) -> state` running `step`
-    (the compiled step, an XLA cluster with `jit_compile`) in a graph while loop that hands
-    each new token to the call's streamer through `tf.numpy_function`.
-
-    Measured against calling the step from Python once per token (a `tf.function` dispatch
-    plus conversions each time): 0.9 ms less per token on a tiny 4-layer GPT on CPU. The
-    loop returns to Python after `_STREAM_SLICE_SECONDS` (the caller calls it again), once
-    every row finished or `max_new_tokens` are out, or once the streamer raised: the
-    callback runs on one of TensorFlow's threads, where neither the streamer's error nor
-    Ctrl-C could otherwise stop the loop. The streamer gets copies: the buffers TensorFlow
-    hands to the callback are not the caller's to keep.
-    """
-    import tensorflow as tf
-
-    calls = {}
-
-    def deliver(call_id, tokens, count):
-        call = calls[int(call_id)]
-        if call.error is None:
-            try:
-                for index in range(call.done, int(count)):
-                    call.streamer(np.array(tokens[:, index]))
-                call.done = int(count)
-            except BaseException as error:  # Raised by the caller once the loop returns.
-                call.error = error
-        return np.bool_(call.error is not None or time.monotonic() > call.deadline)
-
-    def loop(call_id, state, prefix, prefix_mask):
-        def running(*loop_state):
-            count, finished, pause = loop_state[0], loop_state[4], loop_state[-1]
-            more = ops.logical_and(count < max_new_tokens, ops.logical_not(ops.all(finished)))
-            return ops.logical_and(more, ops.logical_not(pause))
-
-        def body(*loop_state):
-            new_state = step(tuple(loop_state[:-1]), prefix, prefix_mask)
-            pause = tf.numpy_function(
-                deliver, [call_id, new_state[1], new_state[0]], tf.bool, stateful=True
-            )
-            pause.set_shape(())
-            return (*new_state, pause)
-
-        final = tf.while_loop(running, body, (*state, tf.constant(False)))
-        return tuple(final[:-1])
-
-    compiled = tf.function(loop, autograph=False)
-    compiled.calls = calls
-    return compiled
+    if compiled:
+        first = compile_decoding(first, [model], [sampler], jit_compile)
+        step = compile_decoding(step, [model], [sampler], jit_compile)
+    return first, step
 
 
 def _streaming_decode(functions, max_new_tokens, streamer):
     """A `decode(inputs) -> (token_ids, scores, token_scores)` that calls `streamer` after
     each step."""
-    first, step, graph_loop = functions
-
-    def finish(state, prefix):
-        token_scores = state[3]
-        return ops.concatenate([prefix, state[1]], axis=1), ops.sum(token_scores, 1), token_scores
-
-    def running(state):
-        return int(state[0]) < max_new_tokens and not bool(np.all(np.asarray(state[4])))
+    first, step = functions
 
     def decode(inputs):
         state, prefix, prefix_mask = first(inputs)
+        # Copies (`np.array`): the streamer may keep them.
         streamer(np.array(state[2]))
-        if graph_loop is not None:
-            return decode_in_graph(state, prefix, prefix_mask)
         step_function = step
         if hasattr(step, "get_concrete_function"):
             # The traced function for these shapes, called directly: a `tf.function` call
@@ -754,7 +676,7 @@ def _streaming_decode(functions, max_new_tokens, streamer):
             # against a ~1.4 ms step on a tiny 4-layer GPT on CPU).
             step_function = step.get_concrete_function(state, prefix, prefix_mask)
         done = 1
-        while running(state):
+        while done < max_new_tokens and not bool(np.all(np.asarray(state[4]))):
             state = step_function(state, prefix, prefix_mask)
             count = int(state[0])
             if count == done + 1:
@@ -764,22 +686,7 @@ def _streaming_decode(functions, max_new_tokens, streamer):
                 for index in range(done, count):
                     streamer(np.array(tokens[:, index]))
             done = count
-        return finish(state, prefix)
-
-    def decode_in_graph(state, prefix, prefix_mask):
-        call_id = next(_STREAM_CALL_IDS)
-        call = graph_loop.calls[call_id] = _StreamCall(streamer, done=1)
-        try:
-            while running(state):
-                call.deadline = time.monotonic() + _STREAM_SLICE_SECONDS
-                state = graph_loop(np.int64(call_id), state, prefix, prefix_mask)
-                if call.error is not None:
-                    raise call.error
-        finally:
-            del graph_loop.calls[call_id]
-        return finish(state, prefix)
+        token_scores = state[3]
+        return ops.concatenate([prefix, state[1]], axis=1), ops.sum(token_scores, 1), token_scores
 
     return decode
-
-
-_STREAM_CALL_IDS = itertools.count()

@@ -1,14 +1,6 @@
 """Streaming: each step's tokens reach the caller as they are chosen, and end on the tokens of
 a call without streaming."""
 
-import importlib
-import os
-import pathlib
-import re
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -19,8 +11,6 @@ from keras_seq.models import GPTBackbone
 from keras_seq.models import GPTCausalLM
 from tests.generation.toy_model import ToyLanguageModel
 
-# The module, not the function `keras_seq.generation.generate` that shadows it.
-generate_module = importlib.import_module("keras_seq.generation.generate")
 PROMPTS = np.array([[1, 2, 1], [3, 0, 3], [2, 2, 0]])
 
 
@@ -98,32 +88,6 @@ def test_an_error_while_streaming_reaches_the_consumer():
         list(stream_generate(ToyLanguageModel(), PROMPTS, 3, strategy="top_p", top_p=2.0))
 
 
-class CountingCall(generate_module._StreamCall):
-    """Counts the times the caller (re)starts the graph loop (it sets a deadline each time)."""
-
-    starts = 0
-
-    def __setattr__(self, name, value):
-        if name == "deadline" and value is not None:
-            type(self).starts += 1
-        super().__setattr__(name, value)
-
-
-@pytest.mark.parametrize("slice_seconds, starts", [(0.0, 5), (60.0, 1)])
-def test_the_graph_loop_hands_back_to_python_and_resumes(monkeypatch, slice_seconds, starts):
-    # With a slice of 0 s the loop returns after each token (Ctrl-C would be seen there)
-    # and is resumed from its state; the tokens do not change.
-    monkeypatch.setattr(generate_module, "_STREAM_SLICE_SECONDS", slice_seconds)
-    monkeypatch.setattr(generate_module, "_StreamCall", CountingCall)
-    monkeypatch.setattr(CountingCall, "starts", 0)
-    model = ToyLanguageModel(vocabulary_size=6, seed=3)
-    expected = np.asarray(generate(model, PROMPTS, 6, jit_compile=False))
-    steps = []
-    generate(model, PROMPTS, 6, jit_compile=False, streamer=steps.append)
-    np.testing.assert_array_equal(np.stack(steps, axis=1), expected[:, 3:])
-    assert CountingCall.starts == starts  # the first token comes before the loop
-
-
 @pytest.mark.parametrize("run_eagerly", [False, True])
 def test_a_streamer_error_stops_decoding_and_is_raised_as_it_is(run_eagerly):
     class Enough(Exception):
@@ -146,49 +110,3 @@ def test_a_streamer_error_stops_decoding_and_is_raised_as_it_is(run_eagerly):
     tokens = generate(model, PROMPTS, 6, jit_compile=False, streamer=steps.append)
     np.testing.assert_array_equal(np.stack(steps, axis=1), np.asarray(tokens)[:, 3:])
     assert all(step.flags.owndata for step in steps)
-    functions = model.__dict__["_keras_seq_generate_functions"]
-    loops = [value[2] for key, value in functions.items() if "stream" in key]
-    assert all(loop is None or not loop.calls for loop in loops)
-    if not run_eagerly:
-        assert loops[0].experimental_get_tracing_count() == 1
-
-
-@pytest.mark.slow  # a fresh process: about 10 s
-def test_ctrl_c_stops_a_stream():
-    # The streamer sends SIGINT to its own process at the third token, as Ctrl-C would;
-    # the graph loop hands back to Python within a slice and the interrupt is raised there.
-    code = textwrap.dedent(
-        """
-        import os, signal
-        import numpy as np
-        from tests.generation.toy_model import ToyLanguageModel
-        from keras_seq.generation import generate
-
-        received = []
-
-        def streamer(tokens):
-            received.append(tokens)
-            if len(received) == 3:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        prompts = np.array([[1, 2, 1]])
-        try:
-            generate(ToyLanguageModel(vocabulary_size=6, seed=3), prompts, 2000,
-                     jit_compile=False, streamer=streamer)
-        except KeyboardInterrupt:
-            print("interrupted after", len(received))
-        """
-    )
-    root = pathlib.Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    match = re.search(r"interrupted after (\d+)", result.stdout)
-    assert match, result.stdout[-2000:]
-    assert 3 <= int(match.group(1)) < 2000
