@@ -20,7 +20,8 @@ With `--mixed-float16` the timed rows run under the `mixed_float16` policy (the 
 overflow float16 into NaN), Keras' and keras-hub's in float16, and the ratios price that.
 
 Run: `python -m benchmarks.bench_attention [--jit] [--mixed-float16] [--chunks QxK ...]
-[--skip-memory] [--skip-timing] [--memory-runs N] [--memory-jobs N] [harness options:
+[--lengths N,N,...] [--batch B] [--chunked-lengths N,N,...] [--skip-memory] [--skip-timing]
+[--memory-runs N] [--memory-jobs N] [harness options:
 --repeats --warmup --filter --quick --no-record --results-file --target]`. `--filter`
 selects timed rows only.
 """
@@ -82,6 +83,19 @@ def parse_chunks(text):
     return query_chunk, key_chunk
 
 
+def _parse_ints(text):
+    """`"1024,2048"` -> `(1024, 2048)`."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"Expected comma-separated integers, e.g. 1024,2048. Received: {text!r}"
+        ) from None
+    if any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"Values must be positive. Received: {text!r}")
+    return values
+
+
 def parse_args(argv=None):
     """This file's own options; the rest go to `harness.main`."""
     parser = argparse.ArgumentParser(
@@ -102,6 +116,20 @@ def parse_args(argv=None):
         default=None,
         help="QUERYxKEY chunk sizes of the memory-efficient path; repeat to compare "
         "(default {}x{})".format(*DEFAULT_CHUNKS[0]),
+    )
+    parser.add_argument(
+        "--lengths",
+        type=_parse_ints,
+        default=None,
+        help="comma-separated timed sequence lengths (default 128,512,1024,2048)",
+    )
+    parser.add_argument("--batch", type=int, default=None, help="timed batch size (default 8)")
+    parser.add_argument(
+        "--chunked-lengths",
+        type=_parse_ints,
+        default=None,
+        help="comma-separated lengths at which the memory-efficient path is timed, each "
+        "against our plain path at that length (default: the longest timed length)",
     )
     parser.add_argument("--skip-memory", action="store_true", help="timing only")
     parser.add_argument("--skip-timing", action="store_true", help="memory only")
@@ -246,19 +274,39 @@ def variant_name(label, task, mode, length, chunks=None):
     return f"{label} {task} {mode} N={length}"
 
 
-def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS, mixed_float16=False):
-    """The timed variants and the settings to record (the `build` of `harness.main`)."""
+def build_variants(
+    quick,
+    jit=False,
+    chunks=DEFAULT_CHUNKS,
+    mixed_float16=False,
+    lengths=None,
+    batch=None,
+    chunked_lengths=None,
+):
+    """The timed variants and the settings to record (the `build` of `harness.main`).
+
+    `lengths` / `batch` override the sizes' timed lengths and batch; the memory-efficient
+    path is timed at `chunked_lengths` (default: the longest timed length), each row
+    compared with our plain path at that length.
+    """
     import keras
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # "Retracing" warnings: one function per model and N.
-    sizes = QUICK_SIZES if quick else FULL_SIZES
+    sizes = dict(QUICK_SIZES if quick else FULL_SIZES)
+    if lengths:
+        sizes["lengths"] = tuple(lengths)
+    if batch:
+        sizes["batch"] = batch
+    if chunked_lengths:
+        sizes["lengths"] = tuple(sorted(set(sizes["lengths"]) | set(chunked_lengths)))
     mode = "xla" if jit else "graph"
     atol = None
     if mixed_float16:
         mode += " fp16"
         atol = 2e-2  # float16 outputs; Keras' float16 logits against our float32 ones
     longest = max(sizes["lengths"])
+    chunked_lengths = tuple(chunked_lengths or (longest,))
     keras.utils.set_random_seed(0)
     # Layers take the policy when they are created.
     keras.config.set_dtype_policy("mixed_float16" if mixed_float16 else "float32")
@@ -289,10 +337,11 @@ def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS, mixed_float16=False)
                 our_name = variant_name(pair.our_label, task, mode, length)
                 fn = _step(task, pair.ours, pair.call, x, jit)
                 variants.append(harness.Variant(our_name, fn, peer=peer_name, **items))
-        for chunk_sizes, layer in chunked.items() if length == longest else ():
+        for chunk_sizes, layer in chunked.items() if length in chunked_lengths else ():
             name = variant_name(pairs[0].our_label, "train", mode, length, chunk_sizes)
             fn = _step("train", layer, _self_attention, x, jit)
-            variants.append(harness.Variant(name, fn, **items))
+            plain = variant_name(pairs[0].our_label, "train", mode, length)
+            variants.append(harness.Variant(name, fn, peer=plain, **items))
     settings = {
         key: ", ".join(map(str, value)) if isinstance(value, tuple) else value
         for key, value in sizes.items()
@@ -305,7 +354,7 @@ def build_variants(quick, jit=False, chunks=DEFAULT_CHUNKS, mixed_float16=False)
             "train step": "forward + gradient of mean(outputs**2) w.r.t. all weights, no optimizer",
             "MultiHeadAttention": "self-attention, no causal mask",
             "TransformerDecoder": "decoder-only, causal",
-            "chunked rows": "memory-efficient path, vs our plain path in the memory section",
+            "chunked rows": "memory-efficient path; its peer is our plain path at the same N",
             "weights": "identical, max output difference "
             + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()),
         }
@@ -477,7 +526,13 @@ def main(argv=None):
         results = harness.main(
             TITLE,
             lambda q: build_variants(
-                q, jit=args.jit, chunks=chunks, mixed_float16=args.mixed_float16
+                q,
+                jit=args.jit,
+                chunks=chunks,
+                mixed_float16=args.mixed_float16,
+                lengths=args.lengths,
+                batch=args.batch,
+                chunked_lengths=args.chunked_lengths,
             ),
             argv=rest,
             default_repeats=DEFAULT_REPEATS,
