@@ -425,7 +425,7 @@ def chunked_attention(
             if bias_blocks is not None:
                 bias_grad = bias_blocks.merge(bias_grads, query_length, key_length)
                 grads.append(ops.cast(bias_grad, inputs[3].dtype))
-            return grads
+            return tuple(grads)  # PyTorch wants a tuple, one gradient per input.
 
         return outputs, backward
 

@@ -194,17 +194,29 @@ def test_explicit_query_mask_wins_over_keras_mask():
     assert not np.allclose(implicit, explicit)
 
 
-def test_chunked_path_gradients_equal_plain():
+@pytest.mark.parametrize("cross", [False, True], ids=["self_causal", "cross"])
+def test_chunked_path_gradients_equal_plain(cross):
+    # Chunks that do not divide the lengths (6 queries, 6 or 7 keys); a trainable bias.
+    value = MEMORY if cross else None
     plain = layers.MultiHeadAttention(num_heads=3, key_dim=4)
-    chunked = layers.MultiHeadAttention(num_heads=3, key_dim=4, query_chunk_size=2)
-    plain(X)
-    chunked(X)
+    chunked = layers.MultiHeadAttention(
+        num_heads=3, key_dim=4, query_chunk_size=4, key_chunk_size=3
+    )
+    plain(X, value)
+    chunked(X, value)
     chunked.set_weights(plain.get_weights())
+    key_length = MEMORY.shape[1] if cross else X.shape[1]
+    bias = tf.Variable(RNG.normal(size=(1, 3, X.shape[1], key_length)).astype("float32"))
+    if cross:
+        kwargs = {"value_mask": MEMORY_PADDING, "query_mask": PADDING}
+    else:
+        kwargs = {"query_mask": PADDING, "use_causal_mask": True}
     grads = []
     for layer in (plain, chunked):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(layer(X, query_mask=PADDING, use_causal_mask=True)))
-        grads.append(tape.gradient(loss, layer.trainable_weights))
+            outputs = layer(X, value, attention_bias=bias, **kwargs)
+            loss = tf.reduce_sum(tf.square(outputs) * np.linspace(0.5, 1.5, outputs.shape[-1]))
+        grads.append(tape.gradient(loss, layer.trainable_weights + [bias]))
     for expected, actual in zip(*grads):
         np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=1e-4)
 
