@@ -244,6 +244,22 @@ def chunked_attention(
             keep = block if keep is None else ops.logical_and(keep, block)
         return keep
 
+    def causal_key_chunks(query_index, num_key_chunks):
+        """Key chunks that query chunk `query_index` attends to: all, or with `is_causal`
+        those up to its last query's position (the others are fully masked: skipped)."""
+        if not is_causal:
+            return num_key_chunks
+        last_query = (query_index + 1) * query_chunk_size - 1 + ops.cast(causal_offset, "int32")
+        needed = ops.maximum(last_query, -1) // key_chunk_size + 1
+        return ops.minimum(needed, num_key_chunks)
+
+    def causal_first_query_chunk(key_index):
+        """The first query chunk that attends to key chunk `key_index` (0 unless causal)."""
+        if not is_causal:
+            return 0
+        first_query = key_index * key_chunk_size - ops.cast(causal_offset, "int32")
+        return ops.maximum(first_query, 0) // query_chunk_size
+
     # Float tensors only: masks and integers are closed over (no gradient).
     inputs = [ops.convert_to_tensor(x) for x in (query, key, value)]
     if bias is not None:
@@ -320,7 +336,9 @@ def chunked_attention(
                 ops.full((batch, num_heads, query_chunk_size), _MASKED_LOGIT, "float32"),
                 ops.zeros((batch, num_heads, query_chunk_size, value.shape[-1]), "float32"),
             )
-            log_sum_exp, accumulator = counted_loop(num_key_chunks, step, init)
+            log_sum_exp, accumulator = counted_loop(
+                causal_key_chunks(query_index, num_key_chunks), step, init
+            )
             # A row with no key at all keeps accumulator 0 (output 0); its log-sum-exp may
             # be any finite value (its probabilities are set to 0 in the backward pass).
             has_keys = log_sum_exp > _MASKED_LOGIT / 2
@@ -392,8 +410,14 @@ def chunked_attention(
                     query_grads,
                     bias_grads,
                 )
+                first = causal_first_query_chunk(key_index)
+                num_chunks = num_query_chunks
+                if is_causal:
+                    num_chunks = ops.maximum(num_query_chunks - first, 0)
                 key_grad, value_grad, query_grads, bias_grads = counted_loop(
-                    num_query_chunks, query_chunk_grads, init
+                    num_chunks,
+                    lambda index, state: query_chunk_grads(first + index, state),
+                    init,
                 )
                 key_grads = _put(key_grads, key_index, key_grad)
                 value_grads = _put(value_grads, key_index, value_grad)
