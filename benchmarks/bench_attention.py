@@ -61,7 +61,7 @@ QUICK_SIZES = {
 }
 # Query x key chunk sizes of the memory-efficient path (see the README for the sweep
 # behind them). Several can be compared with `--chunks 128x512 --chunks 256x1024`.
-DEFAULT_CHUNKS = ((128, 2048),)
+DEFAULT_CHUNKS = ((256, 1024),)
 QUICK_CHUNKS = ((8, 16),)
 DEFAULT_REPEATS = 8
 DEFAULT_WARMUP = 1
@@ -215,6 +215,7 @@ def _mha(sizes, chunks=None):
         sizes["hidden_dim"] // sizes["num_heads"],
         query_chunk_size=query_chunk,
         key_chunk_size=key_chunk,
+        memory_efficient_length=None,  # The plain rows stay plain at every length.
     )
 
 

@@ -221,6 +221,61 @@ def test_chunked_path_gradients_equal_plain(cross):
         np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=1e-4)
 
 
+def spy_on_chunked_path(monkeypatch):
+    """A list that gets the query chunk size of every call to `chunked_attention`."""
+    from keras_seq.ops import attention
+
+    calls, chunked_attention = [], attention.chunked_attention
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["query_chunk_size"])
+        return chunked_attention(*args, **kwargs)
+
+    monkeypatch.setattr(attention, "chunked_attention", spy)
+    return calls
+
+
+def test_memory_efficient_length_picks_the_chunked_path(monkeypatch):
+    calls = spy_on_chunked_path(monkeypatch)
+    plain = layers.MultiHeadAttention(num_heads=3, key_dim=4, memory_efficient_length=None)
+    # 6 queries x 6 keys = 36 >= 6 ** 2 entries: the memory-efficient path.
+    automatic = layers.MultiHeadAttention(num_heads=3, key_dim=4, memory_efficient_length=6)
+    plain(X)
+    automatic(X)
+    automatic.set_weights(plain.get_weights())
+    assert calls == [6]  # The build call; the query chunk is clamped to the 6 queries.
+    expected = plain(X, query_mask=PADDING, use_causal_mask=True)
+    np.testing.assert_allclose(
+        automatic(X, query_mask=PADDING, use_causal_mask=True), expected, atol=1e-5
+    )
+    assert len(calls) == 2
+    # Not when the scores are asked for, nor for a smaller (query x key) matrix.
+    automatic(X, return_attention_scores=True)
+    automatic(X[:, :5])
+    assert len(calls) == 2
+    assert layers.MultiHeadAttention(num_heads=3, key_dim=4).memory_efficient_length == 4096
+
+
+def test_memory_efficient_length_leaves_dropout_to_the_plain_path(monkeypatch):
+    calls = spy_on_chunked_path(monkeypatch)
+    layer = layers.MultiHeadAttention(
+        num_heads=3, key_dim=4, dropout=0.5, memory_efficient_length=2, seed=1
+    )
+    layer(X, training=True)
+    assert calls == []
+    layer(X, training=False)  # Dropout is off at inference: the chunked path is exact.
+    assert calls == [6]
+
+
+def test_config_round_trip_and_configs_without_memory_efficient_length():
+    layer = layers.MultiHeadAttention(num_heads=3, key_dim=4, memory_efficient_length=1024)
+    config = layer.get_config()
+    assert config["memory_efficient_length"] == 1024
+    assert layers.MultiHeadAttention.from_config(config).memory_efficient_length == 1024
+    del config["memory_efficient_length"]  # A config saved before the argument existed.
+    assert layers.MultiHeadAttention.from_config(config).memory_efficient_length == 4096
+
+
 @pytest.mark.parametrize(
     "init_kwargs,call_kwargs",
     [
@@ -276,6 +331,7 @@ def test_contract_cross_attention_with_cache():
         ({"num_heads": 2, "key_dim": 4, "key_chunk_size": None}, "key_chunk_size"),
         ({"num_heads": 2, "key_dim": 4, "query_chunk_size": 8, "dropout": 0.1}, "dropout"),
         ({"num_heads": 2, "key_dim": 4, "use_bias": "yes"}, "use_bias"),
+        ({"num_heads": 2, "key_dim": 4, "memory_efficient_length": 0}, "memory_efficient_length"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
