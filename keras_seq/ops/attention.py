@@ -13,10 +13,13 @@ chunks with an online softmax over key chunks; a custom gradient that keeps only
 and each query's log-sum-exp and recomputes each (query chunk, key chunk) block once).
 
 Speed, from benchmarks/bench_attention.py (CPU, TensorFlow graph mode, a MultiHeadAttention
-train step, width 256, 4 heads, batch 4, chunks 256 x 1024; a shared 2-core machine, so
-medians of interleaved runs): 1.3x the plain path's time at N=1024, 0.94x to 0.98x at N=2048
-(the previous version, which rematerialized each query chunk with `keras.remat`: 2.3x to
-2.7x), and faster beyond, where the plain path's `(B, N, T, S)` tensors make it memory-bound.
+train step, width 256, 4 heads, batch 4, chunks 256 x 1024; a busy shared 2-core machine, so
+medians of interleaved runs, which vary from run to run): 1.3x to 1.4x the plain path's time
+at N=1024, 0.84x to 1.07x at N=2048 (four runs; the previous version, which rematerialized
+each query chunk with `keras.remat`: 2.3x to 2.7x), 0.80x and 1.14x at N=4096 (two runs).
+The backward pass recomputes the query-key product (7 block matmuls where the plain path
+does 6), which the plain path pays back in memory traffic on its `(B, N, T, S)` tensors.
+With `is_causal` the blocks above the diagonal are skipped: 0.50x at N=2048 (one run).
 """
 
 import math

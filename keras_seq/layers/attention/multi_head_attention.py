@@ -111,8 +111,8 @@ class MultiHeadAttention(keras.layers.Layer):
             attention scores are requested. Incompatible with `dropout > 0`. Defaults to
             `None`: `memory_efficient_length` decides.
         key_chunk_size: int. Key chunk of the memory-efficient path. Defaults to `1024`
-            (with query chunks of 256: 0.94x to 0.98x the plain path's train step time at
-            N=2048, batch 4, in benchmarks/bench_attention.py).
+            (with query chunks of 256: 0.84x to 1.07x the plain path's train step time at
+            N=2048, batch 4, in benchmarks/bench_attention.py; 0.80x to 1.14x at N=4096).
         memory_efficient_length: int or `None`. With `query_chunk_size=None`, a call whose
             `(query_length, key_length)` attention matrix has at least
             `memory_efficient_length ** 2` entries takes the memory-efficient path, with
