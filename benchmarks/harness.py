@@ -165,7 +165,11 @@ def select(variants, patterns):
     if not patterns:
         return list(variants)
     chosen = {v.name for v in variants if any(p in v.name for p in patterns)}
-    chosen |= {v.peer for v in variants if v.name in chosen and v.peer}
+    while True:  # Peers of peers too (a chunked row's peer has a peer of its own).
+        peers = {v.peer for v in variants if v.name in chosen and v.peer} - chosen
+        if not peers:
+            break
+        chosen |= peers
     return [v for v in variants if v.name in chosen]
 
 

@@ -108,6 +108,62 @@ def check_chunked_attention_trains_like_plain_path():
     _assert_same_step(lambda: model(2), lambda: model(None), x, y)
 
 
+def check_chunked_attention_gradients_equal_plain_path():
+    # The custom gradient of the memory-efficient path (loops inside its forward and
+    # backward passes) against autodiff of the plain path: masks, a bias, causal, chunks that
+    # do not divide the lengths.
+    from keras_seq.ops import attention
+
+    q, k, v = (rng.normal(size=(2, 7, 2, 4)).astype("float32") for _ in range(3))
+    mask = rng.random((2, 1, 7, 7)) > 0.3
+    mask[0, 0, 3] = False  # A query with no key.
+    bias = rng.normal(size=(1, 2, 7, 7)).astype("float32")
+    weights = np.linspace(0.5, 1.5, 4).astype("float32")
+
+    def plain(q, k, v, bias):
+        causal = attention.causal_mask(7, 7)
+        logits = attention.attention_logits(q, k, 0.5, bias)
+        probabilities = attention.attention_probabilities(logits, ops.logical_and(mask, causal))
+        return ops.einsum("bnts,bsnv->btnv", probabilities, v)
+
+    def chunked(q, k, v, bias):
+        return attention.chunked_attention(
+            q, k, v, mask, bias, is_causal=True, query_chunk_size=3, key_chunk_size=2
+        )
+
+    def loss(fn):
+        return lambda *inputs: ops.sum(ops.square(fn(*inputs)) * ops.convert_to_tensor(weights))
+
+    expected = _gradients(loss(plain), [q, k, v, bias])
+    actual = _gradients(loss(chunked), [q, k, v, bias])
+    for a, e in zip(actual, expected):
+        np.testing.assert_allclose(a, e, atol=1e-4)
+    assert np.all(actual[0][0, 3] == 0.0)
+
+
+def _gradients(fn, inputs):
+    """d fn(*inputs) / d inputs on the current backend, as NumPy arrays."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        grads = jax.grad(fn, argnums=tuple(range(len(inputs))))(*inputs)
+    elif backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
+        fn(*tensors).backward()
+        grads = [t.grad for t in tensors]
+    else:
+        import tensorflow as tf
+
+        variables = [tf.Variable(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            value = fn(*variables)
+        grads = tape.gradient(value, variables)
+    return [ops.convert_to_numpy(g) for g in grads]
+
+
 class _UnrolledAttentionRNN(keras.layers.Layer):
     """The reference of `AttentionRNN(cell, return_sequences=True)`: the cell stepped over a
     static number of steps in a Python loop."""

@@ -8,8 +8,18 @@ probabilities nor applies dropout to them, and gives uniform weights (not zeros)
 whose keys are all masked; on the TensorFlow backend it has no flash (memory-efficient) kernel.
 The two functions here add exactly that: `attention_probabilities` (float32 softmax, fully
 masked rows give zeros) for the plain path, and `chunked_attention`, whose peak memory grows
-linearly with the sequence length (query chunks with an online softmax over key chunks, each
-query chunk rematerialized in the backward pass).
+linearly with the sequence length: FlashAttention-2's algorithm written in `keras.ops` (query
+chunks with an online softmax over key chunks; a custom gradient that keeps only the output
+and each query's log-sum-exp and recomputes each (query chunk, key chunk) block once).
+
+Speed, from benchmarks/bench_attention.py (CPU, TensorFlow graph mode, a MultiHeadAttention
+train step, width 256, 4 heads, batch 4, chunks 256 x 1024; a busy shared 2-core machine, so
+medians of interleaved runs, which vary from run to run): 1.3x to 1.4x the plain path's time
+at N=1024, 0.84x to 1.07x at N=2048 (four runs; the previous version, which rematerialized
+each query chunk with `keras.remat`: 2.3x to 2.7x), 0.80x and 1.14x at N=4096 (two runs).
+The backward pass recomputes the query-key product (7 block matmuls where the plain path
+does 6), which the plain path pays back in memory traffic on its `(B, N, T, S)` tensors.
+With `is_causal` the blocks above the diagonal are skipped: 0.50x at N=2048 (one run).
 """
 
 import math
@@ -105,21 +115,68 @@ def _split_chunks(x, axis, chunk_size):
     return ops.moveaxis(x, axis, 0)
 
 
-def _chunk_at(chunks, index):
-    """Chunk `index` of `chunks` `(num_chunks, ...)`, read inside a loop.
+def _merge_chunks(chunks, axis, length):
+    """Inverse of `_split_chunks(x, axis, ...)`: `(num_chunks, ..., C, ...)` -> `x`."""
+    x = ops.moveaxis(chunks, 0, axis)  # (..., num_chunks, C, ...)
+    shape = list(ops.shape(x))
+    x = ops.reshape(x, shape[:axis] + [shape[axis] * shape[axis + 1]] + shape[axis + 2 :])
+    index = [slice(None)] * len(x.shape)
+    index[axis] = slice(0, length)
+    return x[tuple(index)]
 
-    `ops.take`, not `chunks[index]`: the gradient of a gather is sparse, while that of a
-    strided slice is a full-size tensor added up at every step of the backward loop (23%
-    slower training in benchmarks/bench_attention.py).
+
+def _put(chunks, index, chunk):
+    """`chunks` `(num_chunks, ...)` with chunk `index` replaced by `chunk`.
+
+    scatter_update, not slice_update: the latter lowers to XlaDynamicUpdateSlice on
+    TensorFlow, which needs XLA.
     """
-    return ops.take(chunks, index, axis=0)
+    return ops.scatter_update(chunks, ops.reshape(index, (1, 1)), chunk[None])
 
 
-def _chunk_along(x, axis, chunk_size):
-    """Chunks of `x` along `axis`, or `None` when that axis is broadcast (size 1)."""
-    if x is None or x.shape[axis] == 1:
-        return None
-    return _split_chunks(x, axis, chunk_size)
+class _Blocks:
+    """A rank-4 mask or bias `(B|1, N|1, T|1, S|1)` cut into (query chunk, key chunk) blocks.
+
+    Axes of size 1 (broadcast) are not cut nor materialized: blocks keep size 1 there.
+    """
+
+    def __init__(self, x, query_chunk_size, key_chunk_size):
+        self.shape = tuple(x.shape)
+        self.query_axis = x.shape[2] != 1
+        self.key_axis = x.shape[3] != 1
+        if self.key_axis:
+            x = _split_chunks(x, 3, key_chunk_size)  # (P, b, n, t, K)
+        else:
+            x = x[None]
+        self.num_key_blocks = ops.shape(x)[0]
+        if self.query_axis:
+            x = _split_chunks(x, 3, query_chunk_size)  # (Q, P, b, n, C, K)
+        else:
+            x = x[None]
+        shape = list(ops.shape(x))
+        self.num_query_blocks = shape[0]
+        self.blocks = ops.reshape(x, [shape[0] * shape[1]] + shape[2:])  # (Q * P, b, n, C, K)
+
+    def index(self, query_index, key_index):
+        query_index = query_index if self.query_axis else 0
+        key_index = key_index if self.key_axis else 0
+        return query_index * self.num_key_blocks + key_index
+
+    def at(self, query_index, key_index):
+        return ops.take(self.blocks, self.index(query_index, key_index), axis=0)
+
+    def reduce(self, block):
+        """`block` `(B, N, C, K)` summed over the axes that this tensor broadcasts."""
+        axes = tuple(a for a in range(4) if self.shape[a] == 1 and block.shape[a] != 1)
+        return ops.sum(block, axis=axes, keepdims=True) if axes else block
+
+    def merge(self, blocks, query_length, key_length):
+        """`blocks` laid out as `self.blocks` -> a tensor shaped like the cut one."""
+        shape = list(ops.shape(blocks))
+        # (Q * P, b, n, C, K) -> (Q, P, b, n, C, K)
+        x = ops.reshape(blocks, [self.num_query_blocks, self.num_key_blocks] + shape[1:])
+        x = _merge_chunks(x, 3, query_length) if self.query_axis else x[0]  # (P, b, n, t, K)
+        return _merge_chunks(x, 3, key_length) if self.key_axis else x[0]  # (b, n, t, s)
 
 
 def chunked_attention(
@@ -131,18 +188,21 @@ def chunked_attention(
     scale=None,
     is_causal=False,
     causal_offset=0,
-    query_chunk_size=128,
-    key_chunk_size=2048,
+    query_chunk_size=256,
+    key_chunk_size=1024,
 ):
-    """Memory-efficient scaled dot-product attention (Rabe and Staats, 2021).
+    """Memory-efficient scaled dot-product attention (FlashAttention-2's algorithm).
 
     Equals `softmax(query key^T * scale + bias, masked) value` without materializing the
     `(B, N, T, S)` logits: queries are processed `query_chunk_size` at a time and, for each,
-    keys `key_chunk_size` at a time with an online (running max, running sum) softmax. Each
-    query chunk is rematerialized (`keras.remat`) in the backward pass, so training memory
-    also grows linearly with the sequence length. Compiles with XLA; sequence lengths may be
-    dynamic. No dropout on the probabilities, and no probabilities returned: use the plain
-    path for those.
+    keys `key_chunk_size` at a time with an online softmax (the softmax of each block,
+    combined by their log-sum-exps). The forward pass keeps only the output and each query's
+    float32 log-sum-exp; the gradient (a custom gradient) recomputes each (query chunk, key
+    chunk) block once, looping over key chunks and, inside, query chunks (Dao, 2023), so
+    training memory also grows linearly with the sequence length. With `is_causal`, blocks
+    above the diagonal are skipped. Compiles with XLA; sequence lengths may be dynamic;
+    differentiable on TensorFlow, JAX and PyTorch. No dropout on the probabilities, and no
+    probabilities returned: use the plain path for those.
 
     Args:
         query: `(B, T, N, H)`.
@@ -151,121 +211,265 @@ def chunked_attention(
         mask: optional bool broadcastable to `(B, N, T, S)`, rank 4; `True` = attend. Keep
             broadcast axes at size 1 (e.g. a padding mask `(B, 1, 1, S)`): they are not
             materialized.
-        bias: optional float, rank 4, broadcastable to `(B, N, T, S)`, added to the logits.
+        bias: optional float, rank 4, broadcastable to `(B, N, T, S)`, added to the logits;
+            its gradient is summed over its broadcast axes.
         scale: float. Defaults to `1 / sqrt(H)`.
         is_causal: bool. Mask keys after each query's position (computed per chunk).
         causal_offset: int or scalar tensor. Absolute position of the first query.
-        query_chunk_size, key_chunk_size: ints. Chunk sizes; peak memory is about
-            `B * N * query_chunk_size * key_chunk_size` floats per live chunk.
+        query_chunk_size, key_chunk_size: ints. Chunk sizes (at most the static lengths);
+            peak memory is about `B * N * query_chunk_size * key_chunk_size` floats per
+            live block, a few blocks at a time. Default to `256` and `1024`, the fastest
+            in benchmarks/bench_attention.py's sweep at N=2048.
 
     Returns:
-        `(B, T, N, V)` in the dtype of `value`; a query whose keys are all masked gives zeros.
+        `(B, T, N, V)` in the dtype of `value`; a query whose keys are all masked gives zeros
+        (and passes no gradient).
+
+    References:
+        - [Rabe and Staats, 2021](https://arxiv.org/abs/2112.05682)
+        - [Dao, 2023](https://arxiv.org/abs/2307.08691)
     """
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
     query_length = ops.shape(query)[1]
     key_length = ops.shape(key)[1]
+    # A chunk longer than a (static) length would only add padding to compute.
+    if isinstance(query_length, int) and query_length > 0:
+        query_chunk_size = min(query_chunk_size, query_length)
+    if isinstance(key_length, int) and key_length > 0:
+        key_chunk_size = min(key_chunk_size, key_length)
+    # Key positions past `key_length` (zero padding of the last key chunk) must be masked,
+    # unless the (static) key length is a multiple of the chunk size.
+    pads_keys = not (isinstance(key_length, int) and key_length % key_chunk_size == 0)
+    mask_blocks = None if mask is None else _Blocks(mask, query_chunk_size, key_chunk_size)
 
-    # Query-axis chunks (index 2 of rank-4 masks/biases), key-axis chunks (index 3).
-    query_chunks = _split_chunks(query, 1, query_chunk_size)  # (Q, B, C, N, H)
-    key_chunks = _split_chunks(key, 1, key_chunk_size)  # (P, B, K, N, H)
-    value_chunks = _split_chunks(value, 1, key_chunk_size)  # (P, B, K, N, V)
-    num_key_chunks = ops.shape(key_chunks)[0]
-    num_query_chunks = ops.shape(query_chunks)[0]
-
-    def key_split(x):
-        return _chunk_along(x, 3, key_chunk_size)
-
-    def attend_query_chunk(
-        query_chunk, query_index, key_chunks, value_chunks, mask_rows, bias_rows
-    ):
-        # query_chunk (B, C, N, H); mask_rows / bias_rows: this chunk's rows, or whole.
-        mask_blocks = key_split(mask_rows)
-        bias_blocks = key_split(bias_rows)
-        batch = ops.shape(query_chunk)[0]
-        num_heads = query_chunk.shape[2]
-        query_positions = (
-            query_index * query_chunk_size
-            + ops.arange(query_chunk_size, dtype="int32")
-            + ops.cast(causal_offset, "int32")
-        )
-
-        def step(key_index, carry):
-            running_max, running_sum, accumulator = carry
-            block_bias = bias_rows if bias_blocks is None else _chunk_at(bias_blocks, key_index)
-            logits = attention_logits(
-                query_chunk, _chunk_at(key_chunks, key_index), scale, block_bias
-            )  # (B, N, C, K)
-            key_positions = key_index * key_chunk_size + ops.arange(key_chunk_size, dtype="int32")
+    def keep_block(query_index, key_index):
+        """Bool `(B|1, N|1, C|1, K|1)`: which logits of block (query_index, key_index) to
+        keep, or `None` for all of them."""
+        keep = None
+        key_positions = key_index * key_chunk_size + ops.arange(key_chunk_size, dtype="int32")
+        if pads_keys:
             keep = ops.less(key_positions, key_length)[None, None, None, :]
-            if is_causal:
-                keep = ops.logical_and(
-                    keep, ops.greater_equal(query_positions[:, None], key_positions[None, :])
-                )
-            block_mask = mask_rows if mask_blocks is None else _chunk_at(mask_blocks, key_index)
-            if block_mask is not None:
-                keep = ops.logical_and(keep, block_mask)
-            logits = ops.where(keep, logits, _MASKED_LOGIT)
-            new_max = ops.maximum(running_max, ops.max(logits, axis=-1))  # (B, N, C)
-            correction = ops.exp(running_max - new_max)
-            # A masked logit sits at -1e9: its weight is exp(0) = 1 while the whole row is
-            # masked so far, so zero it explicitly; a fully masked row ends with sum 0.
-            weights = ops.where(keep, ops.exp(logits - new_max[..., None]), 0.0)
-            running_sum = running_sum * correction + ops.sum(weights, axis=-1)
-            update = ops.einsum(
-                "bnck,bknv->bcnv",
-                ops.cast(weights, value.dtype),
-                _chunk_at(value_chunks, key_index),
-            )  # (B, C, N, V)
-            accumulator = accumulator * ops.transpose(correction, (0, 2, 1))[..., None]
-            return new_max, running_sum, accumulator + ops.cast(update, "float32")
+        if is_causal:
+            query_positions = (
+                query_index * query_chunk_size
+                + ops.arange(query_chunk_size, dtype="int32")
+                + ops.cast(causal_offset, "int32")
+            )
+            causal = ops.greater_equal(query_positions[:, None], key_positions[None, :])
+            keep = causal if keep is None else ops.logical_and(keep, causal)
+        if mask_blocks is not None:
+            block = mask_blocks.at(query_index, key_index)
+            keep = block if keep is None else ops.logical_and(keep, block)
+        return keep
 
-        init = (
-            ops.full((batch, num_heads, query_chunk_size), _MASKED_LOGIT, "float32"),
-            ops.zeros((batch, num_heads, query_chunk_size), "float32"),
-            ops.zeros((batch, query_chunk_size, num_heads, value.shape[-1]), "float32"),
+    def causal_key_chunks(query_index, num_key_chunks):
+        """Key chunks that query chunk `query_index` attends to: all, or with `is_causal`
+        those up to its last query's position (the others are fully masked: skipped)."""
+        if not is_causal:
+            return num_key_chunks
+        last_query = (query_index + 1) * query_chunk_size - 1 + ops.cast(causal_offset, "int32")
+        needed = ops.maximum(last_query, -1) // key_chunk_size + 1
+        return ops.minimum(needed, num_key_chunks)
+
+    def causal_first_query_chunk(key_index):
+        """The first query chunk that attends to key chunk `key_index` (0 unless causal)."""
+        if not is_causal:
+            return 0
+        first_query = key_index * key_chunk_size - ops.cast(causal_offset, "int32")
+        return ops.maximum(first_query, 0) // query_chunk_size
+
+    # Float tensors only: masks and integers are closed over (no gradient).
+    inputs = [ops.convert_to_tensor(x) for x in (query, key, value)]
+    if bias is not None:
+        inputs.append(ops.convert_to_tensor(bias))
+
+    @ops.custom_gradient
+    def attend(*inputs):
+        query, key, value = inputs[:3]
+        bias_blocks = None
+        if len(inputs) == 4:
+            bias_blocks = _Blocks(inputs[3], query_chunk_size, key_chunk_size)
+        # (B, T, N, H) -> (B, N, T, H), scaled, cut into chunks (Q, B, N, C, H).
+        query_chunks = _split_chunks(
+            ops.transpose(in_logit_precision(query) * scale, (0, 2, 1, 3)), 2, query_chunk_size
         )
-        _, running_sum, accumulator = counted_loop(num_key_chunks, step, init)
-        running_sum = ops.transpose(running_sum, (0, 2, 1))[..., None]  # (B, C, N, 1)
-        safe_sum = ops.where(running_sum > 0.0, running_sum, 1.0)
-        return ops.cast(accumulator / safe_sum, value.dtype)
+        key_chunks = _split_chunks(
+            ops.transpose(in_logit_precision(key), (0, 2, 1, 3)), 2, key_chunk_size
+        )  # (P, B, N, K, H)
+        value_chunks = _split_chunks(ops.transpose(value, (0, 2, 1, 3)), 2, key_chunk_size)
+        num_query_chunks = ops.shape(query_chunks)[0]
+        num_key_chunks = ops.shape(key_chunks)[0]
 
-    mask_row_chunks = _chunk_along(mask, 2, query_chunk_size)
-    bias_row_chunks = _chunk_along(bias, 2, query_chunk_size)
+        def logits_block(query_chunk, query_index, key_index):
+            """Float32 `(B, N, C, K)` logits and the keep mask of a block."""
+            logits = ops.cast(
+                ops.einsum("bnch,bnkh->bnck", query_chunk, ops.take(key_chunks, key_index, 0)),
+                "float32",
+            )
+            if bias_blocks is not None:
+                logits = logits + ops.cast(bias_blocks.at(query_index, key_index), "float32")
+            return logits, keep_block(query_index, key_index)
 
-    def outer_step(query_index, outputs):
-        mask_rows = mask if mask_row_chunks is None else _chunk_at(mask_row_chunks, query_index)
-        bias_rows = bias if bias_row_chunks is None else _chunk_at(bias_row_chunks, query_index)
-        bias_rows = [] if bias_rows is None else [bias_rows]
+        def forward_chunk(query_index, carry):
+            outputs, log_sum_exps = carry
+            query_chunk = ops.take(query_chunks, query_index, axis=0)  # (B, N, C, H)
 
-        # `keras.remat` differentiates only with respect to its arguments, so every float
-        # tensor that may need a gradient is passed in; integer and boolean ones are closed
-        # over (TensorFlow warns when asked to watch them).
-        @keras.remat
-        def rematerialized(query_chunk, key_chunks, value_chunks, *bias_rows):
-            return attend_query_chunk(
-                query_chunk,
-                query_index,
-                key_chunks,
-                value_chunks,
-                mask_rows,
-                bias_rows[0] if bias_rows else None,
+            def step(key_index, state):
+                # The softmax of each block, its log-sum-exp, and the output so far
+                # normalized (Dao, 2023; Rabe and Staats, 2021), combined by their
+                # log-sum-exps. `ops.softmax` is one fused kernel on TensorFlow, with fewer
+                # passes over the block than separate `exp(logits - max)` and `sum` ops.
+                running_log_sum_exp, accumulator = state
+                logits, keep = logits_block(query_chunk, query_index, key_index)
+                if keep is not None:
+                    logits = ops.where(keep, logits, _MASKED_LOGIT)
+                block_max = ops.max(logits, axis=-1)  # (B, N, C)
+                probabilities = _softmax(logits)
+                # The largest probability is exp(0) / sum: 1 / sum.
+                block_log_sum_exp = block_max - ops.log(ops.max(probabilities, axis=-1))
+                new_log_sum_exp = ops.logaddexp(running_log_sum_exp, block_log_sum_exp)
+                block_weight = ops.exp(block_log_sum_exp - new_log_sum_exp)
+                if keep is not None:
+                    # A row with no key in this block has uniform probabilities over
+                    # masked keys (all at -1e9): it does not count.
+                    block_has_keys = block_max > _MASKED_LOGIT / 2
+                    new_log_sum_exp = ops.where(
+                        block_has_keys, new_log_sum_exp, running_log_sum_exp
+                    )
+                    block_weight = ops.where(block_has_keys, block_weight, 0.0)
+                update = ops.einsum(
+                    "bnck,bnkv->bncv",
+                    ops.cast(probabilities, value.dtype),
+                    ops.take(value_chunks, key_index, axis=0),
+                )  # (B, N, C, V)
+                correction = ops.exp(running_log_sum_exp - new_log_sum_exp)
+                accumulator = (
+                    accumulator * correction[..., None]
+                    + ops.cast(update, "float32") * block_weight[..., None]
+                )
+                return new_log_sum_exp, accumulator
+
+            batch, num_heads = ops.shape(query_chunk)[0], query_chunk.shape[1]
+            init = (
+                ops.full((batch, num_heads, query_chunk_size), _MASKED_LOGIT, "float32"),
+                ops.zeros((batch, num_heads, query_chunk_size, value.shape[-1]), "float32"),
+            )
+            log_sum_exp, accumulator = counted_loop(
+                causal_key_chunks(query_index, num_key_chunks), step, init
+            )
+            # A row with no key at all keeps accumulator 0 (output 0); its log-sum-exp may
+            # be any finite value (its probabilities are set to 0 in the backward pass).
+            has_keys = log_sum_exp > _MASKED_LOGIT / 2
+            log_sum_exp = ops.where(has_keys, log_sum_exp, 0.0)
+            output = ops.cast(accumulator, value.dtype)
+            return _put(outputs, query_index, output), _put(log_sum_exps, query_index, log_sum_exp)
+
+        batch, num_heads = ops.shape(query)[0], query.shape[2]
+        init = (
+            ops.zeros(
+                (num_query_chunks, batch, num_heads, query_chunk_size, value.shape[-1]),
+                value.dtype,
+            ),
+            ops.zeros((num_query_chunks, batch, num_heads, query_chunk_size), "float32"),
+        )
+        output_chunks, log_sum_exps = counted_loop(num_query_chunks, forward_chunk, init)
+        outputs = ops.transpose(_merge_chunks(output_chunks, 2, query_length), (0, 2, 1, 3))
+
+        def backward(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            # (B, T, N, V) -> (Q, B, N, C, V), float32.
+            output_grads = ops.transpose(ops.cast(upstream, "float32"), (0, 2, 1, 3))
+            # D = rowsum(dO * O) (B, N, T) -> (Q, B, N, C).
+            row_dots = ops.sum(
+                output_grads * ops.cast(ops.transpose(outputs, (0, 2, 1, 3)), "float32"), -1
+            )
+            row_dots = _split_chunks(row_dots, 2, query_chunk_size)
+            output_grads = _split_chunks(output_grads, 2, query_chunk_size)
+            value_chunks32 = ops.cast(value_chunks, "float32")
+
+            def key_chunk_grads(key_index, carry):
+                key_grads, value_grads, query_grads, bias_grads = carry
+                key_chunk = ops.take(key_chunks, key_index, axis=0)  # (B, N, K, H)
+                value_chunk = ops.take(value_chunks32, key_index, axis=0)  # (B, N, K, V)
+
+                def query_chunk_grads(query_index, state):
+                    key_grad, value_grad, query_grads, bias_grads = state
+                    query_chunk = ops.take(query_chunks, query_index, axis=0)
+                    logits, keep = logits_block(query_chunk, query_index, key_index)
+                    log_sum_exp = ops.take(log_sum_exps, query_index, axis=0)
+                    probabilities = ops.exp(logits - log_sum_exp[..., None])  # (B, N, C, K)
+                    if keep is not None:
+                        probabilities = ops.where(keep, probabilities, 0.0)
+                    output_grad = ops.take(output_grads, query_index, axis=0)  # (B, N, C, V)
+                    value_grad = value_grad + ops.einsum(
+                        "bnck,bncv->bnkv", probabilities, output_grad
+                    )
+                    probability_grads = ops.einsum("bncv,bnkv->bnck", output_grad, value_chunk)
+                    row_dot = ops.take(row_dots, query_index, axis=0)[..., None]
+                    logit_grads = probabilities * (probability_grads - row_dot)  # dS
+                    key_grad = key_grad + ops.einsum(
+                        "bnck,bnch->bnkh", logit_grads, ops.cast(query_chunk, "float32")
+                    )
+                    query_grad = ops.take(query_grads, query_index, axis=0) + ops.einsum(
+                        "bnck,bnkh->bnch", logit_grads, ops.cast(key_chunk, "float32")
+                    )
+                    query_grads = _put(query_grads, query_index, query_grad)
+                    if bias_blocks is not None:
+                        index = bias_blocks.index(query_index, key_index)
+                        bias_grad = ops.take(bias_grads, index, axis=0)
+                        bias_grad = bias_grad + bias_blocks.reduce(logit_grads)
+                        bias_grads = _put(bias_grads, index, bias_grad)
+                    return key_grad, value_grad, query_grads, bias_grads
+
+                init = (
+                    ops.zeros(ops.shape(key_chunk), "float32"),
+                    ops.zeros(ops.shape(value_chunk), "float32"),
+                    query_grads,
+                    bias_grads,
+                )
+                first = causal_first_query_chunk(key_index)
+                num_chunks = num_query_chunks
+                if is_causal:
+                    num_chunks = ops.maximum(num_query_chunks - first, 0)
+                key_grad, value_grad, query_grads, bias_grads = counted_loop(
+                    num_chunks,
+                    lambda index, state: query_chunk_grads(first + index, state),
+                    init,
+                )
+                key_grads = _put(key_grads, key_index, key_grad)
+                value_grads = _put(value_grads, key_index, value_grad)
+                return key_grads, value_grads, query_grads, bias_grads
+
+            bias_grads = ops.zeros((), "float32")
+            if bias_blocks is not None:
+                bias_grads = ops.zeros(ops.shape(bias_blocks.blocks), "float32")
+            init = (
+                ops.zeros(ops.shape(key_chunks), "float32"),
+                ops.zeros(ops.shape(value_chunks), "float32"),
+                ops.zeros(ops.shape(query_chunks), "float32"),
+                bias_grads,
+            )
+            key_grads, value_grads, query_grads, bias_grads = counted_loop(
+                num_key_chunks, key_chunk_grads, init
             )
 
-        chunk = rematerialized(
-            _chunk_at(query_chunks, query_index), key_chunks, value_chunks, *bias_rows
-        )
-        # scatter_update, not slice_update: the latter lowers to XlaDynamicUpdateSlice on
-        # TensorFlow, which has no registered gradient outside XLA.
-        return ops.scatter_update(outputs, ops.reshape(query_index, (1, 1)), chunk[None])
+            def unchunk(chunks, length, like):
+                # (L, B, N, C, X) -> (B, T, N, X) in the dtype of `like`.
+                merged = ops.transpose(_merge_chunks(chunks, 2, length), (0, 2, 1, 3))
+                return ops.cast(merged, like.dtype)
 
-    batch = ops.shape(query)[0]
-    outputs = ops.zeros(
-        (num_query_chunks, batch, query_chunk_size, query.shape[2], value.shape[-1]),
-        value.dtype,
-    )
-    outputs = counted_loop(num_query_chunks, outer_step, outputs)  # (Q, B, C, N, V)
-    outputs = ops.moveaxis(outputs, 0, 1)  # (B, Q, C, N, V)
-    shape = ops.shape(outputs)
-    outputs = ops.reshape(outputs, (shape[0], shape[1] * shape[2], shape[3], shape[4]))
-    return outputs[:, :query_length]
+            grads = [
+                unchunk(query_grads * scale, query_length, query),
+                unchunk(key_grads, key_length, key),
+                unchunk(value_grads, key_length, value),
+            ]
+            if bias_blocks is not None:
+                bias_grad = bias_blocks.merge(bias_grads, query_length, key_length)
+                grads.append(ops.cast(bias_grad, inputs[3].dtype))
+            return tuple(grads)  # PyTorch wants a tuple, one gradient per input.
+
+        return outputs, backward
+
+    return attend(*inputs)

@@ -41,6 +41,29 @@ def test_own_options_are_split_from_the_harness_options():
         bench_attention.parse_args(["--memory-runs", "0"])
 
 
+def test_length_and_batch_options():
+    args, rest = bench_attention.parse_args(
+        ["--lengths", "1024,2048", "--batch", "4", "--chunked-lengths", "2048,4096"]
+        + ["--memory-lengths", "2048,8192,16384", "--memory-batch", "1", "--repeats", "2"]
+    )
+    assert args.lengths == (1024, 2048) and args.batch == 4
+    assert args.chunked_lengths == (2048, 4096)
+    assert args.memory_lengths == (2048, 8192, 16384) and args.memory_batch == 1
+    assert rest == ["--repeats", "2"]
+    for text in ("a,2", "0,8", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="Received"):
+            bench_attention._parse_ints(text)
+
+
+def test_memory_specs_take_lengths_and_batch():
+    specs = bench_attention.memory_specs(False, ((128, 2048),), 1, (2048, 16384), batch=1)
+    assert [(s["label"], s["length"], s["batch"]) for s in specs] == [
+        ("plain", 2048, 1),
+        ("chunked 128x2048", 2048, 1),
+        ("chunked 128x2048", 16384, 1),
+    ]
+
+
 def test_memory_specs_plain_once_chunked_at_every_length():
     specs = bench_attention.memory_specs(False, ((256, 1024), (128, 512)), runs=1)
     assert [(s["label"], s["length"]) for s in specs] == [
@@ -94,7 +117,8 @@ def test_format_memory_reports_growth_and_the_plain_path_it_skips():
 
 
 def test_quick_timing_runs_every_pair_with_equal_weights(capsys):
-    results = bench_attention.main(["--quick", "--skip-memory"])["results"]
+    argv = ["--quick", "--skip-memory", "--chunked-lengths", "8,24"]
+    results = bench_attention.main(argv)["results"]
     names = [r.name for r in results]
     for length in bench_attention.QUICK_SIZES["lengths"]:
         for peer, ours in (
@@ -107,7 +131,11 @@ def test_quick_timing_runs_every_pair_with_equal_weights(capsys):
             assert dict((r.name, r.peer) for r in results)[f"{ours} graph N={length}"] == (
                 f"{peer} graph N={length}"
             )
-    assert "keras_seq.MultiHeadAttention chunked 8x16 train graph N=24" in names
+    for length in (8, 24):
+        chunked = f"keras_seq.MultiHeadAttention chunked 8x16 train graph N={length}"
+        assert dict((r.name, r.peer) for r in results)[chunked] == (
+            f"keras_seq.MultiHeadAttention train graph N={length}"
+        )
     assert all(len(r.times) == 3 for r in results)
     out = capsys.readouterr().out
     assert "| keras_seq.TransformerDecoder train graph N=24 |" in out

@@ -139,6 +139,17 @@ def test_select_keeps_peers_of_matches():
     assert harness.select(variants, ["nothing"]) == []
 
 
+def test_select_keeps_peers_of_peers():
+    variants = [
+        harness.Variant("keras MHA", None),
+        harness.Variant("ours MHA", None, peer="keras MHA"),
+        harness.Variant("ours MHA chunked", None, peer="ours MHA"),
+        harness.Variant("keras GRU", None),
+    ]
+    names = [v.name for v in harness.select(variants, ["chunked"])]
+    assert names == ["keras MHA", "ours MHA", "ours MHA chunked"]
+
+
 def _results():
     return [
         harness.Result("keras LSTM", [0.100, 0.120, 0.110], first_call=2.5, items=64),

@@ -98,29 +98,102 @@ def test_fully_masked_rows_give_zeros_not_nan():
     assert np.all(out == 0.0)
 
 
-def test_gradients_equal_plain_attention():
-    q, k, v = (tf.Variable(x) for x in data())
-    bias = tf.Variable(BIAS)
+def plain_attention(q, k, v, mask=None, bias=None, causal_offset=None):
+    """The plain path (attention_logits, attention_probabilities) in TensorFlow."""
+    if causal_offset is not None:
+        causal = seq_ops.causal_mask(q.shape[1], k.shape[1], causal_offset)
+        mask = causal if mask is None else tf.logical_and(mask, causal)
+    logits = seq_ops.attention_logits(q, k, 1.0 / np.sqrt(q.shape[-1]), bias)
+    probabilities = seq_ops.attention_probabilities(logits, mask)
+    return tf.einsum("bnts,bsnv->btnv", probabilities, tf.cast(v, "float32"))
 
-    def plain():
-        mask = np.logical_and(PADDING, np.asarray(seq_ops.causal_mask(T, S)))
-        logits = seq_ops.attention_logits(q, k, 1.0 / np.sqrt(H), bias)
-        p = seq_ops.attention_probabilities(logits, mask)
-        return tf.einsum("bnts,bsnv->btnv", p, v)
 
-    def chunked():
-        return seq_ops.chunked_attention(
-            q, k, v, PADDING, bias, is_causal=True, query_chunk_size=4, key_chunk_size=6
+def attention_gradients(path, inputs, mask, bias, causal_offset, **kwargs):
+    """d sum(out**2 * weights) / d (q, k, v[, bias]) of the `"plain"` or `"chunked"` path."""
+    variables = [tf.Variable(x) for x in inputs] + ([] if bias is None else [tf.Variable(bias)])
+    q, k, v = variables[:3]
+    with tf.GradientTape() as tape:
+        if path == "plain":
+            out = plain_attention(q, k, v, mask, *variables[3:4] or [None], causal_offset)
+        else:
+            out = seq_ops.chunked_attention(
+                q,
+                k,
+                v,
+                mask=mask,
+                bias=variables[3] if bias is not None else None,
+                is_causal=causal_offset is not None,
+                causal_offset=causal_offset or 0,
+                **kwargs,
+            )
+        out = tf.cast(out, "float32")
+        # Weights that differ per output element, so that no gradient is symmetric by luck.
+        loss = tf.reduce_sum(tf.square(out) * np.linspace(0.5, 1.5, out.shape[-1]))
+    return [g.numpy().astype("float32") for g in tape.gradient(loss, variables)]
+
+
+ROW_FREE_BIAS = RNG.normal(size=(B, 1, T, 1)).astype("float32")  # Cut by query, not by key.
+
+
+@pytest.mark.parametrize(
+    "mask,bias,causal_offset,t,chunks",
+    [
+        (PADDING, BIAS, 0, T, (4, 6)),
+        (FULL_MASK, ROW_BIAS, None, T, (5, 4)),
+        (None, ROW_FREE_BIAS, None, T, (3, 17)),
+        (FULL_MASK, None, 0, T, (13, 5)),
+        (None, None, 9, 3, (2, 4)),
+    ],
+    ids=["padding_bias_causal", "full_mask_row_bias", "query_bias", "one_query_chunk", "offset"],
+)
+def test_gradients_equal_plain_attention(mask, bias, causal_offset, t, chunks):
+    inputs = data(t=t)
+    expected = attention_gradients("plain", inputs, mask, bias, causal_offset)
+    actual = attention_gradients(
+        "chunked",
+        inputs,
+        mask,
+        bias,
+        causal_offset,
+        query_chunk_size=chunks[0],
+        key_chunk_size=chunks[1],
+    )
+    assert len(actual) == len(expected) == (3 if bias is None else 4)
+    for name, a, e in zip(["query", "key", "value", "bias"], actual, expected):
+        assert a.shape == e.shape, name
+        np.testing.assert_allclose(a, e, atol=2e-4, err_msg=name)
+
+
+def test_fully_masked_row_passes_no_gradient():
+    dq, dk, dv = attention_gradients("chunked", data(), FULL_MASK, None, None, query_chunk_size=4)
+    # Query 4 of the first sequence attends to nothing: its output is 0 whatever it is.
+    assert np.all(dq[0, 4] == 0.0)
+    assert np.abs(dq[0, :4]).max() > 0.0
+
+
+@pytest.mark.parametrize("dtype,tolerance", [("float16", 1e-2), ("bfloat16", 5e-2)])
+def test_low_precision_gradients_equal_float32_plain(dtype, tolerance):
+    inputs = data()
+    expected = attention_gradients("plain", inputs, PADDING, BIAS, 0)
+    low = [tf.cast(x, dtype) for x in inputs]
+    variables = [tf.Variable(x) for x in low] + [tf.Variable(tf.cast(BIAS, dtype))]
+    with tf.GradientTape() as tape:
+        out = seq_ops.chunked_attention(
+            *variables[:3],
+            PADDING,
+            variables[3],
+            is_causal=True,
+            query_chunk_size=4,
+            key_chunk_size=6,
         )
-
-    grads = []
-    for fn in (plain, chunked):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(fn()))
-        grads.append(tape.gradient(loss, [q, k, v, bias]))
-    for expected, actual in zip(*grads):
-        assert actual is not None
-        np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=1e-4)
+        assert out.dtype == dtype
+        out = tf.cast(out, "float32")
+        loss = tf.reduce_sum(tf.square(out) * np.linspace(0.5, 1.5, out.shape[-1]))
+    actual = tape.gradient(loss, variables)
+    for a, e in zip(actual, expected):
+        assert a.dtype == dtype
+        error = np.abs(tf.cast(a, "float32").numpy() - e).max()
+        assert error <= tolerance * np.abs(e).max(), (error, np.abs(e).max())
 
 
 def test_dynamic_lengths_and_xla():
@@ -145,17 +218,23 @@ def test_dynamic_lengths_and_xla():
     np.testing.assert_allclose(compiled(q, k, v).numpy(), expected, atol=2e-5)
 
 
-def test_xla_compiles_the_gradient():
-    q, k, v = (tf.Variable(x) for x in data())
+def test_xla_gradient_equals_plain():
+    inputs = data()
+    expected = attention_gradients("plain", inputs, PADDING, BIAS, 0)
+    q, k, v = (tf.Variable(x) for x in inputs)
+    bias = tf.Variable(BIAS)
 
     @tf.function(jit_compile=True)
     def grads():
         with tf.GradientTape() as tape:
-            out = seq_ops.chunked_attention(q, k, v, is_causal=True, query_chunk_size=4)
-            loss = tf.reduce_sum(tf.square(out))
-        return tape.gradient(loss, [q, k, v])
+            out = seq_ops.chunked_attention(
+                q, k, v, PADDING, bias, is_causal=True, query_chunk_size=4, key_chunk_size=6
+            )
+            loss = tf.reduce_sum(tf.square(out) * np.linspace(0.5, 1.5, out.shape[-1]))
+        return tape.gradient(loss, [q, k, v, bias])
 
-    assert all(np.isfinite(g.numpy()).all() for g in grads())
+    for actual, e in zip(grads(), expected):
+        np.testing.assert_allclose(actual.numpy(), e, atol=2e-4)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

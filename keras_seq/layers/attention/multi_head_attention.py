@@ -22,6 +22,9 @@ from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 from keras_seq.utils.validation import validate_seed
 
+# Query chunk of the memory-efficient path when `memory_efficient_length` selects it.
+AUTOMATIC_QUERY_CHUNK_SIZE = 256
+
 
 class _HeadProjection(keras.layers.EinsumDense):
     """`EinsumDense` for the head projections, computed as one 2-D matmul.
@@ -88,10 +91,13 @@ class MultiHeadAttention(keras.layers.Layer):
       `CachedMultiHeadAttention` (`(B, 2, S_max, N, key_dim)`);
     - a fully masked query row (padded query, or no key to attend to) gives zeros, never NaN
       or a uniform average; the softmax always runs in float32;
-    - a memory-efficient path (`query_chunk_size`) for long sequences: the TensorFlow
-      backend has no flash attention, so this runs query chunks with an online softmax over
-      key chunks, each rematerialized in the backward pass: peak memory grows linearly with
-      the sequence length instead of quadratically (see `keras_seq.ops.attention`).
+    - a memory-efficient path for long sequences, taken by itself from
+      `memory_efficient_length` on (or from `query_chunk_size` on): the TensorFlow backend
+      has no flash attention, so this runs FlashAttention-2's algorithm in `keras.ops`
+      (query chunks with an online softmax over key chunks; a custom gradient that
+      recomputes each block once): training memory grows linearly with the sequence length
+      instead of quadratically, at about the plain path's speed (see
+      `keras_seq.ops.attention`).
 
     Args:
         num_heads: int. Number of attention heads.
@@ -102,11 +108,17 @@ class MultiHeadAttention(keras.layers.Layer):
         output_dim: int or `None`. Output size. Defaults to the query's last dimension.
         query_chunk_size: int or `None`. When set, calls whose query is longer than it (or
             whose key is longer than `key_chunk_size`) take the memory-efficient path, unless
-            attention scores are requested; 128 used a third of the plain path's
-            training memory at N=2048 for about 2x its time in benchmarks/bench_attention.py.
-            Incompatible with `dropout > 0`. Defaults to `None` (plain attention, fastest).
-        key_chunk_size: int. Key chunk of the memory-efficient path. Defaults to `2048`
-            (faster than 1024 at the same memory in benchmarks/bench_attention.py).
+            attention scores are requested. Incompatible with `dropout > 0`. Defaults to
+            `None`: `memory_efficient_length` decides.
+        key_chunk_size: int. Key chunk of the memory-efficient path. Defaults to `1024`
+            (with query chunks of 256: 0.84x to 1.07x the plain path's train step time at
+            N=2048, batch 4, in benchmarks/bench_attention.py; 0.80x to 1.14x at N=4096).
+        memory_efficient_length: int or `None`. With `query_chunk_size=None`, a call whose
+            `(query_length, key_length)` attention matrix has at least
+            `memory_efficient_length ** 2` entries takes the memory-efficient path, with
+            query chunks of 256, when both lengths are static, no attention scores are
+            asked for, and no dropout applies (`dropout=0` or not training). `None` never
+            switches. Defaults to `4096`.
         kernel_initializer: initializer for the projection kernels. Defaults to
             `"glorot_uniform"`.
         bias_initializer: initializer for the projection biases. Defaults to `"zeros"`.
@@ -169,7 +181,8 @@ class MultiHeadAttention(keras.layers.Layer):
         use_bias=True,
         output_dim=None,
         query_chunk_size=None,
-        key_chunk_size=2048,
+        key_chunk_size=1024,
+        memory_efficient_length=4096,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -194,6 +207,10 @@ class MultiHeadAttention(keras.layers.Layer):
                     f"Received: dropout={dropout}, query_chunk_size={query_chunk_size}"
                 )
         key_chunk_size = validate_positive_int("key_chunk_size", key_chunk_size)
+        if memory_efficient_length is not None:
+            memory_efficient_length = validate_positive_int(
+                "memory_efficient_length", memory_efficient_length
+            )
         seed = validate_seed("seed", seed)
         super().__init__(**kwargs)
         self.num_heads = num_heads
@@ -204,6 +221,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dim = output_dim
         self.query_chunk_size = query_chunk_size
         self.key_chunk_size = key_chunk_size
+        self.memory_efficient_length = memory_efficient_length
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer
@@ -317,17 +335,31 @@ class MultiHeadAttention(keras.layers.Layer):
             mask = attention_mask if mask is None else ops.logical_and(mask, attention_mask)
         return mask
 
-    def _use_chunked_path(self, query, key, return_attention_scores):
-        if self.query_chunk_size is None or return_attention_scores:
-            return False
+    def _query_chunk_size(self, query, key, return_attention_scores, training):
+        """The memory-efficient path's query chunk for this call, or `None` (plain path)."""
+        if return_attention_scores:
+            return None
         query_length, key_length = query.shape[1], key.shape[1]
+        if self.query_chunk_size is None:
+            # Automatic: a (query x key) matrix of at least memory_efficient_length ** 2
+            # entries, static lengths, and no dropout to apply in this call.
+            if (
+                self.memory_efficient_length is None
+                or query_length is None
+                or key_length is None
+                or (self.dropout > 0 and training)
+                or query_length <= 1
+                or query_length * key_length < self.memory_efficient_length**2
+            ):
+                return None
+            return min(AUTOMATIC_QUERY_CHUNK_SIZE, query_length)
         short = (
             query_length is not None
             and key_length is not None
             and query_length <= self.query_chunk_size
             and key_length <= self.key_chunk_size
         )
-        return not short
+        return None if short else self.query_chunk_size
 
     def call(
         self,
@@ -367,7 +399,10 @@ class MultiHeadAttention(keras.layers.Layer):
         scores = None
         # `record_attention_scores` needs the probabilities: it forces the explicit path.
         recording = attention_recorder.is_recording(self)
-        if self._use_chunked_path(query_heads, key_heads, return_attention_scores or recording):
+        query_chunk_size = self._query_chunk_size(
+            query_heads, key_heads, return_attention_scores or recording, training
+        )
+        if query_chunk_size is not None:
             context = attention_ops.chunked_attention(
                 query_heads,
                 key_heads,
@@ -377,7 +412,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 scale=self._scale,
                 is_causal=use_causal_mask,
                 causal_offset=causal_offset,
-                query_chunk_size=self.query_chunk_size,
+                query_chunk_size=query_chunk_size,
                 key_chunk_size=self.key_chunk_size,
             )
         else:
@@ -451,6 +486,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 "output_dim": self.output_dim,
                 "query_chunk_size": self.query_chunk_size,
                 "key_chunk_size": self.key_chunk_size,
+                "memory_efficient_length": self.memory_efficient_length,
                 "kernel_initializer": keras.saving.serialize_keras_object(self.kernel_initializer),
                 "bias_initializer": keras.saving.serialize_keras_object(self.bias_initializer),
                 "kernel_regularizer": keras.saving.serialize_keras_object(self.kernel_regularizer),

@@ -194,19 +194,86 @@ def test_explicit_query_mask_wins_over_keras_mask():
     assert not np.allclose(implicit, explicit)
 
 
-def test_chunked_path_gradients_equal_plain():
+@pytest.mark.parametrize("cross", [False, True], ids=["self_causal", "cross"])
+def test_chunked_path_gradients_equal_plain(cross):
+    # Chunks that do not divide the lengths (6 queries, 6 or 7 keys); a trainable bias.
+    value = MEMORY if cross else None
     plain = layers.MultiHeadAttention(num_heads=3, key_dim=4)
-    chunked = layers.MultiHeadAttention(num_heads=3, key_dim=4, query_chunk_size=2)
-    plain(X)
-    chunked(X)
+    chunked = layers.MultiHeadAttention(
+        num_heads=3, key_dim=4, query_chunk_size=4, key_chunk_size=3
+    )
+    plain(X, value)
+    chunked(X, value)
     chunked.set_weights(plain.get_weights())
+    key_length = MEMORY.shape[1] if cross else X.shape[1]
+    bias = tf.Variable(RNG.normal(size=(1, 3, X.shape[1], key_length)).astype("float32"))
+    if cross:
+        kwargs = {"value_mask": MEMORY_PADDING, "query_mask": PADDING}
+    else:
+        kwargs = {"query_mask": PADDING, "use_causal_mask": True}
     grads = []
     for layer in (plain, chunked):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(layer(X, query_mask=PADDING, use_causal_mask=True)))
-        grads.append(tape.gradient(loss, layer.trainable_weights))
+            outputs = layer(X, value, attention_bias=bias, **kwargs)
+            loss = tf.reduce_sum(tf.square(outputs) * np.linspace(0.5, 1.5, outputs.shape[-1]))
+        grads.append(tape.gradient(loss, layer.trainable_weights + [bias]))
     for expected, actual in zip(*grads):
         np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=1e-4)
+
+
+def spy_on_chunked_path(monkeypatch):
+    """A list that gets the query chunk size of every call to `chunked_attention`."""
+    from keras_seq.ops import attention
+
+    calls, chunked_attention = [], attention.chunked_attention
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["query_chunk_size"])
+        return chunked_attention(*args, **kwargs)
+
+    monkeypatch.setattr(attention, "chunked_attention", spy)
+    return calls
+
+
+def test_memory_efficient_length_picks_the_chunked_path(monkeypatch):
+    calls = spy_on_chunked_path(monkeypatch)
+    plain = layers.MultiHeadAttention(num_heads=3, key_dim=4, memory_efficient_length=None)
+    # 6 queries x 6 keys = 36 >= 6 ** 2 entries: the memory-efficient path.
+    automatic = layers.MultiHeadAttention(num_heads=3, key_dim=4, memory_efficient_length=6)
+    plain(X)
+    automatic(X)
+    automatic.set_weights(plain.get_weights())
+    assert calls == [6]  # The build call; the query chunk is clamped to the 6 queries.
+    expected = plain(X, query_mask=PADDING, use_causal_mask=True)
+    np.testing.assert_allclose(
+        automatic(X, query_mask=PADDING, use_causal_mask=True), expected, atol=1e-5
+    )
+    assert len(calls) == 2
+    # Not when the scores are asked for, nor for a smaller (query x key) matrix.
+    automatic(X, return_attention_scores=True)
+    automatic(X[:, :5])
+    assert len(calls) == 2
+    assert layers.MultiHeadAttention(num_heads=3, key_dim=4).memory_efficient_length == 4096
+
+
+def test_memory_efficient_length_leaves_dropout_to_the_plain_path(monkeypatch):
+    calls = spy_on_chunked_path(monkeypatch)
+    layer = layers.MultiHeadAttention(
+        num_heads=3, key_dim=4, dropout=0.5, memory_efficient_length=2, seed=1
+    )
+    layer(X, training=True)
+    assert calls == []
+    layer(X, training=False)  # Dropout is off at inference: the chunked path is exact.
+    assert calls == [6]
+
+
+def test_config_round_trip_and_configs_without_memory_efficient_length():
+    layer = layers.MultiHeadAttention(num_heads=3, key_dim=4, memory_efficient_length=1024)
+    config = layer.get_config()
+    assert config["memory_efficient_length"] == 1024
+    assert layers.MultiHeadAttention.from_config(config).memory_efficient_length == 1024
+    del config["memory_efficient_length"]  # A config saved before the argument existed.
+    assert layers.MultiHeadAttention.from_config(config).memory_efficient_length == 4096
 
 
 @pytest.mark.parametrize(
@@ -264,6 +331,7 @@ def test_contract_cross_attention_with_cache():
         ({"num_heads": 2, "key_dim": 4, "key_chunk_size": None}, "key_chunk_size"),
         ({"num_heads": 2, "key_dim": 4, "query_chunk_size": 8, "dropout": 0.1}, "dropout"),
         ({"num_heads": 2, "key_dim": 4, "use_bias": "yes"}, "use_bias"),
+        ({"num_heads": 2, "key_dim": 4, "memory_efficient_length": 0}, "memory_efficient_length"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
