@@ -21,9 +21,16 @@ yardsticks:
   computed after the backward loop as two large products over all steps (the cuDNN
   structure). The most any restructuring of the loop could save.
 
-Run: `python -m benchmarks.bench_recurrent [--repeats N] [--warmup N] [--filter S] [--quick]
-[--no-record]`.
+With `--candidates`, the designs of `benchmarks/recurrent_candidates.py` (a per-step custom
+gradient, the hoisted input projection, the cuDNN structure) are timed as well, against Keras'
+LSTM train step in graph mode, after their outputs and gradients are checked against it.
+
+Run: `python -m benchmarks.bench_recurrent [--candidates] [--repeats N] [--warmup N]
+[--filter S] [--quick] [--no-record]`.
 """
+
+import argparse
+import functools
 
 import numpy as np
 
@@ -181,7 +188,47 @@ def _loop_matmul_variants(short, sizes, peer):
     ]
 
 
-def build(quick):
+def check_gradients(ours, peer, x, y, label):
+    """Copy the peer's weights into ours; check that the weight gradients of a loss agree."""
+    import tensorflow as tf
+
+    ours.set_weights(peer.get_weights())
+    gradients = []
+    for model in (peer, ours):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x) * y)
+        gradients.append(tape.gradient(loss, model.trainable_weights))
+    error = max(float(np.max(np.abs(a - b))) for a, b in zip(*gradients))
+    scale = max(float(np.max(np.abs(a))) for a in gradients[0])
+    if error > ATOL * max(1.0, scale):
+        raise RuntimeError(f"{label}: gradients differ by {error:.2e} with equal weights.")
+    return error
+
+
+def _candidate_variants(sizes, x, y, peer_model):
+    import keras
+
+    from benchmarks import recurrent_candidates
+
+    variants = []
+    for label, layer_class in recurrent_candidates.CANDIDATES.items():
+        model = _model(layer_class(sizes["units"]), sizes)
+        _check_same(model, peer_model, x, label)
+        check_gradients(model, peer_model, x, y, label)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=False)
+        variants.append(
+            harness.Variant(
+                name=f"LSTM candidate: {label}, train graph",
+                fn=(lambda m: lambda: m.train_on_batch(x, y))(model),
+                peer="keras.layers.LSTM train graph",
+                items=matmul_gflop(sizes, 4, "train"),
+                item_unit="GFLOP",
+            )
+        )
+    return variants
+
+
+def build(quick, candidates=False):
     import keras
     import tensorflow as tf
 
@@ -228,6 +275,8 @@ def build(quick):
                     )
             if mode == "graph" and short != "SimpleRNN":
                 variants += _loop_matmul_variants(short, sizes, f"{peer_label} train graph")
+            if mode == "graph" and short == "LSTM" and candidates:
+                variants += _candidate_variants(sizes, x, y, peer)
     settings = dict(sizes)
     settings.update(
         {
@@ -241,10 +290,23 @@ def build(quick):
     return variants, settings
 
 
+def parse_args(argv=None):
+    """This file's own option; the rest go to `harness.main`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also time the designs of benchmarks/recurrent_candidates.py",
+    )
+    return parser.parse_known_args(argv)
+
+
 if __name__ == "__main__":
+    own, rest = parse_args()
     harness.main(
         "Recurrent cells vs Keras LSTM / GRU / SimpleRNN",
-        build,
+        functools.partial(build, candidates=own.candidates),
+        argv=rest,
         default_repeats=60,
         default_warmup=3,
     )

@@ -50,3 +50,26 @@ def test_matmul_loops_equal_a_numpy_reference():
     for fn in (step_loop, after_loop):
         for actual, wanted in zip(fn(x, dz), expected):
             np.testing.assert_allclose(np.asarray(actual), wanted, rtol=1e-4, atol=1e-6)
+
+
+def test_candidates_equal_keras_lstm_in_outputs_and_gradients():
+    import keras
+    import pytest
+
+    from benchmarks import recurrent_candidates
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((SIZES["batch"], SIZES["sequence"], SIZES["input"]), "float32")
+    y = rng.standard_normal((SIZES["batch"], SIZES["units"]), "float32")
+    peer = bench_recurrent._model(keras.layers.LSTM(SIZES["units"]), SIZES)
+    # A non-zero bias, so that a candidate that dropped it would be caught.
+    peer.set_weights(peer.get_weights()[:2] + [rng.standard_normal(4 * SIZES["units"])])
+    for label, layer_class in recurrent_candidates.CANDIDATES.items():
+        ours = bench_recurrent._model(layer_class(SIZES["units"]), SIZES)
+        assert bench_recurrent._check_same(ours, peer, x, label) < 1e-5
+        assert bench_recurrent.check_gradients(ours, peer, x, y, label) < 1e-5
+    # The check can fail: an LSTM with other gate activations has the same weight shapes.
+    other = keras.layers.LSTM(SIZES["units"], recurrent_activation="hard_sigmoid")
+    other = bench_recurrent._model(other, SIZES)
+    with pytest.raises(RuntimeError, match="gradients differ"):
+        bench_recurrent.check_gradients(ours, other, x, y, "hard_sigmoid")
