@@ -7,8 +7,9 @@ threads of TensorFlow's executor, so they add up to more than the wall time when
 parallel; on a loaded machine they include time the thread was descheduled. Read shares,
 not absolute times.
 
-Run: `python -m benchmarks.profile_recurrent [--model keras_lstm|lstm_cell|keras_gru|gru_cell]
-[--steps N]`.
+Run: `python -m benchmarks.profile_recurrent [--model MODEL] [--steps N]`; MODEL is
+`keras_lstm`, `lstm_cell`, `keras_gru`, `gru_cell` or one of the LSTM designs of
+`recurrent_candidates.py`: `step_gradient`, `hoisted`, `sequence_gradient`.
 """
 
 import argparse
@@ -20,15 +21,27 @@ import time
 
 import numpy as np
 
-MODELS = ("keras_lstm", "lstm_cell", "keras_gru", "gru_cell")
+MODELS = (
+    "keras_lstm",
+    "lstm_cell",
+    "keras_gru",
+    "gru_cell",
+    "step_gradient",
+    "hoisted",
+    "sequence_gradient",
+)
 
 
 def _layer(name, units):
     import keras
 
     import keras_seq
+    from benchmarks import recurrent_candidates
 
     return {
+        "step_gradient": lambda: recurrent_candidates.StepGradientLSTM(units),
+        "hoisted": lambda: recurrent_candidates.HoistedLSTM(units),
+        "sequence_gradient": lambda: recurrent_candidates.SequenceGradientLSTM(units),
         "keras_lstm": lambda: keras.layers.LSTM(units),
         "lstm_cell": lambda: keras.layers.RNN(keras_seq.layers.LSTMCell(units)),
         "keras_gru": lambda: keras.layers.GRU(units),
