@@ -8,8 +8,8 @@ CPU (see benchmarks/RESULTS.md); they are not part of the library.
 - `StepGradientLSTM`: `RNN` over a cell whose step has a hand-written gradient
   (`keras.ops.custom_gradient`) that saves only the gates and the cell states.
 - `HoistedLSTM`: the input projection `x @ W + b` for the whole sequence as one product
-  before the loop; the loop adds `h @ U` and runs `StepGradientLSTM`'s step. TensorFlow then computes `dW` as one product after
-  the loop as well.
+  before the loop; the loop adds `h @ U` and runs `StepGradientLSTM`'s step. TensorFlow
+  then computes `dW` as one product after the loop as well.
 - `SequenceGradientLSTM`: the cuDNN structure: projection hoisted, a hand-written backward
   loop that computes only `dh`, then `dW` and `dU` as two products over all steps.
 
