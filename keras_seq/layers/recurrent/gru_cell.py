@@ -26,6 +26,12 @@ class GRUCell(RecurrentCell):
     clamps dropout rates silently) and the shared keras_seq cell base, so that it plugs into
     keras_seq's cell resolution, truncated BPTT and (later) attention wrappers.
 
+    Speed: inside `keras.layers.RNN` on CPU the cell trains at least as fast as
+    `keras.layers.GRU`: train-step ratios 0.98 in graph mode and 0.97 under XLA on a quiet
+    2-core machine, 0.83-0.85 and 0.99-1.01 on a loaded one (batch 64, 100 steps, input
+    128, 256 units; `benchmarks/RESULTS.md`). Like Keras' GRU it is bound by small
+    batch-row matrix products and the step-by-step accumulation of the weight gradients.
+
     Args:
         units: int. Size of the hidden state.
         activation: str or callable. Candidate activation. Defaults to `"tanh"`.
