@@ -10,7 +10,11 @@ model's layers outside them. `compile_decoding` adds it for `generate` and
   are neither baked into the compiled program as constants (a weight update would go unseen)
   nor leaked as tracers; the seed states it returns are assigned back, so the next call draws
   new numbers. Compiled once per input shape, then reused.
-- PyTorch: the function as it is (eager); `torch.compile` is not used (see `compiles`).
+- PyTorch: the function as it is (eager); `torch.compile` of the decoding loop is not
+  offered yet (not measured).
+
+Measured on a tiny GPT (2 layers), 32 greedy tokens for 2 prompts after the first call, CPU:
+about 3 ms on JAX and 4 ms on TensorFlow compiled; 0.5 to 0.8 s on JAX op by op.
 """
 
 import keras
