@@ -20,12 +20,15 @@
    compiled step) against the same call without a streamer (one compiled loop); and with
    `stream_interval=8` (eight steps per compiled call, tokens handed over in order after
    each call); and against transformers' `generate(..., streamer=...)` (a no-op streamer
-   object), where torch is installed.
+   object), where torch is installed. With `--gpt2-small`, the streaming rows alone at
+   GPT-2 small's size (12 layers, hidden 768, 12 heads, feed-forward 3072; random weights),
+   where each step's compute, not the per-call cost, dominates.
 
-Run: `python -m benchmarks.bench_mixed_generation [harness options: --repeats --warmup
---filter --quick --no-record --results-file --target]`.
+Run: `python -m benchmarks.bench_mixed_generation [--gpt2-small] [harness options: --repeats
+--warmup --filter --quick --no-record --results-file --target]`.
 """
 
+import argparse
 import tempfile
 
 import numpy as np
@@ -56,17 +59,21 @@ QUICK_SIZES = {
     "new_tokens": 8,
     "stream_prompt_length": 4,
 }
+# GPT-2 small's shape (streaming rows only).
+GPT2_SMALL_SIZES = dict(
+    FULL_SIZES, num_layers=12, hidden_dim=768, num_heads=12, intermediate_dim=3072
+)
 _KEEP = []  # Temporary directories, removed when the process ends.
 
 
-def build(quick):
+def build(quick, gpt2_small=False):
     import keras_hub
     import tensorflow as tf
 
     from keras_seq.models import GPTCausalLM
 
     tf.get_logger().setLevel("ERROR")
-    sizes = QUICK_SIZES if quick else FULL_SIZES
+    sizes = QUICK_SIZES if quick else GPT2_SMALL_SIZES if gpt2_small else FULL_SIZES
     temporary = tempfile.TemporaryDirectory(prefix="bench_mixed_gpt2_")
     _KEEP.append(temporary)
     directory = write_gpt2_checkpoint(temporary.name, sizes)
@@ -77,6 +84,19 @@ def build(quick):
     rows = [rng.integers(1, vocabulary_size - 1, length).tolist() for length in lengths]
     longest = max(lengths)
     total = longest + new_tokens
+
+    settings = {k: str(v) for k, v in sizes.items()}
+    model = None
+    if torch_available():
+        import transformers
+
+        model = transformers.GPT2LMHeadModel.from_pretrained(str(directory))
+        model.eval()
+    if gpt2_small:
+        settings["rows"] = "streaming only (--gpt2-small)"
+        variants, extra = streaming_variants(ours, model, sizes, rng)
+        settings.update(extra)
+        return variants, settings
 
     peer = keras_hub.models.GPT2CausalLM.from_preset(str(directory), preprocessor=None)
     peer.compile(sampler="greedy", jit_compile=True)
@@ -110,13 +130,9 @@ def build(quick):
             item_unit="tok",
         ),
     ]
-    settings = {k: str(v) for k, v in sizes.items()}
-    if torch_available():
+    if model is not None:
         import torch
-        import transformers
 
-        model = transformers.GPT2LMHeadModel.from_pretrained(str(directory))
-        model.eval()
         left = np.zeros((len(rows), longest), "int64")
         mask = np.zeros((len(rows), longest), "int64")
         for index, row in enumerate(rows):
@@ -154,6 +170,16 @@ def build(quick):
         print("torch/transformers not installed: the transformers peer is skipped.")
         settings["transformers peer"] = "skipped (torch/transformers not installed)"
 
+    more, extra = streaming_variants(ours, model, sizes, rng)
+    settings.update(extra)
+    return variants + more, settings
+
+
+def streaming_variants(ours, model, sizes, rng):
+    """The streaming rows: `(variants, settings)`; `model` is transformers' or `None`."""
+    new_tokens = sizes["new_tokens"]
+    variants, settings = [], {}
+    vocabulary_size = ours.backbone.vocabulary_size
     prompt = rng.integers(1, vocabulary_size - 1, (1, sizes["stream_prompt_length"]))
     prompt = prompt.astype("int32")
     plain_tokens = np.asarray(ours.generate(prompt, new_tokens))
@@ -167,7 +193,7 @@ def build(quick):
         ):
             raise RuntimeError(f"Streamed tokens (stream_interval={interval}) differ.")
     plain_name = "keras_seq GPTCausalLM greedy b1 XLA (one compiled loop)"
-    if torch_available():
+    if model is not None:
         import torch
 
         class NoOpStreamer:  # transformers' streamer protocol: put() per step, end()
@@ -239,7 +265,24 @@ def build(quick):
 
 
 def main(argv=None):
-    return harness.main(TITLE, build, argv=argv, default_repeats=10, default_warmup=1)
+    parser = argparse.ArgumentParser(
+        description="Mixed-length and streaming generation benchmark; also takes the "
+        "harness options (--repeats, --warmup, --filter, --quick, --no-record, "
+        "--results-file, --target).",
+        add_help=False,
+    )
+    parser.add_argument(
+        "--gpt2-small", action="store_true", help="streaming rows alone, at GPT-2 small's size"
+    )
+    args, rest = parser.parse_known_args(argv)
+    title = TITLE + (" (GPT-2 small size, streaming)" if args.gpt2_small else "")
+    return harness.main(
+        title,
+        lambda quick: build(quick, gpt2_small=args.gpt2_small),
+        argv=rest,
+        default_repeats=10,
+        default_warmup=1,
+    )
 
 
 if __name__ == "__main__":
