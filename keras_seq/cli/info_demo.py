@@ -35,13 +35,16 @@ def _devices(backend):
             {"name": device.name, "device_type": device.device_type}
             for device in tf.config.list_physical_devices()
         ]
-    import keras
+    if backend == "torch":  # keras.distribution has no PyTorch implementation
+        import torch
 
-    # Keras names them "cpu:0", "cuda:0", "gpu:0"...: the type is the part before the colon.
-    return [
-        {"name": name, "device_type": name.split(":")[0].upper()}
-        for name in keras.distribution.list_devices()
-    ]
+        names = ["cpu:0"] + [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    else:
+        import keras
+
+        names = keras.distribution.list_devices()
+    # Named "cpu:0", "cuda:0", "gpu:0"...: the type is the part before the colon.
+    return [{"name": name, "device_type": name.split(":")[0].upper()} for name in names]
 
 
 def collect_info():
