@@ -1,21 +1,37 @@
 """Test set-up shared by tests/ and integration_tests/: the environment before Keras is
-imported, and a clean Keras state per test."""
+imported, and a clean Keras state per test.
+
+The tests run on the backend in `KERAS_BACKEND`, TensorFlow when it is unset. On another
+backend (`KERAS_BACKEND=jax`) only the tests marked `backends` are collected: the others use
+TensorFlow itself (tf.data, tf.function, tf.distribute) or compare against it.
+"""
 
 import os
 
 # Both must be set before keras (and through it tensorflow) is first imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["KERAS_BACKEND"] = "tensorflow"  # the tests target the TensorFlow backend
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
-if keras.backend.backend() != "tensorflow":
+if keras.backend.backend() != os.environ["KERAS_BACKEND"]:
     raise RuntimeError(
-        "keras_seq's tests need the TensorFlow backend, but Keras was imported with the "
-        f"{keras.backend.backend()!r} backend before conftest.py could set "
-        "KERAS_BACKEND=tensorflow."
+        f"KERAS_BACKEND is {os.environ['KERAS_BACKEND']!r}, but Keras was imported with the "
+        f"{keras.backend.backend()!r} backend before conftest.py ran (a keras.json, or a "
+        "plugin importing Keras first)."
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Off TensorFlow, deselect the tests not marked `backends` (they need TensorFlow)."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    selected = [item for item in items if item.get_closest_marker("backends")]
+    deselected = [item for item in items if not item.get_closest_marker("backends")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,9 @@ setup(
             "pycocotools>=2.0.11",
             # Property-based fuzzing (tests/test_fuzz.py); tested with 6.170.
             "hypothesis>=6.170",
+            # The backend-neutral tests (marker `backends`) also run on JAX, on CPU
+            # (KERAS_BACKEND=jax, see README.md); tested with 0.10.2.
+            "jax>=0.10.2",
         ],
         "dev": [
             "pytest>=8",
@@ -67,6 +70,7 @@ setup(
             "scikit-learn>=1.9",
             "pycocotools>=2.0.11",
             "hypothesis>=6.170",
+            "jax>=0.10.2",
             "ruff>=0.6",
             "tox>=4",
         ],

@@ -31,6 +31,7 @@ from keras_seq.cli import evaluate_predict  # noqa: F401
 # isort: on
 from keras_seq.cli.base import _SUBCOMMANDS
 from keras_seq.cli.base import PROG
+from keras_seq.cli.base import BackendError
 from keras_seq.cli.base import UsageError
 from keras_seq.cli.base import argument  # noqa: F401
 from keras_seq.cli.base import quiet_tensorflow  # noqa: F401
@@ -80,7 +81,9 @@ def main(argv=None):
     """Run `keras-seq` with `argv` (default: `sys.argv[1:]`) and return the exit code.
 
     `--help`, `--version` and usage errors raise `SystemExit` from `argparse` (code 0 for the first
-    two, 2 for usage errors, with a message naming the bad option or value on stderr).
+    two, 2 for usage errors, with a message naming the bad option or value on stderr). A
+    subcommand that needs TensorFlow, run on another Keras backend (`KERAS_BACKEND`), returns 1
+    with a message naming both on stderr.
     """
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -95,6 +98,9 @@ def main(argv=None):
         return int(args.handler(args) or 0)
     except UsageError as error:
         args.subparser.error(str(error))
+    except BackendError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -44,6 +44,31 @@ class UsageError(Exception):
     `argument --option:` and end with the value received."""
 
 
+class BackendError(Exception):
+    """A subcommand that cannot run on the Keras backend in use (`KERAS_BACKEND`): `main`
+    prints the message, which names the backend and what needs another, and exits with 1."""
+
+
+def keras_backend_line():
+    """`Keras backend: NAME`, the line a subcommand starts its output with (imports Keras)."""
+    import keras
+
+    return f"Keras backend: {keras.backend.backend()}"
+
+
+def require_tensorflow_backend(what, reason):
+    """Raise `BackendError` unless Keras runs on TensorFlow: `what` (e.g. `keras-seq train
+    char-lm`) needs it for `reason` (what in it is TensorFlow's own). Imports Keras."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise BackendError(
+            f"{what} needs the TensorFlow backend: {reason}. Received: KERAS_BACKEND="
+            f"{backend!r}. Run it with KERAS_BACKEND=tensorflow."
+        )
+
+
 def _number_type(convert, accept, requirement):
     """An `argparse` type: `convert(text)` when `accept` takes it, else an error saying
     what it `must be` and the text received."""

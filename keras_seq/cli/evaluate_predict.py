@@ -8,6 +8,7 @@ from keras_seq.cli.base import argument
 from keras_seq.cli.base import positive_int
 from keras_seq.cli.base import probability
 from keras_seq.cli.base import quiet_tensorflow
+from keras_seq.cli.base import require_tensorflow_backend
 from keras_seq.cli.base import subcommand
 from keras_seq.recipes import model_files
 from keras_seq.recipes import model_sources
@@ -53,6 +54,9 @@ def _check_saved_model(model_path):
 def evaluate_command(args):
     _check_saved_model(args.model_path)
     with quiet_tensorflow():
+        require_tensorflow_backend(
+            "keras-seq evaluate", "it reads images with tf.io and scores with TensorFlow ops"
+        )
         import_subpackages()
         from keras_seq.recipes import evaluate_model
 
@@ -130,6 +134,9 @@ def predict_command(args):
             raise UsageError(f"argument --output: the path {problem}. Received: {args.output!r}")
     _check_saved_model(args.model_path)
     with quiet_tensorflow():
+        require_tensorflow_backend(
+            "keras-seq predict", "it reads images with tf.io and runs TensorFlow ops"
+        )
         import_subpackages()
         from keras_seq.recipes import evaluate_model
 

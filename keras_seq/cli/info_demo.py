@@ -8,6 +8,7 @@ import sys
 
 from keras_seq.cli.base import UsageError
 from keras_seq.cli.base import argument
+from keras_seq.cli.base import keras_backend_line
 from keras_seq.cli.base import non_negative_int
 from keras_seq.cli.base import quiet_tensorflow
 from keras_seq.cli.base import subcommand
@@ -25,24 +26,45 @@ def _module_version(module_name):
     return getattr(module, "__version__", None)
 
 
-def collect_info():
-    """Versions, Keras backend and visible devices, as a JSON-serializable dict."""
-    with quiet_tensorflow():
-        import keras
+def _devices(backend):
+    """The devices the backend sees, as `{"name", "device_type"}` dicts."""
+    if backend == "tensorflow":
         import tensorflow as tf
 
-        devices = [
+        return [
             {"name": device.name, "device_type": device.device_type}
             for device in tf.config.list_physical_devices()
         ]
+    if backend == "torch":  # keras.distribution has no PyTorch implementation
+        import torch
+
+        names = ["cpu:0"] + [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    else:
+        import keras
+
+        names = keras.distribution.list_devices()
+    # Named "cpu:0", "cuda:0", "gpu:0"...: the type is the part before the colon.
+    return [{"name": name, "device_type": name.split(":")[0].upper()} for name in names]
+
+
+def collect_info():
+    """Versions, Keras backend and visible devices, as a JSON-serializable dict.
+
+    TensorFlow's version is `None` when it is not installed (another Keras backend runs).
+    """
+    with quiet_tensorflow():
+        import keras
+
+        backend = keras.backend.backend()
+        devices = _devices(backend)
     return {
         "keras_seq": __version__,
-        "tensorflow": tf.__version__,
+        "tensorflow": _module_version("tensorflow"),
         "keras": keras.__version__,
         "keras_hub": _module_version("keras_hub"),
         "numpy": _module_version("numpy"),
         "python": platform.python_version(),
-        "backend": keras.backend.backend(),
+        "backend": backend,
         "devices": devices,
     }
 
@@ -65,7 +87,7 @@ def format_info(info):
     help="print versions of keras_seq and its dependencies, the Keras backend and devices",
     description=(
         "Print the versions of keras_seq, TensorFlow, Keras, keras-hub, NumPy and Python, the "
-        "Keras backend and the devices TensorFlow sees. TensorFlow's C++ log lines written "
+        "Keras backend (KERAS_BACKEND) and the devices it sees. TensorFlow's C++ log lines written "
         "while it runs are hidden; set TF_CPP_MIN_LOG_LEVEL=0 to see them."
     ),
     arguments=[argument("--json", action="store_true", help="print the same as a JSON object")],
@@ -119,10 +141,12 @@ def demo_command(args):
         )
     results = None
     with quiet_tensorflow():
+        backend_line = keras_backend_line()
         import_subpackages()
         from keras_seq.recipes.showdown import format_showdown_table
         from keras_seq.recipes.showdown import run_showdown
 
+        print(backend_line)
         with contextlib.suppress(KeyboardInterrupt):
             results = run_showdown(
                 args.output_dir, quick=args.quick, seed=args.seed, progress=True, log=print

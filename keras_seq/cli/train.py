@@ -10,6 +10,7 @@ from keras_seq.cli.base import non_negative_int
 from keras_seq.cli.base import positive_int
 from keras_seq.cli.base import progress_to_stdout
 from keras_seq.cli.base import quiet_tensorflow
+from keras_seq.cli.base import require_tensorflow_backend
 from keras_seq.cli.base import subcommand
 from keras_seq.recipes import data_files
 from keras_seq.recipes import registry
@@ -220,6 +221,11 @@ def train_command(args):
         )
     metrics = None
     with quiet_tensorflow():
+        require_tensorflow_backend(
+            f"keras-seq train {recipe.name}",
+            "its recipe streams tf.data pipelines, trains under a tf.distribute strategy and "
+            "writes TensorBoard logs",
+        )
         import_subpackages()
         from keras_seq.recipes.runner import train_recipe
 

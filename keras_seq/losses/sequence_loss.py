@@ -111,7 +111,9 @@ def per_token_sample_weight(sample_weight, y_pred):
         # "mean_with_sample_weight" by the sum of the un-broadcast weights.
         while len(sample_weight.shape) < len(token_shape):
             sample_weight = ops.expand_dims(sample_weight, -1)
-        sample_weight = ops.broadcast_to(sample_weight, token_shape)
+        # A product, not ops.broadcast_to: on PyTorch that is a view whose elements share
+        # memory, which Keras' in-place `sample_weight *= mask` then refuses.
+        sample_weight = sample_weight * ops.ones(token_shape, "float32")
     return sample_weight
 
 

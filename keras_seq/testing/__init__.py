@@ -1,5 +1,5 @@
 """The public layer-contract harness: test any Keras layer or recurrent cell the way
-keras_seq tests its own."""
+keras_seq tests its own, on the TensorFlow, JAX or PyTorch backend."""
 
 from keras_seq.testing.checks import check_build
 from keras_seq.testing.checks import check_config

@@ -337,43 +337,130 @@ class _ScalarPerExample(keras.layers.Layer):
         return keras.KerasTensor((batch, 1), dtype="float32")
 
 
-def check_training(make_layer, input_data, call_kwargs=None):
-    """One `fit` step runs with a finite loss; every trainable weight gets a finite gradient.
+def _is_float(value):
+    return "float" in keras.backend.standardize_dtype(value.dtype)
 
-    A layer without trainable weights (stochastic depth, a fixed encoding) must instead pass a
-    finite gradient back to its float inputs in training mode.
-    """
-    if keras.backend.backend() != "tensorflow":
-        raise NotImplementedError(
-            "check_training computes gradients with tf.GradientTape and needs the "
-            f"TensorFlow backend. Received backend: {keras.backend.backend()!r}"
-        )
+
+def _gradients_tensorflow(model, values, sources):
     import tensorflow as tf
 
-    layer = make_layer()
-    model, values = functional_model(layer, input_data, call_kwargs)
-    reduced = keras.Model(model.inputs, _ScalarPerExample()(model.outputs))
     tensors = [tf.convert_to_tensor(value) for value in values]
     with tf.GradientTape() as tape:
         for tensor in tensors:
             if tensor.dtype.is_floating:
                 tape.watch(tensor)
-        loss = ops.mean(reduced(tensors, training=True))
+        loss = ops.mean(model(tensors, training=True))
+    targets = [tensors[source] if isinstance(source, int) else source for source in sources]
+    return tape.gradient(loss, targets)
+
+
+def _gradients_torch(model, values, sources):
+    import torch
+
+    tensors = [ops.convert_to_tensor(value) for value in values]
+    for tensor in tensors:
+        if tensor.is_floating_point():
+            tensor.requires_grad_(True)
+    loss = ops.mean(model(tensors, training=True))
+    targets = [tensors[source] if isinstance(source, int) else source.value for source in sources]
+    if not loss.requires_grad:  # no source reaches the loss (all behind stop_gradient)
+        return [None] * len(targets)
+    # allow_unused: None for a source the loss does not depend on, as with tf.GradientTape.
+    return torch.autograd.grad(loss, targets, allow_unused=True)
+
+
+def _jaxpr_inputs_used(closed_jaxpr):
+    """Which inputs of a traced function its outputs depend on, walking its equations back.
+
+    An equation counts as using all of its inputs (nested calls are not entered), so an
+    input is reported unused only when no path leads from it to an output.
+    """
+    jaxpr = closed_jaxpr.jaxpr
+    needed = {var for var in jaxpr.outvars if not hasattr(var, "val")}  # literals have .val
+    for equation in reversed(jaxpr.eqns):
+        if any(var in needed for var in equation.outvars):
+            needed.update(var for var in equation.invars if not hasattr(var, "val"))
+    return [var in needed for var in jaxpr.invars]
+
+
+def _gradients_jax(model, values, sources):
+    import jax
+
+    trainable = model.trainable_variables
+    non_trainable = [variable.value for variable in model.non_trainable_variables]
+    float_positions = [index for index, value in enumerate(values) if _is_float(value)]
+
+    def loss_of(trainable_values, float_values):
+        inputs = list(values)
+        for index, value in zip(float_positions, float_values):
+            inputs[index] = value
+        outputs, _ = model.stateless_call(
+            trainable_values, non_trainable, inputs, training=True
+        )
+        return ops.mean(outputs)
+
+    arguments = ([variable.value for variable in trainable], [values[i] for i in float_positions])
+    weight_gradients, input_gradients = jax.grad(loss_of, argnums=(0, 1))(*arguments)
+    # jax.grad gives zeros, not None, where no gradient flows to a source (unused, or behind
+    # stop_gradient). The linearized function shows which: its tangent computation reads only
+    # the tangents of the sources that a gradient reaches (symbolic zeros are dropped).
+    _, linearized = jax.linearize(loss_of, *arguments)
+    used = _jaxpr_inputs_used(jax.make_jaxpr(linearized)(*arguments))
+    weight_used, input_used = used[: len(trainable)], used[len(trainable) :]
+    gradients = []
+    for source in sources:
+        if isinstance(source, int):
+            position = float_positions.index(source)
+            gradient, is_used = input_gradients[position], input_used[position]
+        else:
+            position = next(i for i, variable in enumerate(trainable) if variable is source)
+            gradient, is_used = weight_gradients[position], weight_used[position]
+        gradients.append(gradient if is_used else None)
+    return gradients
+
+
+def _gradients(model, values, sources):
+    """Gradients of `mean(model(values, training=True))` w.r.t. `sources` (trainable variables
+    of `model`, or indices of float entries of `values`); `None` where the loss does not depend
+    on a source. Keras has no backend-neutral tape, so each backend uses its own."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _gradients_tensorflow(model, values, sources)
+    if backend == "jax":
+        return _gradients_jax(model, values, sources)
+    if backend == "torch":
+        return _gradients_torch(model, values, sources)
+    raise NotImplementedError(
+        "check_training takes gradients with the TensorFlow, JAX or PyTorch backend. "
+        f"Received: backend={backend!r}"
+    )
+
+
+def check_training(make_layer, input_data, call_kwargs=None):
+    """One `fit` step runs with a finite loss; every trainable weight gets a finite gradient.
+
+    A layer without trainable weights (stochastic depth, a fixed encoding) must instead pass a
+    finite gradient back to its float inputs in training mode. Gradients are taken with the
+    backend's own differentiation (`tf.GradientTape`, `jax.grad`, `torch.autograd.grad`).
+    """
+    layer = make_layer()
+    model, values = functional_model(layer, input_data, call_kwargs)
+    reduced = keras.Model(model.inputs, _ScalarPerExample()(model.outputs))
     weights = layer.trainable_weights
     if not weights:
-        float_inputs = [tensor for tensor in tensors if tensor.dtype.is_floating]
+        float_inputs = [index for index, value in enumerate(values) if _is_float(value)]
         if not float_inputs:
             raise AssertionError(
                 f"{_describe(layer)} has neither trainable weights nor float inputs to train."
             )
-        gradients = tape.gradient(loss, float_inputs)
-        if any(g is None or not np.all(np.isfinite(g.numpy())) for g in gradients):
+        gradients = _gradients(reduced, values, float_inputs)
+        if any(g is None or not np.all(np.isfinite(ops.convert_to_numpy(g))) for g in gradients):
             raise AssertionError(
                 f"{_describe(layer)} has no trainable weights and does not pass a finite "
                 "gradient back to its float inputs."
             )
         return
-    gradients = tape.gradient(loss, weights)
+    gradients = _gradients(reduced, values, weights)
     missing = [w.path for w, g in zip(weights, gradients) if g is None]
     if missing:
         raise AssertionError(
@@ -401,7 +488,12 @@ def check_training(make_layer, input_data, call_kwargs=None):
 
 
 def check_jit_compile(make_layer, input_data, call_kwargs=None, atol=1e-5, rtol=1e-5):
-    """`jit_compile=True` prediction equals the eager call, and XLA really stays on."""
+    """`jit_compile=True` prediction equals the eager call, and compilation really stays on.
+
+    `jit_compile=True` compiles with XLA on TensorFlow and JAX, with `torch.compile` on
+    PyTorch.
+    """
+    compiler = "torch.compile" if keras.backend.backend() == "torch" else "XLA"
     layer = make_layer()
     model, values = functional_model(layer, input_data, call_kwargs)
     expected = model(values, training=False)
@@ -409,13 +501,13 @@ def check_jit_compile(make_layer, input_data, call_kwargs=None, atol=1e-5, rtol=
     if model.jit_compile is not True:
         raise AssertionError(
             f"Keras turned jit_compile off for a model holding {_describe(layer)} "
-            "(a layer sets supports_jit=False): it would not compile with XLA."
+            f"(a layer sets supports_jit=False): it would not compile with {compiler}."
         )
     try:
         actual = model.predict(values, batch_size=values[0].shape[0], verbose=0)
-    except Exception as error:  # XLA raises backend-specific error types.
+    except Exception as error:  # Compilers raise backend-specific error types.
         raise AssertionError(
-            f"{_describe(layer)} does not compile with XLA: {type(error).__name__}: "
+            f"{_describe(layer)} does not compile with {compiler}: {type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}"
         ) from error
     _assert_allclose(

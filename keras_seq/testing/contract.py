@@ -25,7 +25,10 @@ def run_layer_test(
     """Run the eight checks of the keras_seq layer contract on `layer_cls(**init_kwargs)`.
 
     The public entry point of the harness: users test their own layers with it, exactly as
-    keras_seq tests its own. Each check raises `AssertionError` naming what broke.
+    keras_seq tests its own. Each check raises `AssertionError` naming what broke. Every check
+    runs on the TensorFlow, JAX and PyTorch backends (gradients with each backend's own
+    differentiation; `jit_compile=True` is XLA on TensorFlow and JAX, `torch.compile` on
+    PyTorch).
 
     Args:
         layer_cls: the layer class under test.

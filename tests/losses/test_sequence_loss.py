@@ -45,6 +45,7 @@ def _padding(y):
     return (y != 0).astype("float64")
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1, 0.5])
 def test_equals_numpy_reference_with_padding(label_smoothing):
     y, logits = _data()
@@ -53,6 +54,7 @@ def test_equals_numpy_reference_with_padding(label_smoothing):
     np.testing.assert_allclose(float(loss(y, logits)), expected, rtol=1e-5)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
 def test_equals_numpy_reference_without_padding(label_smoothing):
     y, logits = _data()
@@ -105,6 +107,7 @@ def test_out_of_vocabulary_ignore_index():
     )
 
 
+@pytest.mark.backends
 def test_keras_mask_equals_ignore_index_and_sample_weight():
     y, logits = _data()
     masked_logits = tf.constant(logits)
@@ -128,6 +131,7 @@ def test_weighted_mean_of_mask_and_sample_weight():
     np.testing.assert_allclose(float(loss(y, logits, sample_weight=weights)), expected, 1e-5)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("time", [TIME, BATCH])  # BATCH == TIME must not align (B,) with T
 def test_per_sequence_sample_weight_is_broadcast_over_time(time):
     y, logits = _data()
@@ -142,6 +146,7 @@ def test_per_sequence_sample_weight_is_broadcast_over_time(time):
     )
 
 
+@pytest.mark.backends
 def test_reductions():
     y, logits = _data()
     token_losses = _reference_token_losses(y, _log_softmax(logits)) * _padding(y)
@@ -192,6 +197,7 @@ def test_gradient_is_finite_and_matches_softmax_minus_target():
     np.testing.assert_allclose(gradient, expected / _padding(y).sum(), atol=1e-6)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_low_precision_logits_are_computed_in_float32(dtype):
     y, logits = _data()
@@ -263,6 +269,7 @@ def test_mixed_precision_fit():
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.backends
 def test_config_and_serialization_round_trip(tmp_path):
     loss = SequenceCrossEntropy(
         from_logits=False, label_smoothing=0.25, ignore_index=-100, reduction="sum", name="seq"
@@ -295,6 +302,7 @@ def test_config_and_serialization_round_trip(tmp_path):
     )
 
 
+@pytest.mark.backends
 def test_validation_errors():
     cases = [
         ({"from_logits": 1}, TypeError, "from_logits"),

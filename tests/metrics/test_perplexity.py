@@ -35,6 +35,7 @@ def _reference(batches, weights=None):
     return np.exp(total / sum(w.sum() for w in weights))
 
 
+@pytest.mark.backends
 def test_exact_over_two_batches_with_different_padding():
     (y0, logits0), (y1, logits1) = _batch(0, (5, 1, 1)), _batch(1, (5, 5))
     batches = [(y0, logits0), (y1, 0.2 * logits1)]  # 3 vs 10 real tokens, different fits
@@ -60,6 +61,7 @@ def test_probabilities_and_float16_logits():
     np.testing.assert_allclose(float(low_precision.result()), _reference(rounded), rtol=1e-5)
 
 
+@pytest.mark.backends
 def test_keras_mask_and_sample_weights():
     y, logits = _batch(0, (5, 2, 3))
     masked = tf.constant(logits)
@@ -113,6 +115,7 @@ def test_agrees_with_keras_hub_perplexity(from_logits):
     )
 
 
+@pytest.mark.backends
 def test_reset_state_and_empty_result():
     metric = Perplexity(ignore_index=0)
     assert float(metric.result()) == 0.0
@@ -157,6 +160,7 @@ def test_compiled_metric_in_evaluate_and_fit(jit_compile):
     np.testing.assert_allclose(history.history["perplexity"][0], expected, rtol=1e-5)
 
 
+@pytest.mark.backends
 def test_config_and_serialization_round_trip(tmp_path):
     metric = Perplexity(from_logits=False, ignore_index=-100, name="ppl")
     config = metric.get_config()
@@ -181,6 +185,7 @@ def test_config_and_serialization_round_trip(tmp_path):
     )
 
 
+@pytest.mark.backends
 def test_validation_errors():
     cases = [
         ({"from_logits": "yes"}, TypeError, "from_logits"),

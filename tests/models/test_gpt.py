@@ -43,6 +43,7 @@ def _gpt2_parameter_count(vocabulary_size, num_layers, hidden_dim, intermediate_
     )
 
 
+@pytest.mark.backends
 def test_contract():
     run_layer_test(
         GPTBackbone,

@@ -62,6 +62,7 @@ def make_model(tie_weights=False, **overrides):
 # defined by the token id 0 (`mask_zero`), not by a Keras mask on the int input, and the
 # check's perturbation writes float noise into the int token ids. The padding property is
 # tested below instead (left padding changes nothing).
+@pytest.mark.backends
 def test_backbone_contract():
     testing.run_layer_test(
         RNNBackbone,

@@ -28,6 +28,7 @@ def loop_iou_giou(a, b):
     return iou, giou
 
 
+@pytest.mark.backends
 def test_conversions_round_trip_and_match_keras():
     xyxy = random_xyxy(3, 7)
     cxcywh = ops.box_xyxy_to_cxcywh(xyxy)
@@ -53,12 +54,14 @@ def test_cxcywh_to_xyxy_is_keras_convert_format_exactly(dtype):
         np.testing.assert_array_equal(ours, np.concatenate(corners, axis=-1))
 
 
+@pytest.mark.backends
 def test_area():
     boxes = random_xyxy(5)
     expected = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     np.testing.assert_allclose(ops.box_area(boxes), expected, rtol=1e-6)
 
 
+@pytest.mark.backends
 def test_iou_and_giou_against_loops_with_batch_axes():
     boxes1, boxes2 = random_xyxy(2, 6), random_xyxy(2, 5)
     boxes2[0, 0] = boxes1[0, 0]  # an identical pair: IoU = GIoU = 1
@@ -77,6 +80,7 @@ def test_iou_and_giou_against_loops_with_batch_axes():
     assert np.all(np.asarray(giou) > -1.0)
 
 
+@pytest.mark.backends
 def test_iou_matches_keras_compute_iou():
     boxes1, boxes2 = random_xyxy(6), random_xyxy(4)
     reference = keras.utils.bounding_boxes.compute_iou(boxes1, boxes2, "xyxy")
@@ -124,6 +128,7 @@ def test_compiles_with_xla():
         (lambda x: ops.generalized_box_iou(random_xyxy(2), x), "boxes2"),
     ],
 )
+@pytest.mark.backends
 def test_wrong_number_of_coordinates_is_an_error(function, argument):
     with pytest.raises(ValueError, match=rf"`{argument}` must have 4 coordinates.*\(2, 3\)"):
         function(np.zeros((2, 3), "float32"))

@@ -66,6 +66,7 @@ def brute_force_mask(height, width, window, shift, valid_height, valid_width):
     return mask
 
 
+@pytest.mark.backends
 def test_partition_equals_loops_and_reverse_round_trips():
     x = RNG.normal(size=(3, 12, 6, 5)).astype("float32")
     for window in [(2, 3), (4, 2), (3, 3), (12, 1)]:
@@ -102,6 +103,7 @@ MASK_CASES = [  # height, width, window, shift, valid size (None: no padding)
 ]
 
 
+@pytest.mark.backends
 def test_shifted_window_mask_equals_brute_force():
     for height, width, window, shift, valid in MASK_CASES:
         case = f"case {(height, width, window, shift, valid)}"
@@ -119,6 +121,7 @@ def test_shifted_window_mask_equals_brute_force():
         assert mask.all() == (shift_pair == (0, 0) and valid is None), case
 
 
+@pytest.mark.backends
 def test_relative_position_index_equals_formula():
     for window_height, window_width in [(1, 1), (2, 2), (3, 4), (4, 2), (7, 7)]:
         tokens = window_height * window_width
@@ -144,6 +147,7 @@ def test_relative_position_index_equals_formula():
     )
 
 
+@pytest.mark.backends
 def test_errors_name_the_argument():
     x = np.zeros((1, 8, 6, 2), "float32")
     with pytest.raises(ValueError, match="`window_size`"):

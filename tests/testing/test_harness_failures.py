@@ -2,15 +2,17 @@
 
 Every broken layer here is correct except for the one defect its check exists to catch, and
 each test asserts on the message, so a check that silently stopped checking would fail here.
+They run on every backend (marker `backends`), except where a defect is TensorFlow's own.
 """
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from keras import ops
 
 from keras_seq import testing
+
+pytestmark = pytest.mark.backends
 
 PACKAGE = "keras_seq_harness_tests"
 X = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
@@ -274,6 +276,8 @@ def test_training_check_of_a_weightless_layer_needs_a_gradient_to_the_inputs():
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class HostCallback(GoodScale):
     def call(self, inputs):
+        import tensorflow as tf
+
         doubled = tf.numpy_function(lambda x: 2 * x, [inputs], tf.float32, stateful=False)
         return tf.ensure_shape(doubled, inputs.shape) * self.gain
 
@@ -288,10 +292,31 @@ class OptsOutOfXLA(GoodScale):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class EagerOnlyBranch(GoodScale):
     def call(self, inputs):
-        shift = 1.0 if tf.executing_eagerly() else 0.0
+        shift = 0.0 if _compiling(inputs) else 1.0
         return inputs * self.gain + shift
 
 
+def _compiling(inputs):
+    """Whether `inputs` are traced for a compiled function, asked of the backend itself."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return isinstance(inputs, jax.core.Tracer)
+    import torch
+
+    return torch.compiler.is_compiling()
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="tf.numpy_function is TensorFlow's host callback, which XLA cannot compile; "
+    "JAX compiles its own (jax.pure_callback) and torch.compile breaks the graph around it",
+)
 def test_jit_check_catches_host_callback():
     with pytest.raises(AssertionError, match="does not compile with XLA"):
         testing.check_jit_compile(make(HostCallback), X)

@@ -157,6 +157,7 @@ def test_output_spec():
     ],
     ids=["learned-mask_zero", "sine", "untied-interpolate"],
 )
+@pytest.mark.backends
 def test_contract(init_kwargs, call_kwargs, num_weights):
     testing.run_layer_test(
         TokenAndPositionEmbedding,
