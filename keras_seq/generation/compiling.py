@@ -71,7 +71,10 @@ def _variables(models, samplers):
     seed_states = [v for sampler in samplers if sampler is not None for v in sampler.variables]
     model_variables = []
     for model in models:
-        model_variables.extend(model.trainable_variables + model.non_trainable_variables)
+        # A model of the generation protocol need not be a Keras model: one without Keras
+        # variables has its values compiled in as constants.
+        model_variables.extend(getattr(model, "trainable_variables", []))
+        model_variables.extend(getattr(model, "non_trainable_variables", []))
     return seed_states, model_variables
 
 

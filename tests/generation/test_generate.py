@@ -9,6 +9,9 @@ from keras_seq.generation import generate
 from keras_seq.generation import stream_generate
 from tests.generation.toy_model import ToyLanguageModel
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 PROMPTS = np.array([[1, 2], [3, 0], [2, 2]])
 
 
@@ -227,6 +230,9 @@ def test_xla_and_graph_decoding_agree(jit_compile):
     np.testing.assert_array_equal(reference, actual)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="counts tf.function traces (JAX: slow probe)"
+)
 def test_compiled_once_per_shape_and_reused():
     model = ToyLanguageModel()
     generate(model, PROMPTS, 4, jit_compile=False)

@@ -10,6 +10,9 @@ import pytest
 from keras_seq.generation import generate
 from tests.generation.toy_model import ToyLanguageModel
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 PROMPTS = np.array([[1, 2, 1], [3, 0, 3], [2, 2, 0]])
 
 

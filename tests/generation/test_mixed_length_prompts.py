@@ -145,8 +145,7 @@ def check_sources_of_any_lengths(models, kwargs):
             for row in sources
         ]
         expected = [
-            row[: list(row).index(3) + 1].tolist() if 3 in row else row.tolist()
-            for row in expected
+            row[: list(row).index(3) + 1].tolist() if 3 in row else row.tolist() for row in expected
         ]
         assert outputs == expected
 

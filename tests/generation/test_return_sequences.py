@@ -10,6 +10,9 @@ from keras_seq.generation import generate
 from keras_seq.generation import stream_generate
 from tests.generation.toy_model import ToyLanguageModel
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 PROMPTS = np.array([[1, 2], [3, 0], [2, 2]])
 
 

@@ -11,6 +11,9 @@ from keras_seq.models import GPTBackbone
 from keras_seq.models import GPTCausalLM
 from tests.generation.toy_model import ToyLanguageModel
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 PROMPTS = np.array([[1, 2, 1], [3, 0, 3], [2, 2, 0]])
 
 
