@@ -82,3 +82,32 @@ def test_demo_runs_on_jax_and_says_so(tmp_path):
     assert result.stdout.splitlines()[0] == "Keras backend: jax"
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert results, "the demo wrote no results"
+
+
+def test_generate_on_jax_prints_what_tensorflow_prints(tmp_path):
+    # A model saved on TensorFlow (this process), decoded on JAX in a process of its own
+    # (compiled there with jax.jit), greedy and streamed, and sampled with a seed: each
+    # prints the lines `keras-seq generate` prints on TensorFlow.
+    import keras
+
+    from keras_seq.models import GPTCausalLM
+
+    keras.utils.set_random_seed(0)
+    GPTCausalLM.from_preset("gpt_tiny", vocabulary_size=60).save(tmp_path / "gpt.keras")
+    common = [str(tmp_path / "gpt.keras"), "--prompt", "1 2 3", "--prompt", "4 5"]
+    common += ["--max-new-tokens", "6"]
+    for options in ([], ["--stream"], ["--strategy", "beam", "--num-beams", "3"]):
+        on_jax = run_on_jax("generate", *common, *options)
+        assert on_jax.returncode == 0, on_jax.stderr[-3000:]
+        env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=str(ROOT))
+        on_tensorflow = subprocess.run(
+            [sys.executable, "-m", "keras_seq", "generate", *common, *options],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+        )
+        assert on_tensorflow.returncode == 0, on_tensorflow.stderr[-3000:]
+        assert on_jax.stdout.splitlines()[-2:] == on_tensorflow.stdout.splitlines()[-2:]
+        assert len(on_jax.stdout.splitlines()[-1].split()) == 2 + 6
