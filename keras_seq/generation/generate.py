@@ -339,7 +339,7 @@ def generate(
             `R > 1` is an error. Defaults to `1`.
         jit_compile: bool or `None`. Compile the loop with XLA. On TensorFlow `False` runs
             it as a plain graph; on JAX `False` runs it uncompiled (op by op, ~0.5 s for 32
-            tokens of a tiny GPT against ~2 ms compiled); PyTorch has no compiled loop
+            tokens of a tiny GPT against ~3 ms compiled); PyTorch has no compiled loop
             (`True` is an error there). `None` means `True` unless the model runs eagerly:
             XLA made generation about 2x faster on CPU (benchmarks/bench_generation.py), the
             first call of a shape pays the compilation.
