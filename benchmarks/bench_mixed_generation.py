@@ -15,12 +15,16 @@
      `max_new_tokens=128`, `min_new_tokens=128`), where torch and transformers are installed.
    The first 128 new tokens of every row are checked equal across the libraries before
    timing. Throughput counts the 8 x 128 requested tokens.
-2. **Streaming overhead**: keras_seq greedy, batch 1, 16-token prompt, 128 new tokens, XLA,
-   `generate(..., streamer=callback)` (a no-op callback; the loop runs in Python around the
-   compiled step) against the same call without a streamer (one compiled loop); and with
-   `stream_interval=8` (eight steps per compiled call, tokens handed over in order after
-   each call); and against transformers' `generate(..., streamer=...)` (a no-op streamer
-   object), where torch is installed. With `--gpt2-small`, the streaming rows alone at
+2. **Streaming overhead**: keras_seq greedy, batch 1, 16-token prompt, 128 new tokens, with
+   `generate`'s default compilation (XLA; a plain graph for a model of 30 million weights or
+   more on a CPU-only machine, see `keras_seq.generation.compiling.default_jit_compile`; the
+   row names say which): `generate(..., streamer=callback)` (a no-op callback; the loop runs
+   in Python around the compiled step) against the same call without a streamer (one
+   compiled loop); with `stream_interval=8` (eight steps per compiled call, tokens handed
+   over in order after each call); against transformers' `generate(..., streamer=...)` (a
+   no-op streamer object) and the plain call against transformers' plain `generate`, where
+   torch is installed. A last row times the other compilation (`jit_compile` set) against
+   the default. With `--gpt2-small`, the streaming rows alone at
    GPT-2 small's size (12 layers, hidden 768, 12 heads, feed-forward 3072; random weights),
    where each step's compute, not the per-call cost, dominates.
 
@@ -36,6 +40,7 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.bench_text import torch_available
 from benchmarks.bench_text import write_gpt2_checkpoint
+from keras_seq.generation.compiling import default_jit_compile
 
 TITLE = "Mixed-length prompts and streaming vs keras_hub GPT2CausalLM and transformers"
 FULL_SIZES = {
@@ -192,7 +197,11 @@ def streaming_variants(ours, model, sizes, rng):
             np.stack(streamed, axis=1), plain_tokens[:, prompt.shape[1] :]
         ):
             raise RuntimeError(f"Streamed tokens (stream_interval={interval}) differ.")
-    plain_name = "keras_seq GPTCausalLM greedy b1 XLA (one compiled loop)"
+    # What `jit_compile=None` chose for one sequence: XLA, or a plain graph for a large model
+    # on a CPU-only machine (keras_seq.generation.compiling.default_jit_compile).
+    mode = "XLA" if default_jit_compile([ours], 1) else "graph"
+    settings["default decoding, batch 1"] = mode
+    plain_name = f"keras_seq GPTCausalLM greedy b1 {mode} (one compiled loop)"
     if model is not None:
         import torch
 
@@ -220,11 +229,31 @@ def streaming_variants(ours, model, sizes, rng):
         hf_new = hf_stream()[0, prompt.shape[1] :]
         if hf_new.tolist() != plain_tokens[0, prompt.shape[1] :][: len(hf_new)].tolist():
             raise RuntimeError("transformers' streamed tokens differ from keras_seq's.")
+
+        def hf_plain():
+            with torch.no_grad():
+                return model.generate(
+                    torch_prompt,
+                    attention_mask=torch.ones_like(torch_prompt),
+                    max_new_tokens=new_tokens,
+                    do_sample=False,
+                    pad_token_id=0,
+                ).numpy()
+
+        hf_plain_name = "transformers GPT2LMHeadModel b1 greedy CPU"
         hf_stream_name = "transformers GPT2LMHeadModel b1 greedy CPU streamer"
         variants += [
+            harness.Variant(hf_plain_name, hf_plain, items=new_tokens, item_unit="tok"),
+            harness.Variant(
+                f"keras_seq GPTCausalLM greedy b1 {mode} (peer: HF)",
+                lambda: ours.generate(prompt, new_tokens),
+                peer=hf_plain_name,
+                items=new_tokens,
+                item_unit="tok",
+            ),
             harness.Variant(hf_stream_name, hf_stream, items=new_tokens, item_unit="tok"),
             harness.Variant(
-                "keras_seq GPTCausalLM greedy b1 XLA streamer (peer: HF streamer)",
+                f"keras_seq GPTCausalLM greedy b1 {mode} streamer (peer: HF streamer)",
                 lambda: ours.generate(prompt, new_tokens, streamer=lambda tokens: None),
                 peer=hf_stream_name,
                 items=new_tokens,
@@ -239,14 +268,14 @@ def streaming_variants(ours, model, sizes, rng):
             item_unit="tok",
         ),
         harness.Variant(
-            "keras_seq GPTCausalLM greedy b1 XLA streamer",
+            f"keras_seq GPTCausalLM greedy b1 {mode} streamer",
             lambda: ours.generate(prompt, new_tokens, streamer=lambda tokens: None),
             peer=plain_name,
             items=new_tokens,
             item_unit="tok",
         ),
         harness.Variant(
-            "keras_seq GPTCausalLM greedy b1 XLA streamer stream_interval=8",
+            f"keras_seq GPTCausalLM greedy b1 {mode} streamer stream_interval=8",
             lambda: ours.generate(
                 prompt, new_tokens, streamer=lambda tokens: None, stream_interval=8
             ),
@@ -255,6 +284,16 @@ def streaming_variants(ours, model, sizes, rng):
             item_unit="tok",
         ),
     ]
+    other = "graph" if mode == "XLA" else "XLA"
+    variants.append(
+        harness.Variant(
+            f"keras_seq GPTCausalLM greedy b1 {other} (jit_compile={other == 'XLA'})",
+            lambda: ours.generate(prompt, new_tokens, jit_compile=other == "XLA"),
+            peer=plain_name,
+            items=new_tokens,
+            item_unit="tok",
+        )
+    )
     settings.update(
         {
             "checkpoint": "HF GPT-2 with random weights (bench_text.write_gpt2_checkpoint)",

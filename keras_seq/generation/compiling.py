@@ -20,6 +20,10 @@ about 3 ms on JAX and 4 ms on TensorFlow compiled; 0.5 to 0.8 s on JAX op by op.
 import keras
 from keras import ops
 
+# Weights from which a plain graph decodes one sequence faster than XLA on a CPU-only
+# TensorFlow machine (see `default_jit_compile`).
+XLA_CPU_ONE_ROW_WEIGHTS = 30_000_000
+
 
 def compiles(models, jit_compile):
     """Whether decoding is compiled, after checking `jit_compile` against the backend.
@@ -41,6 +45,39 @@ def compiles(models, jit_compile):
     if backend == "jax":
         return compilable and jit_compile is not False  # JAX compiles with XLA or not at all
     return compilable  # TensorFlow: a graph, with XLA when `jit_compile`
+
+
+def default_jit_compile(models, rows):
+    """What `jit_compile=None` means for a decoding loop of `rows` sequences at a time.
+
+    XLA, except on TensorFlow on a machine without a GPU when one sequence is decoded
+    (`rows == 1`: batch 1, one beam, one returned sequence) by models of
+    `XLA_CPU_ONE_ROW_WEIGHTS` weights or more: there a plain graph is faster, because each
+    step's products are then one-row products (matrix times vector), which XLA:CPU computes
+    more slowly than TensorFlow's oneDNN kernels (a 3072 x 3072 one-row product in a loop:
+    about 17 GB/s of weights read against 22 GB/s). Greedy decoding time per token, XLA over
+    graph, GPT models on 2 CPU cores (TensorFlow 2.21): 0.49 at 4.5 million weights, 0.91 at
+    13 million, 0.97 at 23 million, 1.06 at 35 million, 1.32 at 81 million, 1.29-1.34 at GPT-2
+    small's 124 million; with 8 rows XLA stays faster (0.74-0.75 at 35 and 124 million), as it
+    does with small models, whose steps are dominated by per-operation costs that XLA fuses
+    away. GPUs were not measured: XLA there. On JAX decoding is compiled with XLA or not at all.
+    """
+    if keras.backend.backend() != "tensorflow" or rows != 1:
+        return True
+    _, model_variables = _variables(models, [])
+    weights = sum(_size(variable.shape) for variable in model_variables)
+    if weights < XLA_CPU_ONE_ROW_WEIGHTS:
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _size(shape):
+    size = 1
+    for dimension in shape:
+        size *= int(dimension)
+    return size
 
 
 def compile_decoding(function, models, samplers, jit_compile):

@@ -14,6 +14,7 @@ from keras_seq.decoding_options import STRATEGY_OPTIONS
 from keras_seq.generation.beam_search import beam_search
 from keras_seq.generation.compiling import compile_decoding
 from keras_seq.generation.compiling import compiles
+from keras_seq.generation.compiling import default_jit_compile
 from keras_seq.generation.compiling import seeded_while_loop
 from keras_seq.generation.logits_processing import checked_stop_ids
 from keras_seq.generation.logits_processing import make_logits_processor
@@ -340,9 +341,13 @@ def generate(
         jit_compile: bool or `None`. Compile the loop with XLA. On TensorFlow `False` runs
             it as a plain graph; on JAX `False` runs it uncompiled (op by op, ~0.5 s for 32
             tokens of a tiny GPT against ~3 ms compiled); PyTorch has no compiled loop
-            (`True` is an error there). `None` means `True` unless the model runs eagerly:
-            XLA made generation about 2x faster on CPU (benchmarks/bench_generation.py), the
-            first call of a shape pays the compilation.
+            (`True` is an error there). `None` means `True` unless the model runs eagerly,
+            with one exception: on TensorFlow without a GPU, one sequence at a time (batch 1,
+            one beam, one returned sequence) of a model of 30 million weights or more
+            decodes as a plain graph, which measured faster there (1.3x at GPT-2 small's size
+            on 2 cores; XLA:CPU's one-row products are slow), while XLA made smaller models
+            about 2x faster (benchmarks/bench_generation.py). The first call of a shape pays
+            the compilation.
 
     Returns:
         int32 token ids `(batch_size * num_return_sequences, prefix_length +
@@ -433,8 +438,14 @@ def generate(
     if jit_compile is not None:
         validate_bool("jit_compile", jit_compile)
     compiled = compiles([model], jit_compile)
+    inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
     if jit_compile is None:
-        jit_compile = compiled
+        # Sequences decoded at a time (malformed inputs are the model's `prefill` to report).
+        leaves = keras.tree.flatten(inputs)
+        shape = tuple(ops.shape(leaves[0])) if leaves else ()
+        rows = int(shape[0]) if shape and shape[0] is not None else 1
+        rows *= options["num_beams"] if strategy == "beam" else num_return_sequences
+        jit_compile = compiled and default_jit_compile([model], rows)
 
     key = (
         strategy,
@@ -507,7 +518,6 @@ def generate(
     if seed is not None:
         fresh = keras.random.SeedGenerator(seed)
         sampler.seed_generator.state.assign(fresh.state.value)
-    inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
     if num_return_sequences > 1 and strategy != "beam":
         # Independent draws: each input repeated, its copies next to each other.
         inputs = keras.tree.map_structure(
