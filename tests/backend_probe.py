@@ -6,12 +6,17 @@ process started with `KERAS_BACKEND` set:
     KERAS_BACKEND=jax python -m tests.backend_probe checks
     KERAS_BACKEND=jax python -m tests.backend_probe load DIRECTORY
 
+    KERAS_BACKEND=jax python -m tests.backend_probe generate DIRECTORY
+
 `checks` runs `CHECKS` and prints, after `RESULTS_PREFIX`, one JSON object `{check name: "ok"
 or the error}`. `load` reloads every `<family>.keras` file of DIRECTORY (written on TensorFlow
 with its inputs and outputs, `<family>.npz`) and prints likewise `{family: the largest
 absolute difference of its outputs, or the error}`. Each check compares with an independent
 reference: Keras' own layer given the same weights, a fresh metric, the plain attention path,
-the cell stepped in a Python loop.
+the cell stepped in a Python loop. `generate` reloads the generative families of DIRECTORY
+(`<family>.keras` and `<family>.generated.npz`, what `generation_outputs` gave on TensorFlow)
+and prints `{family: {output: "equal" or the number of differing tokens, or the largest
+absolute difference of scores and attention maps}}`.
 """
 
 import json
@@ -290,8 +295,65 @@ def load_families(directory):
     return results
 
 
+# The families whose decoding `generation_outputs` runs.
+GENERATIVE_FAMILIES = (
+    "image_captioner_rnn",
+    "image_captioner_transformer",
+    "seq2seq_bahdanau",
+    "transformer_seq2seq",
+)
+
+
+def generation_outputs(model, case, family):
+    """{name: array}: beam search (3 beams) and greedy decoding of 6 tokens with their scores,
+    and for captioners the attention map of every generated token."""
+    outputs = {}
+    if family.startswith("image_captioner"):
+        images = case.x["images"]
+        tokens, scores, attention = model.generate_with_attention(
+            images, 6, strategy="beam", num_beams=3, return_scores=True
+        )
+        outputs.update(beam_tokens=tokens, beam_scores=scores, beam_attention=attention)
+        tokens, attention = model.generate_with_attention(images, 6)
+        outputs.update(greedy_tokens=tokens, greedy_attention=attention)
+    else:
+        source = case.x["source"]
+        tokens, scores = model.generate(source, 6, strategy="beam", num_beams=3, return_scores=True)
+        outputs.update(beam_tokens=tokens, beam_scores=scores)
+        tokens, scores = model.generate(source, 6, return_scores=True)
+        outputs.update(greedy_tokens=tokens, greedy_scores=scores)
+    return {name: ops.convert_to_numpy(value) for name, value in outputs.items()}
+
+
+def compare_generations(directory):
+    """{family: {output: comparison}} for each family saved with its generations."""
+    from tests.model_families import make_case
+
+    results = {}
+    for family in GENERATIVE_FAMILIES:
+        try:
+            model = keras.saving.load_model(os.path.join(directory, f"{family}.keras"))
+            expected = np.load(os.path.join(directory, f"{family}.generated.npz"))
+            actual = generation_outputs(model, make_case(family), family)
+            report = {}
+            for name in expected.files:
+                a, b = actual[name], expected[name]
+                if a.shape != b.shape:
+                    report[name] = f"shape {a.shape} against {b.shape}"
+                elif name.endswith("tokens"):
+                    report[name] = "equal" if np.array_equal(a, b) else int(np.sum(a != b))
+                else:
+                    report[name] = float(np.max(np.abs(a - b)))
+            results[family] = report
+        except Exception as exception:
+            results[family] = _error(exception)
+    return results
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "checks":
         print(RESULTS_PREFIX + json.dumps(run_checks()))
+    elif sys.argv[1] == "generate":
+        print(RESULTS_PREFIX + json.dumps(compare_generations(sys.argv[2])))
     else:
         print(RESULTS_PREFIX + json.dumps(load_families(sys.argv[2])))

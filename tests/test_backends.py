@@ -20,7 +20,9 @@ import pytest
 
 from keras_seq.subpackages import SUBPACKAGES
 from tests.backend_probe import CHECKS
+from tests.backend_probe import GENERATIVE_FAMILIES
 from tests.backend_probe import RESULTS_PREFIX
+from tests.backend_probe import generation_outputs
 from tests.model_families import FAMILIES
 from tests.model_families import make_case
 
@@ -185,4 +187,31 @@ def test_keras_files_saved_on_tensorflow_reload_on_backend(backend, tmp_path):
         for family, difference in differences.items()
         if not (isinstance(difference, float) and difference <= 1e-5)
     }
+    assert failures == {}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generation_of_files_saved_on_tensorflow_equals_on_backend(backend, tmp_path):
+    # Beam search and greedy decoding (tokens and scores) of the encoder-decoders, and the
+    # captioners' attention maps, computed again from the same .keras files on `backend`.
+    for family in GENERATIVE_FAMILIES:
+        save_family(family, tmp_path)
+        case = make_case(family)
+        model = keras.saving.load_model(tmp_path / f"{family}.keras")
+        np.savez(tmp_path / f"{family}.generated.npz", **generation_outputs(model, case, family))
+    comparisons = run_on(backend, "generate", str(tmp_path))
+    assert sorted(comparisons) == sorted(GENERATIVE_FAMILIES)
+    failures = {}
+    for family, report in comparisons.items():
+        if not isinstance(report, dict):
+            failures[family] = report
+            continue
+        for name, comparison in report.items():
+            ok = (
+                comparison == "equal"
+                if name.endswith("tokens")
+                else (isinstance(comparison, float) and comparison <= 1e-5)
+            )
+            if not ok:
+                failures[f"{family} {name}"] = comparison
     assert failures == {}
