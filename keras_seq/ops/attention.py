@@ -16,9 +16,13 @@ Speed, from benchmarks/bench_attention.py (CPU, TensorFlow graph mode, a MultiHe
 train step, width 256, 4 heads, batch 4, chunks 256 x 1024; a busy shared 2-core machine, so
 medians of interleaved runs, which vary from run to run): 1.3x to 1.4x the plain path's time
 at N=1024, 0.84x to 1.07x at N=2048 (four runs; the previous version, which rematerialized
-each query chunk with `keras.remat`: 2.3x to 2.7x), 0.80x and 1.14x at N=4096 (two runs).
-The backward pass recomputes the query-key product (7 block matmuls where the plain path
-does 6), which the plain path pays back in memory traffic on its `(B, N, T, S)` tensors.
+each query chunk with `keras.remat`: 2.3x to 2.7x), 0.80x and 1.14x at N=4096 (two runs);
+at batch 1, 1.39x at N=4096 and 1.30x to 1.35x at N=8192 (two runs; other chunk sizes were
+no faster there). The backward pass recomputes the query-key product (7 block matmuls where
+the plain path does 6), which the plain path's memory traffic on its `(B, N, T, S)` tensors
+did not pay back at any length measured on this CPU (up to 8192; the plain path's memory at
+16384, ~13 GiB at batch 1, was not tried): the memory-efficient path buys linear memory,
+not speed, on CPU.
 With `is_causal` the blocks above the diagonal are skipped: 0.50x at N=2048 (one run).
 """
 

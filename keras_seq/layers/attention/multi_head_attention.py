@@ -96,8 +96,8 @@ class MultiHeadAttention(keras.layers.Layer):
       has no flash attention, so this runs FlashAttention-2's algorithm in `keras.ops`
       (query chunks with an online softmax over key chunks; a custom gradient that
       recomputes each block once): training memory grows linearly with the sequence length
-      instead of quadratically, at about the plain path's speed (see
-      `keras_seq.ops.attention`).
+      instead of quadratically, at 0.84x to 1.4x the plain path's train-step time on CPU
+      (N=2048 to 8192; see `keras_seq.ops.attention`).
 
     Args:
         num_heads: int. Number of attention heads.
@@ -112,13 +112,17 @@ class MultiHeadAttention(keras.layers.Layer):
             `None`: `memory_efficient_length` decides.
         key_chunk_size: int. Key chunk of the memory-efficient path. Defaults to `1024`
             (with query chunks of 256: 0.84x to 1.07x the plain path's train step time at
-            N=2048, batch 4, in benchmarks/bench_attention.py; 0.80x to 1.14x at N=4096).
+            N=2048, batch 4, in benchmarks/bench_attention.py; 0.80x to 1.14x at N=4096;
+            at batch 1, 1.3x to 1.4x at N=4096 and 8192, where 512x2048, 1024x1024 and
+            128x4096 chunks measured no faster).
         memory_efficient_length: int or `None`. With `query_chunk_size=None`, a call whose
             `(query_length, key_length)` attention matrix has at least
             `memory_efficient_length ** 2` entries takes the memory-efficient path, with
             query chunks of 256, when both lengths are static, no attention scores are
             asked for, and no dropout applies (`dropout=0` or not training). `None` never
-            switches. Defaults to `4096`.
+            switches. Defaults to `4096`. The switch buys memory, not speed: on CPU the
+            plain path was not slower at any length measured (up to 8192 at batch 1), so
+            raise it (or pass `None`) where the quadratic memory fits.
         kernel_initializer: initializer for the projection kernels. Defaults to
             `"glorot_uniform"`.
         bias_initializer: initializer for the projection biases. Defaults to `"zeros"`.
