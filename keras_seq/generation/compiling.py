@@ -23,27 +23,29 @@ model's layers outside them. `compile_decoding` adds it for `generate` and
 Measured on a tiny GPT (2 layers), 32 greedy tokens for 2 prompts after the first call, CPU:
 about 3 ms on JAX and 4 ms on TensorFlow compiled; 0.5 to 0.8 s on JAX op by op.
 
-PyTorch 2.13 on CPU (2 cores shared with other work, load 3.2 to 3.7; one torch thread;
+PyTorch 2.13 on CPU (2 cores shared with other work, load 2.1 to 3.1; one torch thread;
 a 16-token prompt, vocabulary 5000; medians of 3 calls after the first, one process):
 
 | GPT | batch x tokens | eager | step compiled | first compiled call |
 |---|---|---|---|---|
-| 2 layers, width 64 | 1 x 32 | 228 ms | 78 ms | 20 s |
-| | 8 x 128 | 1103 ms | 407 ms | 18 s |
-| 4 layers, width 256 | 1 x 32 | 468 ms | 146 ms | 41 s |
-| | 8 x 128 | 3431 ms | 1485 ms | 35 s |
+| 2 layers, width 64 | 1 x 32 | 272 ms | 60 ms | 13 s |
+| | 8 x 128 | 1239 ms | 275 ms | 13 s |
+| 4 layers, width 256 | 1 x 32 | 635 ms | 118 ms | 23 s |
+| | 8 x 128 | 4094 ms | 717 ms | 21 s |
 
-So 2x to 3.8x faster per call, but each new shape (batch size, cache length) compiles for
-15 to 40 s: it pays off after some 20 to 150 calls of one shape, and `jit_compile=None`
-stays eager on PyTorch. Measured and not taken: `dynamic=False` (slower on the small GPT,
-82 against 78 ms at 1 x 32; faster on the larger one at 8 x 128, 1122 against 1485 ms; and
-a compilation for every new shape, where PyTorch's default compiles the sizes as symbols
-from the second shape on); `mode="reduce-overhead"` (CUDA graphs: nothing on CPU, 90
-against 78 ms); compiling with gradients on (120 against 78 ms, 31 to 44 s to compile);
-`torch.compile` of the whole decoding function (its first call, 32 tokens, had not
-finished after about 4 minutes). With torch's default two threads on the busy two cores,
-eager decoding was 9x slower (2.1 s at 1 x 32) and the compiled step no faster (2.0 s):
-thread contention, not Python, then dominates.
+So 4.5x to 5.7x faster per call, but each new shape (batch size, cache length) compiles for
+13 to 25 s: it pays off after some 6 to 60 calls of one shape, and `jit_compile=None` stays
+eager on PyTorch. The step is one graph: `PositionEmbedding` gathers its rows on PyTorch,
+as a slice at a tensor offset broke it into about 10 graphs (1.2x to 2x slower, 15 to 40 s
+to compile). Measured and not taken (with those graph breaks): `dynamic=False` (slower on
+the small GPT, 82 against 78 ms at 1 x 32; faster on the larger one at 8 x 128, 1122 against
+1485 ms; and a compilation for every new shape, where PyTorch's default compiles the sizes
+as symbols from the second shape on); `mode="reduce-overhead"` (CUDA graphs: nothing on
+CPU, 90 against 78 ms); compiling with gradients on (120 against 78 ms, 31 to 44 s to
+compile); `torch.compile` of the whole decoding function (its first call, 32 tokens, had
+not finished after about 4 minutes). With torch's default two threads on the busy two
+cores, eager decoding was 9x slower (2.1 s at 1 x 32) and the compiled step no faster
+(2.0 s): thread contention, not Python, then dominates.
 """
 
 import keras

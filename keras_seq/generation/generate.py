@@ -344,8 +344,8 @@ def generate(
         jit_compile: bool or `None`. Compile the loop with XLA. On TensorFlow `False` runs
             it as a plain graph; on JAX `False` runs it uncompiled (op by op, ~0.5 s for 32
             tokens of a tiny GPT against ~3 ms compiled). On PyTorch `True` compiles the
-            model's step with `torch.compile` (the loop stays Python): 2x to 3.8x faster
-            on CPU, but 15 to 40 s of compiling per input shape, so `None` and `False` run
+            model's step with `torch.compile` (the loop stays Python): 4.5x to 5.7x faster
+            on CPU, but 13 to 25 s of compiling per input shape, so `None` and `False` run
             eagerly there (`keras_seq.generation.compiling` has the measurements). `None`
             means `True` on TensorFlow and JAX unless the model runs eagerly: XLA made
             generation about 2x faster on CPU (benchmarks/bench_generation.py), the first

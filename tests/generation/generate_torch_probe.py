@@ -6,8 +6,8 @@ in a fresh process by tests/generation/test_generate_on_backends.py:
 DIRECTORY holds `gpt.keras` and `gpt.npz` (prompts and the token ids TensorFlow generated,
 saved by the test). Prints, after `RESULTS_PREFIX`, one JSON object `{check: "ok" or the
 error}`. References: TensorFlow's output for the same weights, the eager loop on this backend
-(`jit_compile=False`), the streamed tokens against the returned ones, and PyTorch's count of
-compiled graphs (no new graph for a shape seen before).
+(`jit_compile=False`), the streamed tokens against the returned ones, and PyTorch's counts of
+compiled graphs (no new graph for a shape seen before) and of graph breaks (none).
 """
 
 import json
@@ -79,6 +79,12 @@ def main(directory):
             f"{counters['stats']['unique_graphs'] - graphs} graphs compiled again for one shape"
         )
 
+    def the_step_compiles_without_graph_breaks():
+        # A graph break splits the step into graphs with Python between them (a tensor
+        # offset read as a number broke GPT's step into ~10, 1.5x slower).
+        model.generate(prompts, 6, jit_compile=True)
+        assert not counters["graph_break"], f"graph breaks: {list(counters['graph_break'])}"
+
     def no_gradients_kept():
         tokens, scores = model.generate(prompts, 4, return_scores=True, jit_compile=True)
         assert not scores.requires_grad, "decoding built an autograd graph"
@@ -112,6 +118,7 @@ def main(directory):
     check("default_is_eager", default_is_eager)
     check("seeds_advance_between_calls", seeds_advance_between_calls)
     check("compiled_once_per_shape", compiled_once_per_shape)
+    check("the_step_compiles_without_graph_breaks", the_step_compiles_without_graph_breaks)
     check("no_gradients_kept", no_gradients_kept)
     check("streams_the_returned_tokens", streams_the_returned_tokens)
     check("speculative_equals_greedy", speculative_equals_greedy)
