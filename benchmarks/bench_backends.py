@@ -7,8 +7,11 @@ Rows (CPU, float32, each backend's defaults, which is what a user gets):
 - `LSTM LM train step`: `RNNCausalLM` (LSTM, embedding 128, hidden 256, vocabulary 5000),
   batch 32 x 64 tokens, one `train_on_batch`.
 - `GPT greedy decoding`: the GPT above, a 16-token prompt, 64 new tokens, `generate` (compiled
-  where the backend compiles it: `tf.function` + XLA on TensorFlow, `jax.jit` on JAX; eager on
-  PyTorch).
+  where the backend compiles it by default: `tf.function` + XLA on TensorFlow, `jax.jit` on JAX;
+  eager on PyTorch).
+- `GPT greedy decoding, jit_compile=True`: the same with `jit_compile=True`: XLA on TensorFlow
+  and JAX, `torch.compile` of the model's step on PyTorch (whose first call, the compilation,
+  is the `first call s` column).
 - `MultiHeadAttention N=1024 train step`: keras_seq's layer (4 heads of 64, width 256), batch
   4, self-attention, one `train_on_batch` (mse).
 
@@ -117,6 +120,9 @@ def workloads(sizes):
         "GPT train step": lambda: gpt.train_on_batch(gpt_x, gpt_y),
         "LSTM LM train step": lambda: lstm.train_on_batch(lstm_tokens[:, :-1], lstm_tokens[:, 1:]),
         "GPT greedy decoding": lambda: gpt.generate(prompt, sizes["new_tokens"]),
+        "GPT greedy decoding, jit_compile=True": lambda: gpt.generate(
+            prompt, sizes["new_tokens"], jit_compile=True
+        ),
         f"MultiHeadAttention N={length} train step": lambda: attention.train_on_batch(
             attention_x, attention_x
         ),

@@ -107,3 +107,23 @@ def test_torch_module_registry_appears_in_module_init():
         module.child = torch.nn.Linear(1, 1)
     torch.nn.Module.__init__(module)
     assert "_modules" in module.__dict__
+
+
+def test_torch_dynamo_counts_compiled_graphs():
+    # tests/generation/generate_torch_probe.py: `torch._dynamo.utils.counters["stats"]
+    # ["unique_graphs"]` counts the graphs `torch.compile` compiled, so that a second call of
+    # the same shape can be shown to compile nothing (PyTorch has no public trace count)...
+    torch = pytest.importorskip("torch")
+    from torch._dynamo.utils import counters
+
+    compiled = torch.compile(lambda x: x * 2 + 1, backend="eager")
+    graphs = counters["stats"]["unique_graphs"]
+    compiled(torch.ones(3))
+    assert counters["stats"]["unique_graphs"] == graphs + 1
+    compiled(torch.ones(3))
+    assert counters["stats"]["unique_graphs"] == graphs + 1
+
+    # ... and `counters["graph_break"]` the graph breaks (the probe asserts there are none).
+    breaks = sum(counters["graph_break"].values())
+    torch.compile(lambda x: x * x.sum().item(), backend="eager")(torch.ones(3))
+    assert sum(counters["graph_break"].values()) > breaks

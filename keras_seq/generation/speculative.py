@@ -7,6 +7,7 @@ round, V vocabulary.
 from keras import ops
 
 from keras_seq.generation.compiling import compile_decoding
+from keras_seq.generation.compiling import compile_step
 from keras_seq.generation.compiling import compiles
 from keras_seq.generation.logits_processing import checked_stop_ids
 from keras_seq.generation.logits_processing import is_one_of
@@ -46,9 +47,13 @@ def _greedy(logits):
     return ops.cast(ops.argmax(probabilities, axis=-1), "int32")
 
 
-def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id):
+def _decoder(
+    model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id, compiled=False
+):
     """A function `prompt (B, P) -> (token_ids (B, P + N), accepted, proposed, rounds)`."""
     new, draft = max_new_tokens, num_draft_tokens
+    target_step = compile_step(model, "call_with_cache_tokens", compiled)
+    draft_step = compile_step(draft_model, "call_with_cache_tokens", compiled)
 
     def is_stop(tokens):
         if not stops:
@@ -97,9 +102,7 @@ def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_to
             # The last two committed tokens (the one before the last may be in the draft's
             # cache already: writing it again is harmless), then K - 1 single tokens.
             last_two = ops.slice(tokens, (0, length - 2), (batch_size, 2))  # (B, 2)
-            draft_logits, draft_cache = draft_model.call_with_cache_tokens(
-                last_two, draft_cache, length - 2
-            )
+            draft_logits, draft_cache = draft_step(last_two, draft_cache, length - 2)
             proposal = _greedy(draft_logits[:, -1, :])  # (B,)
             proposals = ops.concatenate(
                 [proposal[:, None], ops.zeros((batch_size, draft - 1), "int32")], axis=1
@@ -108,9 +111,7 @@ def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_to
             def step(j, carry):
                 proposals, draft_cache = carry
                 previous = ops.slice(proposals, (0, j - 1), (batch_size, 1))  # (B, 1)
-                draft_logits, draft_cache = draft_model.call_with_cache_tokens(
-                    previous, draft_cache, length + j - 1
-                )
+                draft_logits, draft_cache = draft_step(previous, draft_cache, length + j - 1)
                 proposal = _greedy(draft_logits[:, 0, :])  # (B,)
                 proposals = ops.slice_update(proposals, (0, j), proposal[:, None])
                 return proposals, draft_cache
@@ -125,7 +126,7 @@ def _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_to
         def body(length, tokens, finished, cache, draft_cache, accepted, rounds):
             proposals, draft_cache = propose(length, tokens, draft_cache)  # (B, K)
             last = ops.slice(tokens, (0, length - 1), (batch_size, 1))  # (B, 1)
-            logits, cache = model.call_with_cache_tokens(
+            logits, cache = target_step(
                 ops.concatenate([last, proposals], axis=1), cache, length - 1
             )  # (B, K + 1, V)
             chosen = _greedy(logits)  # (B, K + 1): the target's token after each one
@@ -221,7 +222,9 @@ def speculative_generate(
         pad_token_id: int. Filler after the stop token. Defaults to `0`.
         return_acceptance: bool. Also return the acceptance statistics. Defaults to `False`.
         jit_compile: bool or `None`. Compile the loop with XLA, as in `generate` (TensorFlow
-            and JAX). `None` means `True` unless a model runs eagerly.
+            and JAX; `None` means `True` unless a model runs eagerly). On PyTorch `True`
+            compiles each model's `call_with_cache_tokens` with `torch.compile`, as
+            `generate` compiles the step; `None` runs eagerly there.
         stop_token_ids: optional list of ints: several stop tokens (with `stop_token_id`,
             all of them stop).
 
@@ -301,7 +304,9 @@ def speculative_generate(
         # Past Keras' attribute tracking, as `generate` keeps its functions.
         object.__setattr__(model, "_keras_seq_speculative_functions", functions)
     if key not in functions:
-        decode = _decoder(model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id)
+        decode = _decoder(
+            model, draft_model, max_new_tokens, num_draft_tokens, stops, pad_token_id, compiled
+        )
         if compiled:
             decode = compile_decoding(decode, [model, draft_model], [], jit_compile)
         functions[key] = decode

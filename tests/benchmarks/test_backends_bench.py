@@ -24,10 +24,10 @@ def test_table_gives_each_backend_its_ratio_to_the_fastest():
     assert [cell[5] for cell in cells] == ["", "yes", "yes", ""]
 
 
-@pytest.mark.slow  # about 4-8 s: builds and compiles the four workloads
+@pytest.mark.slow  # about 4-8 s: builds and compiles the five workloads
 def test_every_workload_runs_on_this_backend():
     rows = bench_backends.workloads(bench_backends.QUICK_SIZES)
-    assert len(rows) == 4
+    assert len(rows) == 5
     for name, function in rows.items():
         output = function()
         if name.endswith("train step"):

@@ -231,7 +231,8 @@ def test_xla_and_graph_decoding_agree(jit_compile):
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="counts tf.function traces (JAX: slow probe)"
+    keras.backend.backend() != "tensorflow",
+    reason="counts tf.function traces (JAX, PyTorch: slow probes)",
 )
 def test_compiled_once_per_shape_and_reused():
     model = ToyLanguageModel()
