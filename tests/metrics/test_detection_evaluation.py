@@ -11,6 +11,9 @@ from keras_seq.metrics import mean_average_precision
 from keras_seq.ops import box_cxcywh_to_xyxy
 from tests.model_families import make_case
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 DATA = {"image_size": 32, "max_objects": 3, "num_classes": 3, "seed": 4}
 
 

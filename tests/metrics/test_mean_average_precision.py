@@ -9,6 +9,9 @@ import pytest
 
 from keras_seq.metrics.mean_average_precision import mean_average_precision
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 COCO_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 COCO_AREAS = {"small": (0, 32**2), "medium": (32**2, 96**2), "large": (96**2, 1e5**2)}
 ALL_AREAS = (0, 1e5**2)

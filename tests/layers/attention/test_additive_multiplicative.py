@@ -13,6 +13,9 @@ from keras_seq import testing
 from keras_seq.layers.attention.bahdanau_attention import BahdanauAttention
 from keras_seq.layers.attention.luong_attention import LuongAttention
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 rng = np.random.default_rng(7)
 B, T, S = 2, 3, 5
 QUERY3 = rng.normal(size=(B, T, 3)).astype("float32")  # query_dim 3

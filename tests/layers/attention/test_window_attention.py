@@ -12,6 +12,9 @@ from keras_seq import layers
 from keras_seq import ops
 from keras_seq import testing
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 RNG = np.random.default_rng(9)
 
 

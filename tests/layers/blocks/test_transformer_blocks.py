@@ -10,6 +10,9 @@ import pytest
 from keras_seq import layers
 from keras_seq import testing
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 RNG = np.random.default_rng(2)
 TARGET = RNG.normal(size=(2, 6, 16)).astype("float32")
 SOURCE = RNG.normal(size=(2, 5, 16)).astype("float32")

@@ -6,6 +6,9 @@ import pytest
 from keras_seq import layers
 from keras_seq import testing
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 
 def test_returns_the_table_for_every_example():
     layer = layers.ObjectQueries(num_queries=4, hidden_dim=6)

@@ -8,6 +8,9 @@ import pytest
 from keras_seq import testing
 from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 RNG = np.random.default_rng(1)
 ENCODED = RNG.normal(size=(2, 6, 16)).astype("float32")
 POSITIONS = np.array([[1, 2, 0], [3, 5, 5]], "int32")

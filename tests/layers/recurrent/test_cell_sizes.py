@@ -8,6 +8,9 @@ from keras_seq import layers
 from keras_seq.layers.recurrent.cell_sizes import cell_output_size
 from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 
 class StatesOnlyCell(keras.layers.Layer):
     """A protocol cell without `output_size`: Keras outputs its first state."""

@@ -12,6 +12,9 @@ import pytest
 from keras_seq import layers
 from keras_seq import testing
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 rng = np.random.default_rng(11)
 X = rng.normal(size=(3, 6, 4)).astype("float32")
 MASK = np.ones((3, 6), bool)
@@ -186,7 +189,19 @@ def test_variational_dropout_uses_one_input_mask_per_sequence():
 
 HARNESS_CASES = [
     (layers.ElmanCell, {"units": 5}, 3),
-    (layers.ElmanCell, {"units": 5, "output_units": 2, "output_activation": "softmax"}, 5),
+    pytest.param(
+        layers.ElmanCell,
+        {"units": 5, "output_units": 2, "output_activation": "softmax"},
+        5,
+        # Keras' JAX `rnn` keeps a masked step's output from `states[0]` (its comment:
+        # "Assume the first state is the previous output"), which fails when the output is
+        # not the state: an upstream limitation, strict so that a fix upstream is noticed.
+        marks=pytest.mark.xfail(
+            keras.backend.backend() == "jax",
+            reason="keras' JAX rnn takes a masked step's output from states[0]",
+            strict=True,
+        ),
+    ),
     (
         layers.ElmanCell,
         {"units": 5, "use_bias": False, "dropout": 0.1, "recurrent_dropout": 0.2},
@@ -214,7 +229,10 @@ HARNESS_CASES = [
 @pytest.mark.parametrize(
     "cell_cls,init_kwargs,num_weights",
     HARNESS_CASES,
-    ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(HARNESS_CASES)],
+    ids=[
+        f"{(c.values if hasattr(c, 'values') else c)[0].__name__}-{i}"
+        for i, c in enumerate(HARNESS_CASES)
+    ],
 )
 def test_contract_return_sequences(cell_cls, init_kwargs, num_weights):
     output_dim = init_kwargs.get("output_units", init_kwargs["units"])

@@ -10,6 +10,9 @@ import pytest
 
 from keras_seq import layers
 
+# Backend-neutral: also run on JAX in CI (see conftest.py).
+pytestmark = pytest.mark.backends
+
 rng = np.random.default_rng(7)
 X = rng.normal(size=(4, 9, 6)).astype("float32")
 MASK = np.ones((4, 9), bool)
