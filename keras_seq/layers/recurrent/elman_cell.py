@@ -27,7 +27,10 @@ class ElmanCell(RecurrentCell):
         activation: str or callable. Nonlinearity of the recurrence. Defaults to `"tanh"`.
         use_bias: bool. Whether the recurrence has the bias b. Defaults to `True`.
         output_units: int or `None`. Size of the projected output y_t; `None` (the
-            default) emits h_t itself, as `SimpleRNNCell` does.
+            default) emits h_t itself, as `SimpleRNNCell` does. On JAX, Keras' `RNN` with a
+            mask carries a masked step's output over from the first state, which fails for
+            a projected output of another size (Keras 3.15): pass
+            `zero_output_for_mask=True` to `keras.layers.RNN` there.
         output_activation: str, callable or `None`. Activation of the projected output;
             `None` means linear. Only used with `output_units`. Defaults to `None`.
         kernel_initializer: initializer of W_xh and W_hy. Defaults to `"glorot_uniform"`.
