@@ -87,15 +87,17 @@ def default_jit_compile(models, rows):
 
     XLA, except on TensorFlow on a machine without a GPU when one sequence is decoded
     (`rows == 1`: batch 1, one beam, one returned sequence) by models of
-    `XLA_CPU_ONE_ROW_WEIGHTS` weights or more: there a plain graph is faster, because each
-    step's products are then one-row products (matrix times vector), which XLA:CPU computes
-    more slowly than TensorFlow's oneDNN kernels (a 3072 x 3072 one-row product in a loop:
-    about 17 GB/s of weights read against 22 GB/s). Greedy decoding time per token, XLA over
-    graph, GPT models on 2 CPU cores (TensorFlow 2.21): 0.49 at 4.5 million weights, 0.91 at
-    13 million, 0.97 at 23 million, 1.06 at 35 million, 1.32 at 81 million, 1.29-1.34 at GPT-2
-    small's 124 million; with 8 rows XLA stays faster (0.74-0.75 at 35 and 124 million), as it
+    `XLA_CPU_ONE_ROW_WEIGHTS` weights or more: there a plain graph measured faster. Greedy
+    decoding time per token, XLA over graph, GPT models on 2 CPU cores (TensorFlow 2.21): 0.49
+    at 4.5 million weights, 0.91 at 13 million, 0.97 at 23 million, 1.06 at 35 million, 1.32
+    at 81 million, 1.27-1.34 at GPT-2 small's 124 million (85 million with a 400-token
+    vocabulary: 1.26); with 8 rows XLA stays faster (0.74-0.75 at 35 and 124 million), as it
     does with small models, whose steps are dominated by per-operation costs that XLA fuses
-    away. GPUs were not measured: XLA there. On JAX decoding is compiled with XLA or not at all.
+    away. Why XLA's step is slower there is not pinned down: the extra ~8.5 ms per token at
+    GPT-2 small's size does not depend on the cache length (80 or 1040 positions), and the
+    step's 48 one-row products alone were not slower under XLA (17.9 against 20.6 ms per
+    token in a loop of their own), so it lies in how XLA:CPU compiles the rest of the step.
+    GPUs were not measured: XLA there. On JAX decoding is compiled with XLA or not at all.
     """
     if keras.backend.backend() != "tensorflow" or rows != 1:
         return True

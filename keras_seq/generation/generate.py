@@ -352,8 +352,8 @@ def generate(
             exception: on TensorFlow without a GPU, one sequence at a time (batch 1, one
             beam, one returned sequence) of a model of 30 million weights or more decodes as
             a plain graph, which measured faster there (1.3x at GPT-2 small's size on 2
-            cores; XLA:CPU's one-row products are slow), while XLA made smaller models about
-            2x faster (benchmarks/bench_generation.py). The first call of a shape pays the
+            cores), while XLA made smaller models about 2x faster
+            (benchmarks/bench_generation.py). The first call of a shape pays the
             compilation.
 
     Returns:
