@@ -3,7 +3,9 @@ imported, and a clean Keras state per test.
 
 The tests run on the backend in `KERAS_BACKEND`, TensorFlow when it is unset. On another
 backend (`KERAS_BACKEND=jax`) only the tests marked `backends` are collected: the others use
-TensorFlow itself (tf.data, tf.function, tf.distribute) or compare against it.
+TensorFlow itself (tf.data, tf.function, tf.distribute) or compare against it. A marker
+naming backends (`pytest.mark.backends("jax")`) limits a test to those (and TensorFlow):
+tests checked on JAX whose NumPy comparisons do not yet detach PyTorch tensors.
 """
 
 import os
@@ -24,11 +26,18 @@ if keras.backend.backend() != os.environ["KERAS_BACKEND"]:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Off TensorFlow, deselect the tests not marked `backends` (they need TensorFlow)."""
-    if keras.backend.backend() == "tensorflow":
+    """Off TensorFlow, deselect the tests not marked `backends` (they need TensorFlow), and
+    those whose marker names other backends."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         return
-    selected = [item for item in items if item.get_closest_marker("backends")]
-    deselected = [item for item in items if not item.get_closest_marker("backends")]
+
+    def runs_here(item):
+        marker = item.get_closest_marker("backends")
+        return marker is not None and (not marker.args or backend in marker.args)
+
+    selected = [item for item in items if runs_here(item)]
+    deselected = [item for item in items if not runs_here(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -11,8 +11,9 @@ from keras_seq.metrics import mean_average_precision
 from keras_seq.ops import box_cxcywh_to_xyxy
 from tests.model_families import make_case
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 DATA = {"image_size": 32, "max_objects": 3, "num_classes": 3, "seed": 4}
 

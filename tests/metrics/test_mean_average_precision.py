@@ -9,8 +9,9 @@ import pytest
 
 from keras_seq.metrics.mean_average_precision import mean_average_precision
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 COCO_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 COCO_AREAS = {"small": (0, 32**2), "medium": (32**2, 96**2), "large": (96**2, 1e5**2)}

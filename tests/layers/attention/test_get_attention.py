@@ -8,8 +8,9 @@ from keras_seq import layers
 from keras_seq.layers.attention import get_attention as get_attention_module
 from keras_seq.layers.recurrent import attention_cell as attention_cell_module
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 
 @pytest.mark.parametrize(

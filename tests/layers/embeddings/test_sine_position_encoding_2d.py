@@ -8,8 +8,9 @@ import pytest
 from keras_seq import layers
 from keras_seq import testing
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 RNG = np.random.default_rng(3)
 

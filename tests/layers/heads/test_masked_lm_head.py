@@ -8,8 +8,9 @@ import pytest
 from keras_seq import testing
 from keras_seq.layers.heads.masked_lm_head import MaskedLMHead
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 RNG = np.random.default_rng(1)
 ENCODED = RNG.normal(size=(2, 6, 16)).astype("float32")

