@@ -245,11 +245,7 @@ def main(argv=None):
             machine=harness.machine_info(),
             versions=harness.library_versions(),
             command=harness.command_line(),
-            load=(
-                f"{load_before:.2f} at start, {load_after:.2f} at end"
-                if load_before is not None
-                else ""
-            ),
+            load=harness.format_load(load_before, load_after),
         )
         harness.append_section(section, args.results_file)
         print(f"appended to {args.results_file}")

@@ -699,11 +699,7 @@ def main(argv=None):
             machine=harness.machine_info(),
             versions=harness.library_versions(("safetensors",) + harness.VERSION_PACKAGES),
             command=harness.command_line(),
-            load=(
-                f"{load_before:.2f} at start, {load_after:.2f} at end"
-                if load_before is not None
-                else ""
-            ),
+            load=harness.format_load(load_before, load_after),
         )
         harness.append_section(section, harness_args.results_file)
         log(f"appended to {harness_args.results_file}")

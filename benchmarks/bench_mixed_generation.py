@@ -214,7 +214,7 @@ def streaming_variants(ours, model, sizes, rng):
 
         torch_prompt = torch.from_numpy(prompt.astype("int64"))
 
-        def hf_stream():
+        def hf_generate(streamer=None):
             with torch.no_grad():
                 return model.generate(
                     torch_prompt,
@@ -222,28 +222,21 @@ def streaming_variants(ours, model, sizes, rng):
                     max_new_tokens=new_tokens,
                     do_sample=False,
                     pad_token_id=0,
-                    streamer=NoOpStreamer(),
+                    streamer=streamer,
                 ).numpy()
+
+        def hf_stream():
+            return hf_generate(streamer=NoOpStreamer())
 
         # Both stop at the checkpoint's end token, if it comes: compare what HF produced.
         hf_new = hf_stream()[0, prompt.shape[1] :]
         if hf_new.tolist() != plain_tokens[0, prompt.shape[1] :][: len(hf_new)].tolist():
             raise RuntimeError("transformers' streamed tokens differ from keras_seq's.")
 
-        def hf_plain():
-            with torch.no_grad():
-                return model.generate(
-                    torch_prompt,
-                    attention_mask=torch.ones_like(torch_prompt),
-                    max_new_tokens=new_tokens,
-                    do_sample=False,
-                    pad_token_id=0,
-                ).numpy()
-
         hf_plain_name = "transformers GPT2LMHeadModel b1 greedy CPU"
         hf_stream_name = "transformers GPT2LMHeadModel b1 greedy CPU streamer"
         variants += [
-            harness.Variant(hf_plain_name, hf_plain, items=new_tokens, item_unit="tok"),
+            harness.Variant(hf_plain_name, hf_generate, items=new_tokens, item_unit="tok"),
             harness.Variant(
                 f"keras_seq GPTCausalLM greedy b1 {mode} (peer: HF)",
                 lambda: ours.generate(prompt, new_tokens),

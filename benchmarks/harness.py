@@ -397,6 +397,13 @@ def load_average():
         return None
 
 
+def format_load(load_before, load_after):
+    """The load line's text for `format_section`: empty where the load is unknown."""
+    if load_before is None:
+        return ""
+    return f"{load_before:.2f} at start, {load_after:.2f} at end"
+
+
 def format_section(
     title, table, summary="", settings=None, machine="", versions="", command="", load="", when=None
 ):
@@ -521,11 +528,7 @@ def main(
             machine=machine if machine is not None else machine_info(),
             versions=library_versions(),
             command=command_line(),
-            load=(
-                f"{load_before:.2f} at start, {load_after:.2f} at end"
-                if load_before is not None
-                else ""
-            ),
+            load=format_load(load_before, load_after),
         )
         append_section(section, args.results_file)
         log(f"appended to {args.results_file}")
