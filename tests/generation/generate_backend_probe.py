@@ -21,18 +21,29 @@ import keras_seq
 RESULTS_PREFIX = "RESULTS "
 
 
-def main(directory):
+def load(directory):
+    """`(model, data, prompts)`: the GPT the test saved in `directory`, its `gpt.npz` (the
+    prompts and TensorFlow's greedy and beam tokens), and the prompts."""
     model = keras.saving.load_model(f"{directory}/gpt.keras")
     data = np.load(f"{directory}/gpt.npz")
-    prompts = data["prompts"]
-    results = {}
+    return model, data, data["prompts"]
 
-    def check(name, function):
+
+def run_checks(checks):
+    """Run `(name, function)` pairs in order and print, after `RESULTS_PREFIX`, `{name: "ok"
+    or the traceback}`."""
+    results = {}
+    for name, function in checks:
         try:
             function()
             results[name] = "ok"
         except Exception:  # reported to the test, which fails on anything but "ok"
             results[name] = traceback.format_exc()[-2000:]
+    print(RESULTS_PREFIX + json.dumps(results))
+
+
+def main(directory):
+    model, data, prompts = load(directory)
 
     def same_as_tensorflow():
         for strategy in ("greedy", "beam"):
@@ -87,14 +98,17 @@ def main(directory):
         tokens = keras_seq.generation.speculative_generate(model, model, prompts, 8)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(tokens), greedy)
 
-    check("same_as_tensorflow", same_as_tensorflow)
-    check("compiled_equals_uncompiled", compiled_equals_uncompiled)
-    check("seeds_advance_between_calls", seeds_advance_between_calls)
-    check("traced_once_per_shape", traced_once_per_shape)
-    check("streams_the_returned_tokens", streams_the_returned_tokens)
-    check("speculative_equals_greedy", speculative_equals_greedy)
-    check("new_weights_are_used", new_weights_are_used)  # last: it changes the weights
-    print(RESULTS_PREFIX + json.dumps(results))
+    run_checks(
+        [
+            ("same_as_tensorflow", same_as_tensorflow),
+            ("compiled_equals_uncompiled", compiled_equals_uncompiled),
+            ("seeds_advance_between_calls", seeds_advance_between_calls),
+            ("traced_once_per_shape", traced_once_per_shape),
+            ("streams_the_returned_tokens", streams_the_returned_tokens),
+            ("speculative_equals_greedy", speculative_equals_greedy),
+            ("new_weights_are_used", new_weights_are_used),  # last: it changes the weights
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ error}`. References: TensorFlow's output for the same weights, the eager loop on
 compiled graphs (no new graph for a shape seen before) and of graph breaks (none).
 """
 
-import json
 import sys
-import traceback
 
 import keras
 import numpy as np
@@ -21,24 +19,15 @@ from torch._dynamo.utils import counters  # guarded in tests/test_private_keras_
 
 import keras_seq
 from keras_seq.generation.generate import generate
-from tests.generation.generate_backend_probe import RESULTS_PREFIX
+from tests.generation.generate_backend_probe import load
+from tests.generation.generate_backend_probe import run_checks
 
 
 def main(directory):
-    model = keras.saving.load_model(f"{directory}/gpt.keras")
-    data = np.load(f"{directory}/gpt.npz")
-    prompts = data["prompts"]
-    results = {}
+    model, data, prompts = load(directory)
 
     def numpy(tokens):
         return keras.ops.convert_to_numpy(tokens)
-
-    def check(name, function):
-        try:
-            function()
-            results[name] = "ok"
-        except Exception:  # reported to the test, which fails on anything but "ok"
-            results[name] = traceback.format_exc()[-2000:]
 
     def same_as_tensorflow():
         for strategy in ("greedy", "beam"):
@@ -113,17 +102,20 @@ def main(directory):
         np.testing.assert_array_equal(after, eager)
         assert not np.array_equal(after, before), "the weights changed, the tokens did not"
 
-    check("same_as_tensorflow", same_as_tensorflow)
-    check("compiled_equals_eager", compiled_equals_eager)
-    check("default_is_eager", default_is_eager)
-    check("seeds_advance_between_calls", seeds_advance_between_calls)
-    check("compiled_once_per_shape", compiled_once_per_shape)
-    check("the_step_compiles_without_graph_breaks", the_step_compiles_without_graph_breaks)
-    check("no_gradients_kept", no_gradients_kept)
-    check("streams_the_returned_tokens", streams_the_returned_tokens)
-    check("speculative_equals_greedy", speculative_equals_greedy)
-    check("new_weights_are_used", new_weights_are_used)  # last: it changes the weights
-    print(RESULTS_PREFIX + json.dumps(results))
+    run_checks(
+        [
+            ("same_as_tensorflow", same_as_tensorflow),
+            ("compiled_equals_eager", compiled_equals_eager),
+            ("default_is_eager", default_is_eager),
+            ("seeds_advance_between_calls", seeds_advance_between_calls),
+            ("compiled_once_per_shape", compiled_once_per_shape),
+            ("the_step_compiles_without_graph_breaks", the_step_compiles_without_graph_breaks),
+            ("no_gradients_kept", no_gradients_kept),
+            ("streams_the_returned_tokens", streams_the_returned_tokens),
+            ("speculative_equals_greedy", speculative_equals_greedy),
+            ("new_weights_are_used", new_weights_are_used),  # last: it changes the weights
+        ]
+    )
 
 
 if __name__ == "__main__":

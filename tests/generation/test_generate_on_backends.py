@@ -20,9 +20,10 @@ from tests.generation.generate_backend_probe import RESULTS_PREFIX
 from tests.test_backends import run_python
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
-def test_generate_is_compiled_on_jax(tmp_path):
+def run_probe(backend, probe, directory, timeout):
+    """Save a tiny GPT and TensorFlow's greedy and beam tokens in `directory`, run
+    `python -m tests.generation.<probe> directory` on `backend`, and fail on any check that
+    is not "ok"."""
     keras.utils.set_random_seed(3)
     model = GPTCausalLM.from_preset("gpt_tiny", vocabulary_size=60)
     prompts = np.random.default_rng(0).integers(1, 60, size=(2, 5)).astype("int32")
@@ -30,16 +31,22 @@ def test_generate_is_compiled_on_jax(tmp_path):
         strategy: np.asarray(model.generate(prompts, 8, strategy=strategy))
         for strategy in ("greedy", "beam")
     }
-    model.save(tmp_path / "gpt.keras")
-    np.savez(tmp_path / "gpt.npz", prompts=prompts, **outputs)
+    model.save(directory / "gpt.keras")
+    np.savez(directory / "gpt.npz", prompts=prompts, **outputs)
     result = run_python(
-        "jax", ["-m", "tests.generation.generate_backend_probe", str(tmp_path)], timeout=900
+        backend, ["-m", f"tests.generation.{probe}", str(directory)], timeout=timeout
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith(RESULTS_PREFIX)]
     assert len(lines) == 1, result.stdout[-3000:]
     failures = {k: v for k, v in json.loads(lines[0][len(RESULTS_PREFIX) :]).items() if v != "ok"}
     assert not failures, "\n".join(f"{k}:\n{v}" for k, v in failures.items())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_generate_is_compiled_on_jax(tmp_path):
+    run_probe("jax", "generate_backend_probe", tmp_path, timeout=900)
 
 
 @pytest.mark.slow
@@ -47,20 +54,4 @@ def test_generate_is_compiled_on_jax(tmp_path):
 def test_generate_is_compiled_on_torch(tmp_path):
     # `jit_compile=True` on PyTorch: the model's step under `torch.compile`, checked against
     # TensorFlow's tokens and the eager loop (tests/generation/generate_torch_probe.py).
-    keras.utils.set_random_seed(3)
-    model = GPTCausalLM.from_preset("gpt_tiny", vocabulary_size=60)
-    prompts = np.random.default_rng(0).integers(1, 60, size=(2, 5)).astype("int32")
-    outputs = {
-        strategy: np.asarray(model.generate(prompts, 8, strategy=strategy))
-        for strategy in ("greedy", "beam")
-    }
-    model.save(tmp_path / "gpt.keras")
-    np.savez(tmp_path / "gpt.npz", prompts=prompts, **outputs)
-    result = run_python(
-        "torch", ["-m", "tests.generation.generate_torch_probe", str(tmp_path)], timeout=1800
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if line.startswith(RESULTS_PREFIX)]
-    assert len(lines) == 1, result.stdout[-3000:]
-    failures = {k: v for k, v in json.loads(lines[0][len(RESULTS_PREFIX) :]).items() if v != "ok"}
-    assert not failures, "\n".join(f"{k}:\n{v}" for k, v in failures.items())
+    run_probe("torch", "generate_torch_probe", tmp_path, timeout=1800)
