@@ -16,17 +16,15 @@
    The first 128 new tokens of every row are checked equal across the libraries before
    timing. Throughput counts the 8 x 128 requested tokens.
 2. **Streaming overhead**: keras_seq greedy, batch 1, 16-token prompt, 128 new tokens, with
-   `generate`'s default compilation (XLA; a plain graph for a model of 30 million weights or
-   more on a CPU-only machine, see `keras_seq.generation.compiling.default_jit_compile`; the
-   row names say which): `generate(..., streamer=callback)` (a no-op callback; the loop runs
-   in Python around the compiled step) against the same call without a streamer (one
-   compiled loop); with `stream_interval=8` (eight steps per compiled call, tokens handed
-   over in order after each call); against transformers' `generate(..., streamer=...)` (a
-   no-op streamer object) and the plain call against transformers' plain `generate`, where
-   torch is installed. A last row times the other compilation (`jit_compile` set) against
-   the default. With `--gpt2-small`, the streaming rows alone at
-   GPT-2 small's size (12 layers, hidden 768, 12 heads, feed-forward 3072; random weights),
-   where each step's compute, not the per-call cost, dominates.
+   `generate`'s default compilation (XLA): `generate(..., streamer=callback)` (a no-op
+   callback; the loop runs in Python around the compiled step) against the same call
+   without a streamer (one compiled loop); with `stream_interval=8` (eight steps per
+   compiled call, tokens handed over in order after each call); against transformers'
+   `generate(..., streamer=...)` (a no-op streamer object) and the plain call against
+   transformers' plain `generate`, where torch is installed. A last row times a plain
+   TensorFlow graph (`jit_compile=False`) against the default. With `--gpt2-small`, the
+   streaming rows alone at GPT-2 small's size (12 layers, hidden 768, 12 heads, feed-forward
+   3072; random weights), where each step's compute, not the per-call cost, dominates.
 
 Run: `python -m benchmarks.bench_mixed_generation [--gpt2-small] [harness options: --repeats
 --warmup --filter --quick --no-record --results-file --target]`.
@@ -40,7 +38,6 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.bench_text import torch_available
 from benchmarks.bench_text import write_gpt2_checkpoint
-from keras_seq.generation.compiling import default_jit_compile
 
 TITLE = "Mixed-length prompts and streaming vs keras_hub GPT2CausalLM and transformers"
 FULL_SIZES = {
@@ -197,10 +194,7 @@ def streaming_variants(ours, model, sizes, rng):
             np.stack(streamed, axis=1), plain_tokens[:, prompt.shape[1] :]
         ):
             raise RuntimeError(f"Streamed tokens (stream_interval={interval}) differ.")
-    # What `jit_compile=None` chose for one sequence: XLA, or a plain graph for a large model
-    # on a CPU-only machine (keras_seq.generation.compiling.default_jit_compile).
-    mode = "XLA" if default_jit_compile([ours], 1) else "graph"
-    settings["default decoding, batch 1"] = mode
+    mode = "XLA"  # what `jit_compile=None` compiles with on TensorFlow
     plain_name = f"keras_seq GPTCausalLM greedy b1 {mode} (one compiled loop)"
     if model is not None:
         import torch
@@ -277,11 +271,10 @@ def streaming_variants(ours, model, sizes, rng):
             item_unit="tok",
         ),
     ]
-    other = "graph" if mode == "XLA" else "XLA"
     variants.append(
         harness.Variant(
-            f"keras_seq GPTCausalLM greedy b1 {other} (jit_compile={other == 'XLA'})",
-            lambda: ours.generate(prompt, new_tokens, jit_compile=other == "XLA"),
+            "keras_seq GPTCausalLM greedy b1 graph (jit_compile=False)",
+            lambda: ours.generate(prompt, new_tokens, jit_compile=False),
             peer=plain_name,
             items=new_tokens,
             item_unit="tok",

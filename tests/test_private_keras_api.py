@@ -127,3 +127,20 @@ def test_torch_dynamo_counts_compiled_graphs():
     breaks = sum(counters["graph_break"].values())
     torch.compile(lambda x: x * x.sum().item(), backend="eager")(torch.ones(3))
     assert sum(counters["graph_break"].values()) > breaks
+
+
+def test_enclosing_xla_context():
+    # keras_seq.ops.linear: whether a TensorFlow trace is for XLA (one-row products take
+    # another form there). Set under `tf.function(jit_compile=True)`, also inside its loops.
+    def traced():
+        return tf.constant(tf.__internal__.get_enclosing_xla_context() is not None)
+
+    def in_loop():
+        return tf.while_loop(lambda i, seen: i < 1, lambda i, seen: (i + 1, traced()), [0, False])[
+            1
+        ]
+
+    assert tf.function(traced, jit_compile=True)().numpy()
+    assert tf.function(in_loop, jit_compile=True)().numpy()
+    assert not tf.function(traced, jit_compile=False)().numpy()
+    assert not tf.function(traced)().numpy()

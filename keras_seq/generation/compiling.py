@@ -51,10 +51,6 @@ cores, eager decoding was 9x slower (2.1 s at 1 x 32) and the compiled step no f
 import keras
 from keras import ops
 
-# Weights from which a plain graph decodes one sequence faster than XLA on a CPU-only
-# TensorFlow machine (see `default_jit_compile`).
-XLA_CPU_ONE_ROW_WEIGHTS = 30_000_000
-
 
 def compiles(models, jit_compile):
     """Whether decoding is compiled, after checking `jit_compile` against the backend.
@@ -80,41 +76,6 @@ def compiles(models, jit_compile):
     if backend == "torch":
         return compilable and jit_compile is True  # minutes of compiling: opt-in
     return compilable  # TensorFlow: a graph, with XLA when `jit_compile`
-
-
-def default_jit_compile(models, rows):
-    """What `jit_compile=None` means for a decoding loop of `rows` sequences at a time.
-
-    XLA, except on TensorFlow on a machine without a GPU when one sequence is decoded
-    (`rows == 1`: batch 1, one beam, one returned sequence) by models of
-    `XLA_CPU_ONE_ROW_WEIGHTS` weights or more: there a plain graph measured faster. Greedy
-    decoding time per token, XLA over graph, GPT models on 2 CPU cores (TensorFlow 2.21): 0.49
-    at 4.5 million weights, 0.91 at 13 million, 0.97 at 23 million, 1.06 at 35 million, 1.32
-    at 81 million, 1.27-1.34 at GPT-2 small's 124 million (85 million with a 400-token
-    vocabulary: 1.26); with 8 rows XLA stays faster (0.74-0.75 at 35 and 124 million), as it
-    does with small models, whose steps are dominated by per-operation costs that XLA fuses
-    away. Why XLA's step is slower there is not pinned down: the extra ~8.5 ms per token at
-    GPT-2 small's size does not depend on the cache length (80 or 1040 positions), and the
-    step's 48 one-row products alone were not slower under XLA (17.9 against 20.6 ms per
-    token in a loop of their own), so it lies in how XLA:CPU compiles the rest of the step.
-    GPUs were not measured: XLA there. On JAX decoding is compiled with XLA or not at all.
-    """
-    if keras.backend.backend() != "tensorflow" or rows != 1:
-        return True
-    _, model_variables = _variables(models, [])
-    weights = sum(_size(variable.shape) for variable in model_variables)
-    if weights < XLA_CPU_ONE_ROW_WEIGHTS:
-        return True
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))
-
-
-def _size(shape):
-    size = 1
-    for dimension in shape:
-        size *= int(dimension)
-    return size
 
 
 def compile_decoding(function, models, samplers, jit_compile):

@@ -15,7 +15,6 @@ from keras_seq.generation.beam_search import beam_search
 from keras_seq.generation.compiling import compile_decoding
 from keras_seq.generation.compiling import compile_step
 from keras_seq.generation.compiling import compiles
-from keras_seq.generation.compiling import default_jit_compile
 from keras_seq.generation.compiling import seeded_while_loop
 from keras_seq.generation.logits_processing import checked_stop_ids
 from keras_seq.generation.logits_processing import make_logits_processor
@@ -348,12 +347,11 @@ def generate(
             model's step with `torch.compile` (the loop stays Python): 4.5x to 5.7x faster
             on CPU, but 13 to 25 s of compiling per input shape, so `None` and `False` run
             eagerly there (`keras_seq.generation.compiling` has the measurements). `None`
-            means `True` on TensorFlow and JAX unless the model runs eagerly, with one
-            exception: on TensorFlow without a GPU, one sequence at a time (batch 1, one
-            beam, one returned sequence) of a model of 30 million weights or more decodes as
-            a plain graph, which measured faster there (1.3x at GPT-2 small's size on 2
-            cores), while XLA made smaller models about 2x faster
-            (benchmarks/bench_generation.py). The first call of a shape pays the
+            means `True` on TensorFlow and JAX unless the model runs eagerly: XLA decoded
+            faster than a plain TensorFlow graph at every size measured on CPU, 0.33x the
+            graph's time per token at 3 million weights and 0.55x to 0.71x from GPT-2
+            small's to GPT-2 medium's size at batch 1 (`keras_seq.ops.dense_matmul` has the
+            one-row products that made the difference). The first call of a shape pays the
             compilation.
 
     Returns:
@@ -447,12 +445,7 @@ def generate(
     compiled = compiles([model], jit_compile)
     inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
     if jit_compile is None:
-        # Sequences decoded at a time (malformed inputs are the model's `prefill` to report).
-        leaves = keras.tree.flatten(inputs)
-        shape = tuple(ops.shape(leaves[0])) if leaves else ()
-        rows = int(shape[0]) if shape and shape[0] is not None else 1
-        rows *= options["num_beams"] if strategy == "beam" else num_return_sequences
-        jit_compile = compiled and default_jit_compile([model], rows)
+        jit_compile = compiled
 
     key = (
         strategy,

@@ -1,4 +1,5 @@
-"""Pure keras.ops functions (no weights): attention kernels, masks, windows, resizing, boxes."""
+"""Pure keras.ops functions (no weights): attention kernels, masks, windows, resizing, boxes,
+the dense product."""
 
 from keras_seq.ops.activations import gelu_approximate
 from keras_seq.ops.assignment import linear_sum_assignment
@@ -14,6 +15,7 @@ from keras_seq.ops.boxes import generalized_box_iou
 from keras_seq.ops.detection_matching import detr_matching_cost
 from keras_seq.ops.detection_matching import hungarian_match
 from keras_seq.ops.interpolation import bicubic_resize
+from keras_seq.ops.linear import dense_matmul
 from keras_seq.ops.loops import counted_loop
 from keras_seq.ops.windows import relative_position_index
 from keras_seq.ops.windows import shifted_window_mask

@@ -17,12 +17,11 @@ except ImportError:  # `pytest` (unlike `python -m pytest`) does not put the rep
 
 
 @pytest.mark.slow  # about 35 s on 2 cores
-def test_quick_run_names_the_default_mode_and_times_the_other():
+def test_quick_run_names_the_default_mode_and_times_the_graph():
     results = bench_mixed_generation.main(
         ["--quick", "--no-record", "--repeats", "1", "--warmup", "0"]
     )
     peers = {r.name: r.peer for r in results}
-    # A quick model is far below the size where a plain graph is the default: XLA.
     plain = "keras_seq GPTCausalLM greedy b1 XLA (one compiled loop)"
     assert plain in peers
     assert peers["keras_seq GPTCausalLM greedy b1 graph (jit_compile=False)"] == plain
