@@ -135,7 +135,10 @@ class StopStringMatcher:
         prompt = ops.where(prefix_mask, ops.cast(prefix, "int32"), self.filler_id)
         history = ops.concatenate([filler, prompt, tokens], axis=1)
         start = prefix.shape[1] + step + 1
-        return ops.slice(history, (0, start), (batch_size, self.window))
+        # Gathered, not sliced: under TensorFlow's XLA a `Slice` offset that is an argument
+        # of the compiled function (a streamed step's count) is compiled in, once per value.
+        columns = start + ops.arange(self.window, dtype="int32")
+        return ops.take(history, columns, axis=1)
 
 
 def stop_matcher_for(tokenizer, stop_strings):

@@ -113,3 +113,75 @@ def test_a_streamer_error_stops_decoding_and_is_raised_as_it_is(run_eagerly):
     tokens = generate(model, PROMPTS, 6, jit_compile=False, streamer=steps.append)
     np.testing.assert_array_equal(np.stack(steps, axis=1), np.asarray(tokens)[:, 3:])
     assert all(step.flags.owndata for step in steps)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA bridge")
+def test_a_streamed_step_compiles_once_for_every_step_count(monkeypatch):
+    # TensorFlow's XLA bridge compiles in a `Slice` offset that derives from an argument,
+    # once per value: a streamed step sliced its position row at the step count, and so was
+    # compiled again for every token. The step's program must not depend on the count.
+    import importlib
+
+    generate_module = importlib.import_module("keras_seq.generation.generate")
+    original = generate_module._streaming_decode
+    captured = {}
+
+    def capture(functions, max_new_tokens, streamer):
+        first, step = functions
+
+        def capturing_first(inputs):
+            captured["state"] = first(inputs)
+            return captured["state"]
+
+        captured["step"] = step
+        return original((capturing_first, step), max_new_tokens, streamer)
+
+    monkeypatch.setattr(generate_module, "_streaming_decode", capture)
+    keras.utils.set_random_seed(0)
+    model = GPTCausalLM(
+        GPTBackbone(
+            vocabulary_size=30,
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=16,
+            intermediate_dim=32,
+            sequence_length=32,
+        )
+    )
+    model.generate([[3, 5, 7]], 4, streamer=lambda tokens: None)
+    step = captured["step"]
+    state, prefix, prefix_mask = captured["state"]
+    later = (state[0] + 1, *state[1:])
+
+    def hlo(step_state):
+        return step.experimental_get_compiler_ir(step_state, prefix, prefix_mask)(stage="hlo")
+
+    assert hlo(state) == hlo(later)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA bridge")
+def test_stop_string_windows_compile_once_for_every_step():
+    import tensorflow as tf
+
+    from keras_seq.generation.stop_strings import StopStringMatcher
+
+    matcher = StopStringMatcher(["ab"], [b"a", b"b", b"c"])
+    prefix = tf.constant([[0, 1, 2]], "int32")
+    prefix_mask = tf.constant([[False, True, True]])
+    tokens = tf.constant([[2, 0, 1, 0]], "int32")
+    window = tf.function(matcher.recent_tokens, jit_compile=True)
+    history = np.concatenate([[matcher.filler_id] * matcher.window, [matcher.filler_id, 1, 2]])
+    history = np.concatenate([history, tokens.numpy()[0]])
+    for step in range(4):
+        start = 3 + step + 1
+        np.testing.assert_array_equal(
+            window(prefix, prefix_mask, tokens, tf.constant(step))[0],
+            history[start : start + matcher.window],
+        )
+
+    def hlo(step):
+        return window.experimental_get_compiler_ir(prefix, prefix_mask, tokens, tf.constant(step))(
+            stage="hlo"
+        )
+
+    assert hlo(0) == hlo(1)

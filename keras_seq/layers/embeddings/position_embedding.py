@@ -182,10 +182,13 @@ class PositionEmbedding(keras.layers.Layer):
             return resample_positions(table, length)
         start = static_start_index(start_index)
         begin = start if start is not None else ops.cast(start_index, "int32")
-        if start is None and keras.backend.backend() == "torch":
-            # The same rows gathered: Keras' PyTorch `slice` at a tensor offset reads the
-            # offset as a Python number (`torch.narrow`), which broke a `torch.compile`d
-            # decoding step into ~10 graphs, 1.2x to 2x slower (keras_seq.generation.compiling).
+        if start is None:
+            # Rows at a tensor offset are gathered, not sliced. TensorFlow's XLA bridge wants
+            # `Slice`'s offset as a compile-time constant, so an offset that is an argument of
+            # a compiled function (the step count of a streamed decoding step) was compiled
+            # in, once per value: a new XLA compilation for every token. Keras' PyTorch
+            # `slice` reads the offset as a Python number (`torch.narrow`), which broke a
+            # `torch.compile`d decoding step into ~10 graphs, 1.2x to 2x slower.
             rows = begin + ops.arange(length, dtype="int32")  # (T,)
             return ops.take(table, rows, axis=0)  # (T, D)
         return ops.slice(table, [begin, 0], [length, table.shape[1]])  # (T, D)
