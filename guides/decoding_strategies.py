@@ -235,6 +235,17 @@ With a tokenizer (GPT-2's byte-level BPE or a SentencePiece model), `stop_string
 ends a row once its text contains one of the strings, even when a string spans several
 tokens: the match runs inside the compiled loop, on the bytes of each token.
 
+## Speed
+
+The whole decoding loop is compiled once per input shape (XLA by default; `jit_compile=False`
+gives a plain TensorFlow graph, which measured 1.7x to 3x slower on CPU) and reused by later
+calls; prompts of different lengths are padded to a power-of-two bucket so that they share
+it. A streamed call compiles its one-step function once and calls it per token, which costs
+a little per token (1.2x the plain call for GPT-2 small on 2 CPU cores, still as fast as
+transformers' streamer); `generate(..., streamer=f, stream_interval=8)` hands the tokens over
+eight at a time for nearly the plain call's speed. Decoding one sequence on a CPU, the dense
+products of each step take a form of their own under XLA (`keras_seq.ops.dense_matmul`).
+
 ## Speculative decoding
 
 `keras_seq.generation.speculative_generate(model, draft_model, prompt, ...)` returns exactly
