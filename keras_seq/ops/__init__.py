@@ -1,5 +1,5 @@
 """Pure keras.ops functions (no weights): attention kernels, masks, windows, resizing, boxes,
-the dense product."""
+the dense products."""
 
 from keras_seq.ops.activations import gelu_approximate
 from keras_seq.ops.assignment import linear_sum_assignment
@@ -16,6 +16,7 @@ from keras_seq.ops.detection_matching import detr_matching_cost
 from keras_seq.ops.detection_matching import hungarian_match
 from keras_seq.ops.interpolation import bicubic_resize
 from keras_seq.ops.linear import dense_matmul
+from keras_seq.ops.linear import reverse_dense_matmul
 from keras_seq.ops.loops import counted_loop
 from keras_seq.ops.windows import relative_position_index
 from keras_seq.ops.windows import shifted_window_mask

@@ -11,6 +11,7 @@ from keras_seq.layers.embeddings.position_embedding import PositionEmbedding
 from keras_seq.layers.embeddings.position_embedding import get_initializer
 from keras_seq.layers.embeddings.sine_position_encoding import SinePositionEncoding
 from keras_seq.layers.embeddings.sine_position_encoding import static_start_index
+from keras_seq.ops.linear import reverse_dense_matmul
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.model_size import check_model_size
 from keras_seq.utils.shape_checks import check_not_empty
@@ -19,6 +20,32 @@ from keras_seq.utils.validation import validate_choice
 from keras_seq.utils.validation import validate_positive_int
 
 POSITION_TYPES = ("learned", "sine")
+
+
+class _ReversibleEmbedding(keras.layers.ReversibleEmbedding):
+    """`keras.layers.ReversibleEmbedding` whose tied reverse projection is
+    `keras_seq.ops.reverse_dense_matmul`'s (faster for one row under XLA on CPU, as when
+    decoding one sequence). Weights, paths, LoRA, `reverse_dtype`, `logit_soft_cap` and
+    quantization (Keras' own `quantized_call`) are `ReversibleEmbedding`'s. `quantize` is
+    too: Keras' type check would otherwise skip this subclass in `model.quantize(mode)`.
+    """
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        del type_check  # Keras skips subclasses; this one quantizes like its parent.
+        return super().quantize(mode, type_check=False, config=config)
+
+    def call(self, inputs, reverse=False):
+        if not (reverse and self.tie_weights):
+            return super().call(inputs, reverse=reverse)
+        table = self.embeddings
+        if self.reverse_dtype is not None:
+            inputs = ops.cast(inputs, self.reverse_dtype)
+            table = ops.cast(table, self.reverse_dtype)
+        logits = reverse_dense_matmul(inputs, table)
+        if self.logit_soft_cap is not None:
+            cap = self.logit_soft_cap
+            logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
+        return logits
 
 
 @keras_seq_export
@@ -139,7 +166,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self._initializer = initializer
         self.supports_masking = True
 
-        self.token_embedding = keras.layers.ReversibleEmbedding(
+        self.token_embedding = _ReversibleEmbedding(
             vocabulary_size,
             embedding_dim,
             tie_weights=tie_weights,
