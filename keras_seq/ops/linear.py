@@ -27,12 +27,11 @@ def dense_matmul(inputs, kernel):
     unfused and hands to its matrix library, and the two blocks used both cores of the test
     machine. Measured (GPT-2 small's shape, greedy decoding at batch 1, 2 CPU cores,
     TensorFlow 2.21): 32.6 to 14.6 ms per token under XLA, against 26.5 ms in a plain graph;
-    JAX 19.4 to 16.6 ms (attention projections and feed-forward layers in both). Not taken in
-    a plain TensorFlow graph (33.7 against 27.9 ms there: TensorFlow's own one-row MatMul is
-    faster than the batched one) nor on PyTorch, whose eager one-row product already uses
-    every core. GPUs were not
-    measured, so a machine with one keeps the plain product. The two partial sums are added,
-    so results differ from the plain product's by float rounding only (about 1e-7 relative).
+    on JAX 0.10, 21 to 17-19 ms. Not taken in a plain TensorFlow graph (33.7 against 27.9 ms
+    there: TensorFlow's own one-row MatMul is faster than the batched one) nor on PyTorch,
+    whose eager one-row product already uses every core. GPUs were not measured, so a
+    machine with one keeps the plain product. The two partial sums are added, so results
+    differ from the plain product's by float rounding only (about 1e-7 relative).
 
     Args:
         inputs: float tensor `(..., K)`.
