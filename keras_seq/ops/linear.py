@@ -68,8 +68,9 @@ def reverse_dense_matmul(inputs, table):
     statically all 1) compiled by XLA without a GPU, it is computed as `table @ column`, a
     product over the table's rows that needs no transposed table. XLA:CPU otherwise fused a
     transposed copy of the whole table, and the layer norm before it, into a single-core loop
-    (see `dense_matmul`): a GPT-2 small step with its 50,257-token vocabulary spent about
-    9 ms per token there.
+    (see `dense_matmul`). Measured (GPT-2 small with its 50,257-token vocabulary, greedy at
+    batch 1, 2 CPU cores): about 24 to 22-23 ms per token; the projection alone, in a loop
+    of its own, takes 4.6 ms this way against 3.4 ms in PyTorch.
 
     Args:
         inputs: float tensor `(..., K)`.
