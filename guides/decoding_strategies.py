@@ -244,7 +244,8 @@ it. A streamed call compiles its one-step function once and calls it per token, 
 a little per token (1.2x the plain call for GPT-2 small on 2 CPU cores, still as fast as
 transformers' streamer); `generate(..., streamer=f, stream_interval=8)` hands the tokens over
 eight at a time for nearly the plain call's speed. Decoding one sequence on a CPU, the dense
-products of each step take a form of their own under XLA (`keras_seq.ops.dense_matmul`).
+products of each step take a form of their own under XLA (`keras_seq.ops.dense_matmul`,
+`keras_seq.ops.reverse_dense_matmul`).
 
 ## Speculative decoding
 
