@@ -136,9 +136,10 @@ def test_enclosing_xla_context():
         return tf.constant(tf.__internal__.get_enclosing_xla_context() is not None)
 
     def in_loop():
-        return tf.while_loop(lambda i, seen: i < 1, lambda i, seen: (i + 1, traced()), [0, False])[
-            1
-        ]
+        _, seen = tf.while_loop(
+            lambda i, seen: i < 1, lambda i, seen: (i + 1, traced()), [0, False]
+        )
+        return seen
 
     assert tf.function(traced, jit_compile=True)().numpy()
     assert tf.function(in_loop, jit_compile=True)().numpy()
