@@ -50,9 +50,9 @@ def test_streaming_ends_when_every_row_has_stopped():
     assert len(steps) <= 2
 
 
-def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
+def _tiny_gpt():
     keras.utils.set_random_seed(0)
-    model = GPTCausalLM(
+    return GPTCausalLM(
         GPTBackbone(
             vocabulary_size=30,
             num_layers=1,
@@ -62,6 +62,10 @@ def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
             sequence_length=32,
         )
     )
+
+
+def test_a_gpt_streams_prompts_of_different_lengths_under_xla():
+    model = _tiny_gpt()
     rows = [[3, 5, 7], [2, 9, 11, 4, 6]]
     for interval in (1, 3):
         steps = []
@@ -137,17 +141,7 @@ def test_a_streamed_step_compiles_once_for_every_step_count(monkeypatch):
         return original((capturing_first, step), max_new_tokens, streamer)
 
     monkeypatch.setattr(generate_module, "_streaming_decode", capture)
-    keras.utils.set_random_seed(0)
-    model = GPTCausalLM(
-        GPTBackbone(
-            vocabulary_size=30,
-            num_layers=1,
-            num_heads=2,
-            hidden_dim=16,
-            intermediate_dim=32,
-            sequence_length=32,
-        )
-    )
+    model = _tiny_gpt()
     model.generate([[3, 5, 7]], 4, streamer=lambda tokens: None)
     step = captured["step"]
     state, prefix, prefix_mask = captured["state"]

@@ -26,37 +26,49 @@ def _case(shape, units):
     return inputs, kernel, inputs.astype("float64") @ kernel.astype("float64")
 
 
+def _reverse_case(shape, entries):
+    inputs, kernel, expected = _case(shape, entries)
+    return inputs, np.ascontiguousarray(kernel.T), expected  # table (N, K)
+
+
+# Each product with the inputs it takes: `(inputs, kernel or table, float64 expected)`.
+PRODUCTS = [(dense_matmul, _case), (reverse_dense_matmul, _reverse_case)]
+PRODUCT_IDS = ["dense", "reverse"]
+
+
 @pytest.mark.backends
+@pytest.mark.parametrize("product, case", PRODUCTS, ids=PRODUCT_IDS)
 @pytest.mark.parametrize("shape, units", SHAPES)
-def test_equals_the_product(shape, units):
-    inputs, kernel, expected = _case(shape, units)
-    outputs = keras.ops.convert_to_numpy(dense_matmul(inputs, kernel))
+def test_equals_the_product(product, case, shape, units):
+    inputs, weights, expected = case(shape, units)
+    outputs = keras.ops.convert_to_numpy(product(inputs, weights))
     assert outputs.shape == expected.shape
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("product, case", PRODUCTS, ids=PRODUCT_IDS)
 @pytest.mark.parametrize("shape, units", SHAPES)
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_equals_the_product_in_tensorflow_functions(shape, units, jit_compile):
+def test_equals_the_product_in_tensorflow_functions(product, case, shape, units, jit_compile):
     import tensorflow as tf
 
-    inputs, kernel, expected = _case(shape, units)
-    function = tf.function(dense_matmul, jit_compile=jit_compile)
-    np.testing.assert_allclose(function(inputs, kernel), expected, rtol=1e-5, atol=1e-5)
+    inputs, weights, expected = case(shape, units)
+    function = tf.function(product, jit_compile=jit_compile)
+    np.testing.assert_allclose(function(inputs, weights), expected, rtol=1e-5, atol=1e-5)
 
 
-def _op_types(shape, units, jit_compile):
+def _op_types(shape, units, jit_compile, product=dense_matmul, case=_case):
+    """The types of the operations `product` traced to (they show which form was taken)."""
     import tensorflow as tf
 
-    inputs, kernel, _ = _case(shape, units)
-    function = tf.function(dense_matmul, jit_compile=jit_compile)
-    graph = function.get_concrete_function(inputs, kernel).graph
+    inputs, weights, _ = case(shape, units)
+    function = tf.function(product, jit_compile=jit_compile)
+    graph = function.get_concrete_function(inputs, weights).graph
     return {operation.type for operation in graph.get_operations()}
 
 
 @pytest.mark.skipif(linear._has_gpu(), reason="a GPU keeps the plain product")
 def test_one_row_under_xla_on_cpu_is_the_batched_product_of_two_blocks():
-    # TensorFlow's traced graphs show which product was taken.
     types = _op_types((1, 1, 8), 5, jit_compile=True)
     assert {"BatchMatMulV2", "Sum"} <= types
     assert "MatMul" not in types
@@ -76,39 +88,10 @@ def test_a_gpu_keeps_the_plain_product(monkeypatch):
     assert "MatMul" in types and "BatchMatMulV2" not in types
 
 
-def _reverse_case(shape, entries):
-    inputs, kernel, expected = _case(shape, entries)
-    return inputs, np.ascontiguousarray(kernel.T), expected  # table (N, K)
-
-
-@pytest.mark.backends
-@pytest.mark.parametrize("shape, entries", SHAPES)
-def test_reverse_equals_the_product_with_the_transposed_table(shape, entries):
-    inputs, table, expected = _reverse_case(shape, entries)
-    outputs = keras.ops.convert_to_numpy(reverse_dense_matmul(inputs, table))
-    assert outputs.shape == expected.shape
-    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("shape, entries", SHAPES)
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_reverse_equals_the_product_in_tensorflow_functions(shape, entries, jit_compile):
-    import tensorflow as tf
-
-    inputs, table, expected = _reverse_case(shape, entries)
-    function = tf.function(reverse_dense_matmul, jit_compile=jit_compile)
-    np.testing.assert_allclose(function(inputs, table), expected, rtol=1e-5, atol=1e-5)
-
-
 @pytest.mark.skipif(linear._has_gpu(), reason="a GPU keeps the plain product")
 def test_one_row_under_xla_on_cpu_multiplies_the_table_untransposed():
-    import tensorflow as tf
-
     def op_types(shape, jit_compile):
-        inputs, table, _ = _reverse_case(shape, 5)
-        function = tf.function(reverse_dense_matmul, jit_compile=jit_compile)
-        graph = function.get_concrete_function(inputs, table).graph
-        return {operation.type for operation in graph.get_operations()}
+        return _op_types(shape, 5, jit_compile, reverse_dense_matmul, _reverse_case)
 
     assert "Transpose" not in op_types((1, 1, 8), jit_compile=True)
     assert "Transpose" in op_types((1, 1, 8), jit_compile=False)
