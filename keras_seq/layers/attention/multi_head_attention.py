@@ -15,6 +15,7 @@ from keras_seq.ops.linear import dense_matmul
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.masks import padding_mask_of
 from keras_seq.utils.masks import strip_keras_mask
+from keras_seq.utils.quantization import QuantizesLikeParent
 from keras_seq.utils.shape_checks import check_attention_mask
 from keras_seq.utils.shape_checks import check_padding_mask
 from keras_seq.utils.shape_checks import check_rank
@@ -27,7 +28,7 @@ from keras_seq.utils.validation import validate_seed
 AUTOMATIC_QUERY_CHUNK_SIZE = 256
 
 
-class _HeadProjection(keras.layers.EinsumDense):
+class _HeadProjection(QuantizesLikeParent, keras.layers.EinsumDense):
     """`EinsumDense` for the head projections, computed as one 2-D matmul.
 
     Keras' TensorFlow `einsum` runs `"abc,cde->abde"` as a batch matmul broadcasting the
@@ -41,10 +42,6 @@ class _HeadProjection(keras.layers.EinsumDense):
     `quantize` is `EinsumDense`'s: Keras' type check would otherwise skip this subclass in
     `model.quantize(mode)`.
     """
-
-    def quantize(self, mode=None, type_check=True, config=None):
-        del type_check  # Keras skips subclasses of EinsumDense; this one quantizes like it.
-        return super().quantize(mode, type_check=False, config=config)
 
     def call(self, inputs, training=None):
         kernel = self.kernel

@@ -6,22 +6,19 @@ from keras import ops
 from keras_seq.api import keras_seq_export
 from keras_seq.ops.linear import dense_matmul
 from keras_seq.utils.initializers import clone_initializer
+from keras_seq.utils.quantization import QuantizesLikeParent
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_positive_int
 from keras_seq.utils.validation import validate_rate
 
 
-class _Dense(keras.layers.Dense):
+class _Dense(QuantizesLikeParent, keras.layers.Dense):
     """`keras.layers.Dense` whose product is `keras_seq.ops.dense_matmul`'s (faster for one
     row under XLA on CPU, as when decoding one sequence). Weights, paths, LoRA (`self.kernel`
     includes its update) and quantization (Keras' own `quantized_call`) are `Dense`'s.
     `quantize` is `Dense`'s: Keras' type check would otherwise skip this subclass in
     `model.quantize(mode)`.
     """
-
-    def quantize(self, mode=None, type_check=True, config=None):
-        del type_check  # Keras skips subclasses of Dense; this one quantizes like it.
-        return super().quantize(mode, type_check=False, config=config)
 
     def call(self, inputs, training=None):
         x = dense_matmul(inputs, self.kernel)

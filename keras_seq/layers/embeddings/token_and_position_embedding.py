@@ -14,6 +14,7 @@ from keras_seq.layers.embeddings.sine_position_encoding import static_start_inde
 from keras_seq.ops.linear import reverse_dense_matmul
 from keras_seq.utils.initializers import clone_initializer
 from keras_seq.utils.model_size import check_model_size
+from keras_seq.utils.quantization import QuantizesLikeParent
 from keras_seq.utils.shape_checks import check_not_empty
 from keras_seq.utils.validation import validate_bool
 from keras_seq.utils.validation import validate_choice
@@ -22,17 +23,13 @@ from keras_seq.utils.validation import validate_positive_int
 POSITION_TYPES = ("learned", "sine")
 
 
-class _ReversibleEmbedding(keras.layers.ReversibleEmbedding):
+class _ReversibleEmbedding(QuantizesLikeParent, keras.layers.ReversibleEmbedding):
     """`keras.layers.ReversibleEmbedding` whose tied reverse projection is
     `keras_seq.ops.reverse_dense_matmul`'s (faster for one row under XLA on CPU, as when
     decoding one sequence). Weights, paths, LoRA, `reverse_dtype`, `logit_soft_cap` and
     quantization (Keras' own `quantized_call`) are `ReversibleEmbedding`'s. `quantize` is
     too: Keras' type check would otherwise skip this subclass in `model.quantize(mode)`.
     """
-
-    def quantize(self, mode=None, type_check=True, config=None):
-        del type_check  # Keras skips subclasses; this one quantizes like its parent.
-        return super().quantize(mode, type_check=False, config=config)
 
     def call(self, inputs, reverse=False):
         if not (reverse and self.tie_weights):
